@@ -1,0 +1,120 @@
+import type { FloatArray } from "./tensor.ts";
+
+// Dimension letters: m rows of the left operand, k the shared dimension, n columns of the
+// result. Every array is flat and row-major; `accumulate` adds into `c` instead of overwriting.
+
+/**
+ * The matrix products backpropagation needs, as a pluggable compute backend.
+ *
+ * Layers call the active backend ({@linkcode getBackend}); they hold no kernels of their
+ * own, so a faster backend speeds up every layer at once.
+ */
+export interface Backend {
+  /** The name users select it by, e.g. `"js"`. */
+  readonly name: string;
+  /** c[m,n] = a[m,k]·b[k,n] (forward: `inputs·W`). */
+  matmul(
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    m: number,
+    k: number,
+    n: number,
+    accumulate?: boolean,
+  ): void;
+  /** c[k,n] = a[m,k]ᵀ·b[m,n] (`dweights = inputsᵀ·dvalues`). */
+  matmulTransA(
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    m: number,
+    k: number,
+    n: number,
+    accumulate?: boolean,
+  ): void;
+  /** c[m,k] = a[m,n]·b[k,n]ᵀ (`dinputs = dvalues·Wᵀ`). */
+  matmulTransB(
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    m: number,
+    k: number,
+    n: number,
+    accumulate?: boolean,
+  ): void;
+  /** c[m,n] += bias[n] on every row. */
+  addBias(c: FloatArray, bias: FloatArray, m: number, n: number): void;
+  /** out[n] = Σ_rows a[m,n] (`dbiases = Σ_batch dvalues`). */
+  sumColumns(a: FloatArray, out: FloatArray, m: number, n: number, accumulate?: boolean): void;
+}
+
+/**
+ * The reference backend: plain, obviously correct loops in TypeScript.
+ *
+ * Every faster backend is tested against it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { naiveBackend } from "@chainrule/nn";
+ *
+ * const c = new Float64Array(1);
+ * naiveBackend.matmul(new Float64Array([1, 2]), new Float64Array([3, 4]), c, 1, 2, 1);
+ * assert.equal(c[0], 11);
+ * ```
+ */
+export const naiveBackend: Backend = {
+  name: "naive",
+  matmul(a, b, c, m, k, n, accumulate = false) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = accumulate ? c[i * n + j] : 0;
+        for (let p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
+        c[i * n + j] = sum;
+      }
+    }
+  },
+  matmulTransA(a, b, c, m, k, n, accumulate = false) {
+    for (let p = 0; p < k; p++) {
+      for (let j = 0; j < n; j++) {
+        let sum = accumulate ? c[p * n + j] : 0;
+        for (let i = 0; i < m; i++) sum += a[i * k + p] * b[i * n + j];
+        c[p * n + j] = sum;
+      }
+    }
+  },
+  matmulTransB(a, b, c, m, k, n, accumulate = false) {
+    for (let i = 0; i < m; i++) {
+      for (let p = 0; p < k; p++) {
+        let sum = accumulate ? c[i * k + p] : 0;
+        for (let j = 0; j < n; j++) sum += a[i * n + j] * b[p * n + j];
+        c[i * k + p] = sum;
+      }
+    }
+  },
+  addBias(c, bias, m, n) {
+    for (let i = 0; i < m; i++) {
+      const row = i * n;
+      for (let j = 0; j < n; j++) c[row + j] += bias[j];
+    }
+  },
+  sumColumns(a, out, m, n, accumulate = false) {
+    for (let j = 0; j < n; j++) {
+      let sum = accumulate ? out[j] : 0;
+      for (let i = 0; i < m; i++) sum += a[i * n + j];
+      out[j] = sum;
+    }
+  },
+};
+
+let active: Backend = naiveBackend;
+
+/** The backend that layers compute with now. */
+export function getBackend(): Backend {
+  return active;
+}
+
+/** Makes `backend` the one every layer computes with. */
+export function setBackend(backend: Backend): void {
+  active = backend;
+}

@@ -1,0 +1,60 @@
+import type { JsonObject } from "./json.ts";
+import type { Param } from "./param.ts";
+import type { Tensor } from "./tensor.ts";
+
+/** Options of a forward pass. */
+export interface ForwardOptions {
+  /** True while training (dropout drops); false or absent at inference. */
+  training?: boolean;
+}
+
+/**
+ * The contract every layer implements; the runner needs nothing else.
+ *
+ * `forward` caches what `backward` needs. `backward(dvalues)` takes d(loss)/d(outputs),
+ * returns d(loss)/d(inputs) and adds (`+=`) d(loss)/d(param) into each param's `grad`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type Layer, type Param, Sequential, Tensor } from "@chainrule/nn";
+ *
+ * // A third-party layer: doubles its inputs.
+ * class Double implements Layer {
+ *   readonly kind = "Double";
+ *   forward(inputs: Tensor): Tensor {
+ *     return new Tensor(inputs.data.map((v) => 2 * v), inputs.shape);
+ *   }
+ *   backward(dvalues: Tensor): Tensor {
+ *     return new Tensor(dvalues.data.map((v) => 2 * v), dvalues.shape);
+ *   }
+ *   params(): Param[] {
+ *     return [];
+ *   }
+ *   config(): Record<string, never> {
+ *     return {};
+ *   }
+ *   toString(): string {
+ *     return "Double()";
+ *   }
+ * }
+ * const model = new Sequential([new Double()]);
+ * assert.deepEqual(model.predict([[1, 2]]).toArray(), [[2, 4]]);
+ * ```
+ */
+export interface Layer {
+  /** The registry name of this plugin, e.g. `"Dense"`. */
+  readonly kind: string;
+  /** Computes outputs from inputs, caching what `backward` needs. */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor;
+  /** Takes d(loss)/d(outputs); returns d(loss)/d(inputs); accumulates param gradients. */
+  backward(dvalues: Tensor): Tensor;
+  /** The trainable parameters (empty for activations). */
+  params(): Param[];
+  /** The constructor arguments as JSON, enough to rebuild the layer through the registry. */
+  config(): JsonObject;
+  /** A one-line summary, e.g. `Dense(in=2, out=64)`. */
+  toString(): string;
+  /** The penalty this layer adds to the loss (L1/L2 regularization); 0 when absent. */
+  regularizationLoss?(): number;
+}

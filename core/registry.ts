@@ -1,0 +1,113 @@
+import { builtinLayers, builtinLosses, builtinOptimizers } from "./builtins.ts";
+import type { JsonObject } from "./json.ts";
+import type { Layer } from "./layer.ts";
+import type { Loss } from "./loss.ts";
+import type { Optimizer } from "./optimizer.ts";
+
+/** Builds a plugin from its `config()`. */
+export type Factory<T> = (config: JsonObject) => T;
+
+class Registry<T> {
+  #factories?: Map<string, Factory<T>>;
+
+  constructor(readonly what: string, readonly builtins: () => [string, Factory<T>][]) {}
+
+  // Filled on first use, so that importing the library runs no registration code.
+  get factories(): Map<string, Factory<T>> {
+    this.#factories ??= new Map(this.builtins());
+    return this.#factories;
+  }
+
+  register(kind: string, factory: Factory<T>, where: string): void {
+    if (typeof kind !== "string" || kind === "") {
+      throw new TypeError(`${where}: kind must be a non-empty string, got ${JSON.stringify(kind)}`);
+    }
+    if (typeof factory !== "function") {
+      throw new TypeError(
+        `${where}: factory for "${kind}" must be a function, got ${typeof factory}`,
+      );
+    }
+    this.factories.set(kind, factory);
+  }
+
+  create(kind: string, config: JsonObject, where: string, how: string): T {
+    const factory = this.factories.get(kind);
+    if (!factory) {
+      throw new RangeError(
+        `${where}: unknown ${this.what} kind "${kind}"; known kinds: ${this.kinds().join(", ")}. ` +
+          `Register it first with ${how}("${kind}", (config) => new ${kind}(...))`,
+      );
+    }
+    return factory(config);
+  }
+
+  kinds(): string[] {
+    return [...this.factories.keys()].sort();
+  }
+}
+
+const layers = new Registry<Layer>("layer", builtinLayers);
+const losses = new Registry<Loss>("loss", builtinLosses);
+const optimizers = new Registry<Optimizer>("optimizer", builtinOptimizers);
+
+/**
+ * Makes a layer kind loadable by name, exactly like the built-in ones.
+ *
+ * Registering an existing kind replaces its factory.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createLayer, ReLU, registerLayer } from "@chainrule/nn";
+ *
+ * registerLayer("MyReLU", () => new ReLU());
+ * assert.equal(createLayer("MyReLU", {}).toString(), "ReLU()");
+ * ```
+ */
+export function registerLayer(kind: string, factory: Factory<Layer>): void {
+  layers.register(kind, factory, "registerLayer");
+}
+
+/**
+ * Builds a layer of a registered kind from its config.
+ *
+ * @throws {RangeError} naming the kind, the known kinds and how to register it.
+ */
+export function createLayer(kind: string, config: JsonObject = {}): Layer {
+  return layers.create(kind, config, "createLayer", "registerLayer");
+}
+
+/** The registered layer kinds, sorted. */
+export function layerKinds(): string[] {
+  return layers.kinds();
+}
+
+/** Makes a loss kind loadable by name. */
+export function registerLoss(kind: string, factory: Factory<Loss>): void {
+  losses.register(kind, factory, "registerLoss");
+}
+
+/** Builds a loss of a registered kind from its config. */
+export function createLoss(kind: string, config: JsonObject = {}): Loss {
+  return losses.create(kind, config, "createLoss", "registerLoss");
+}
+
+/** The registered loss kinds, sorted. */
+export function lossKinds(): string[] {
+  return losses.kinds();
+}
+
+/** Makes an optimizer kind loadable by name. */
+export function registerOptimizer(kind: string, factory: Factory<Optimizer>): void {
+  optimizers.register(kind, factory, "registerOptimizer");
+}
+
+/** Builds an optimizer of a registered kind from its config. */
+export function createOptimizer(kind: string, config: JsonObject = {}): Optimizer {
+  return optimizers.create(kind, config, "createOptimizer", "registerOptimizer");
+}
+
+/** The registered optimizer kinds, sorted. */
+export function optimizerKinds(): string[] {
+  return optimizers.kinds();
+}

@@ -1,0 +1,134 @@
+import type { Targets } from "./loss.ts";
+import { allocate, formatShape, Tensor } from "./tensor.ts";
+
+/** Number of samples in `targets` (rows of a tensor, or entries of an index array). */
+export function targetCount(targets: Targets): number {
+  return targets instanceof Tensor ? (targets.shape[0] ?? 1) : targets.length;
+}
+
+/**
+ * Checks that `x` and `y` hold the same number of samples.
+ *
+ * @throws {TypeError} naming `where` and both counts.
+ */
+export function checkSampleCounts(x: Tensor, y: Targets, where: string): void {
+  const samples = x.shape[0];
+  const targets = targetCount(y);
+  if (samples !== targets) {
+    throw new TypeError(
+      `${where}: x holds ${samples} samples, y holds ${targets}; they must match`,
+    );
+  }
+}
+
+/** Targets in one of the two forms classification losses accept. */
+export type ClassTargets =
+  | { kind: "indices"; indices: Int32Array } // [batch]
+  | { kind: "rows"; rows: Tensor }; // [batch, classes] one-hot or probabilities
+
+/**
+ * Normalizes classification targets for a batch of `batch` samples and `classes` classes.
+ *
+ * @throws {TypeError} when the sample count or shape disagrees with the outputs.
+ * @throws {RangeError} when a class index is not an integer in [0, classes).
+ */
+export function classTargets(
+  targets: Targets,
+  batch: number,
+  classes: number,
+  where: string,
+): ClassTargets {
+  const count = targetCount(targets);
+  if (count !== batch) {
+    throw new TypeError(
+      `${where}: targets hold ${count} samples, outputs hold ${batch} (outputs shape ${
+        formatShape([batch, classes])
+      })`,
+    );
+  }
+  if (targets instanceof Tensor && targets.rank === 2) {
+    if (targets.shape[1] !== classes) {
+      throw new TypeError(
+        `${where}: one-hot targets have shape ${formatShape(targets.shape)}, expected ${
+          formatShape([batch, classes])
+        } like the outputs`,
+      );
+    }
+    return { kind: "rows", rows: targets };
+  }
+  if (targets instanceof Tensor && targets.rank !== 1) {
+    throw new TypeError(
+      `${where}: targets must be class indices [batch] or one-hot rows [batch, classes], got shape ${
+        formatShape(targets.shape)
+      }`,
+    );
+  }
+  const source = targets instanceof Tensor ? targets.data : targets;
+  const indices = new Int32Array(batch);
+  for (let i = 0; i < batch; i++) {
+    const label = source[i];
+    if (!Number.isInteger(label) || label < 0 || label >= classes) {
+      throw new RangeError(
+        `${where}: label ${label} at sample ${i} is out of range for ${classes} classes`,
+      );
+    }
+    indices[i] = label;
+  }
+  return { kind: "indices", indices };
+}
+
+/** The targets of the samples at `rows`, in that order, in the same form as `targets`. */
+export function takeTargets(targets: Targets, rows: ArrayLike<number>): Targets {
+  if (targets instanceof Tensor) return takeRows(targets, rows);
+  const out = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) out[i] = targets[rows[i]];
+  return out;
+}
+
+/** A new tensor of the rows of `tensor` (first dimension) at `rows`, in that order. */
+export function takeRows(tensor: Tensor, rows: ArrayLike<number>): Tensor {
+  const width = tensor.size / (tensor.shape[0] || 1);
+  const out = allocate(tensor.dtype, rows.length * width);
+  for (let i = 0; i < rows.length; i++) {
+    const start = rows[i] * width;
+    out.set(tensor.data.subarray(start, start + width), i * width);
+  }
+  return new Tensor(out, [rows.length, ...tensor.shape.slice(1)]);
+}
+
+/** Index of the largest value in each row of `outputs` [batch, classes]. */
+export function argmaxRows(outputs: Tensor): Int32Array {
+  const [batch, classes] = outputs.shape;
+  const x = outputs.data;
+  const out = new Int32Array(batch);
+  for (let i = 0; i < batch; i++) {
+    const row = i * classes;
+    let best = 0;
+    for (let j = 1; j < classes; j++) if (x[row + j] > x[row + best]) best = j;
+    out[i] = best;
+  }
+  return out;
+}
+
+/**
+ * Fraction of samples whose largest output is the target class (the book's accuracy).
+ *
+ * Targets are class indices or one-hot rows, as the classification losses take them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { accuracy, Tensor } from "@chainrule/nn";
+ *
+ * assert.equal(accuracy(Tensor.from([[0.1, 0.9], [0.8, 0.2]]), [1, 1]), 0.5);
+ * ```
+ */
+export function accuracy(outputs: Tensor, targets: Targets): number {
+  const [batch, classes] = outputs.shape;
+  const normalized = classTargets(targets, batch, classes, "accuracy");
+  const predicted = argmaxRows(outputs);
+  const truth = normalized.kind === "indices" ? normalized.indices : argmaxRows(normalized.rows);
+  let correct = 0;
+  for (let i = 0; i < batch; i++) if (predicted[i] === truth[i]) correct++;
+  return correct / batch;
+}

@@ -1,0 +1,279 @@
+/** Element type of a tensor: `"float32"` (the default) or `"float64"` (for verification). */
+export type DType = "float32" | "float64";
+
+/** The flat storage behind a tensor. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** Numbers nested as deeply as the tensor has dimensions (a plain number for a scalar). */
+export type NestedArray = number | ArrayLike<number> | readonly NestedArray[];
+
+/** Options shared by the tensor constructors. */
+export interface TensorOptions {
+  /** Element type; `"float32"` when omitted. */
+  dtype?: DType;
+}
+
+/** Allocates a zeroed flat array of the given dtype. */
+export function allocate(dtype: DType, length: number): FloatArray {
+  return dtype === "float64" ? new Float64Array(length) : new Float32Array(length);
+}
+
+/** The dtype of a flat array. */
+export function dtypeOf(data: FloatArray): DType {
+  return data instanceof Float64Array ? "float64" : "float32";
+}
+
+/** Formats a shape the way error messages show it: `[8, 4]`. */
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+function checkShape(shape: readonly number[], where: string): number {
+  let size = 1;
+  for (const dim of shape) {
+    if (!Number.isSafeInteger(dim) || dim < 0) {
+      throw new TypeError(
+        `${where}: shape ${formatShape(shape)} must hold non-negative integers, got ${dim}`,
+      );
+    }
+    size *= dim;
+  }
+  return size;
+}
+
+function inferShape(value: NestedArray, where: string): number[] {
+  const shape: number[] = [];
+  let level: NestedArray = value;
+  while (typeof level !== "number") {
+    shape.push(level.length);
+    if (level.length === 0) break;
+    level = (level as ArrayLike<NestedArray>)[0];
+  }
+  if (typeof level !== "number" && shape.length === 0) {
+    throw new TypeError(`${where}: expected numbers or nested arrays of numbers`);
+  }
+  return shape;
+}
+
+function flattenInto(
+  value: NestedArray,
+  shape: readonly number[],
+  depth: number,
+  out: FloatArray,
+  offset: number,
+  where: string,
+): number {
+  if (depth === shape.length) {
+    if (typeof value !== "number") {
+      throw new TypeError(`${where}: ragged nesting, expected a number at depth ${depth}`);
+    }
+    out[offset] = value;
+    return offset + 1;
+  }
+  if (typeof value === "number" || value.length !== shape[depth]) {
+    const got = typeof value === "number" ? "a number" : `length ${value.length}`;
+    throw new TypeError(
+      `${where}: ragged nesting, expected length ${shape[depth]} at depth ${depth}, got ${got}`,
+    );
+  }
+  const items = value as ArrayLike<NestedArray>;
+  for (let i = 0; i < items.length; i++) {
+    offset = flattenInto(items[i], shape, depth + 1, out, offset, where);
+  }
+  return offset;
+}
+
+/**
+ * An n-dimensional array: a shape plus a flat row-major typed array.
+ *
+ * Memory is ordinary garbage-collected memory; there is nothing to dispose.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "@chainrule/nn";
+ *
+ * const t = Tensor.from([[1, 2], [3, 4]], { dtype: "float64" });
+ * assert.deepEqual(t.shape, [2, 2]);
+ * assert.equal(t.get(1, 0), 3);
+ * assert.deepEqual(t.toArray(), [[1, 2], [3, 4]]);
+ * ```
+ */
+export class Tensor {
+  /** Sizes of the dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Row-major elements; its length is the product of `shape`. */
+  readonly data: FloatArray;
+
+  /**
+   * Wraps existing storage without copying it.
+   *
+   * @throws {TypeError} when the data length does not match the shape.
+   */
+  constructor(data: FloatArray, shape: readonly number[]) {
+    const size = checkShape(shape, "new Tensor");
+    if (!(data instanceof Float32Array) && !(data instanceof Float64Array)) {
+      throw new TypeError("new Tensor: data must be a Float32Array or Float64Array");
+    }
+    if (data.length !== size) {
+      throw new TypeError(
+        `new Tensor: data has ${data.length} elements, shape ${formatShape(shape)} needs ${size}`,
+      );
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+  }
+
+  /** Builds a tensor by copying nested arrays (or a flat typed array, as a vector). */
+  static from(values: NestedArray, options: TensorOptions = {}): Tensor {
+    const shape = inferShape(values, "Tensor.from");
+    const data = allocate(options.dtype ?? "float32", checkShape(shape, "Tensor.from"));
+    flattenInto(values, shape, 0, data, 0, "Tensor.from");
+    return new Tensor(data, shape);
+  }
+
+  /** A tensor of zeros. */
+  static zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+    return new Tensor(
+      allocate(options.dtype ?? "float32", checkShape(shape, "Tensor.zeros")),
+      shape,
+    );
+  }
+
+  /** A tensor with every element set to `value`. */
+  static filled(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+    const t = Tensor.zeros(shape, options);
+    t.data.fill(value);
+    return t;
+  }
+
+  /** Element type of the storage. */
+  get dtype(): DType {
+    return dtypeOf(this.data);
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return this.data.length;
+  }
+
+  /** Number of dimensions. */
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** Reads one element by its indices, one per dimension. */
+  get(...indices: number[]): number {
+    return this.data[this.#offsetOf(indices, "Tensor.get")];
+  }
+
+  /** Writes one element by its indices, one per dimension. */
+  set(value: number, ...indices: number[]): void {
+    this.data[this.#offsetOf(indices, "Tensor.set")] = value;
+  }
+
+  /** A deep copy, optionally converted to another dtype. */
+  clone(options: TensorOptions = {}): Tensor {
+    const data = allocate(options.dtype ?? this.dtype, this.size);
+    data.set(this.data);
+    return new Tensor(data, this.shape);
+  }
+
+  /** The same storage seen with another shape of the same size. */
+  reshape(shape: readonly number[]): Tensor {
+    return new Tensor(this.data, shape);
+  }
+
+  /**
+   * The elements as nested plain arrays (a number for a scalar).
+   *
+   * Pass the nesting you expect as the type argument: `t.toArray<number[][]>()`.
+   */
+  toArray<T extends NestedArray = NestedArray>(): T {
+    if (this.shape.length === 0) return this.data[0] as T;
+    const build = (depth: number, offset: number, stride: number): NestedArray => {
+      const length = this.shape[depth];
+      const out: NestedArray[] = new Array(length);
+      const inner = stride / (length || 1);
+      for (let i = 0; i < length; i++) {
+        out[i] = depth === this.shape.length - 1
+          ? this.data[offset + i]
+          : build(depth + 1, offset + i * inner, inner);
+      }
+      return out;
+    };
+    return build(0, 0, this.size) as T;
+  }
+
+  /** A one-line summary: `Tensor(float32, [2, 3])`. */
+  toString(): string {
+    return `Tensor(${this.dtype}, ${formatShape(this.shape)})`;
+  }
+
+  #offsetOf(indices: number[], where: string): number {
+    if (indices.length !== this.shape.length) {
+      throw new RangeError(
+        `${where}: expected ${this.shape.length} indices for shape ${
+          formatShape(this.shape)
+        }, got ${indices.length}`,
+      );
+    }
+    let offset = 0;
+    for (let d = 0; d < indices.length; d++) {
+      const i = indices[d];
+      if (!Number.isInteger(i) || i < 0 || i >= this.shape[d]) {
+        throw new RangeError(
+          `${where}: index ${i} is out of range for dimension ${d} of shape ${
+            formatShape(this.shape)
+          }`,
+        );
+      }
+      offset = offset * this.shape[d] + i;
+    }
+    return offset;
+  }
+}
+
+/** Anything a model accepts as input data: a tensor, or nested arrays of numbers. */
+export type TensorLike = Tensor | NestedArray;
+
+/** Returns `value` as a tensor of `dtype`, copying only when it must. */
+export function toTensor(value: TensorLike, dtype: DType): Tensor {
+  if (value instanceof Tensor) return value.dtype === dtype ? value : value.clone({ dtype });
+  return Tensor.from(value, { dtype });
+}
+
+/**
+ * Checks that `tensor` is 2-D with a non-empty batch and returns `[batch, features]`.
+ *
+ * @throws {TypeError} naming `where` and the shape received.
+ */
+export function expectMatrix(
+  tensor: Tensor,
+  where: string,
+  argument: string,
+  features?: number,
+): [number, number] {
+  if (!(tensor instanceof Tensor)) {
+    throw new TypeError(`${where}: ${argument} must be a Tensor, got ${typeof tensor}`);
+  }
+  if (tensor.rank !== 2) {
+    throw new TypeError(
+      `${where}: ${argument} must be 2-D [batch, features], got shape ${formatShape(tensor.shape)}`,
+    );
+  }
+  const [batch, cols] = tensor.shape;
+  if (batch === 0) {
+    throw new RangeError(
+      `${where}: ${argument} is an empty batch (shape ${formatShape(tensor.shape)})`,
+    );
+  }
+  if (features !== undefined && cols !== features) {
+    throw new TypeError(
+      `${where}: ${argument} has ${cols} features per sample, expected ${features} (${argument} shape ${
+        formatShape(tensor.shape)
+      })`,
+    );
+  }
+  return [batch, cols];
+}

@@ -1,0 +1,272 @@
+import { getBackend } from "../core/backend.ts";
+import { getInitializer } from "../core/initializers.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { Layer } from "../core/layer.ts";
+import { Param } from "../core/param.ts";
+import { type RandomOptions, resolveRandom } from "../core/random.ts";
+import {
+  allocate,
+  type DType,
+  expectMatrix,
+  type FloatArray,
+  formatShape,
+  type NestedArray,
+  Tensor,
+} from "../core/tensor.ts";
+
+/** Options of {@linkcode Dense}. */
+export interface DenseOptions extends RandomOptions {
+  /** Initial weights `[inFeatures, outFeatures]`: nested arrays or a flat row-major array. */
+  weights?: NestedArray;
+  /** Initial biases `[outFeatures]`; zeros when omitted. */
+  biases?: NestedArray;
+  /** Name of the weight initializer (see `initializers`); `"he"` when omitted. */
+  init?: string;
+  /** Element type of the parameters; `"float32"` when omitted. */
+  dtype?: DType;
+  /** L1 penalty on the weights: adds `l1·Σ|w|` to the loss. */
+  weightRegularizerL1?: number;
+  /** L2 penalty on the weights: adds `l2·Σw²` to the loss. */
+  weightRegularizerL2?: number;
+  /** L1 penalty on the biases. */
+  biasRegularizerL1?: number;
+  /** L2 penalty on the biases. */
+  biasRegularizerL2?: number;
+}
+
+const REGULARIZERS = [
+  "weightRegularizerL1",
+  "weightRegularizerL2",
+  "biasRegularizerL1",
+  "biasRegularizerL2",
+] as const;
+
+function checkDimension(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`new Dense: ${name} must be a positive integer, got ${value}`);
+  }
+}
+
+function checkPenalty(options: DenseOptions, key: typeof REGULARIZERS[number]): number {
+  const value = options[key] ?? 0;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`new Dense: ${key} must be a finite number ≥ 0, got ${value}`);
+  }
+  return value;
+}
+
+function fillExplicit(target: Tensor, given: NestedArray, name: string): void {
+  const flat = ArrayBuffer.isView(given) && !(given instanceof DataView);
+  const source = flat
+    ? new Tensor(Float64Array.from(given as ArrayLike<number>), [target.size])
+    : Tensor.from(given, {
+      dtype: "float64",
+    });
+  if (source.size !== target.size || (!flat && source.rank !== target.rank)) {
+    throw new TypeError(
+      `new Dense: ${name} has shape ${formatShape(source.shape)}, expected ${
+        formatShape(target.shape)
+      }`,
+    );
+  }
+  target.data.set(source.data);
+}
+
+// Penalty gradient: d(l1·Σ|p|)/dp = l1·sign(p) (the book's sign, +1 at 0); d(l2·Σp²)/dp = 2·l2·p.
+function addPenaltyGradient(param: Param, l1: number, l2: number): void {
+  if (l1 === 0 && l2 === 0) return;
+  const value = param.value.data;
+  const grad = param.grad.data;
+  for (let i = 0; i < value.length; i++) {
+    grad[i] += (value[i] < 0 ? -l1 : l1) + 2 * l2 * value[i];
+  }
+}
+
+function penalty(param: Param, l1: number, l2: number): number {
+  if (l1 === 0 && l2 === 0) return 0;
+  let abs = 0;
+  let squares = 0;
+  for (const v of param.value.data) {
+    abs += Math.abs(v);
+    squares += v * v;
+  }
+  return l1 * abs + l2 * squares;
+}
+
+/**
+ * Fully connected layer: `outputs = inputs·W + b`.
+ *
+ * Shapes: inputs `[batch, inFeatures]` → outputs `[batch, outFeatures]`. The weights are
+ * kept `[inFeatures, outFeatures]`, as the book keeps them (PyTorch's `Linear.weight` is
+ * the transpose).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Dense, Tensor } from "@chainrule/nn";
+ *
+ * const dense = new Dense(2, 1, { weights: [[1], [2]], biases: [0.5], dtype: "float64" });
+ * const out = dense.forward(Tensor.from([[3, 4]], { dtype: "float64" }));
+ * assert.deepEqual(out.toArray(), [[11.5]]);
+ * ```
+ */
+export class Dense implements Layer {
+  /** Registry name. */
+  readonly kind = "Dense";
+  /** Features per input sample. */
+  readonly inFeatures: number;
+  /** Features per output sample. */
+  readonly outFeatures: number;
+  /** `[inFeatures, outFeatures]` */
+  readonly weights: Param;
+  /** `[outFeatures]` */
+  readonly biases: Param;
+  /** Name of the initializer the weights were drawn with. */
+  readonly init: string;
+  /** L1/L2 penalties on weights and biases (0 = none). */
+  readonly weightRegularizerL1: number;
+  /** L2 penalty on the weights. */
+  readonly weightRegularizerL2: number;
+  /** L1 penalty on the biases. */
+  readonly biasRegularizerL1: number;
+  /** L2 penalty on the biases. */
+  readonly biasRegularizerL2: number;
+  #inputs?: Tensor; // [batch, inFeatures], cached by forward for backward
+
+  /** Creates the layer, drawing weights with `init` unless `weights` are given. */
+  constructor(inFeatures: number, outFeatures: number, options: DenseOptions = {}) {
+    checkDimension(inFeatures, "inFeatures");
+    checkDimension(outFeatures, "outFeatures");
+    this.inFeatures = inFeatures;
+    this.outFeatures = outFeatures;
+    this.init = options.init ?? "he";
+    const dtype = options.dtype ?? "float32";
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new TypeError(`new Dense: dtype must be "float32" or "float64", got "${dtype}"`);
+    }
+    this.weights = new Param("weights", Tensor.zeros([inFeatures, outFeatures], { dtype }));
+    this.biases = new Param("biases", Tensor.zeros([outFeatures], { dtype }));
+    const initializer = getInitializer(this.init, "new Dense");
+    if (options.weights !== undefined) {
+      fillExplicit(this.weights.value, options.weights, "weights");
+    } else {
+      const values = new Float64Array(inFeatures * outFeatures);
+      initializer(values, inFeatures, outFeatures, resolveRandom(options));
+      this.weights.value.data.set(values);
+    }
+    if (options.biases !== undefined) fillExplicit(this.biases.value, options.biases, "biases");
+    this.weightRegularizerL1 = checkPenalty(options, "weightRegularizerL1");
+    this.weightRegularizerL2 = checkPenalty(options, "weightRegularizerL2");
+    this.biasRegularizerL1 = checkPenalty(options, "biasRegularizerL1");
+    this.biasRegularizerL2 = checkPenalty(options, "biasRegularizerL2");
+  }
+
+  /** Rebuilds a layer from {@linkcode Dense.config} (weights are drawn anew). */
+  static fromConfig(config: JsonObject): Dense {
+    const { inFeatures, outFeatures, ...options } = config as unknown as
+      & { inFeatures: number; outFeatures: number }
+      & DenseOptions;
+    return new Dense(inFeatures, outFeatures, options);
+  }
+
+  /** Element type of the parameters. */
+  get dtype(): DType {
+    return this.weights.dtype;
+  }
+
+  /** `inputs` [batch, inFeatures] → outputs [batch, outFeatures] */
+  forward(inputs: Tensor): Tensor {
+    const [batch] = expectMatrix(inputs, "Dense.forward", "inputs", this.inFeatures);
+    if (inputs.dtype !== this.dtype) {
+      throw new TypeError(
+        `Dense.forward: inputs are ${inputs.dtype}, the layer is ${this.dtype} (convert with tensor.clone({ dtype: "${this.dtype}" }))`,
+      );
+    }
+    this.#inputs = inputs;
+    const outputs: FloatArray = allocate(this.dtype, batch * this.outFeatures); // [batch, outFeatures]
+    const backend = getBackend();
+    backend.matmul(
+      inputs.data,
+      this.weights.value.data,
+      outputs,
+      batch,
+      this.inFeatures,
+      this.outFeatures,
+    );
+    backend.addBias(outputs, this.biases.value.data, batch, this.outFeatures);
+    return new Tensor(outputs, [batch, this.outFeatures]);
+  }
+
+  // dinputs = dvalues·Wᵀ   dweights += inputsᵀ·dvalues   dbiases += Σ_batch dvalues
+  /** `dvalues` [batch, outFeatures] → dinputs [batch, inFeatures] */
+  backward(dvalues: Tensor): Tensor {
+    const inputs = this.#inputs;
+    if (!inputs) throw new Error("Dense.backward: call forward first");
+    const batch = inputs.shape[0];
+    expectMatrix(dvalues, "Dense.backward", "dvalues", this.outFeatures);
+    if (dvalues.shape[0] !== batch || dvalues.dtype !== this.dtype) {
+      throw new TypeError(
+        `Dense.backward: dvalues is ${dvalues.dtype} ${
+          formatShape(dvalues.shape)
+        }, expected ${this.dtype} ${
+          formatShape([batch, this.outFeatures])
+        } like the last forward's outputs`,
+      );
+    }
+    const backend = getBackend();
+    const { inFeatures, outFeatures } = this;
+    backend.matmulTransA(
+      inputs.data,
+      dvalues.data,
+      this.weights.grad.data,
+      batch,
+      inFeatures,
+      outFeatures,
+      true,
+    );
+    backend.sumColumns(dvalues.data, this.biases.grad.data, batch, outFeatures, true);
+    addPenaltyGradient(this.weights, this.weightRegularizerL1, this.weightRegularizerL2);
+    addPenaltyGradient(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
+    const dinputs = allocate(this.dtype, batch * inFeatures); // [batch, inFeatures]
+    backend.matmulTransB(
+      dvalues.data,
+      this.weights.value.data,
+      dinputs,
+      batch,
+      inFeatures,
+      outFeatures,
+    );
+    return new Tensor(dinputs, [batch, inFeatures]);
+  }
+
+  /** `[weights, biases]` */
+  params(): Param[] {
+    return [this.weights, this.biases];
+  }
+
+  /** The L1/L2 penalties of the current weights and biases. */
+  regularizationLoss(): number {
+    return penalty(this.weights, this.weightRegularizerL1, this.weightRegularizerL2) +
+      penalty(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
+  }
+
+  /** Constructor arguments as JSON (without the weights, which are saved as tensors). */
+  config(): JsonObject {
+    const config: JsonObject = {
+      inFeatures: this.inFeatures,
+      outFeatures: this.outFeatures,
+      init: this.init,
+      dtype: this.dtype,
+    };
+    for (const key of REGULARIZERS) if (this[key] !== 0) config[key] = this[key];
+    return config;
+  }
+
+  /** `Dense(in=2, out=64)` */
+  toString(): string {
+    const penalties = REGULARIZERS.filter((key) => this[key] !== 0).map((key) =>
+      `, ${key}=${this[key]}`
+    );
+    return `Dense(in=${this.inFeatures}, out=${this.outFeatures}${penalties.join("")})`;
+  }
+}
