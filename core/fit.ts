@@ -1,6 +1,6 @@
 import type { Loss, Targets } from "./loss.ts";
 import type { Optimizer } from "./optimizer.ts";
-import { type RandomOptions, resolveRandom } from "./random.ts";
+import { RandomState } from "./random.ts";
 import type { Sequential } from "./sequential.ts";
 import { accuracy, checkSampleCounts, takeRows, takeTargets } from "./targets.ts";
 import { type Tensor, type TensorLike, toTensor } from "./tensor.ts";
@@ -16,7 +16,7 @@ export interface EpochLogs {
 }
 
 /** Options of `Sequential.fit`. */
-export interface FitOptions extends RandomOptions {
+export interface FitOptions {
   /** The loss to minimize. */
   loss: Loss;
   /** The optimizer that applies the gradients. */
@@ -25,8 +25,15 @@ export interface FitOptions extends RandomOptions {
   epochs: number;
   /** Samples per step; the whole data set (full batch, as the book trains) when omitted. */
   batchSize?: number;
-  /** Reshuffle the samples every epoch when mini-batching (seeded); true when omitted. */
+  /** Reshuffle the samples every epoch when mini-batching; true when omitted. */
   shuffle?: boolean;
+  /**
+   * Seed of the shuffling: epoch e uses `new RandomState(seed + e).permutation(samples)`, so
+   * each epoch's order depends only on the seed and the epoch number; 0 when omitted.
+   */
+  seed?: number;
+  /** Number of the first epoch (to resume a run: epochs `initialEpoch … epochs−1` are run); 0. */
+  initialEpoch?: number;
   /** Called after every epoch with its index (0-based) and logs. */
   onEpoch?: (epoch: number, logs: EpochLogs) => void;
 }
@@ -63,11 +70,17 @@ export function fit(model: Sequential, x: TensorLike, y: Targets, options: FitOp
   const batchSize = options.batchSize ?? samples;
   checkPositiveInteger(batchSize, "batchSize");
   const shuffle = (options.shuffle ?? true) && batchSize < samples;
-  const random = shuffle ? resolveRandom(options) : undefined;
+  const seed = options.seed ?? 0;
+  const initialEpoch = options.initialEpoch ?? 0;
+  if (!Number.isSafeInteger(initialEpoch) || initialEpoch < 0) {
+    throw new RangeError(
+      `Sequential.fit: initialEpoch must be an integer ≥ 0, got ${initialEpoch}`,
+    );
+  }
   const history: History = { loss: [], regularizationLoss: [], accuracy: [] };
 
-  for (let epoch = 0; epoch < options.epochs; epoch++) {
-    const order = random ? random.permutation(samples) : undefined;
+  for (let epoch = initialEpoch; epoch < options.epochs; epoch++) {
+    const order = shuffle ? new RandomState(seed + epoch).permutation(samples) : undefined;
     let lossSum = 0;
     let penaltySum = 0;
     let steps = 0;

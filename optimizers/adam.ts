@@ -1,7 +1,7 @@
 import type { JsonObject } from "../core/json.ts";
-import type { Optimizer } from "../core/optimizer.ts";
+import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
-import { allocate, type FloatArray } from "../core/tensor.ts";
+import { allocate, type FloatArray, formatShape, Tensor } from "../core/tensor.ts";
 import { checkHyper } from "./sgd.ts";
 
 /** Options of {@linkcode Adam}, with the book's defaults. */
@@ -114,6 +114,48 @@ export class Adam implements Optimizer {
       }
     }
     this.iterations++;
+  }
+
+  /** Copies of the update count and of every param's moments. */
+  getState(params: readonly Param[]): OptimizerState {
+    const copy = (param: Param, data: FloatArray) => new Tensor(data.slice(), param.value.shape);
+    return {
+      scalars: { iterations: this.iterations },
+      slots: {
+        momentum: params.map((p) => copy(p, this.moments(p).momentum)),
+        cache: params.map((p) => copy(p, this.moments(p).cache)),
+      },
+    };
+  }
+
+  /**
+   * Restores state taken with {@linkcode Adam.getState}.
+   *
+   * @throws {TypeError} when a slot is missing or does not match its param's shape.
+   */
+  setState(params: readonly Param[], state: OptimizerState): void {
+    const iterations = state.scalars.iterations;
+    if (!Number.isSafeInteger(iterations) || iterations < 0) {
+      throw new TypeError(
+        `Adam.setState: scalars.iterations must be an integer ≥ 0, got ${iterations}`,
+      );
+    }
+    params.forEach((param, i) => {
+      const moments = this.moments(param);
+      for (const slot of ["momentum", "cache"] as const) {
+        const saved = state.slots[slot]?.[i];
+        if (!saved || saved.size !== param.value.size) {
+          const got = saved ? formatShape(saved.shape) : "nothing";
+          throw new TypeError(
+            `Adam.setState: slot "${slot}" of param ${i} must have shape ${
+              formatShape(param.value.shape)
+            }, got ${got}`,
+          );
+        }
+        moments[slot].set(saved.data);
+      }
+    });
+    this.iterations = iterations;
   }
 
   /** The hyper-parameters as JSON. */

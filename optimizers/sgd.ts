@@ -1,5 +1,5 @@
 import type { JsonObject } from "../core/json.ts";
-import type { Optimizer } from "../core/optimizer.ts";
+import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
 
 /** Options of {@linkcode SGD}. */
@@ -62,6 +62,14 @@ export class SGD implements Optimizer {
       for (let i = 0; i < value.length; i++) value[i] -= lr * grad[i];
     }
   }
+
+  /** SGD keeps no state. */
+  getState(_params: readonly Param[]): OptimizerState {
+    return { scalars: {}, slots: {} };
+  }
+
+  /** Nothing to restore. */
+  setState(_params: readonly Param[], _state: OptimizerState): void {}
 
   /** `{ learningRate }` */
   config(): JsonObject {
