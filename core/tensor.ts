@@ -1,3 +1,5 @@
+import { type RandomOptions, resolveRandom } from "./random.ts";
+
 /** Element type of a tensor: `"float32"` (the default) or `"float64"` (for verification). */
 export type DType = "float32" | "float64";
 
@@ -138,6 +140,29 @@ export class Tensor {
       allocate(options.dtype ?? "float32", checkShape(shape, "Tensor.zeros")),
       shape,
     );
+  }
+
+  /**
+   * A tensor of standard normal deviates, `scale`·N(0, 1), drawn in row-major order.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Tensor } from "@chainrule/nn";
+   *
+   * const a = Tensor.randn([2, 3], { seed: 1 });
+   * assert.deepEqual(a.data, Tensor.randn([2, 3], { seed: 1 }).data);
+   * ```
+   */
+  static randn(
+    shape: readonly number[],
+    options: TensorOptions & RandomOptions & { scale?: number } = {},
+  ): Tensor {
+    const t = Tensor.zeros(shape, options);
+    const random = resolveRandom(options);
+    const scale = options.scale ?? 1;
+    for (let i = 0; i < t.size; i++) t.data[i] = scale * random.randn();
+    return t;
   }
 
   /** A tensor with every element set to `value`. */

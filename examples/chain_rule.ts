@@ -17,10 +17,9 @@ console.log("forward, ReLU(x·w + b):", y.get(0, 0));
 const drelu = relu.backward(Tensor.from([[1]], f64));
 console.log("drelu_dz:", drelu.get(0, 0));
 const dx = neuron.backward(drelu);
-console.log(
-  "drelu_dxw0, drelu_dxw1, drelu_dxw2, drelu_db:",
-  [1, 1, 1, neuron.biases.grad.get(0)].map((v) => v * drelu.get(0, 0)),
-);
+// The sum passes its gradient unchanged to each weighted input and to the bias.
+const dz = drelu.get(0, 0);
+console.log("drelu_dxw0, drelu_dxw1, drelu_dxw2, drelu_db:", dz, dz, dz, neuron.biases.grad.get(0));
 console.log("drelu_dx0:", dx.get(0, 0));
 const dw = neuron.weights.grad;
 console.log(
