@@ -189,12 +189,31 @@ export function swapBytes(bytes: Uint8Array, size: number): void {
   }
 }
 
+// A file can hold megabyte-long names and arrays; messages show their start.
+function brief(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+// The start of an array, without serializing all of it (it may be nested a million deep).
+function preview(value: unknown): string {
+  if (!Array.isArray(value)) return describe(value);
+  const shown = value.slice(0, 6).map((item) =>
+    typeof item === "number" ? String(item) : describe(item)
+  );
+  return `[${shown.join(", ")}${value.length > 6 ? ", …" : ""}]`;
+}
+
+function quote(name: string): string {
+  return `"${brief(name)}"`;
+}
+
 /** Names a JSON value's kind for an error message: `an array`, `number 1`. */
 export function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
-  return `${typeof value} ${JSON.stringify(value)}`;
+  return `${typeof value} ${brief(JSON.stringify(value))}`;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -311,10 +330,13 @@ class Reader {
     const repeated = findRepeatedKey(text);
     if (repeated?.topLevel) {
       const what = repeated.key === "__metadata__" ? "" : "tensor ";
-      this.fail("duplicate_name", `the header names ${what}"${repeated.key}" more than once`);
+      this.fail("duplicate_name", `the header names ${what}${quote(repeated.key)} more than once`);
     }
     if (repeated) {
-      this.fail("header_invalid", `the header repeats the key "${repeated.key}" inside an entry`);
+      this.fail(
+        "header_invalid",
+        `the header repeats the key ${quote(repeated.key)} inside an entry`,
+      );
     }
     return parsed;
   }
@@ -331,7 +353,7 @@ class Reader {
       if (typeof item !== "string") {
         this.fail(
           "invalid_metadata",
-          `__metadata__ value "${key}" must be a string, got ${describe(item)}`,
+          `__metadata__ value ${quote(key)} must be a string, got ${describe(item)}`,
         );
       }
     }
@@ -342,12 +364,17 @@ class Reader {
     if (!isObject(value)) {
       this.fail(
         "header_invalid",
-        `tensor "${name}" must be an object { dtype, shape, data_offsets }, got ${describe(value)}`,
+        `tensor ${quote(name)} must be an object { dtype, shape, data_offsets }, got ${
+          describe(value)
+        }`,
       );
     }
     const dtype = own(value, "dtype");
     if (typeof dtype !== "string") {
-      this.fail("header_invalid", `tensor "${name}" has dtype ${describe(dtype)}, not a string`);
+      this.fail(
+        "header_invalid",
+        `tensor ${quote(name)} has dtype ${describe(dtype)}, not a string`,
+      );
     }
     const info = DTYPES.get(dtype);
     if (!info) {
@@ -355,12 +382,14 @@ class Reader {
       if (UNSUPPORTED.has(dtype)) {
         this.fail(
           "unsupported_dtype",
-          `tensor "${name}" has dtype "${dtype}", which this reader does not read (it reads ${known})`,
+          `tensor ${quote(name)} has dtype ${
+            quote(dtype)
+          }, which this reader does not read (it reads ${known})`,
         );
       }
       this.fail(
         "unknown_dtype",
-        `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)} (known: ${known})`,
+        `tensor ${quote(name)} has unknown dtype ${quote(dtype)} (known: ${known})`,
       );
     }
     const shape = this.shape(name, own(value, "shape"));
@@ -371,14 +400,18 @@ class Reader {
       if (!Number.isSafeInteger(count)) {
         this.fail(
           "shape_overflow",
-          `tensor "${name}" has shape ${formatShape(shape)}, whose element count overflows`,
+          `tensor ${quote(name)} has shape ${
+            brief(formatShape(shape))
+          }, whose element count overflows`,
         );
       }
     }
     if (!Number.isSafeInteger(count * info.bytes)) {
       this.fail(
         "shape_overflow",
-        `tensor "${name}" (${dtype}, shape ${formatShape(shape)}) has a byte length that overflows`,
+        `tensor ${quote(name)} (${dtype}, shape ${
+          brief(formatShape(shape))
+        }) has a byte length that overflows`,
       );
     }
     return { name, dtype: dtype as SafetensorsDType, info, shape, count, begin, end };
@@ -386,17 +419,25 @@ class Reader {
 
   shape(name: string, shape: unknown): number[] {
     if (!Array.isArray(shape)) {
-      this.fail("header_invalid", `tensor "${name}" has shape ${describe(shape)}, not an array`);
+      this.fail(
+        "header_invalid",
+        `tensor ${quote(name)} has shape ${describe(shape)}, not an array`,
+      );
     }
     for (const dim of shape) {
       if (!Number.isInteger(dim) || dim < 0) {
         this.fail(
           "header_invalid",
-          `tensor "${name}" has shape ${JSON.stringify(shape)}; dimensions must be integers ≥ 0`,
+          `tensor ${quote(name)} has shape ${
+            brief(JSON.stringify(shape))
+          }; dimensions must be integers ≥ 0`,
         );
       }
       if (!Number.isSafeInteger(dim)) {
-        this.fail("shape_overflow", `tensor "${name}" has dimension ${dim}, too large to count`);
+        this.fail(
+          "shape_overflow",
+          `tensor ${quote(name)} has dimension ${dim}, too large to count`,
+        );
       }
     }
     return shape as number[];
@@ -409,8 +450,8 @@ class Reader {
     ) {
       this.fail(
         "header_invalid",
-        `tensor "${name}" has data_offsets ${
-          JSON.stringify(offsets) ?? "missing"
+        `tensor ${quote(name)} has data_offsets ${
+          preview(offsets)
         }; expected [begin, end], integers ≥ 0`,
       );
     }
@@ -418,13 +459,13 @@ class Reader {
     if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(end)) {
       this.fail(
         "invalid_offsets",
-        `tensor "${name}" has data_offsets [${begin}, ${end}], too large to be in any file`,
+        `tensor ${quote(name)} has data_offsets [${begin}, ${end}], too large to be in any file`,
       );
     }
     if (begin > end) {
       this.fail(
         "invalid_offsets",
-        `tensor "${name}" has data_offsets [${begin}, ${end}]: begin is after end`,
+        `tensor ${quote(name)} has data_offsets [${begin}, ${end}]: begin is after end`,
       );
     }
     return [begin, end];
@@ -440,20 +481,20 @@ class Reader {
       const { name, begin, end } = entry;
       if (begin !== expected) {
         const after = previous
-          ? `tensor "${previous.name}" ends at byte ${expected}`
+          ? `tensor ${quote(previous.name)} ends at byte ${expected}`
           : "the first tensor must begin at byte 0";
         const what = begin > expected ? `leaves a gap of ${begin - expected} bytes` : "overlaps";
         this.fail(
           "invalid_offsets",
-          `tensor "${name}" begins at data byte ${begin} and ${what}: ${after}`,
+          `tensor ${quote(name)} begins at data byte ${begin} and ${what}: ${after}`,
         );
       }
       const needed = entry.count * entry.info.bytes;
       if (end - begin !== needed) {
         this.fail(
           "size_mismatch",
-          `tensor "${name}" (${entry.dtype}, shape ${
-            formatShape(entry.shape)
+          `tensor ${quote(name)} (${entry.dtype}, shape ${
+            brief(formatShape(entry.shape))
           }) needs ${needed} bytes, its data_offsets [${begin}, ${end}] hold ${end - begin}`,
         );
       }
@@ -463,9 +504,9 @@ class Reader {
     if (expected > dataBytes) {
       this.fail(
         "data_length",
-        `tensor "${
-          previous!.name
-        }" needs data up to byte ${expected}, the file has ${dataBytes} bytes of data (truncated)`,
+        `tensor ${
+          quote(previous!.name)
+        } needs data up to byte ${expected}, the file has ${dataBytes} bytes of data (truncated)`,
       );
     }
     if (expected < dataBytes) {

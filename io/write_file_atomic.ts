@@ -21,7 +21,7 @@ async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
 }
 
 /**
- * Writes `chunks` to `path` so that `path` only ever holds the old file or the whole new
+ * Writes `chunks` (one array, or several written in order) to `path` so that `path` only ever holds the old file or the whole new
  * one: the chunks go to a temporary file beside `path` (same directory, hence the same file
  * system), which is flushed to disk and renamed over `path`. On any failure, including one
  * thrown while the chunks are produced, the temporary file is removed and `path` is left as
@@ -35,22 +35,26 @@ async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
  * import { writeFileAtomic } from "@chainrule/nn";
  *
  * const path = `${await Deno.makeTempDir()}/notes.txt`;
- * await writeFileAtomic(path, [new TextEncoder().encode("hello")]);
+ * await writeFileAtomic(path, new TextEncoder().encode("hello"));
  * assert.equal(await Deno.readTextFile(path), "hello");
  * ```
  */
-export async function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  chunks: Uint8Array | Iterable<Uint8Array>,
+): Promise<void> {
   const deno = denoApi("writeFileAtomic");
   if (typeof path !== "string" || path === "") {
     throw new TypeError(`writeFileAtomic: path must be a non-empty string, got ${path}`);
   }
+  const pieces = chunks instanceof Uint8Array ? [chunks] : chunks;
   const temp = `${path}.${randomSuffix()}.tmp`;
   let created = false;
   try {
     const file = await deno.open(temp, { write: true, createNew: true });
     created = true;
     try {
-      for (const chunk of chunks) await writeAll(file, chunk);
+      for (const chunk of pieces) await writeAll(file, chunk);
       await file.syncData();
     } finally {
       file.close();

@@ -248,8 +248,12 @@ Deno.test("decodeSafetensors rejects each malformed file with its own code", asy
     expectError(fileOf(`{"w":${entry("F32", [-1], [0, 8])}}`), "header_invalid", "[-1]");
     expectError(fileOf(`{"w":${entry("F32", [1.5], [0, 8])}}`), "header_invalid", "[1.5]");
     expectError(fileOf(`{"w":${entry("F32", [2], [0])}}`), "header_invalid", "data_offsets [0]");
-    expectError(fileOf(`{"w":${entry("F32", [2], [-4, 4])}}`), "header_invalid", "[-4,4]");
-    expectError(fileOf(`{"w":${entry("F32", [2], undefined)}}`), "header_invalid", "missing");
+    expectError(fileOf(`{"w":${entry("F32", [2], [-4, 4])}}`), "header_invalid", "[-4, 4]");
+    expectError(
+      fileOf(`{"w":${entry("F32", [2], undefined)}}`),
+      "header_invalid",
+      "data_offsets nothing",
+    );
     const repeated = '{"w":{"dtype":"F32","dtype":"F64","shape":[2],"data_offsets":[0,8]}}';
     expectError(fileOf(repeated, data), "header_invalid", 'repeats the key "dtype"');
   });
@@ -304,6 +308,22 @@ Deno.test("decodeSafetensors rejects each malformed file with its own code", asy
     expectError(fileOf('{"__metadata__":{"o":{}}}'), "invalid_metadata", '"o"', "an object");
     expectError(fileOf('{"__metadata__":["a"]}'), "invalid_metadata", "an array");
     expectError(fileOf('{"__metadata__":"a"}'), "invalid_metadata", 'string "a"');
+  });
+  await t.step("a header nested 100,000 deep, or names a megabyte long", () => {
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    for (const field of ["dtype", "shape", "data_offsets"]) {
+      const value = (name: string, fallback: string) => (field === name ? deep : fallback);
+      const header = `{"w":{"dtype":${value("dtype", '"F32"')},"shape":${
+        value("shape", "[1]")
+      },"data_offsets":${value("data_offsets", "[0,4]")}}}`;
+      assert.throws(() => decodeSafetensors(fileOf(header, f32Bytes([1]))), (error: unknown) => {
+        assert.ok(error instanceof SafetensorsError && error.code === "header_invalid");
+        assert.ok(error.message.length < 200, `a ${error.message.length}-character message`);
+        return true;
+      });
+    }
+    const name = "n".repeat(1_000_000);
+    expectError(fileOf(`{"${name}":${entry("F33", [1], [0, 4])}}`), "unknown_dtype", "nnnn…");
   });
   await t.step("not bytes at all", () => {
     assert.throws(() => decodeSafetensors("abc" as unknown as Uint8Array), {
