@@ -42,3 +42,19 @@ export * from "./losses/softmax_cross_entropy.ts";
 export * from "./optimizers/sgd.ts";
 export * from "./optimizers/adam.ts";
 export * from "./data/spiral.ts";
+export {
+  decodeSafetensors,
+  MAX_HEADER_BYTES,
+  readSafetensors,
+  type SafetensorsData,
+  type SafetensorsDType,
+  type SafetensorsEntry,
+  SafetensorsError,
+  type SafetensorsErrorCode,
+  type SafetensorsFile,
+  type TensorSource,
+} from "./io/safetensors.ts";
+export { encodeSafetensors, type NamedTensors, writeSafetensors } from "./io/safetensors_writer.ts";
+export { writeFileAtomic } from "./io/write_file_atomic.ts";
+export * from "./io/model_io.ts";
+export * from "./io/torch_state_dict.ts";

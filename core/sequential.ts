@@ -1,3 +1,10 @@
+import {
+  loadModel,
+  modelFromBytes,
+  modelToBytes,
+  saveModel,
+  type SaveModelOptions,
+} from "../io/model_io.ts";
 import { fit, type FitOptions, type History } from "./fit.ts";
 import type { JsonObject } from "./json.ts";
 import type { ForwardOptions, Layer } from "./layer.ts";
@@ -190,6 +197,44 @@ export class Sequential implements Layer {
   /** `{ layers: [{ kind, config }, …] }` */
   config(): JsonObject {
     return { layers: this.layers.map((layer) => ({ kind: layer.kind, config: layer.config() })) };
+  }
+
+  /**
+   * Saves the architecture and parameters (and with `{ optimizer }` its state) as a
+   * safetensors file, atomically; see `saveModel`. Needs `--allow-read --allow-write`.
+   */
+  save(path: string, options: SaveModelOptions = {}): Promise<void> {
+    return saveModel(this, path, options);
+  }
+
+  /** The model as safetensors bytes, without file access; see `modelToBytes`. */
+  toBytes(options: SaveModelOptions = {}): Uint8Array {
+    return modelToBytes(this, options);
+  }
+
+  /**
+   * Loads a model saved with {@linkcode Sequential.save}, rebuilding its layers through the
+   * registry; `loadModel` also gives back a saved optimizer. Needs `--allow-read`.
+   */
+  static async load(path: string): Promise<Sequential> {
+    return (await loadModel(path)).model;
+  }
+
+  /**
+   * Rebuilds a model from {@linkcode Sequential.toBytes}'s bytes; see `modelFromBytes`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Dense, Sequential } from "@chainrule/nn";
+   *
+   * const model = new Sequential([new Dense(3, 2, { seed: 7 })]);
+   * const copy = Sequential.fromBytes(model.toBytes());
+   * assert.deepEqual(copy.predict([[1, 2, 3]]).data, model.predict([[1, 2, 3]]).data);
+   * ```
+   */
+  static fromBytes(bytes: Uint8Array): Sequential {
+    return modelFromBytes(bytes).model;
   }
 
   /** `Sequential(Dense(in=2, out=64) → ReLU() → Dense(in=64, out=3))` */

@@ -1,0 +1,80 @@
+// Takes the tensors a model needs out of a map of named tensors (a file's, or a state dict
+// a user built), checking each one's shape and dtype and that none is left over.
+import type { JsonObject } from "../core/json.ts";
+import { formatShape } from "../core/tensor.ts";
+import { SafetensorsError, type SafetensorsErrorCode, type TensorSource } from "./safetensors.ts";
+
+/** Reads named tensors for a loader whose name (`where`) starts every message. */
+export class TensorReader {
+  readonly used: Set<string> = new Set();
+
+  constructor(
+    readonly tensors: ReadonlyMap<string, TensorSource>,
+    readonly metadata: Readonly<Record<string, string>>,
+    readonly where: string,
+  ) {}
+
+  fail(code: SafetensorsErrorCode, message: string): never {
+    throw new SafetensorsError(code, `${this.where}: ${message}`);
+  }
+
+  // A `{ kind, config, … }` object stored as JSON in the metadata under `key`.
+  spec(key: string): { kind: string; config: JsonObject } & JsonObject {
+    let spec: unknown;
+    try {
+      spec = JSON.parse(this.metadata[key]);
+    } catch {
+      this.fail("model_metadata", `__metadata__ "${key}" is not JSON`);
+    }
+    const { kind, config } = (spec ?? {}) as { kind?: unknown; config?: unknown };
+    if (
+      typeof kind !== "string" || typeof config !== "object" || !config || Array.isArray(config)
+    ) {
+      this.fail("model_metadata", `__metadata__ "${key}" must be {"kind": string, "config": {…}}`);
+    }
+    return spec as { kind: string; config: JsonObject } & JsonObject;
+  }
+
+  // The tensor `name`, which must have `shape` and a float dtype.
+  take(name: string, shape: readonly number[]): Float32Array | Float64Array {
+    const entry = this.tensors.get(name);
+    if (!entry) {
+      const has = [...this.tensors.keys()].slice(0, 8).join(", ") || "no tensors";
+      this.fail(
+        "missing_tensor",
+        `the model needs tensor "${name}" (shape ${
+          formatShape(shape)
+        }); there is none among: ${has}`,
+      );
+    }
+    this.used.add(name);
+    if (entry.shape.length !== shape.length || entry.shape.some((dim, i) => dim !== shape[i])) {
+      this.fail(
+        "tensor_shape",
+        `tensor "${name}" has shape ${formatShape(entry.shape)}, the model needs ${
+          formatShape(shape)
+        }`,
+      );
+    }
+    if (!(entry.data instanceof Float32Array) && !(entry.data instanceof Float64Array)) {
+      this.fail(
+        "tensor_dtype",
+        `tensor "${name}" is ${
+          entry.dtype ?? entry.data.constructor.name
+        }; parameters need a float dtype (F64, F32, F16, BF16)`,
+      );
+    }
+    return entry.data;
+  }
+
+  // Every tensor must have been taken: a leftover means the model and the file disagree.
+  checkAllUsed(): void {
+    const extra = [...this.tensors.keys()].filter((name) => !this.used.has(name));
+    if (extra.length > 0) {
+      this.fail(
+        "unexpected_tensor",
+        `there are tensors the model does not use: ${extra.slice(0, 8).join(", ")}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,338 @@
+// Whole models as safetensors files: the architecture as JSON in `__metadata__`, every
+// parameter as a tensor named `<index>.<kind>.<param>`, optionally the optimizer's state.
+// Loading rebuilds the layers through the plugin registry and runs no code from the file.
+import type { JsonObject } from "../core/json.ts";
+import type { Layer } from "../core/layer.ts";
+import type { Optimizer } from "../core/optimizer.ts";
+import type { Param } from "../core/param.ts";
+import { createLayer, createOptimizer } from "../core/registry.ts";
+import type { Sequential } from "../core/sequential.ts";
+import { allocate, Tensor } from "../core/tensor.ts";
+import { TensorReader } from "./_tensor_reader.ts";
+import { parseSafetensors } from "./safetensors.ts";
+import { encodeSafetensorsChunks, joinChunks } from "./safetensors_writer.ts";
+import { readFileBytes, writeFileAtomic } from "./write_file_atomic.ts";
+
+/** Metadata key of the architecture: `{"kind":"Sequential","config":{"layers":[…]}}`. */
+export const MODEL_METADATA_KEY = "chainrule.model";
+/** Metadata key of the optimizer: `{"kind","config","scalars","slots"}`. */
+export const OPTIMIZER_METADATA_KEY = "chainrule.optimizer";
+/** Metadata key of the file layout's version (`"1"`). */
+export const VERSION_METADATA_KEY = "chainrule.version";
+const VERSION = "1";
+
+/** Options of {@linkcode saveModel} and {@linkcode modelToBytes}. */
+export interface SaveModelOptions {
+  /**
+   * Also save this optimizer's kind, config and state (it must implement `getState`), so
+   * that training resumes exactly where it stopped.
+   */
+  optimizer?: Optimizer;
+  /** Extra strings for `__metadata__` (keys starting with `chainrule.` are reserved). */
+  metadata?: Record<string, string>;
+}
+
+/** What {@linkcode loadModel} and {@linkcode modelFromBytes} give back. */
+export interface LoadedModel {
+  /** The model, rebuilt through the registry, with the saved parameters. */
+  model: Sequential;
+  /** The optimizer with its saved state, when the file holds one. */
+  optimizer?: Optimizer;
+  /** The file's `__metadata__`, the `chainrule.*` entries included. */
+  metadata: Record<string, string>;
+}
+
+/** One parameter of a model and where it sits. */
+export interface ParamSite {
+  /** Layer indices from the model down to the layer that owns the param (`[2]`, or `[1, 0]` inside a nested Sequential). */
+  path: number[];
+  /** The layers along `path`, outermost first. */
+  layers: Layer[];
+  /** The parameter. */
+  param: Param;
+}
+
+function isContainer(layer: Layer): layer is Layer & { layers: Layer[] } {
+  return Array.isArray((layer as { layers?: unknown }).layers);
+}
+
+function collectSites(
+  layers: readonly Layer[],
+  path: number[],
+  owners: Layer[],
+  out: ParamSite[],
+): void {
+  layers.forEach((layer, i) => {
+    const site = { path: [...path, i], layers: [...owners, layer] };
+    if (isContainer(layer)) return collectSites(layer.layers, site.path, site.layers, out);
+    for (const param of layer.params()) out.push({ ...site, param });
+  });
+}
+
+/**
+ * Every parameter of `model` with the indices of the layers that hold it, in
+ * `model.params()` order. A layer that holds `layers` (a nested `Sequential`) is walked into.
+ *
+ * @throws {TypeError} when the walk does not find `model.params()` in order.
+ */
+export function paramSites(model: Sequential, where = "paramSites"): ParamSite[] {
+  if (!model || !Array.isArray(model.layers) || typeof model.params !== "function") {
+    throw new TypeError(`${where}: model must be a Sequential, got ${model}`);
+  }
+  const sites: ParamSite[] = [];
+  collectSites(model.layers, [], [], sites);
+  const params = model.params();
+  if (params.length !== sites.length || params.some((param, i) => param !== sites[i].param)) {
+    throw new TypeError(
+      `${where}: model.params() does not list its layers' params in layer order, so they cannot be named`,
+    );
+  }
+  return sites;
+}
+
+/**
+ * The tensor names of `model`'s parameters, in `model.params()` order:
+ * `<index>.<kind>.<param>`, e.g. `0.Dense.weights`, `2.Dense.biases` (a nested Sequential at
+ * index 1 gives `1.Sequential.0.Dense.weights`).
+ *
+ * @throws {TypeError} when a layer has two params of the same name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Dense, paramNames, ReLU, Sequential } from "@chainrule/nn";
+ *
+ * const model = new Sequential([new Dense(2, 4), new ReLU(), new Dense(4, 3)]);
+ * assert.deepEqual(paramNames(model), [
+ *   "0.Dense.weights",
+ *   "0.Dense.biases",
+ *   "2.Dense.weights",
+ *   "2.Dense.biases",
+ * ]);
+ * ```
+ */
+export function paramNames(model: Sequential, where = "paramNames"): string[] {
+  const names = paramSites(model, where).map(({ path, layers, param }) =>
+    [...path.map((index, depth) => `${index}.${layers[depth].kind}`), param.name].join(".")
+  );
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) {
+      throw new TypeError(
+        `${where}: two params are named "${name}"; param names must be unique within a layer`,
+      );
+    }
+    seen.add(name);
+  }
+  return names;
+}
+
+function optimizerTensors(
+  optimizer: Optimizer,
+  params: Param[],
+  names: string[],
+  where: string,
+): { tensors: [string, Tensor][]; spec: JsonObject } {
+  if (typeof optimizer.getState !== "function") {
+    throw new TypeError(
+      `${where}: optimizer ${optimizer} has no getState(), so its state cannot be saved`,
+    );
+  }
+  const { scalars, slots } = optimizer.getState(params);
+  for (const [key, value] of Object.entries(scalars)) {
+    if (!Number.isFinite(value)) {
+      throw new RangeError(`${where}: optimizer scalar "${key}" is ${value}, not a finite number`);
+    }
+  }
+  const slotNames = Object.keys(slots).sort();
+  const tensors: [string, Tensor][] = [];
+  for (const slot of slotNames) {
+    if (slots[slot].length !== params.length) {
+      throw new TypeError(
+        `${where}: optimizer slot "${slot}" has ${
+          slots[slot].length
+        } tensors for ${params.length} params`,
+      );
+    }
+    slots[slot].forEach((tensor, i) => tensors.push([`optimizer.${slot}.${names[i]}`, tensor]));
+  }
+  const spec = { kind: optimizer.kind, config: optimizer.config(), scalars, slots: slotNames };
+  return { tensors, spec };
+}
+
+function encodeModel(model: Sequential, options: SaveModelOptions, where: string): Uint8Array[] {
+  const names = paramNames(model, where);
+  const params = model.params();
+  const tensors = new Map<string, Tensor>(names.map((name, i) => [name, params[i].value]));
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options.metadata ?? {})) {
+    if (key.startsWith("chainrule.")) {
+      throw new TypeError(`${where}: metadata key "${key}" is reserved (chainrule.*)`);
+    }
+    metadata[key] = value;
+  }
+  metadata[VERSION_METADATA_KEY] = VERSION;
+  metadata[MODEL_METADATA_KEY] = JSON.stringify({ kind: model.kind, config: model.config() });
+  if (options.optimizer) {
+    const saved = optimizerTensors(options.optimizer, params, names, where);
+    for (const [name, tensor] of saved.tensors) tensors.set(name, tensor);
+    metadata[OPTIMIZER_METADATA_KEY] = JSON.stringify(saved.spec);
+  }
+  return encodeSafetensorsChunks(tensors, metadata, where);
+}
+
+// Runs a factory on what the file says, giving its error the loader's context.
+function rebuild<T>(build: () => T, where: string, what: string): T {
+  try {
+    return build();
+  } catch (error) {
+    const message = `${where}: cannot rebuild the ${what} stored in the file: ${
+      (error as Error)?.message ?? error
+    }`;
+    if (error instanceof RangeError) throw new RangeError(message, { cause: error });
+    if (error instanceof TypeError) throw new TypeError(message, { cause: error });
+    throw new Error(message, { cause: error });
+  }
+}
+
+function restoreOptimizer(
+  reader: TensorReader,
+  params: Param[],
+  names: string[],
+): Optimizer | undefined {
+  if (reader.metadata[OPTIMIZER_METADATA_KEY] === undefined) return undefined;
+  const spec = reader.spec(OPTIMIZER_METADATA_KEY);
+  const { scalars, slots } = spec as { scalars?: unknown; slots?: unknown };
+  if (
+    typeof scalars !== "object" || !scalars || Array.isArray(scalars) ||
+    !Object.values(scalars).every(Number.isFinite) ||
+    !Array.isArray(slots) || !slots.every((slot) => typeof slot === "string")
+  ) {
+    reader.fail(
+      "model_metadata",
+      `__metadata__ "${OPTIMIZER_METADATA_KEY}" needs "scalars" (numbers) and "slots" (names)`,
+    );
+  }
+  const where = reader.where;
+  const optimizer = rebuild(() => createOptimizer(spec.kind, spec.config), where, "optimizer");
+  if (typeof optimizer.setState !== "function") {
+    throw new TypeError(`${where}: optimizer ${optimizer} has no setState() to restore its state`);
+  }
+  const state: Record<string, Tensor[]> = {};
+  for (const slot of slots as string[]) {
+    state[slot] = params.map((param, i) => {
+      const data = reader.take(`optimizer.${slot}.${names[i]}`, param.value.shape);
+      const copy = allocate(param.dtype, data.length);
+      copy.set(data);
+      return new Tensor(copy, param.value.shape);
+    });
+  }
+  rebuild(
+    () => optimizer.setState!(params, { scalars: scalars as Record<string, number>, slots: state }),
+    where,
+    "optimizer state",
+  );
+  return optimizer;
+}
+
+function decodeModel(bytes: Uint8Array, where: string): LoadedModel {
+  const file = parseSafetensors(bytes, where);
+  const reader = new TensorReader(file.tensors, file.metadata, where);
+  const version = file.metadata[VERSION_METADATA_KEY];
+  if (version !== undefined && version !== VERSION) {
+    reader.fail(
+      "model_metadata",
+      `the file's layout is version "${version}"; this chainrule reads version "${VERSION}"`,
+    );
+  }
+  if (file.metadata[MODEL_METADATA_KEY] === undefined) {
+    reader.fail(
+      "model_metadata",
+      `the file has no "${MODEL_METADATA_KEY}" metadata, so it holds weights but no model; ` +
+        "read it with readSafetensors, or load weights into a model you build with loadTorchStateDict",
+    );
+  }
+  const spec = reader.spec(MODEL_METADATA_KEY);
+  if (spec.kind !== "Sequential") {
+    reader.fail("model_metadata", `the file holds a "${spec.kind}", not a Sequential model`);
+  }
+  const model = rebuild(() => createLayer(spec.kind, spec.config), where, "model") as Sequential;
+  const names = paramNames(model, where);
+  const params = model.params();
+  params.forEach((param, i) => param.value.data.set(reader.take(names[i], param.value.shape)));
+  const optimizer = restoreOptimizer(reader, params, names);
+  reader.checkAllUsed();
+  return { model, optimizer, metadata: file.metadata };
+}
+
+/**
+ * The model as safetensors bytes: its architecture (each layer's `kind` and `config()`) in
+ * `__metadata__["chainrule.model"]`, its parameters as tensors named `<index>.<kind>.<param>`
+ * (see {@linkcode paramNames}), and with `{ optimizer }` the optimizer's kind, config and
+ * state. Needs no permission (works in browsers). Deterministic: the same model gives the
+ * same bytes.
+ *
+ * @throws {TypeError} when a metadata key is reserved or the optimizer cannot give its state.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Dense, modelFromBytes, modelToBytes, ReLU, Sequential } from "@chainrule/nn";
+ *
+ * const model = new Sequential([new Dense(2, 3, { seed: 1 }), new ReLU(), new Dense(3, 2)]);
+ * const { model: copy } = modelFromBytes(modelToBytes(model));
+ * assert.equal(copy.toString(), model.toString());
+ * assert.deepEqual(copy.predict([[1, 2]]).data, model.predict([[1, 2]]).data);
+ * ```
+ */
+export function modelToBytes(model: Sequential, options: SaveModelOptions = {}): Uint8Array {
+  return joinChunks(encodeModel(model, options, "modelToBytes"));
+}
+
+/**
+ * Rebuilds a model from {@linkcode modelToBytes}'s bytes: each layer through the registry
+ * (a kind registered with `registerLayer` loads like a built-in), then the saved parameters
+ * copied in, bit for bit. Runs no code from the file.
+ *
+ * @throws {SafetensorsError} for a malformed file, a missing, extra or misshapen tensor.
+ * @throws {RangeError} for a layer or optimizer kind that is not registered, naming it and
+ * saying how to register it.
+ */
+export function modelFromBytes(bytes: Uint8Array): LoadedModel {
+  return decodeModel(bytes, "modelFromBytes");
+}
+
+/**
+ * Saves the model (and with `{ optimizer }` its optimizer's state) as a safetensors file,
+ * atomically: an interrupted save leaves any previous file at `path` intact. Needs
+ * `--allow-read --allow-write`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Adam, Dense, loadModel, saveModel, Sequential } from "@chainrule/nn";
+ *
+ * const model = new Sequential([new Dense(2, 2, { seed: 3 })]);
+ * const path = `${await Deno.makeTempDir()}/model.safetensors`;
+ * await saveModel(model, path, { optimizer: new Adam() });
+ * const loaded = await loadModel(path);
+ * assert.equal(loaded.optimizer?.toString(), "Adam(learningRate=0.001)");
+ * assert.deepEqual(loaded.model.params()[0].value.data, model.params()[0].value.data);
+ * ```
+ */
+export async function saveModel(
+  model: Sequential,
+  path: string,
+  options: SaveModelOptions = {},
+): Promise<void> {
+  await writeFileAtomic(path, encodeModel(model, options, "saveModel"));
+}
+
+/**
+ * Loads a model saved with {@linkcode saveModel} (see {@linkcode modelFromBytes}). Needs
+ * `--allow-read`.
+ */
+export async function loadModel(path: string): Promise<LoadedModel> {
+  const where = `loadModel("${path}")`;
+  return decodeModel(await readFileBytes(path, where), where);
+}
