@@ -42,3 +42,6 @@ export * from "./losses/softmax_cross_entropy.ts";
 export * from "./optimizers/sgd.ts";
 export * from "./optimizers/adam.ts";
 export * from "./data/spiral.ts";
+export * from "./backends/js.ts";
+export { wasmBackend, type WasmSupport, wasmSupport } from "./backends/wasm.ts";
+export * from "./data/workloads.ts";
