@@ -1,3 +1,4 @@
+import { getBackend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
@@ -42,10 +43,13 @@ export class ReLU implements Layer {
     const outputs = this.#training
       ? this.#outputs.get(inputs.dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
-    const x = inputs.data;
-    const out = outputs.data;
-    // (v + |v|)/2 is max(v, 0) exactly, without the branch that random signs mispredict.
-    for (let i = 0; i < x.length; i++) out[i] = (x[i] + Math.abs(x[i])) * 0.5;
+    const backend = getBackend();
+    if (backend.relu) backend.relu(inputs.data, outputs.data);
+    else {
+      const x = inputs.data;
+      const out = outputs.data;
+      for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? x[i] : 0;
+    }
     return outputs;
   }
 
@@ -64,11 +68,14 @@ export class ReLU implements Layer {
     const dinputs = this.#training
       ? this.#dinputs.get(inputs.dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
-    const x = inputs.data;
-    const dv = dvalues.data;
-    const d = dinputs.data;
-    // Multiplying by the comparison (0 or 1) avoids a branch; `+ 0` turns −0 into 0.
-    for (let i = 0; i < x.length; i++) d[i] = dv[i] * +(x[i] > 0) + 0;
+    const backend = getBackend();
+    if (backend.reluBackward) backend.reluBackward(inputs.data, dvalues.data, dinputs.data);
+    else {
+      const x = inputs.data;
+      const dv = dvalues.data;
+      const d = dinputs.data;
+      for (let i = 0; i < x.length; i++) d[i] = x[i] > 0 ? dv[i] : 0;
+    }
     return dinputs;
   }
 

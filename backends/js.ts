@@ -219,4 +219,12 @@ export const jsBackend: Backend = {
       for (let j = 0; j < n; j++) out[j] += a[row + j];
     }
   },
+  relu(x, out) {
+    // (v + |v|)/2 is max(v, 0) exactly, without the branch that random signs mispredict.
+    for (let i = 0; i < x.length; i++) out[i] = (x[i] + Math.abs(x[i])) * 0.5;
+  },
+  reluBackward(x, dvalues, out) {
+    // Multiplying by the comparison (0 or 1) avoids a branch; `+ 0` turns −0 into 0.
+    for (let i = 0; i < x.length; i++) out[i] = dvalues[i] * +(x[i] > 0) + 0;
+  },
 };

@@ -27,6 +27,8 @@ interface KernelExports {
   packColsR(src: number, ld: number, rows: number, cols: number, dst: number): void;
   addBias(c: number, bias: number, m: number, n: number): void;
   sumRows(a: number, out: number, m: number, n: number): void;
+  relu(x: number, out: number, n: number): void;
+  reluBackward(x: number, dvalues: number, out: number, n: number): void;
 }
 
 /** Which WebAssembly kernels this runtime can run. */
@@ -147,6 +149,21 @@ export class WasmKernels {
     this.#exports.sumRows(at * 4, outAt * 4, m, n);
     out.set(heap.subarray(outAt, outAt + n));
   }
+
+  /** out = max(x, 0); with `dvalues`, out = x > 0 ? dvalues : 0. */
+  relu(x: Float32Array, out: Float32Array, dvalues?: Float32Array): void {
+    const n = x.length;
+    const xAt = align(MR * NR);
+    const dvAt = xAt + align(n);
+    const outAt = dvAt + (dvalues ? align(n) : 0);
+    const heap = this.#reserve(outAt + n);
+    heap.set(x, xAt);
+    if (dvalues) {
+      heap.set(dvalues, dvAt);
+      this.#exports.reluBackward(xAt * 4, dvAt * 4, outAt * 4, n);
+    } else this.#exports.relu(xAt * 4, outAt * 4, n);
+    out.set(heap.subarray(outAt, outAt + n));
+  }
 }
 
 let kernels: WasmKernels | null | undefined;
@@ -207,8 +224,8 @@ function useWasm(
  * The default backend where WebAssembly SIMD is available: float32 products run in f32x4
  * kernels (6×8 register tiles, packed panels, cache-blocked), with `f32x4.relaxed_madd`
  * where the runtime supports relaxed SIMD. It decides per call: float64 operands, and
- * products too small to gain from SIMD, go to {@linkcode jsBackend}; the bias add and the
- * column sums run in f32x4 kernels too.
+ * products too small to gain from SIMD, go to {@linkcode jsBackend}; the bias add, the
+ * column sums and ReLU run in f32x4 kernels too.
  *
  * @example
  * ```ts
@@ -254,5 +271,20 @@ export const wasmBackend: Backend = {
       if (kernels) return kernels.sumColumns(a, out, m, n, accumulate);
     }
     jsBackend.sumColumns(a, out, m, n, accumulate);
+  },
+  relu(x, out) {
+    const kernels = x.length >= ELEMENTWISE ? loadWasmKernels() : null;
+    if (kernels && x instanceof Float32Array && out instanceof Float32Array) {
+      kernels.relu(x, out);
+    } else jsBackend.relu!(x, out);
+  },
+  reluBackward(x, dvalues, out) {
+    const kernels = x.length >= ELEMENTWISE ? loadWasmKernels() : null;
+    if (
+      kernels && x instanceof Float32Array && dvalues instanceof Float32Array &&
+      out instanceof Float32Array
+    ) {
+      kernels.relu(x, out, dvalues);
+    } else jsBackend.reluBackward!(x, dvalues, out);
   },
 };

@@ -48,6 +48,13 @@ export interface Backend {
   addBias(c: FloatArray, bias: FloatArray, m: number, n: number): void;
   /** out[n] = Σ_rows a[m,n] (`dbiases = Σ_batch dvalues`). */
   sumColumns(a: FloatArray, out: FloatArray, m: number, n: number, accumulate?: boolean): void;
+  /**
+   * out = max(x, 0) element-wise (optional: the ReLU layer loops itself when absent). The
+   * one activation nearly every model has, so a backend may vectorize it.
+   */
+  relu?(x: FloatArray, out: FloatArray): void;
+  /** out = x > 0 ? dvalues : 0 element-wise (optional, with {@linkcode Backend.relu}). */
+  reluBackward?(x: FloatArray, dvalues: FloatArray, out: FloatArray): void;
 }
 
 /**

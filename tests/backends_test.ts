@@ -195,3 +195,23 @@ Deno.test("setBackend and withBackend select by name and restore", () => {
     setBackend(previous);
   }
 });
+
+Deno.test("relu and reluBackward of every backend match the book's definition", () => {
+  const random = new RandomState(5);
+  for (const backend of [jsBackend, wasmBackend]) {
+    for (const length of [1, 3, 4, 2049, 4099]) {
+      for (const dtype of ["float32", "float64"] as const) {
+        const make = (values: number[]) =>
+          dtype === "float32" ? Float32Array.from(values) : Float64Array.from(values);
+        const xs = Array.from({ length }, (_, i) => (i % 5 === 0 ? 0 : random.random() * 2 - 1));
+        const dvs = Array.from({ length }, () => random.random() * 2 - 1);
+        const x = make(xs), dv = make(dvs), out = make(new Array(length).fill(7));
+        backend.relu!(x, out);
+        assert.deepEqual(out, make(xs.map((v) => (v > 0 ? v : 0))), `${backend.name} relu`);
+        backend.reluBackward!(x, dv, out);
+        const expected = make(xs.map((v, i) => (v > 0 ? dvs[i] : 0)));
+        assert.deepEqual(out, expected, `${backend.name} reluBackward ${dtype} ${length}`);
+      }
+    }
+  }
+});

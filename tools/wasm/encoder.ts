@@ -170,6 +170,12 @@ export class FunctionBuilder {
   select(): this {
     return this.#op(0x1b);
   }
+  f32Gt(): this {
+    return this.#op(0x5e);
+  }
+  f32Max(): this {
+    return this.#op(0x97);
+  }
   f32Add(): this {
     return this.#op(0x92);
   }
@@ -190,6 +196,15 @@ export class FunctionBuilder {
   /** `i8x16.shuffle` with the lanes given as f32 lanes 0–7 (0–3 left operand, 4–7 right). */
   f32x4Shuffle(lanes: [number, number, number, number]): this {
     return this.#simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+  }
+  f32x4Gt(): this {
+    return this.#simd(0x44);
+  }
+  v128And(): this {
+    return this.#simd(0x4e);
+  }
+  f32x4Max(): this {
+    return this.#simd(0xe9);
   }
   f32x4Add(): this {
     return this.#simd(0xe4);

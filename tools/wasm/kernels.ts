@@ -300,6 +300,37 @@ function addRows(m: ModuleBuilder, exportName: string, stepping: "target" | "sou
   });
 }
 
+/**
+ * relu(x, out, n): out = max(x, 0); reluBackward(x, dvalues, out, n): out = x > 0 ?
+ * dvalues : 0 (the book's choice at the kink), four at a time, the last n mod 4 one by one.
+ */
+function relu(m: ModuleBuilder, backward: boolean): void {
+  const f = backward
+    ? m.function("reluBackward", [i32, i32, i32, i32])
+    : m.function("relu", [i32, i32, i32]);
+  const [x, dv, out, n] = backward ? [0, 1, 2, 3] : [0, -1, 1, 2];
+  const [i, vectors] = [f.local(i32), f.local(i32)];
+  f.localGet(n).localGet(n).i32Const(4).i32RemU().i32Sub().i32Const(4).i32Mul().localSet(vectors);
+  f.localGet(n).i32Const(4).i32Mul().localSet(n); // bytes from here on
+  const at = (base: number) => f.localGet(base).localGet(i).i32Add();
+  forRange(f, i, () => f.i32Const(0), vectors, 16, () => {
+    at(out);
+    if (backward) {
+      at(dv).v128Load(0);
+      at(x).v128Load(0).v128Zero().f32x4Gt().v128And();
+    } else at(x).v128Load(0).v128Zero().f32x4Max();
+    f.v128Store(0);
+  });
+  forRange(f, i, () => f.localGet(vectors), n, 4, () => {
+    at(out);
+    if (backward) {
+      at(dv).f32Load(0).f32Const0();
+      at(x).f32Load(0).f32Const0().f32Gt().select();
+    } else at(x).f32Load(0).f32Const0().f32Max();
+    f.f32Store(0);
+  });
+}
+
 /** Builds the kernel module for one configuration. */
 export function buildKernels(cfg: KernelConfig): Uint8Array {
   if (cfg.nr % 4 !== 0) throw new Error(`buildKernels: nr must be a multiple of 4, got ${cfg.nr}`);
@@ -312,5 +343,7 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
   packCols(m, "packColsR", cfg.nr);
   addRows(m, "addBias", "target");
   addRows(m, "sumRows", "source");
+  relu(m, false);
+  relu(m, true);
   return m.encode();
 }
