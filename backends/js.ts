@@ -224,7 +224,6 @@ export const jsBackend: Backend = {
     for (let i = 0; i < x.length; i++) out[i] = (x[i] + Math.abs(x[i])) * 0.5;
   },
   reluBackward(x, dvalues, out) {
-    // Multiplying by the comparison (0 or 1) avoids a branch; `+ 0` turns −0 into 0.
-    for (let i = 0; i < x.length; i++) out[i] = dvalues[i] * +(x[i] > 0) + 0;
+    for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? dvalues[i] : 0;
   },
 };

@@ -14,6 +14,7 @@ const { values } = parseArgs({
     workload: { type: "string", default: "all" },
     repeats: { type: "string", default: "1" },
     "peer-dir": { type: "string" },
+    python: { type: "string" },
   },
 });
 
@@ -37,7 +38,8 @@ interface Run {
 }
 
 function python(): string | null {
-  for (const candidate of ["python3", "/usr/bin/python3"]) {
+  const candidates = values.python ? [values.python] : ["python3", "/usr/bin/python3"];
+  for (const candidate of candidates) {
     try {
       const { success } = new Deno.Command(candidate, { args: ["-c", "import numpy"] })
         .outputSync();
@@ -114,7 +116,7 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
   },
 };
 
-function execute(run: Run): Record<string, string> | null {
+function execute(run: Run, r: number): Record<string, string> | null {
   const env = { ...Deno.env.toObject(), ...run.env };
   for (const name of run.unset ?? []) delete env[name];
   const output = new Deno.Command(run.command[0], {
@@ -130,6 +132,8 @@ function execute(run: Run): Record<string, string> | null {
     console.log(`  ${run.label}: failed\n${new TextDecoder().decode(output.stderr).slice(-600)}`);
     return null;
   }
+  const info = text.split("\n").find((l) => l.startsWith("INFO "));
+  if (info && r === 0) console.log(`  ${info}`);
   console.log(`  ${run.label.padEnd(22)} ${line}`);
   return Object.fromEntries(
     line.slice(7).split(" ").map((kv) => kv.split("=") as [string, string]),
@@ -151,7 +155,7 @@ for (const workload of workloads) {
   const results = new Map<string, Record<string, string>[]>();
   for (let r = 0; r < repeats; r++) {
     for (const run of plan.runs) {
-      const result = execute(run);
+      const result = execute(run, r);
       if (result) results.set(run.label, [...(results.get(run.label) ?? []), result]);
     }
   }
