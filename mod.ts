@@ -58,3 +58,6 @@ export { encodeSafetensors, type NamedTensors, writeSafetensors } from "./io/saf
 export { writeFileAtomic } from "./io/write_file_atomic.ts";
 export * from "./io/model_io.ts";
 export * from "./io/torch_state_dict.ts";
+export * from "./backends/js.ts";
+export { wasmBackend, type WasmSupport, wasmSupport } from "./backends/wasm.ts";
+export * from "./data/workloads.ts";

@@ -1,7 +1,9 @@
+import { getBackend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { Layer } from "../core/layer.ts";
+import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
-import { allocate, formatShape, Tensor } from "../core/tensor.ts";
+import { Scratch } from "../core/_scratch.ts";
+import { formatShape, Tensor } from "../core/tensor.ts";
 
 /**
  * Rectified linear unit: `outputs = max(0, inputs)`, element-wise.
@@ -22,22 +24,33 @@ export class ReLU implements Layer {
   /** Registry name. */
   readonly kind = "ReLU";
   #inputs?: Tensor; // same shape as outputs, cached by forward for backward
+  #training = false; // whether the cached forward was a training one
+  #outputs = new Scratch(); // reused by training forwards
+  #dinputs = new Scratch(); // reused by backward after a training forward
 
   /** Rebuilds the layer from its (empty) config. */
   static fromConfig(_config: JsonObject): ReLU {
     return new ReLU();
   }
 
-  /** `inputs` [...] → outputs [...] */
-  forward(inputs: Tensor): Tensor {
+  /** `inputs` [...] → outputs [...]; a training forward reuses its output buffer. */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
     if (!(inputs instanceof Tensor)) {
       throw new TypeError(`ReLU.forward: inputs must be a Tensor, got ${typeof inputs}`);
     }
     this.#inputs = inputs;
-    const x = inputs.data;
-    const outputs = allocate(inputs.dtype, x.length);
-    for (let i = 0; i < x.length; i++) outputs[i] = x[i] > 0 ? x[i] : 0;
-    return new Tensor(outputs, inputs.shape);
+    this.#training = options?.training === true;
+    const outputs = this.#training
+      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    const backend = getBackend();
+    if (backend.relu) backend.relu(inputs.data, outputs.data);
+    else {
+      const x = inputs.data;
+      const out = outputs.data;
+      for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? x[i] : 0;
+    }
+    return outputs;
   }
 
   // dinputs = dvalues where inputs > 0, else 0 (the book's choice at the kink)
@@ -52,11 +65,18 @@ export class ReLU implements Layer {
         }, expected ${inputs.dtype} ${formatShape(inputs.shape)} like the last forward's inputs`,
       );
     }
-    const x = inputs.data;
-    const dv = dvalues.data;
-    const dinputs = allocate(inputs.dtype, x.length);
-    for (let i = 0; i < x.length; i++) dinputs[i] = x[i] > 0 ? dv[i] : 0;
-    return new Tensor(dinputs, inputs.shape);
+    const dinputs = this.#training
+      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    const backend = getBackend();
+    if (backend.reluBackward) backend.reluBackward(inputs.data, dvalues.data, dinputs.data);
+    else {
+      const x = inputs.data;
+      const dv = dvalues.data;
+      const d = dinputs.data;
+      for (let i = 0; i < x.length; i++) d[i] = x[i] > 0 ? dv[i] : 0;
+    }
+    return dinputs;
   }
 
   /** None: ReLU has no parameters. */

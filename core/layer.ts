@@ -2,10 +2,26 @@ import type { JsonObject } from "./json.ts";
 import type { Param } from "./param.ts";
 import type { Tensor } from "./tensor.ts";
 
-/** Options of a forward pass. */
+/**
+ * Options of a forward pass.
+ *
+ * In training, layers may reuse their buffers from one step to the next: a tensor returned
+ * by a training forward, or by `backward`, is valid until that layer's next training
+ * forward or backward. Inference (training false or absent) always returns fresh tensors.
+ */
 export interface ForwardOptions {
-  /** True while training (dropout drops); false or absent at inference. */
+  /** True while training (dropout drops, buffers are reused); false or absent at inference. */
   training?: boolean;
+}
+
+/** Options of a backward pass. */
+export interface BackwardOptions {
+  /**
+   * False when the caller discards d(loss)/d(inputs), as a model does for its first layer
+   * in training: a layer may then skip computing it and return a tensor of the inputs'
+   * shape whose values are unspecified. True when omitted.
+   */
+  inputGradient?: boolean;
 }
 
 /**
@@ -48,7 +64,7 @@ export interface Layer {
   /** Computes outputs from inputs, caching what `backward` needs. */
   forward(inputs: Tensor, options?: ForwardOptions): Tensor;
   /** Takes d(loss)/d(outputs); returns d(loss)/d(inputs); accumulates param gradients. */
-  backward(dvalues: Tensor): Tensor;
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor;
   /** The trainable parameters (empty for activations). */
   params(): Param[];
   /** The constructor arguments as JSON, enough to rebuild the layer through the registry. */

@@ -7,7 +7,7 @@ import {
 } from "../io/model_io.ts";
 import { fit, type FitOptions, type History } from "./fit.ts";
 import type { JsonObject } from "./json.ts";
-import type { ForwardOptions, Layer } from "./layer.ts";
+import type { BackwardOptions, ForwardOptions, Layer } from "./layer.ts";
 import type { Loss, Targets } from "./loss.ts";
 import type { Optimizer } from "./optimizer.ts";
 import type { Param } from "./param.ts";
@@ -29,7 +29,7 @@ export interface BatchResult {
   loss: number;
   /** Sum of the layers' penalties (0 without regularization). */
   regularizationLoss: number;
-  /** Outputs of the training forward pass `[batch, outputs]`. */
+  /** Outputs of the training forward pass `[batch, outputs]`, valid until the next step. */
   outputs: Tensor;
 }
 
@@ -113,11 +113,14 @@ export class Sequential implements Layer {
     return outputs;
   }
 
-  /** Runs every layer's backward in reverse order, starting from d(loss)/d(outputs). */
-  backward(dvalues: Tensor): Tensor {
+  /**
+   * Runs every layer's backward in reverse order, starting from d(loss)/d(outputs);
+   * `options` reach the first layer (the one that computes d(loss)/d(inputs)).
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
     let d = dvalues;
-    for (let i = this.layers.length - 1; i >= 0; i--) d = this.layers[i].backward(d);
-    return d;
+    for (let i = this.layers.length - 1; i > 0; i--) d = this.layers[i].backward(d);
+    return this.layers.length > 0 ? this.layers[0].backward(d, options) : d;
   }
 
   /** Every layer's parameters, in layer order. */
@@ -160,7 +163,8 @@ export class Sequential implements Layer {
     const outputs = this.forward(inputs, { training: true });
     const loss = options.loss.forward(outputs, y);
     const regularizationLoss = this.regularizationLoss();
-    this.backward(options.loss.backward());
+    // Nobody reads d(loss)/d(inputs) of the data, so the first layer may skip it.
+    this.backward(options.loss.backward(), { inputGradient: false });
     options.optimizer.step(params);
     return { loss, regularizationLoss, outputs };
   }

@@ -29,6 +29,9 @@ export type ClassTargets =
 /**
  * Normalizes classification targets for a batch of `batch` samples and `classes` classes.
  *
+ * Pass the `indices` of an earlier result as `reuse` to have them overwritten rather than
+ * allocated anew (a training loop's steady state).
+ *
  * @throws {TypeError} when the sample count or shape disagrees with the outputs.
  * @throws {RangeError} when a class index is not an integer in [0, classes).
  */
@@ -37,6 +40,7 @@ export function classTargets(
   batch: number,
   classes: number,
   where: string,
+  reuse?: Int32Array,
 ): ClassTargets {
   const count = targetCount(targets);
   if (count !== batch) {
@@ -64,7 +68,7 @@ export function classTargets(
     );
   }
   const source = targets instanceof Tensor ? targets.data : targets;
-  const indices = new Int32Array(batch);
+  const indices = reuse?.length === batch ? reuse : new Int32Array(batch);
   for (let i = 0; i < batch; i++) {
     const label = source[i];
     if (!Number.isInteger(label) || label < 0 || label >= classes) {

@@ -1,18 +1,11 @@
 import { getBackend } from "../core/backend.ts";
 import { getInitializer } from "../core/initializers.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { Layer } from "../core/layer.ts";
+import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
+import { Scratch } from "../core/_scratch.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
-import {
-  allocate,
-  type DType,
-  expectMatrix,
-  type FloatArray,
-  formatShape,
-  type NestedArray,
-  Tensor,
-} from "../core/tensor.ts";
+import { type DType, expectMatrix, formatShape, type NestedArray, Tensor } from "../core/tensor.ts";
 
 /** Options of {@linkcode Dense}. */
 export interface DenseOptions extends RandomOptions {
@@ -132,6 +125,9 @@ export class Dense implements Layer {
   /** L2 penalty on the biases. */
   readonly biasRegularizerL2: number;
   #inputs?: Tensor; // [batch, inFeatures], cached by forward for backward
+  #training = false; // whether the cached forward was a training one
+  #outputs = new Scratch(); // [batch, outFeatures], reused by training forwards
+  #dinputs = new Scratch(); // [batch, inFeatures], reused by backward after a training forward
 
   /** Creates the layer, drawing weights with `init` unless `weights` are given. */
   constructor(inFeatures: number, outFeatures: number, options: DenseOptions = {}) {
@@ -174,8 +170,11 @@ export class Dense implements Layer {
     return this.weights.dtype;
   }
 
-  /** `inputs` [batch, inFeatures] → outputs [batch, outFeatures] */
-  forward(inputs: Tensor): Tensor {
+  /**
+   * `inputs` [batch, inFeatures] → outputs [batch, outFeatures]. A training forward
+   * reuses its output buffer (see `ForwardOptions`).
+   */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
     const [batch] = expectMatrix(inputs, "Dense.forward", "inputs", this.inFeatures);
     if (inputs.dtype !== this.dtype) {
       throw new TypeError(
@@ -183,23 +182,30 @@ export class Dense implements Layer {
       );
     }
     this.#inputs = inputs;
-    const outputs: FloatArray = allocate(this.dtype, batch * this.outFeatures); // [batch, outFeatures]
+    this.#training = options?.training === true;
+    const shape = [batch, this.outFeatures];
+    const outputs = this.#training // [batch, outFeatures]
+      ? this.#outputs.get(this.dtype, shape)
+      : Tensor.zeros(shape, { dtype: this.dtype });
     const backend = getBackend();
     backend.matmul(
       inputs.data,
       this.weights.value.data,
-      outputs,
+      outputs.data,
       batch,
       this.inFeatures,
       this.outFeatures,
     );
-    backend.addBias(outputs, this.biases.value.data, batch, this.outFeatures);
-    return new Tensor(outputs, [batch, this.outFeatures]);
+    backend.addBias(outputs.data, this.biases.value.data, batch, this.outFeatures);
+    return outputs;
   }
 
   // dinputs = dvalues·Wᵀ   dweights += inputsᵀ·dvalues   dbiases += Σ_batch dvalues
-  /** `dvalues` [batch, outFeatures] → dinputs [batch, inFeatures] */
-  backward(dvalues: Tensor): Tensor {
+  /**
+   * `dvalues` [batch, outFeatures] → dinputs [batch, inFeatures], left uncomputed when
+   * `options.inputGradient` is false.
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
     const inputs = this.#inputs;
     if (!inputs) throw new Error("Dense.backward: call forward first");
     const batch = inputs.shape[0];
@@ -227,16 +233,20 @@ export class Dense implements Layer {
     backend.sumColumns(dvalues.data, this.biases.grad.data, batch, outFeatures, true);
     addPenaltyGradient(this.weights, this.weightRegularizerL1, this.weightRegularizerL2);
     addPenaltyGradient(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
-    const dinputs = allocate(this.dtype, batch * inFeatures); // [batch, inFeatures]
+    const shape = [batch, inFeatures];
+    const dinputs = this.#training // [batch, inFeatures]
+      ? this.#dinputs.get(this.dtype, shape)
+      : Tensor.zeros(shape, { dtype: this.dtype });
+    if (options?.inputGradient === false) return dinputs;
     backend.matmulTransB(
       dvalues.data,
       this.weights.value.data,
-      dinputs,
+      dinputs.data,
       batch,
       inFeatures,
       outFeatures,
     );
-    return new Tensor(dinputs, [batch, inFeatures]);
+    return dinputs;
   }
 
   /** `[weights, biases]` */

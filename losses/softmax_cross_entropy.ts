@@ -1,8 +1,9 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import { softmaxRows } from "../core/softmax.ts";
+import { Scratch } from "../core/_scratch.ts";
 import { type ClassTargets, classTargets } from "../core/targets.ts";
-import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
+import { expectMatrix, type Tensor } from "../core/tensor.ts";
 
 // The book clips probabilities to [1e-7, 1 - 1e-7] before the log, in the value only.
 const CLIP = 1e-7;
@@ -19,6 +20,9 @@ function clippedLog(p: number): number {
  * rows `[batch, classes]`. The value is the mean over the batch of `−Σ_j y_j·log p_j`, with
  * `p` clipped to [1e-7, 1 − 1e-7] as the book does; the softmax subtracts each row's max,
  * so large logits are safe.
+ *
+ * The loss reuses its buffers from one batch to the next: the tensor `backward()` returns
+ * is valid until the next `backward()`.
  *
  * @example
  * ```ts
@@ -37,6 +41,9 @@ export class SoftmaxCrossEntropy implements Loss {
   readonly kind = "SoftmaxCrossEntropy";
   #probabilities?: Tensor; // [batch, classes], cached by forward for backward
   #targets?: ClassTargets; // [batch] or [batch, classes]
+  #scratch = new Scratch(); // probabilities [batch, classes]
+  #dinputs = new Scratch(); // [batch, classes]
+  #indices?: Int32Array; // [batch], reused for class-index targets
 
   /** Rebuilds the loss from its (empty) config. */
   static fromConfig(_config: JsonObject): SoftmaxCrossEntropy {
@@ -46,8 +53,16 @@ export class SoftmaxCrossEntropy implements Loss {
   /** `outputs` [batch, classes] logits, `targets` [batch] or [batch, classes] → mean loss */
   forward(outputs: Tensor, targets: Targets): number {
     const [batch, classes] = expectMatrix(outputs, "SoftmaxCrossEntropy.forward", "outputs");
-    const normalized = classTargets(targets, batch, classes, "SoftmaxCrossEntropy.forward");
-    const p = allocate(outputs.dtype, outputs.size);
+    const normalized = classTargets(
+      targets,
+      batch,
+      classes,
+      "SoftmaxCrossEntropy.forward",
+      this.#indices,
+    );
+    if (normalized.kind === "indices") this.#indices = normalized.indices;
+    const probabilities = this.#scratch.get(outputs.dtype, outputs.shape);
+    const p = probabilities.data;
     softmaxRows(outputs.data, p, batch, classes);
     let total = 0;
     if (normalized.kind === "indices") {
@@ -57,7 +72,7 @@ export class SoftmaxCrossEntropy implements Loss {
       const y = normalized.rows.data;
       for (let i = 0; i < p.length; i++) if (y[i] !== 0) total -= y[i] * clippedLog(p[i]);
     }
-    this.#probabilities = new Tensor(p, outputs.shape);
+    this.#probabilities = probabilities;
     this.#targets = normalized;
     return total / batch;
   }
@@ -72,7 +87,8 @@ export class SoftmaxCrossEntropy implements Loss {
     }
     const [batch, classes] = probabilities.shape;
     const p = probabilities.data;
-    const dinputs = allocate(probabilities.dtype, p.length);
+    const gradient = this.#dinputs.get(probabilities.dtype, probabilities.shape);
+    const dinputs = gradient.data;
     if (targets.kind === "indices") {
       const y = targets.indices;
       dinputs.set(p);
@@ -83,7 +99,7 @@ export class SoftmaxCrossEntropy implements Loss {
     }
     // Divides rather than multiplying by 1/batch, as the book does, so float64 runs match it bit for bit.
     for (let i = 0; i < dinputs.length; i++) dinputs[i] /= batch;
-    return new Tensor(dinputs, probabilities.shape);
+    return gradient;
   }
 
   /** `{}` */

@@ -206,7 +206,13 @@ Deno.test("predict in batches equals predict at once, and fit reports the penalt
     new ReLU(),
     new Dense(8, 3, { seed: 2 }),
   ]);
-  assert.deepEqual(model.predict(x, { batchSize: 7 }).data, model.predict(x).data);
+  // Equal up to float32 rounding: small batches may run on another kernel than the whole.
+  const batched = model.predict(x, { batchSize: 7 }).data;
+  const whole = model.predict(x).data;
+  assert.equal(batched.length, whole.length);
+  batched.forEach((v, i) =>
+    assert.ok(Math.abs(v - whole[i]) < 1e-6, `element ${i}: ${v} vs ${whole[i]}`)
+  );
   const history = model.fit(x, y, {
     loss: new SoftmaxCrossEntropy(),
     optimizer: new Adam(),

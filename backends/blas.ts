@@ -1,0 +1,178 @@
+import type { Backend } from "../core/backend.ts";
+import type { FloatArray } from "../core/tensor.ts";
+import { jsBackend } from "./js.ts";
+import { wasmBackend } from "./wasm.ts";
+
+// CBLAS enums.
+const ROW_MAJOR = 101;
+const NO_TRANS = 111;
+const TRANS = 112;
+// Below this many multiply-adds the FFI call costs more than it saves.
+const CROSSOVER = 4096;
+
+const GEMM_PARAMETERS = [
+  "i32", // order
+  "i32", // transA
+  "i32", // transB
+  "i32", // M
+  "i32", // N
+  "i32", // K
+  "f32", // alpha (f64 for dgemm)
+  "buffer", // A
+  "i32", // lda
+  "buffer", // B
+  "i32", // ldb
+  "f32", // beta (f64 for dgemm)
+  "buffer", // C
+  "i32", // ldc
+] as const;
+
+const SYMBOLS = {
+  cblas_sgemm: { parameters: GEMM_PARAMETERS, result: "void" },
+  cblas_dgemm: {
+    parameters: GEMM_PARAMETERS.map((p) => (p === "f32" ? "f64" : p)) as unknown as [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f64",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f64",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+} as const;
+
+type Gemm = (
+  order: number,
+  transA: number,
+  transB: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: FloatArray,
+  lda: number,
+  b: FloatArray,
+  ldb: number,
+  beta: number,
+  c: FloatArray,
+  ldc: number,
+) => void;
+
+/** Where OpenBLAS usually lives: the loader's search path first, then common locations. */
+const CANDIDATES = [
+  "libopenblas.so.0",
+  "libopenblas.so",
+  "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+  "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+  "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+  "/usr/lib64/libopenblas.so.0",
+  "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+  "/usr/local/opt/openblas/lib/libopenblas.dylib",
+  "libopenblas.dylib",
+  "libopenblas.dll",
+];
+
+/** Options of {@linkcode blasBackend}. */
+export interface BlasOptions {
+  /** Path of the OpenBLAS shared library; else `$CHAINRULE_BLAS`, else the usual places. */
+  path?: string;
+}
+
+function granted(name: "ffi" | "env"): boolean {
+  try {
+    return Deno.permissions.querySync({ name }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function open(path: string) {
+  try {
+    return Deno.dlopen(path, SYMBOLS);
+  } catch {
+    return null;
+  }
+}
+
+let cached: Backend | null | undefined;
+
+/**
+ * The `blas` backend: float32 and float64 products through the system OpenBLAS
+ * (`cblas_sgemm` / `cblas_dgemm`) by Deno FFI, with no copies (the typed arrays are passed
+ * as they are). Needs `--allow-ffi` and the library (`apt-get install libopenblas0`).
+ * Products too small to pay for the FFI call, the bias add and the column sums go to the
+ * `wasm` backend (float32) or the `js` backend (float64).
+ *
+ * @returns the backend, or null when the library or the FFI permission is missing (no
+ * permission prompt is raised).
+ *
+ * @example
+ * ```ts ignore
+ * import { setBackend } from "@chainrule/nn";
+ * import { blasBackend } from "@chainrule/nn/blas";
+ *
+ * const blas = blasBackend();
+ * if (blas) setBackend(blas); // run with --allow-ffi
+ * ```
+ */
+export function blasBackend(options: BlasOptions = {}): Backend | null {
+  if (cached !== undefined && options.path === undefined) return cached;
+  if (!granted("ffi")) return null;
+  const fromEnv = granted("env") ? Deno.env.get("CHAINRULE_BLAS") : undefined;
+  const paths = options.path ? [options.path] : fromEnv ? [fromEnv] : CANDIDATES;
+  let library = null;
+  for (const path of paths) if ((library = open(path))) break;
+  const backend = library ? makeBackend(library.symbols as unknown as Record<string, Gemm>) : null;
+  if (options.path === undefined) cached = backend;
+  return backend;
+}
+
+function makeBackend(symbols: Record<string, Gemm>): Backend {
+  const sgemm = symbols.cblas_sgemm;
+  const dgemm = symbols.cblas_dgemm;
+  // The gemm for these operands, or null when they are mixed or the product is tiny.
+  const gemmFor = (a: FloatArray, b: FloatArray, c: FloatArray, mkn: number): Gemm | null => {
+    if (mkn < CROSSOVER) return null;
+    if (a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array) {
+      return sgemm;
+    }
+    if (a instanceof Float64Array && b instanceof Float64Array && c instanceof Float64Array) {
+      return dgemm;
+    }
+    return null;
+  };
+  const fallback = (c: FloatArray) => (c instanceof Float32Array ? wasmBackend : jsBackend);
+  return {
+    name: "blas",
+    matmul(a, b, c, m, k, n, accumulate = false) {
+      const gemm = gemmFor(a, b, c, m * k * n);
+      if (!gemm) return fallback(c).matmul(a, b, c, m, k, n, accumulate);
+      gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, a, k, b, n, accumulate ? 1 : 0, c, n);
+    },
+    matmulTransA(a, b, c, m, k, n, accumulate = false) {
+      const gemm = gemmFor(a, b, c, m * k * n);
+      if (!gemm) return fallback(c).matmulTransA(a, b, c, m, k, n, accumulate);
+      gemm(ROW_MAJOR, TRANS, NO_TRANS, k, n, m, 1, a, k, b, n, accumulate ? 1 : 0, c, n);
+    },
+    matmulTransB(a, b, c, m, k, n, accumulate = false) {
+      const gemm = gemmFor(a, b, c, m * k * n);
+      if (!gemm) return fallback(c).matmulTransB(a, b, c, m, k, n, accumulate);
+      gemm(ROW_MAJOR, NO_TRANS, TRANS, m, k, n, 1, a, n, b, n, accumulate ? 1 : 0, c, k);
+    },
+    addBias(c, bias, m, n) {
+      fallback(c).addBias(c, bias, m, n);
+    },
+    sumColumns(a, out, m, n, accumulate = false) {
+      fallback(out).sumColumns(a, out, m, n, accumulate);
+    },
+  };
+}

@@ -1,0 +1,190 @@
+// The three reference workloads of ../shared/bench/README.md, run by chainrule exactly as the
+// peers run them: same data, same initial weights, same hyper-parameters, same loop, same
+// timing window. Shared by `workloads.ts` (the command) and `workloads_bench.ts`.
+
+import {
+  accuracy,
+  Adam,
+  allocate,
+  type DType,
+  type Optimizer,
+  type Sequential,
+  SGD,
+  SoftmaxCrossEntropy,
+  Tensor,
+  type Workload,
+  workloadModel,
+  workloadPermutation,
+  workloadW1,
+  workloadW2,
+  workloadW3,
+} from "../mod.ts";
+
+/** One measured run, printed as `RESULT key=value …` like the NumPy peer prints it. */
+export type Result = Record<string, string | number>;
+
+/** What to run. */
+export interface RunOptions {
+  dtype: DType;
+  /** W1 epochs (10,001). */
+  epochs?: number;
+  /** W3 steps (20). */
+  steps?: number;
+  /** W2: stop the epoch after this many steps and extrapolate, as the peer's --max-steps. */
+  maxSteps?: number;
+  /** Steps over which to measure the heap growth after the timed run (0: skip). */
+  heapSteps?: number;
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Heap and external (typed array) growth over `steps` more training steps, in KiB. */
+function heapGrowth(steps: number, step: (i: number) => void): Result {
+  if (steps <= 0) return {};
+  step(0); // the shape has been seen: from here on the steady state
+  gc();
+  const before = Deno.memoryUsage();
+  for (let i = 1; i <= steps; i++) step(i);
+  gc();
+  const after = Deno.memoryUsage();
+  return {
+    heap_steps: steps,
+    heap_growth_kib: ((after.heapUsed - before.heapUsed) / 1024).toFixed(1),
+    external_growth_kib: ((after.external - before.external) / 1024).toFixed(1),
+  };
+}
+
+function model(workload: Workload, dtype: DType): [Sequential, Tensor] {
+  return [workloadModel(workload, dtype), workload.x.clone({ dtype })];
+}
+
+/** W1 spiral: 10,001 full-batch Adam epochs; loss/acc of the last epoch's forward pass. */
+export function runW1(options: RunOptions): Result {
+  const epochs = options.epochs ?? 10001;
+  const workload = workloadW1();
+  const [net, x] = model(workload, options.dtype);
+  const loss = new SoftmaxCrossEntropy();
+  const optimizer = new Adam({ learningRate: 0.05, decay: 5e-7 });
+  const step = { loss, optimizer };
+  let loss0 = 0, finalLoss = 0, acc = 0;
+  const t0 = performance.now();
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const result = net.trainBatch(x, workload.y, step);
+    if (epoch === 0) loss0 = result.loss;
+    if (epoch === epochs - 1) {
+      finalLoss = result.loss;
+      acc = accuracy(result.outputs, workload.y);
+    }
+  }
+  const wall = (performance.now() - t0) / 1000;
+  return {
+    workload: "W1",
+    wall_s: wall.toFixed(4),
+    per_epoch_ms: (wall / epochs * 1e3).toFixed(5),
+    loss: finalLoss.toFixed(9),
+    acc: acc.toFixed(4),
+    epochs,
+    wall_s_10001: (wall / epochs * 10001).toFixed(4),
+    loss0: loss0.toFixed(9),
+    ...heapGrowth(options.heapSteps ?? 0, () => net.trainBatch(x, workload.y, step)),
+  };
+}
+
+/** W2 MNIST-shaped MLP: one shuffled epoch of 469 Adam steps of batch 128. */
+export function runW2(options: RunOptions): Result {
+  const workload = workloadW2();
+  const [net, x] = model(workload, options.dtype);
+  const samples = x.shape[0], features = x.shape[1], batch = 128;
+  const perm = workloadPermutation(samples, 0); // untimed: the data pipeline
+  const loss = new SoftmaxCrossEntropy();
+  const optimizer: Optimizer = new Adam({ learningRate: 1e-3 });
+  const step = { loss, optimizer };
+  let xs = x.data; // gathered rows [samples, features], allocated inside the timed window
+  let ys = workload.y;
+  const fullSteps = Math.ceil(samples / batch);
+  const maxSteps = options.maxSteps || fullSteps;
+  const batchAt = (s: number) => {
+    const start = s * batch, count = Math.min(batch, samples - start);
+    const rows = new Tensor(xs.subarray(start * features, (start + count) * features), [
+      count,
+      features,
+    ]);
+    return [rows, ys.subarray(start, start + count)] as const;
+  };
+
+  const t0 = performance.now();
+  xs = allocate(options.dtype, x.size);
+  ys = new Int32Array(samples);
+  for (let i = 0; i < samples; i++) {
+    xs.set(x.data.subarray(perm[i] * features, (perm[i] + 1) * features), i * features);
+    ys[i] = workload.y[perm[i]];
+  }
+  const gather = (performance.now() - t0) / 1000;
+  let steps = 0;
+  for (; steps < Math.min(maxSteps, fullSteps); steps++) {
+    const [rows, labels] = batchAt(steps);
+    net.trainBatch(rows, labels, step);
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const perEpoch = gather + (wall - gather) * fullSteps / steps;
+
+  const outputs = net.predict(x, { batchSize: 10_000 }); // untimed evaluation
+  const evaluation = new SoftmaxCrossEntropy().forward(outputs, workload.y);
+  return {
+    workload: "W2",
+    wall_s: wall.toFixed(4),
+    per_epoch_s: perEpoch.toFixed(4),
+    samples_per_s: (samples / perEpoch).toFixed(1),
+    loss: evaluation.toFixed(6),
+    acc: accuracy(outputs, workload.y).toFixed(4),
+    epochs: 1,
+    steps,
+    gather_s: gather.toFixed(4),
+    gflops: (6 * (784 * 128 + 128 * 10) * samples / perEpoch / 1e9).toFixed(3),
+    ...heapGrowth(options.heapSteps ?? 0, (i) => {
+      const [rows, labels] = batchAt(i % (fullSteps - 1)); // full batches: one shape
+      net.trainBatch(rows, labels, step);
+    }),
+  };
+}
+
+/** W3 wide layers: 20 plain-SGD steps on one batch of 2,048; nominal FLOPs as the README. */
+export function runW3(options: RunOptions): Result {
+  const steps = options.steps ?? 20;
+  const workload = workloadW3();
+  const [net, x] = model(workload, options.dtype);
+  const loss = new SoftmaxCrossEntropy();
+  const step = { loss, optimizer: new SGD({ learningRate: 0.01 }) };
+  let loss0 = 0, first = 0;
+  const t0 = performance.now();
+  for (let s = 0; s < steps; s++) {
+    const result = net.trainBatch(x, workload.y, step);
+    if (s === 0) {
+      loss0 = result.loss;
+      first = performance.now() - t0;
+    }
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const outputs = net.predict(x);
+  const flops = 6 * 2048 * (1024 * 1024 + 1024 * 1024 + 1024 * 10);
+  return {
+    workload: "W3",
+    wall_s: wall.toFixed(4),
+    per_step_ms: (wall / steps * 1e3).toFixed(2),
+    gflops: (flops * steps / wall / 1e9).toFixed(3),
+    loss: new SoftmaxCrossEntropy().forward(outputs, workload.y).toFixed(6),
+    acc: accuracy(outputs, workload.y).toFixed(4),
+    steps,
+    first_step_ms: first.toFixed(2),
+    loss0: loss0.toFixed(6),
+    wall_s_20: (wall / steps * 20).toFixed(4),
+    ...heapGrowth(options.heapSteps ?? 0, () => net.trainBatch(x, workload.y, step)),
+  };
+}
+
+/** `RESULT key=value …` */
+export function formatResult(result: Result): string {
+  return "RESULT " + Object.entries(result).map(([k, v]) => `${k}=${v}`).join(" ");
+}

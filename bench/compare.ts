@@ -1,0 +1,195 @@
+// Runs the book's NumPy implementation (../shared/bench/peer_numpy.py) and chainrule on the
+// same reference workloads in one run, alternating, and prints both and their ratio.
+//
+//   deno task bench:compare [--workload W1|W2|W3|all] [--repeats 3] [--peer-dir ../shared/bench]
+//
+// The peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
+// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only, W1 on one OpenBLAS
+// thread, as ../shared/bench/README.md says. The `blas` rows need libopenblas0.
+
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    workload: { type: "string", default: "all" },
+    repeats: { type: "string", default: "1" },
+    "peer-dir": { type: "string" },
+    python: { type: "string" },
+  },
+});
+
+const here = new URL(".", import.meta.url).pathname;
+// ../shared/bench beside the repository (the repository's root is one level above bench/).
+const peerDir = values["peer-dir"] ??
+  [`${here}../../shared/bench`, `${here}../../../shared/bench`].find((dir) => {
+    try {
+      return Deno.statSync(`${dir}/peer_numpy.py`).isFile;
+    } catch {
+      return false;
+    }
+  }) ?? `${here}../../shared/bench`;
+const repeats = Number(values.repeats);
+
+interface Run {
+  label: string;
+  command: string[];
+  env?: Record<string, string>;
+  unset?: string[];
+}
+
+function python(): string | null {
+  const candidates = values.python ? [values.python] : ["python3", "/usr/bin/python3"];
+  for (const candidate of candidates) {
+    try {
+      const { success } = new Deno.Command(candidate, { args: ["-c", "import numpy"] })
+        .outputSync();
+      if (success) return candidate;
+    } catch { /* not installed */ }
+  }
+  return null;
+}
+
+const py = python();
+const peerOk = py !== null && (() => {
+  try {
+    return Deno.statSync(`${peerDir}/peer_numpy.py`).isFile;
+  } catch {
+    return false;
+  }
+})();
+if (!peerOk) {
+  console.log(
+    `compare: NumPy peer unavailable (python3 with numpy: ${
+      py ?? "missing"
+    }; peer dir ${peerDir}); ` +
+      "showing chainrule only. apt-get install python3-numpy to compare.",
+  );
+}
+
+function numpy(workload: string, dtype: string, extra: string[] = []): Run {
+  return {
+    label: `numpy ${dtype}`,
+    command: [py!, `${peerDir}/peer_numpy.py`, "--workload", workload, "--dtype", dtype, ...extra],
+    env: workload === "W1" ? { OPENBLAS_NUM_THREADS: "1" } : {},
+    unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
+  };
+}
+
+function chainrule(workload: string, dtype: string, backend?: string): Run {
+  const flags = ["run", "--v8-flags=--expose-gc"];
+  if (backend === "blas") flags.push("--allow-ffi", "--allow-env=CHAINRULE_BLAS");
+  const args = [...flags, `${here}workloads.ts`, "--workload", workload, "--dtype", dtype];
+  if (backend) args.push("--backend", backend);
+  return {
+    label: `chainrule ${backend ?? "default"} ${dtype}`,
+    command: [Deno.execPath(), ...args],
+  };
+}
+
+const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }> = {
+  W1: {
+    runs: [
+      ...(peerOk ? [numpy("W1", "f64")] : []),
+      chainrule("W1", "f32"),
+      chainrule("W1", "f64"),
+    ],
+    metric: "wall_s",
+    baselines: ["numpy f64"],
+  },
+  W2: {
+    runs: [
+      ...(peerOk ? [numpy("W2", "f64"), numpy("W2", "f32")] : []),
+      chainrule("W2", "f32"),
+      chainrule("W2", "f32", "blas"),
+    ],
+    metric: "per_epoch_s",
+    baselines: ["numpy f64", "numpy f32"],
+  },
+  W3: {
+    runs: [
+      ...(peerOk ? [numpy("W3", "f32", ["--steps", "20"])] : []),
+      chainrule("W3", "f32"),
+      chainrule("W3", "f32", "blas"),
+    ],
+    metric: "per_step_ms",
+    baselines: ["numpy f32"],
+  },
+};
+
+function execute(run: Run, r: number): Record<string, string> | null {
+  const env = { ...Deno.env.toObject(), ...run.env };
+  for (const name of run.unset ?? []) delete env[name];
+  const output = new Deno.Command(run.command[0], {
+    args: run.command.slice(1),
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  const text = new TextDecoder().decode(output.stdout);
+  const line = text.split("\n").find((l) => l.startsWith("RESULT "));
+  if (!output.success || !line) {
+    console.log(`  ${run.label}: failed\n${new TextDecoder().decode(output.stderr).slice(-600)}`);
+    return null;
+  }
+  const info = text.split("\n").find((l) => l.startsWith("INFO "));
+  if (info && r === 0) console.log(`  ${info}`);
+  console.log(`  ${run.label.padEnd(22)} ${line}`);
+  return Object.fromEntries(
+    line.slice(7).split(" ").map((kv) => kv.split("=") as [string, string]),
+  );
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+const workloads = values.workload === "all" ? ["W1", "W2", "W3"] : [values.workload!];
+for (const workload of workloads) {
+  const plan = PLANS[workload];
+  if (!plan) throw new RangeError(`compare: unknown workload ${workload}, expected W1, W2 or W3`);
+  console.log(`\n${workload} (${repeats} alternating repeat(s); load average before: ${load()})`);
+  const results = new Map<string, Record<string, string>[]>();
+  for (let r = 0; r < repeats; r++) {
+    for (const run of plan.runs) {
+      const result = execute(run, r);
+      if (result) results.set(run.label, [...(results.get(run.label) ?? []), result]);
+    }
+  }
+  console.log(`  load average after: ${load()}`);
+  const medianOf = (label: string) => {
+    const runs = results.get(label);
+    return runs ? median(runs.map((r) => Number(r[plan.metric]))) : NaN;
+  };
+  for (const run of plan.runs) {
+    const runs = results.get(run.label);
+    if (!runs) continue;
+    const value = medianOf(run.label);
+    const ratios = plan.baselines
+      .filter((b) => b !== run.label && results.has(b))
+      .map((b) => `${(value / medianOf(b)).toFixed(3)}× ${b}`);
+    const last = runs.at(-1)!;
+    console.log(
+      `  ${run.label.padEnd(22)} ${plan.metric}=${
+        value.toFixed(4)
+      } loss=${last.loss} acc=${last.acc}` +
+        (last.gflops ? ` gflops=${last.gflops}` : "") +
+        (last.heap_growth_kib
+          ? ` heap_growth_kib/${last.heap_steps}steps=${last.heap_growth_kib}`
+          : "") +
+        (ratios.length ? `  ratio: ${ratios.join(", ")}` : ""),
+    );
+  }
+  if (workload === "W1" && results.has("numpy f64") && results.has("chainrule default f64")) {
+    const ours = Number(results.get("chainrule default f64")![0].loss);
+    const theirs = Number(results.get("numpy f64")![0].loss);
+    console.log(
+      `  float64 final loss: chainrule ${ours} numpy ${theirs} relative difference ${
+        (Math.abs(ours - theirs) / theirs).toExponential(2)
+      } (see docs/issue6.md: the run is chaotic, NumPy's own 1e-15 perturbation moves it ~10%)`,
+    );
+  }
+}

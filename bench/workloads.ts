@@ -1,0 +1,54 @@
+// Runs one reference workload (../shared/bench/README.md) and prints a RESULT line in the
+// NumPy peer's format, plus the heap growth over 1,000 further steps.
+//
+//   deno run --v8-flags=--expose-gc bench/workloads.ts --workload W1 --dtype f32 [--backend wasm]
+//
+// --backend blas needs --allow-ffi (and --allow-read/--allow-env to find the library).
+
+import { parseArgs } from "node:util";
+import { setBackend, wasmSupport } from "../mod.ts";
+import { formatResult, runW1, runW2, runW3 } from "./_workloads.ts";
+
+const { values } = parseArgs({
+  options: {
+    workload: { type: "string", default: "W1" },
+    dtype: { type: "string", default: "f32" },
+    backend: { type: "string" },
+    epochs: { type: "string" },
+    steps: { type: "string" },
+    "max-steps": { type: "string" },
+    "heap-steps": { type: "string" },
+  },
+});
+
+const dtype = values.dtype === "f64" ? "float64" : "float32";
+if (values.backend === "blas") {
+  const { blasBackend } = await import("../blas.ts");
+  const blas = blasBackend();
+  if (!blas) {
+    console.error("workloads: OpenBLAS not found (apt-get install libopenblas0) or no --allow-ffi");
+    Deno.exit(2);
+  }
+  setBackend(blas);
+} else if (values.backend) setBackend(values.backend);
+const backend = values.backend ?? "default";
+const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+const heapSteps = number(values["heap-steps"]) ??
+  (values.workload === "W3" ? 0 : 1000);
+const options = {
+  dtype,
+  epochs: number(values.epochs),
+  steps: number(values.steps),
+  maxSteps: number(values["max-steps"]),
+  heapSteps,
+} as const;
+const run = { W1: runW1, W2: runW2, W3: runW3 }[values.workload ?? "W1"];
+if (!run) {
+  console.error(`workloads: --workload must be W1, W2 or W3, got ${values.workload}`);
+  Deno.exit(2);
+}
+const peer = `chainrule-${backend}-${values.dtype}`;
+console.log(
+  `INFO peer=${peer} deno=${Deno.version.deno} v8=${Deno.version.v8} wasm=${wasmSupport()}`,
+);
+console.log(formatResult({ peer, ...run(options) }));

@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { instantiateKernels, type WasmKernels } from "../backends/wasm.ts";
+import {
+  type Backend,
+  type FloatArray,
+  getBackend,
+  jsBackend,
+  naiveBackend,
+  RandomState,
+  setBackend,
+  wasmBackend,
+  wasmSupport,
+  withBackend,
+} from "../mod.ts";
+
+type Kind = "matmul" | "matmulTransA" | "matmulTransB";
+const KINDS: Kind[] = ["matmul", "matmulTransA", "matmulTransB"];
+// Sizes of every operand for (m, k, n): a, b, c.
+const SIZES: Record<Kind, (m: number, k: number, n: number) => [number, number, number]> = {
+  matmul: (m, k, n) => [m * k, k * n, m * n],
+  matmulTransA: (m, k, n) => [m * k, m * n, k * n],
+  matmulTransB: (m, k, n) => [m * n, k * n, m * k],
+};
+const ODD = [1, 2, 3, 5, 7, 8, 9, 17, 33, 129];
+
+function randomArray(random: RandomState, length: number): Float64Array {
+  return Float64Array.from({ length }, () => random.random() * 2 - 1);
+}
+
+// Random shapes: every odd size in every position, plus shapes that cross the kernels'
+// cache blocks (reduction > 256, more than 32 row panels).
+function shapes(random: RandomState): [number, number, number][] {
+  const out: [number, number, number][] = [[1, 1, 1], [257, 300, 65], [200, 513, 19]];
+  for (const size of ODD) {
+    const pick = () => ODD[random.randint(ODD.length)];
+    out.push([size, pick(), pick()], [pick(), size, pick()], [pick(), pick(), size]);
+  }
+  return out;
+}
+
+/** Runs `product` of every kind on random shapes and compares with the naive float64 result. */
+function agreesWithNaive(
+  name: string,
+  dtype: "float32" | "float64",
+  product: (
+    kind: Kind,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    dims: number[],
+    acc: boolean,
+  ) => void,
+): void {
+  const random = new RandomState(42);
+  const make = (values: Float64Array) =>
+    dtype === "float32" ? Float32Array.from(values) : Float64Array.from(values);
+  for (const [m, k, n] of shapes(random)) {
+    for (const kind of KINDS) {
+      for (const accumulate of [false, true]) {
+        const [as, bs, cs] = SIZES[kind](m, k, n);
+        // Inputs rounded to the dtype first, so both sides multiply the same numbers.
+        const a = make(randomArray(random, as));
+        const b = make(randomArray(random, bs));
+        const c0 = make(randomArray(random, cs));
+        const expected = Float64Array.from(c0);
+        naiveBackend[kind](
+          Float64Array.from(a),
+          Float64Array.from(b),
+          expected,
+          m,
+          k,
+          n,
+          accumulate,
+        );
+        const got = c0.slice();
+        product(kind, a, b, got, [m, k, n], accumulate);
+        const depth = kind === "matmul" ? k : kind === "matmulTransA" ? m : n;
+        // float32: each product term and partial sum rounds at 2⁻²⁴, |terms| ≤ 1.
+        const tolerance = dtype === "float32" ? 4e-7 * (depth + 2) : 1e-13 * (depth + 2);
+        for (let i = 0; i < cs; i++) {
+          const error = Math.abs(got[i] - expected[i]);
+          if (!(error <= tolerance)) {
+            assert.fail(
+              `${name} ${kind} ${dtype} m=${m} k=${k} n=${n} accumulate=${accumulate}: element ${i} is ${
+                got[i]
+              }, naive ${expected[i]} (error ${error}, tolerance ${tolerance})`,
+            );
+          }
+        }
+      }
+    }
+  }
+}
+
+function viaBackend(backend: Backend) {
+  return (
+    kind: Kind,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    [m, k, n]: number[],
+    acc: boolean,
+  ) => backend[kind](a, b, c, m, k, n, acc);
+}
+
+function viaKernels(kernels: WasmKernels) {
+  const index = { matmul: 0, matmulTransA: 1, matmulTransB: 2 } as const;
+  return (
+    kind: Kind,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    [m, k, n]: number[],
+    acc: boolean,
+  ) =>
+    kernels.product(
+      index[kind],
+      a as Float32Array,
+      b as Float32Array,
+      c as Float32Array,
+      m,
+      k,
+      n,
+      acc,
+    );
+}
+
+Deno.test("js backend agrees with the naive reference in float64 and float32", () => {
+  agreesWithNaive("js", "float64", viaBackend(jsBackend));
+  agreesWithNaive("js", "float32", viaBackend(jsBackend));
+});
+
+Deno.test("wasm backend (dispatching) agrees with the naive reference", () => {
+  agreesWithNaive("wasm", "float32", viaBackend(wasmBackend));
+  agreesWithNaive("wasm", "float64", viaBackend(wasmBackend));
+});
+
+for (const variant of ["relaxed-simd", "simd"] as const) {
+  const kernels = instantiateKernels(variant);
+  Deno.test({
+    name: `wasm ${variant} kernels agree with the naive reference on every size`,
+    ignore: kernels === null,
+    fn() {
+      agreesWithNaive(`wasm ${variant}`, "float32", viaKernels(kernels!));
+    },
+  });
+}
+
+Deno.test("addBias and sumColumns agree with the naive reference", () => {
+  const random = new RandomState(3);
+  for (const backend of [jsBackend, wasmBackend]) {
+    for (const [m, n] of [[1, 1], [7, 3], [129, 17]]) {
+      const a = randomArray(random, m * n);
+      const bias = randomArray(random, n);
+      const got = a.slice();
+      const want = a.slice();
+      backend.addBias(got, bias, m, n);
+      naiveBackend.addBias(want, bias, m, n);
+      assert.deepEqual(got, want);
+      for (const accumulate of [false, true]) {
+        const sums = Float64Array.from(bias);
+        const expected = Float64Array.from(bias);
+        backend.sumColumns(a, sums, m, n, accumulate);
+        naiveBackend.sumColumns(a, expected, m, n, accumulate);
+        assert.deepEqual(sums, expected, `${backend.name} sumColumns ${m}×${n}`);
+      }
+    }
+  }
+});
+
+Deno.test("the default backend is wasm where SIMD is supported", () => {
+  assert.equal(wasmSupport(), "relaxed-simd"); // Deno 2 ships relaxed SIMD
+  assert.equal(getBackend().name, "wasm");
+});
+
+Deno.test("setBackend and withBackend select by name and restore", () => {
+  const previous = getBackend();
+  try {
+    setBackend("js");
+    assert.equal(getBackend(), jsBackend);
+    const inner = withBackend("naive", () => getBackend());
+    assert.equal(inner, naiveBackend);
+    assert.equal(getBackend(), jsBackend);
+    assert.throws(() =>
+      withBackend("naive", () => {
+        throw new Error("boom");
+      }), /boom/);
+    assert.equal(getBackend(), jsBackend);
+    assert.throws(
+      () => setBackend("cuda"),
+      /setBackend: unknown backend "cuda", expected one of naive, js, wasm/,
+    );
+    assert.throws(() => setBackend(42 as unknown as string), TypeError);
+  } finally {
+    setBackend(previous);
+  }
+});
+
+Deno.test("relu and reluBackward of every backend match the book's definition", () => {
+  const random = new RandomState(5);
+  for (const backend of [jsBackend, wasmBackend]) {
+    for (const length of [1, 3, 4, 2049, 4099]) {
+      for (const dtype of ["float32", "float64"] as const) {
+        const make = (values: number[]) =>
+          dtype === "float32" ? Float32Array.from(values) : Float64Array.from(values);
+        const xs = Array.from({ length }, (_, i) => (i % 5 === 0 ? 0 : random.random() * 2 - 1));
+        const dvs = Array.from({ length }, () => random.random() * 2 - 1);
+        const x = make(xs), dv = make(dvs), out = make(new Array(length).fill(7));
+        backend.relu!(x, out);
+        assert.deepEqual(out, make(xs.map((v) => (v > 0 ? v : 0))), `${backend.name} relu`);
+        backend.reluBackward!(x, dv, out);
+        const expected = make(xs.map((v, i) => (v > 0 ? dvs[i] : 0)));
+        assert.deepEqual(out, expected, `${backend.name} reluBackward ${dtype} ${length}`);
+      }
+    }
+  }
+});

@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import {
+  type Dense,
+  workloadModel,
+  workloadPermutation,
+  workloadW1,
+  workloadW2,
+  workloadW3,
+} from "../mod.ts";
+import { sha16 } from "./_sha16.ts";
+
+// Reference hashes from ../shared/bench/README.md (NumPy, Node and Deno agree bit for bit).
+Deno.test("W1 reproduces the reference data and weights bit for bit", async () => {
+  const w = workloadW1();
+  assert.equal(await sha16(w.x.data), "40241cac0a8af9da");
+  assert.equal(await sha16(w.y), "498a69daf7e5e85d");
+  assert.equal(await sha16(...w.params), "1bc5559dc901cc7b");
+});
+
+Deno.test("W3 reproduces the reference data and weights bit for bit", async () => {
+  const w = workloadW3();
+  assert.equal(await sha16(w.x.data), "982c7e410cbf2a86");
+  assert.equal(await sha16(w.y), "1587bda5023600ea");
+  assert.equal(await sha16(...w.params), "66bc7684e28ce2e6");
+});
+
+Deno.test("W2 reproduces the reference on its first 1,000 samples, and the epoch-0 order", async () => {
+  // The full set (47M draws) is checked by `deno task bench:compare`; these prefix hashes
+  // come from ../shared/bench/data.mjs `w2(1000)`.
+  const w = workloadW2({ samples: 1000 });
+  assert.equal(await sha16(w.x.data), "43cf5f38f9a343db");
+  assert.equal(await sha16(w.y), "495432f73864c161");
+  assert.equal(await sha16(...w.params), "710968d5cb6e7cdf"); // = the full set's
+  assert.equal(await sha16(workloadPermutation(60000, 0)), "19e0a8e0a97ef8c3");
+  assert.throws(
+    () => workloadW2({ samples: 0 }),
+    /workloadW2: samples must be a positive integer, got 0/,
+  );
+});
+
+Deno.test("workloadModel builds the network with the reference weights in either dtype", () => {
+  const w = workloadW1();
+  for (const dtype of ["float32", "float64"] as const) {
+    const model = workloadModel(w, dtype);
+    assert.equal(
+      model.toString(),
+      "Sequential(Dense(in=2, out=64) → ReLU() → Dense(in=64, out=3))",
+    );
+    const first = model.layers[0] as Dense;
+    assert.equal(first.dtype, dtype);
+    assert.deepEqual(Array.from(first.weights.value.data), Array.from(w.params[0]));
+  }
+});

@@ -1,0 +1,270 @@
+// A minimal WebAssembly binary encoder: just the module sections and the instructions that
+// the matrix kernels use, so that the kernels are built from TypeScript source without any
+// external tool. Opcodes follow the WebAssembly 2.0 core spec, the fixed-width SIMD proposal
+// and the relaxed SIMD proposal.
+
+/** Value types. */
+export const i32 = 0x7f;
+export const f32 = 0x7d;
+export const v128 = 0x7b;
+type ValType = typeof i32 | typeof f32 | typeof v128;
+
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (value !== 0);
+  return out;
+}
+
+function sleb(value: number): number[] {
+  const out: number[] = [];
+  while (true) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    const done = (value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+function name(text: string): number[] {
+  const bytes = [...new TextEncoder().encode(text)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+function vector(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+/** A local variable or parameter, by index. */
+export type Local = number;
+
+/**
+ * One function body under construction: a stack-machine instruction stream with helpers
+ * named after the WebAssembly text format (`localGet` is `local.get`).
+ */
+export class FunctionBuilder {
+  readonly params: ValType[];
+  readonly locals: ValType[] = [];
+  readonly code: number[] = [];
+
+  constructor(params: ValType[]) {
+    this.params = params;
+  }
+
+  /** Declares a new local and returns its index. */
+  local(type: ValType): Local {
+    this.locals.push(type);
+    return this.params.length + this.locals.length - 1;
+  }
+
+  #op(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+
+  #simd(opcode: number, ...rest: number[]): this {
+    return this.#op(0xfd, ...uleb(opcode), ...rest);
+  }
+
+  // Control flow. Every block is typed empty (0x40).
+  block(): this {
+    return this.#op(0x02, 0x40);
+  }
+  loop(): this {
+    return this.#op(0x03, 0x40);
+  }
+  /** `if`, empty-typed unless a result type is given. */
+  if(result = 0x40): this {
+    return this.#op(0x04, result);
+  }
+  else(): this {
+    return this.#op(0x05);
+  }
+  end(): this {
+    return this.#op(0x0b);
+  }
+  br(depth: number): this {
+    return this.#op(0x0c, ...uleb(depth));
+  }
+  brIf(depth: number): this {
+    return this.#op(0x0d, ...uleb(depth));
+  }
+  call(index: number): this {
+    return this.#op(0x10, ...uleb(index));
+  }
+
+  // Locals and constants.
+  localGet(local: Local): this {
+    return this.#op(0x20, ...uleb(local));
+  }
+  localSet(local: Local): this {
+    return this.#op(0x21, ...uleb(local));
+  }
+  localTee(local: Local): this {
+    return this.#op(0x22, ...uleb(local));
+  }
+  i32Const(value: number): this {
+    return this.#op(0x41, ...sleb(value | 0));
+  }
+
+  // Scalar memory (align hint, byte offset).
+  f32Load(offset = 0): this {
+    return this.#op(0x2a, 2, ...uleb(offset));
+  }
+  f32Store(offset = 0): this {
+    return this.#op(0x38, 2, ...uleb(offset));
+  }
+
+  // i32 arithmetic and comparisons.
+  i32Eqz(): this {
+    return this.#op(0x45);
+  }
+  i32Eq(): this {
+    return this.#op(0x46);
+  }
+  i32LtU(): this {
+    return this.#op(0x49);
+  }
+  i32GtU(): this {
+    return this.#op(0x4b);
+  }
+  i32GeU(): this {
+    return this.#op(0x4f);
+  }
+  i32Add(): this {
+    return this.#op(0x6a);
+  }
+  i32Sub(): this {
+    return this.#op(0x6b);
+  }
+  i32Mul(): this {
+    return this.#op(0x6c);
+  }
+  i32DivU(): this {
+    return this.#op(0x6e);
+  }
+  i32RemU(): this {
+    return this.#op(0x70);
+  }
+  i32And(): this {
+    return this.#op(0x71);
+  }
+  i32Or(): this {
+    return this.#op(0x72);
+  }
+  i32ShrU(): this {
+    return this.#op(0x76);
+  }
+  f32Const0(): this {
+    return this.#op(0x43, 0, 0, 0, 0);
+  }
+  select(): this {
+    return this.#op(0x1b);
+  }
+  f32Gt(): this {
+    return this.#op(0x5e);
+  }
+  f32Max(): this {
+    return this.#op(0x97);
+  }
+  f32Add(): this {
+    return this.#op(0x92);
+  }
+
+  // SIMD (prefix 0xfd).
+  v128Load(offset = 0): this {
+    return this.#simd(0x00, 4, ...uleb(offset));
+  }
+  v128Load32Splat(offset = 0): this {
+    return this.#simd(0x09, 2, ...uleb(offset));
+  }
+  v128Store(offset = 0): this {
+    return this.#simd(0x0b, 4, ...uleb(offset));
+  }
+  v128Zero(): this {
+    return this.#simd(0x0c, ...new Array(16).fill(0));
+  }
+  /** `i8x16.shuffle` with the lanes given as f32 lanes 0–7 (0–3 left operand, 4–7 right). */
+  f32x4Shuffle(lanes: [number, number, number, number]): this {
+    return this.#simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+  }
+  f32x4Gt(): this {
+    return this.#simd(0x44);
+  }
+  v128And(): this {
+    return this.#simd(0x4e);
+  }
+  f32x4Max(): this {
+    return this.#simd(0xe9);
+  }
+  f32x4Add(): this {
+    return this.#simd(0xe4);
+  }
+  f32x4Mul(): this {
+    return this.#simd(0xe6);
+  }
+  /** Relaxed SIMD fused multiply-add: `a·b + c` for the stack `a b c`. */
+  f32x4RelaxedMadd(): this {
+    return this.#simd(0x105);
+  }
+
+  /** The encoded body: local declarations, instructions, `end`. */
+  encode(): number[] {
+    const groups: number[][] = [];
+    for (const type of this.locals) {
+      const last = groups.at(-1);
+      if (last && last[1] === type) last[0]++;
+      else groups.push([1, type]);
+    }
+    const body = [...vector(groups.map(([n, t]) => [...uleb(n), t])), ...this.code, 0x0b];
+    return [...uleb(body.length), ...body];
+  }
+}
+
+/** A module of exported functions (no results) and one exported, growable memory. */
+export class ModuleBuilder {
+  readonly #functions: { name: string; fn: FunctionBuilder }[] = [];
+
+  /** Adds an exported function and returns its builder; its index is the call order. */
+  function(exportName: string, params: ValType[]): FunctionBuilder {
+    const fn = new FunctionBuilder(params);
+    this.#functions.push({ name: exportName, fn });
+    return fn;
+  }
+
+  /** Index of the function exported as `exportName` (for `call`). */
+  indexOf(exportName: string): number {
+    const index = this.#functions.findIndex((f) => f.name === exportName);
+    if (index < 0) throw new Error(`ModuleBuilder.indexOf: no function "${exportName}"`);
+    return index;
+  }
+
+  /** The module's bytes. */
+  encode(): Uint8Array {
+    const types = this.#functions.map(({ fn }) => [0x60, ...vector(fn.params.map((t) => [t])), 0]);
+    const bytes = [
+      ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+      ...section(1, vector(types)),
+      ...section(3, vector(this.#functions.map((_, i) => uleb(i)))),
+      ...section(5, vector([[0x00, ...uleb(1)]])),
+      ...section(
+        7,
+        vector([
+          [...name("memory"), 0x02, 0],
+          ...this.#functions.map(({ name: n }, i) => [...name(n), 0x00, ...uleb(i)]),
+        ]),
+      ),
+      ...section(10, vector(this.#functions.map(({ fn }) => fn.encode()))),
+    ];
+    return new Uint8Array(bytes);
+  }
+}
