@@ -1,29 +1,57 @@
+import { TerminateOnNaN } from "../callbacks/terminate_on_nan.ts";
+import { CategoricalAccuracy } from "../metrics/categorical_accuracy.ts";
+import type { BatchLogs, Callback, TrainingState } from "./callback.ts";
+import { type EpochLogs, History, validationName } from "./history.ts";
 import type { Loss, Targets } from "./loss.ts";
+import type { Metric } from "./metric.ts";
 import type { Optimizer } from "./optimizer.ts";
+import { ProgressBar } from "./progress.ts";
 import { RandomState } from "./random.ts";
 import type { Sequential } from "./sequential.ts";
-import { accuracy, checkSampleCounts, takeRows, takeTargets } from "./targets.ts";
-import { type Tensor, type TensorLike, toTensor } from "./tensor.ts";
+import { checkSampleCounts, takeRows, takeTargets } from "./targets.ts";
+import { Tensor, type TensorLike, toTensor } from "./tensor.ts";
 
-/** What one epoch of `fit` measured. */
-export interface EpochLogs {
-  /** Mean data loss over the epoch's samples. */
+/** Held-out samples that `fit` evaluates after every epoch. */
+export interface ValidationData {
+  /** Inputs `[samples, features]`. */
+  x: TensorLike;
+  /** Their targets, in any form the loss takes. */
+  y: Targets;
+}
+
+/** Options of `Sequential.evaluate`. */
+export interface EvaluateOptions {
+  /** The loss to report. */
+  loss: Loss;
+  /** Samples per forward pass; all at once when omitted. */
+  batchSize?: number;
+  /**
+   * Metrics to report; when omitted, categorical accuracy if the outputs and targets have
+   * the shapes of class scores and class indices (or one-hot rows), else none.
+   */
+  metrics?: Metric[];
+}
+
+/** What `evaluate` measured: mean data loss, the model's penalty, and each metric by name. */
+export interface EvaluateLogs {
+  /** Mean data loss over the samples. */
   loss: number;
-  /** Mean regularization penalty over the epoch's steps. */
+  /** The model's regularization penalty. */
   regularizationLoss: number;
-  /** Fraction classified right during the epoch (classification targets only). */
-  accuracy?: number;
+  /** Metrics, by name. */
+  [name: string]: number;
 }
 
 /** Options of `Sequential.fit`. */
-export interface FitOptions {
-  /** The loss to minimize. */
-  loss: Loss;
+export interface FitOptions extends EvaluateOptions {
   /** The optimizer that applies the gradients. */
   optimizer: Optimizer;
   /** Passes over the data. */
   epochs: number;
-  /** Samples per step; the whole data set (full batch, as the book trains) when omitted. */
+  /**
+   * Samples per step; the whole data set (full batch, as the book trains) when omitted. The
+   * last batch of an epoch holds the samples left over, so it may be smaller.
+   */
   batchSize?: number;
   /** Reshuffle the samples every epoch when mini-batching; true when omitted. */
   shuffle?: boolean;
@@ -34,88 +62,348 @@ export interface FitOptions {
   seed?: number;
   /** Number of the first epoch (to resume a run: epochs `initialEpoch … epochs−1` are run); 0. */
   initialEpoch?: number;
+  /** Samples to evaluate after every epoch; logged as `valLoss`, `valAccuracy`, …. */
+  validationData?: ValidationData;
+  /**
+   * Fraction in (0, 1) of the samples to hold out for validation instead: the last ones,
+   * taken before any shuffling (as Keras does), so shuffle sorted data first.
+   */
+  validationSplit?: number;
+  /** Hooks called during training (see {@linkcode Callback}). */
+  callbacks?: Callback[];
+  /**
+   * 0 (the default): silent. 1: a live progress bar per epoch on a terminal, one line per
+   * epoch otherwise. 2: one line per epoch.
+   */
+  verbose?: 0 | 1 | 2;
+  /** Stop with an error when a loss becomes NaN or infinite; true when omitted. */
+  terminateOnNaN?: boolean;
   /** Called after every epoch with its index (0-based) and logs. */
   onEpoch?: (epoch: number, logs: EpochLogs) => void;
 }
 
-/** Per-epoch training figures returned by `fit`. */
-export interface History {
-  /** Mean data loss per epoch. */
-  loss: number[];
-  /** Mean regularization penalty per epoch. */
-  regularizationLoss: number[];
-  /** Accuracy per epoch (empty when the targets are not classes). */
-  accuracy: number[];
-}
-
-// Accuracy is defined for class indices or for one-hot rows as wide as the outputs.
-function isClassification(outputs: Tensor, y: Targets): boolean {
-  if (outputs.rank !== 2 || outputs.shape[1] < 2) return false;
-  if (!("shape" in y)) return true;
-  return y.rank === 1 || (y.rank === 2 && y.shape[1] === outputs.shape[1]);
-}
-
-function checkPositiveInteger(value: number, name: string): void {
+function checkPositiveInteger(value: number, name: string, where: string): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`Sequential.fit: ${name} must be a positive integer, got ${value}`);
+    throw new RangeError(`${where}: ${name} must be a positive integer, got ${value}`);
   }
+  return value;
+}
+
+function checkPlugins(options: FitOptions | EvaluateOptions, where: string, training: boolean) {
+  if (!options || typeof options !== "object") {
+    throw new TypeError(`${where}: options must be an object with a loss, got ${options}`);
+  }
+  if (typeof options.loss?.forward !== "function") {
+    throw new TypeError(`${where}: options.loss must be a Loss, got ${options.loss}`);
+  }
+  const optimizer = (options as FitOptions).optimizer;
+  if (training && typeof optimizer?.step !== "function") {
+    throw new TypeError(`${where}: options.optimizer must be an Optimizer, got ${optimizer}`);
+  }
+}
+
+const RESERVED = new Set(["loss", "regularizationLoss", "batchLoss", "batchRegularizationLoss"]);
+
+function checkMetrics(metrics: readonly Metric[] | undefined, where: string): Metric[] | undefined {
+  if (metrics === undefined) return undefined;
+  if (!Array.isArray(metrics)) {
+    throw new TypeError(`${where}: metrics must be an array of metrics, got ${typeof metrics}`);
+  }
+  const names = new Set<string>();
+  metrics.forEach((metric, i) => {
+    if (typeof metric?.name !== "string" || typeof metric.measure !== "function") {
+      throw new TypeError(
+        `${where}: metrics[${i}] must be a Metric (a name and a measure method), got ${metric}`,
+      );
+    }
+    if (RESERVED.has(metric.name) || names.has(metric.name)) {
+      throw new RangeError(
+        `${where}: metrics[${i}] is named "${metric.name}", which is ${
+          names.has(metric.name) ? "already taken by another metric" : "reserved"
+        }; give it another { name }`,
+      );
+    }
+    names.add(metric.name);
+  });
+  return [...metrics];
+}
+
+// Categorical accuracy is inferred for class scores [batch, classes ≥ 2] against class
+// indices or one-hot rows as wide as the outputs; anything else needs explicit metrics.
+function inferMetrics(outputs: Tensor, y: Targets): Metric[] {
+  if (outputs.rank !== 2 || outputs.shape[1] < 2) return [];
+  const classes = !(y instanceof Tensor) || y.rank === 1 ||
+    (y.rank === 2 && y.shape[1] === outputs.shape[1]);
+  return classes ? [new CategoricalAccuracy()] : [];
+}
+
+// Sums a run of batches into sample-weighted means.
+class Meter {
+  samples = 0;
+  steps = 0;
+  #loss = 0;
+  #penalty = 0;
+  #metrics: number[] = [];
+
+  add(
+    count: number,
+    loss: number,
+    penalty: number,
+    outputs: Tensor,
+    y: Targets,
+    metrics: Metric[],
+  ): void {
+    this.samples += count;
+    this.steps++;
+    this.#loss += loss * count;
+    this.#penalty += penalty;
+    metrics.forEach((metric, i) => {
+      this.#metrics[i] = (this.#metrics[i] ?? 0) + metric.measure(outputs, y) * count;
+    });
+  }
+
+  logs(metrics: Metric[]): EpochLogs {
+    const logs: EpochLogs = {
+      loss: this.#loss / this.samples,
+      regularizationLoss: this.#penalty / this.steps,
+    };
+    metrics.forEach((metric, i) => logs[metric.name] = this.#metrics[i] / this.samples);
+    return logs;
+  }
+}
+
+// Contiguous batches are views; shuffled ones are copies in the permutation's order.
+function batchOf(
+  inputs: Tensor,
+  y: Targets,
+  start: number,
+  count: number,
+  order?: Int32Array,
+): [Tensor, Targets] {
+  if (order) {
+    const rows = order.subarray(start, start + count);
+    return [takeRows(inputs, rows), takeTargets(y, rows)];
+  }
+  if (count === inputs.shape[0]) return [inputs, y];
+  return [sliceRows(inputs, start, count), sliceTargets(y, start, count)];
+}
+
+function sliceRows(tensor: Tensor, start: number, count: number): Tensor {
+  const width = tensor.size / tensor.shape[0];
+  const data = tensor.data.subarray(start * width, (start + count) * width);
+  return new Tensor(data, [count, ...tensor.shape.slice(1)]);
+}
+
+function sliceTargets(y: Targets, start: number, count: number): Targets {
+  if (y instanceof Tensor) return sliceRows(y, start, count);
+  return "subarray" in y ? y.subarray(start, start + count) : y.slice(start, start + count);
+}
+
+// Mean loss and metrics of `model` on `inputs` at inference, `batchSize` rows at a time.
+function measure(
+  model: Sequential,
+  inputs: Tensor,
+  y: Targets,
+  loss: Loss,
+  batchSize: number,
+  metrics: Metric[] | undefined,
+): EvaluateLogs {
+  const samples = inputs.shape[0];
+  const meter = new Meter();
+  for (let start = 0; start < samples; start += batchSize) {
+    const count = Math.min(batchSize, samples - start);
+    const [xb, yb] = batchOf(inputs, y, start, count);
+    const outputs = model.forward(xb, { training: false });
+    metrics ??= inferMetrics(outputs, yb);
+    meter.add(count, loss.forward(outputs, yb), 0, outputs, yb, metrics);
+  }
+  const logs = meter.logs(metrics ?? []);
+  logs.regularizationLoss = model.regularizationLoss();
+  return logs;
+}
+
+function checkedInputs(model: Sequential, x: TensorLike, y: Targets, where: string): Tensor {
+  const inputs = toTensor(x, model.dtype);
+  checkSampleCounts(inputs, y, where);
+  if (inputs.rank === 0 || inputs.shape[0] === 0) {
+    throw new RangeError(`${where}: x holds no samples`);
+  }
+  return inputs;
+}
+
+/** Mean loss and metrics of `model` on `x`, `y`; see {@linkcode EvaluateOptions}. */
+export function evaluate(
+  model: Sequential,
+  x: TensorLike,
+  y: Targets,
+  options: EvaluateOptions,
+): EvaluateLogs {
+  const where = "Sequential.evaluate";
+  checkPlugins(options, where, false);
+  const inputs = checkedInputs(model, x, y, where);
+  const batchSize = checkPositiveInteger(
+    options.batchSize ?? inputs.shape[0],
+    "batchSize",
+    where,
+  );
+  const metrics = checkMetrics(options.metrics, where);
+  for (const metric of metrics ?? []) metric.prepare?.(y);
+  return measure(model, inputs, y, options.loss, batchSize, metrics);
+}
+
+interface Split {
+  inputs: Tensor;
+  y: Targets;
+  validation?: [Tensor, Targets];
+}
+
+function splitData(model: Sequential, inputs: Tensor, y: Targets, options: FitOptions): Split {
+  const where = "Sequential.fit";
+  const { validationData, validationSplit } = options;
+  if (validationData !== undefined && validationSplit !== undefined) {
+    throw new TypeError(`${where}: give validationData or validationSplit, not both`);
+  }
+  if (validationData !== undefined) {
+    if (!validationData || typeof validationData !== "object" || !("x" in validationData)) {
+      throw new TypeError(`${where}: validationData must be { x, y }, got ${validationData}`);
+    }
+    const x = checkedInputs(model, validationData.x, validationData.y, `${where} (validationData)`);
+    return { inputs, y, validation: [x, validationData.y] };
+  }
+  if (validationSplit === undefined) return { inputs, y };
+  if (!(validationSplit > 0 && validationSplit < 1)) {
+    throw new RangeError(`${where}: validationSplit must be in (0, 1), got ${validationSplit}`);
+  }
+  const samples = inputs.shape[0];
+  const kept = Math.floor(samples * (1 - validationSplit));
+  if (kept === 0 || kept === samples) {
+    throw new RangeError(
+      `${where}: validationSplit ${validationSplit} of ${samples} samples leaves ${kept} for ` +
+        `training and ${samples - kept} for validation; both need at least one`,
+    );
+  }
+  return {
+    inputs: sliceRows(inputs, 0, kept),
+    y: sliceTargets(y, 0, kept),
+    validation: [sliceRows(inputs, kept, samples - kept), sliceTargets(y, kept, samples - kept)],
+  };
+}
+
+function checkCallbacks(callbacks: readonly Callback[] | undefined): Callback[] {
+  if (callbacks === undefined) return [];
+  if (!Array.isArray(callbacks)) {
+    throw new TypeError(`Sequential.fit: callbacks must be an array, got ${typeof callbacks}`);
+  }
+  callbacks.forEach((callback, i) => {
+    if (!callback || typeof callback !== "object") {
+      throw new TypeError(
+        `Sequential.fit: callbacks[${i}] must be an object with hook methods (onEpochEnd, …), ` +
+          `got ${typeof callback}`,
+      );
+    }
+  });
+  return [...callbacks];
+}
+
+function progressFor(verbose: number | undefined): ProgressBar | undefined {
+  if (verbose === undefined || verbose === 0) return undefined;
+  if (verbose === 1) return new ProgressBar();
+  if (verbose === 2) return new ProgressBar({ live: false });
+  throw new RangeError(`Sequential.fit: verbose must be 0, 1 or 2, got ${verbose}`);
+}
+
+interface EpochRun {
+  model: Sequential;
+  inputs: Tensor;
+  y: Targets;
+  options: FitOptions;
+  state: TrainingState;
+  hooks: Callback[]; // the callbacks with onBatchEnd
+  metrics?: Metric[]; // inferred from the first batch when not given
+}
+
+// One pass over the training samples in `order` (or as stored), a batch per step.
+function trainEpoch(run: EpochRun, order?: Int32Array): EpochLogs {
+  const { model, inputs, y, options, state, hooks } = run;
+  const { samples, batchSize } = state;
+  const meter = new Meter();
+  for (let batch = 0; batch * batchSize < samples && !state.stopTraining; batch++) {
+    const start = batch * batchSize;
+    const count = Math.min(batchSize, samples - start);
+    const [xb, yb] = batchOf(inputs, y, start, count, order);
+    const result = model.trainBatch(xb, yb, options);
+    const metrics = run.metrics ??= inferMetrics(result.outputs, yb);
+    meter.add(count, result.loss, result.regularizationLoss, result.outputs, yb, metrics);
+    if (hooks.length === 0) continue;
+    const logs: BatchLogs = {
+      size: count,
+      batchLoss: result.loss,
+      batchRegularizationLoss: result.regularizationLoss,
+      ...meter.logs(metrics),
+    };
+    for (const callback of hooks) callback.onBatchEnd!(batch, logs, state);
+  }
+  return meter.logs(run.metrics ?? []);
 }
 
 /** Trains `model` on `x`, `y`; see {@linkcode FitOptions}. */
 export function fit(model: Sequential, x: TensorLike, y: Targets, options: FitOptions): History {
-  const inputs = toTensor(x, model.dtype);
-  checkSampleCounts(inputs, y, "Sequential.fit");
-  const samples = inputs.shape[0];
-  checkPositiveInteger(options.epochs, "epochs");
-  const batchSize = options.batchSize ?? samples;
-  checkPositiveInteger(batchSize, "batchSize");
-  const shuffle = (options.shuffle ?? true) && batchSize < samples;
-  const seed = options.seed ?? 0;
+  const where = "Sequential.fit";
+  checkPlugins(options, where, true);
+  checkPositiveInteger(options.epochs, "epochs", where);
   const initialEpoch = options.initialEpoch ?? 0;
   if (!Number.isSafeInteger(initialEpoch) || initialEpoch < 0) {
-    throw new RangeError(
-      `Sequential.fit: initialEpoch must be an integer ≥ 0, got ${initialEpoch}`,
-    );
+    throw new RangeError(`${where}: initialEpoch must be an integer ≥ 0, got ${initialEpoch}`);
   }
-  const history: History = { loss: [], regularizationLoss: [], accuracy: [] };
+  const data = splitData(model, checkedInputs(model, x, y, where), y, options);
+  const { inputs, validation } = data;
+  const samples = inputs.shape[0];
+  const batchSize = checkPositiveInteger(options.batchSize ?? samples, "batchSize", where);
+  const shuffle = (options.shuffle ?? true) && batchSize < samples;
+  const seed = options.seed ?? 0;
+  const metrics = checkMetrics(options.metrics, where);
+  for (const metric of metrics ?? []) metric.prepare?.(data.y);
+  const progress = progressFor(options.verbose);
+  const callbacks: Callback[] = [
+    ...(options.terminateOnNaN ?? true ? [new TerminateOnNaN()] : []),
+    ...checkCallbacks(options.callbacks),
+    ...(progress ? [progress] : []),
+  ];
+  const state: TrainingState = {
+    model,
+    optimizer: options.optimizer,
+    loss: options.loss,
+    initialEpoch,
+    epochs: options.epochs,
+    samples,
+    batchSize,
+    steps: Math.ceil(samples / batchSize),
+    history: new History(),
+    stopTraining: false,
+  };
+  const hooks = callbacks.filter((callback) => callback.onBatchEnd);
+  const run: EpochRun = { model, inputs, y: data.y, options, state, hooks, metrics };
 
-  for (let epoch = initialEpoch; epoch < options.epochs; epoch++) {
-    const order = shuffle ? new RandomState(seed + epoch).permutation(samples) : undefined;
-    let lossSum = 0;
-    let penaltySum = 0;
-    let steps = 0;
-    let correct = 0;
-    let classification = true;
-    for (let start = 0; start < samples; start += batchSize) {
-      const count = Math.min(batchSize, samples - start);
-      let xb = inputs;
-      let yb = y;
-      if (count < samples || order) {
-        const rows = order ? order.subarray(start, start + count) : range(start, count);
-        xb = takeRows(inputs, rows);
-        yb = takeTargets(y, rows);
+  try {
+    for (const callback of callbacks) callback.onTrainBegin?.(state);
+    for (let epoch = initialEpoch; epoch < options.epochs && !state.stopTraining; epoch++) {
+      for (const callback of callbacks) callback.onEpochBegin?.(epoch, state);
+      if (state.stopTraining) break;
+      const order = shuffle ? new RandomState(seed + epoch).permutation(samples) : undefined;
+      const logs = trainEpoch(run, order);
+      if (validation) {
+        const [vx, vy] = validation;
+        const measured = measure(model, vx, vy, options.loss, batchSize, run.metrics);
+        for (const [name, value] of Object.entries(measured)) logs[validationName(name)] = value;
       }
-      const { loss, regularizationLoss, outputs } = model.trainBatch(xb, yb, options);
-      lossSum += loss * count;
-      penaltySum += regularizationLoss;
-      steps++;
-      classification &&= isClassification(outputs, yb);
-      if (classification) correct += accuracy(outputs, yb) * count;
+      state.history.record(epoch, logs);
+      options.onEpoch?.(epoch, logs);
+      for (const callback of callbacks) callback.onEpochEnd?.(epoch, logs, state);
     }
-    const logs: EpochLogs = { loss: lossSum / samples, regularizationLoss: penaltySum / steps };
-    history.loss.push(logs.loss);
-    history.regularizationLoss.push(logs.regularizationLoss);
-    if (classification) {
-      logs.accuracy = correct / samples;
-      history.accuracy.push(logs.accuracy);
-    }
-    options.onEpoch?.(epoch, logs);
+    for (const callback of callbacks) callback.onTrainEnd?.(state);
+  } catch (error) {
+    progress?.interrupt();
+    throw error;
   }
-  return history;
-}
-
-function range(start: number, count: number): Int32Array {
-  const rows = new Int32Array(count);
-  for (let i = 0; i < count; i++) rows[i] = start + i;
-  return rows;
+  return state.history;
 }

@@ -5,7 +5,8 @@ import {
   saveModel,
   type SaveModelOptions,
 } from "../io/model_io.ts";
-import { fit, type FitOptions, type History } from "./fit.ts";
+import { evaluate, type EvaluateLogs, type EvaluateOptions, fit, type FitOptions } from "./fit.ts";
+import type { History } from "./history.ts";
 import type { JsonObject } from "./json.ts";
 import type { BackwardOptions, ForwardOptions, Layer } from "./layer.ts";
 import type { Loss, Targets } from "./loss.ts";
@@ -169,28 +170,41 @@ export class Sequential implements Layer {
     return { loss, regularizationLoss, outputs };
   }
 
-  /** Outputs for `x` at inference (no dropout), optionally a batch at a time. */
+  /**
+   * Outputs for `x` at inference (no dropout), optionally a batch at a time.
+   *
+   * @throws {RangeError} when `batchSize` is not a positive integer.
+   */
   predict(x: TensorLike, options: PredictOptions = {}): Tensor {
     const inputs = toTensor(x, this.dtype);
     const samples = inputs.shape[0] ?? 0;
     const batchSize = options.batchSize ?? samples;
+    if (options.batchSize !== undefined && (!Number.isSafeInteger(batchSize) || batchSize <= 0)) {
+      throw new RangeError(
+        `Sequential.predict: batchSize must be a positive integer, got ${options.batchSize}`,
+      );
+    }
     if (batchSize >= samples) return this.forward(inputs, { training: false });
-    const parts: Tensor[] = [];
+    let out: Tensor | undefined;
     for (let start = 0; start < samples; start += batchSize) {
       const rows = Array.from(
         { length: Math.min(batchSize, samples - start) },
         (_, i) => start + i,
       );
-      parts.push(this.forward(takeRows(inputs, rows), { training: false }));
+      // Copied at once: a layer may reuse its output buffer on the next forward.
+      const part = this.forward(takeRows(inputs, rows), { training: false });
+      out ??= Tensor.zeros([samples, ...part.shape.slice(1)], { dtype: part.dtype });
+      out.data.set(part.data, start * (part.size / part.shape[0]));
     }
-    const width = parts[0].size / parts[0].shape[0];
-    const out = Tensor.zeros([samples, ...parts[0].shape.slice(1)], { dtype: parts[0].dtype });
-    let offset = 0;
-    for (const part of parts) {
-      out.data.set(part.data, offset);
-      offset += part.shape[0] * width;
-    }
-    return out;
+    return out!;
+  }
+
+  /**
+   * Mean loss and metrics on `x`, `y` at inference, optionally a batch at a time; see
+   * {@linkcode EvaluateOptions}.
+   */
+  evaluate(x: TensorLike, y: Targets, options: EvaluateOptions): EvaluateLogs {
+    return evaluate(this, x, y, options);
   }
 
   /** Trains for `epochs` passes over the data; see {@linkcode FitOptions}. */

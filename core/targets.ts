@@ -117,7 +117,8 @@ export function argmaxRows(outputs: Tensor): Int32Array {
 /**
  * Fraction of samples whose largest output is the target class (the book's accuracy).
  *
- * Targets are class indices or one-hot rows, as the classification losses take them.
+ * Targets are class indices or one-hot rows, as the classification losses take them; `where`
+ * names the caller in error messages.
  *
  * @example
  * ```ts
@@ -127,9 +128,9 @@ export function argmaxRows(outputs: Tensor): Int32Array {
  * assert.equal(accuracy(Tensor.from([[0.1, 0.9], [0.8, 0.2]]), [1, 1]), 0.5);
  * ```
  */
-export function accuracy(outputs: Tensor, targets: Targets): number {
+export function accuracy(outputs: Tensor, targets: Targets, where = "accuracy"): number {
   const [batch, classes] = outputs.shape;
-  const normalized = classTargets(targets, batch, classes, "accuracy");
+  const normalized = classTargets(targets, batch, classes, where);
   const predicted = argmaxRows(outputs);
   const truth = normalized.kind === "indices" ? normalized.indices : argmaxRows(normalized.rows);
   let correct = 0;

@@ -48,7 +48,7 @@ export class Adam implements Optimizer {
   /** Registry name. */
   readonly kind = "Adam";
   /** Initial step size. */
-  readonly learningRate: number;
+  learningRate: number;
   /** Inverse-time decay of the step size. */
   readonly decay: number;
   /** First-moment decay. */

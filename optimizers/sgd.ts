@@ -41,7 +41,7 @@ export class SGD implements Optimizer {
   /** Registry name. */
   readonly kind = "SGD";
   /** Step size. */
-  readonly learningRate: number;
+  learningRate: number;
 
   /** Creates the optimizer. */
   constructor(options: SGDOptions = {}) {

@@ -1,0 +1,80 @@
+import type { BatchLogs, Callback, TrainingState } from "../core/callback.ts";
+import type { History } from "../core/history.ts";
+
+/** Training stopped because a loss became NaN or infinite. */
+export class NonFiniteLossError extends Error {
+  /** The epoch (0-based) of the step. */
+  readonly epoch: number;
+  /** The batch (0-based, within the epoch) of the step. */
+  readonly batch: number;
+  /** The offending value. */
+  readonly value: number;
+  /** The epochs finished before it happened. */
+  readonly history: History;
+
+  /** Names the step and the value in the message. */
+  constructor(epoch: number, batch: number, what: string, value: number, history: History) {
+    super(
+      `TerminateOnNaN: the ${what} became ${value} at epoch ${epoch}, batch ${batch}; ` +
+        "training stopped (a lower learning rate or scaled inputs usually cure this)",
+    );
+    this.name = "NonFiniteLossError";
+    this.epoch = epoch;
+    this.batch = batch;
+    this.value = value;
+    this.history = history;
+  }
+}
+
+/**
+ * Stops training with a {@linkcode NonFiniteLossError} as soon as a batch's data loss or
+ * regularization penalty is NaN or infinite, naming the epoch, the batch and the value.
+ *
+ * `fit` adds one by itself unless `terminateOnNaN: false`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Dense, NonFiniteLossError, Sequential, SGD, SoftmaxCrossEntropy } from "@chainrule/nn";
+ *
+ * const model = new Sequential([new Dense(1, 2, { seed: 1 })]);
+ * assert.throws(
+ *   () =>
+ *     model.fit([[NaN], [1]], [0, 1], {
+ *       loss: new SoftmaxCrossEntropy(),
+ *       optimizer: new SGD(),
+ *       epochs: 3,
+ *     }),
+ *   NonFiniteLossError,
+ * );
+ * ```
+ */
+export class TerminateOnNaN implements Callback {
+  #epoch = 0;
+
+  /** Remembers the epoch for the message. */
+  onEpochBegin(epoch: number): void {
+    this.#epoch = epoch;
+  }
+
+  /** Throws when the batch's loss or penalty is not finite. */
+  onBatchEnd(batch: number, logs: BatchLogs, state: TrainingState): void {
+    if (!Number.isFinite(logs.batchLoss)) {
+      throw new NonFiniteLossError(this.#epoch, batch, "loss", logs.batchLoss, state.history);
+    }
+    if (!Number.isFinite(logs.batchRegularizationLoss)) {
+      throw new NonFiniteLossError(
+        this.#epoch,
+        batch,
+        "regularization loss",
+        logs.batchRegularizationLoss,
+        state.history,
+      );
+    }
+  }
+
+  /** `TerminateOnNaN()` */
+  toString(): string {
+    return "TerminateOnNaN()";
+  }
+}
