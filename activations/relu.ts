@@ -1,7 +1,8 @@
+import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
-import { allocate, formatShape, Tensor } from "../core/tensor.ts";
+import { allocate, Tensor } from "../core/tensor.ts";
 
 /**
  * Rectified linear unit: `outputs = max(0, inputs)`, element-wise.
@@ -30,9 +31,7 @@ export class ReLU implements Layer {
 
   /** `inputs` [...] → outputs [...] */
   forward(inputs: Tensor): Tensor {
-    if (!(inputs instanceof Tensor)) {
-      throw new TypeError(`ReLU.forward: inputs must be a Tensor, got ${typeof inputs}`);
-    }
+    expectTensor(inputs, "ReLU.forward");
     this.#inputs = inputs;
     const x = inputs.data;
     const outputs = allocate(inputs.dtype, x.length);
@@ -43,15 +42,7 @@ export class ReLU implements Layer {
   // dinputs = dvalues where inputs > 0, else 0 (the book's choice at the kink)
   /** `dvalues` [...] → dinputs [...] */
   backward(dvalues: Tensor): Tensor {
-    const inputs = this.#inputs;
-    if (!inputs) throw new Error("ReLU.backward: call forward first");
-    if (dvalues.size !== inputs.size || dvalues.dtype !== inputs.dtype) {
-      throw new TypeError(
-        `ReLU.backward: dvalues is ${dvalues.dtype} ${
-          formatShape(dvalues.shape)
-        }, expected ${inputs.dtype} ${formatShape(inputs.shape)} like the last forward's inputs`,
-      );
-    }
+    const inputs = expectLike(dvalues, this.#inputs, "ReLU.backward");
     const x = inputs.data;
     const dv = dvalues.data;
     const dinputs = allocate(inputs.dtype, x.length);

@@ -1,8 +1,9 @@
-import { builtinLayers, builtinLosses, builtinOptimizers } from "./builtins.ts";
+import { builtinLayers, builtinLosses, builtinOptimizers, builtinSchedules } from "./builtins.ts";
 import type { JsonObject } from "./json.ts";
 import type { Layer } from "./layer.ts";
 import type { Loss } from "./loss.ts";
 import type { Optimizer } from "./optimizer.ts";
+import type { LearningRateSchedule } from "./schedule.ts";
 
 /** Builds a plugin from its `config()`. */
 export type Factory<T> = (config: JsonObject) => T;
@@ -49,6 +50,7 @@ class Registry<T> {
 const layers = new Registry<Layer>("layer", builtinLayers);
 const losses = new Registry<Loss>("loss", builtinLosses);
 const optimizers = new Registry<Optimizer>("optimizer", builtinOptimizers);
+const schedules = new Registry<LearningRateSchedule>("schedule", builtinSchedules);
 
 /**
  * Makes a layer kind loadable by name, exactly like the built-in ones.
@@ -110,4 +112,19 @@ export function createOptimizer(kind: string, config: JsonObject = {}): Optimize
 /** The registered optimizer kinds, sorted. */
 export function optimizerKinds(): string[] {
   return optimizers.kinds();
+}
+
+/** Makes a learning-rate schedule kind loadable by name (optimizer configs name theirs). */
+export function registerSchedule(kind: string, factory: Factory<LearningRateSchedule>): void {
+  schedules.register(kind, factory, "registerSchedule");
+}
+
+/** Builds a learning-rate schedule of a registered kind from its config. */
+export function createSchedule(kind: string, config: JsonObject = {}): LearningRateSchedule {
+  return schedules.create(kind, config, "createSchedule", "registerSchedule");
+}
+
+/** The registered schedule kinds, sorted. */
+export function scheduleKinds(): string[] {
+  return schedules.kinds();
 }
