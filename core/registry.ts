@@ -104,9 +104,37 @@ export function registerOptimizer(kind: string, factory: Factory<Optimizer>): vo
   optimizers.register(kind, factory, "registerOptimizer");
 }
 
-/** Builds an optimizer of a registered kind from its config. */
+/**
+ * Builds an optimizer of a registered kind from its config, rebuilding a nested
+ * `schedule: { kind, config }` through the schedule registry first.
+ *
+ * @throws {RangeError} for an unknown optimizer or schedule kind.
+ * @throws {TypeError} when `config.schedule` is not `{ kind, config }`.
+ */
 export function createOptimizer(kind: string, config: JsonObject = {}): Optimizer {
-  return optimizers.create(kind, config, "createOptimizer", "registerOptimizer");
+  // Resolved here rather than in the optimizers, so that no plugin imports the registry.
+  const spec = config.schedule;
+  if (spec === undefined || spec === null) {
+    return optimizers.create(kind, config, "createOptimizer", "registerOptimizer");
+  }
+  const { kind: scheduleKind, config: scheduleConfig } = spec as {
+    kind?: unknown;
+    config?: unknown;
+  };
+  if (typeof scheduleKind !== "string") {
+    throw new TypeError(
+      `createOptimizer: config.schedule of ${kind} must be { kind, config }, got ${
+        JSON.stringify(spec)
+      }`,
+    );
+  }
+  const schedule = createSchedule(scheduleKind, (scheduleConfig ?? {}) as JsonObject);
+  return optimizers.create(
+    kind,
+    { ...config, schedule } as unknown as JsonObject,
+    "createOptimizer",
+    "registerOptimizer",
+  );
 }
 
 /** The registered optimizer kinds, sorted. */

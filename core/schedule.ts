@@ -1,7 +1,6 @@
 import { checkHyper } from "../optimizers/sgd.ts";
 import { InverseTimeDecay } from "../schedules/inverse_time_decay.ts";
-import type { JsonObject, JsonValue } from "./json.ts";
-import { createSchedule } from "./registry.ts";
+import type { JsonObject } from "./json.ts";
 
 /**
  * A learning-rate schedule: the factor by which an optimizer multiplies its `learningRate`
@@ -64,7 +63,11 @@ export function resolveSchedule(
   const schedule = options.schedule;
   if (schedule === undefined) return decay ? new InverseTimeDecay({ decay }) : undefined;
   if (typeof schedule?.factor !== "function") {
-    throw new TypeError(`${where}: schedule must have a factor(step) method, got ${schedule}`);
+    throw new TypeError(
+      `${where}: schedule must be a LearningRateSchedule (with factor(step)), got ${
+        JSON.stringify(schedule)
+      }; createOptimizer(kind, config) rebuilds one from its { kind, config }`,
+    );
   }
   if (decay) {
     throw new RangeError(
@@ -87,30 +90,10 @@ export function scheduledRate(
   return schedule ? learningRate * schedule.factor(step) : learningRate;
 }
 
-/** `{ schedule: { kind, config } }` for an optimizer's config, or `{}` without one. */
+/**
+ * `{ schedule: { kind, config } }` for an optimizer's config, or `{}` without one;
+ * `createOptimizer` rebuilds the schedule from it through the registry.
+ */
 export function scheduleConfig(schedule: LearningRateSchedule | undefined): JsonObject {
   return schedule ? { schedule: { kind: schedule.kind, config: schedule.config() } } : {};
-}
-
-/**
- * Rebuilds the schedule in an optimizer's config (see {@linkcode scheduleConfig}) through
- * the registry; `undefined` when there is none.
- *
- * @throws {TypeError} naming `where` when the entry is not `{ kind, config }`.
- */
-export function scheduleFromConfig(
-  value: JsonValue | LearningRateSchedule | undefined,
-  where: string,
-): LearningRateSchedule | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === "object" && typeof (value as { factor?: unknown }).factor === "function") {
-    return value as LearningRateSchedule;
-  }
-  const { kind, config } = value as { kind?: unknown; config?: unknown };
-  if (typeof kind !== "string") {
-    throw new TypeError(
-      `${where}: schedule must be { kind, config } or a schedule, got ${JSON.stringify(value)}`,
-    );
-  }
-  return createSchedule(kind, (config ?? {}) as JsonObject);
 }

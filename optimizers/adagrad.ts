@@ -6,7 +6,6 @@ import {
   resolveSchedule,
   scheduleConfig,
   scheduledRate,
-  scheduleFromConfig,
   type ScheduleOptions,
 } from "../core/schedule.ts";
 import { describeSchedule, Slots } from "./_common.ts";
@@ -66,10 +65,9 @@ export class AdaGrad implements Optimizer {
     this.#rate = resolveSchedule("new AdaGrad", options);
   }
 
-  /** Rebuilds the optimizer from {@linkcode AdaGrad.config}. */
+  /** Rebuilds the optimizer from {@linkcode AdaGrad.config} (`createOptimizer` rebuilds its schedule). */
   static fromConfig(config: JsonObject): AdaGrad {
-    const schedule = scheduleFromConfig(config.schedule, "AdaGrad.fromConfig");
-    return new AdaGrad({ ...config as AdaGradOptions, schedule });
+    return new AdaGrad(config as AdaGradOptions);
   }
 
   /** The step size of the next update. */

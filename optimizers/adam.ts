@@ -6,7 +6,6 @@ import {
   resolveSchedule,
   scheduleConfig,
   scheduledRate,
-  scheduleFromConfig,
   type ScheduleOptions,
 } from "../core/schedule.ts";
 import type { FloatArray } from "../core/tensor.ts";
@@ -88,10 +87,9 @@ export class Adam implements Optimizer {
     this.#rate = resolveSchedule(where, options);
   }
 
-  /** Rebuilds the optimizer from {@linkcode Adam.config}. */
+  /** Rebuilds the optimizer from {@linkcode Adam.config} (`createOptimizer` rebuilds its schedule). */
   static fromConfig(config: JsonObject): Adam {
-    const schedule = scheduleFromConfig(config.schedule, "Adam.fromConfig");
-    return new Adam({ ...config as AdamOptions, schedule });
+    return new Adam(config as AdamOptions);
   }
 
   /** The step size of the next update: `learningRate · schedule.factor(t)`. */

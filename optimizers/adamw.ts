@@ -1,6 +1,5 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Param } from "../core/param.ts";
-import { scheduleFromConfig } from "../core/schedule.ts";
 import { describeSchedule } from "./_common.ts";
 import { Adam, type AdamOptions } from "./adam.ts";
 import { checkHyper } from "./sgd.ts";
@@ -44,10 +43,9 @@ export class AdamW extends Adam {
     this.weightDecay = checkHyper("new AdamW", "weightDecay", options.weightDecay ?? 0.01);
   }
 
-  /** Rebuilds the optimizer from {@linkcode AdamW.config}. */
+  /** Rebuilds the optimizer from {@linkcode AdamW.config} (`createOptimizer` rebuilds its schedule). */
   static override fromConfig(config: JsonObject): AdamW {
-    const schedule = scheduleFromConfig(config.schedule, "AdamW.fromConfig");
-    return new AdamW({ ...config as AdamWOptions, schedule });
+    return new AdamW(config as AdamWOptions);
   }
 
   // p ← p·(1 − lr_t·weightDecay), then Adam's update with the same lr_t

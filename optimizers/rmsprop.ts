@@ -6,7 +6,6 @@ import {
   resolveSchedule,
   scheduleConfig,
   scheduledRate,
-  scheduleFromConfig,
   type ScheduleOptions,
 } from "../core/schedule.ts";
 import { describeSchedule, Slots } from "./_common.ts";
@@ -72,10 +71,9 @@ export class RMSprop implements Optimizer {
     this.#rate = resolveSchedule("new RMSprop", options);
   }
 
-  /** Rebuilds the optimizer from {@linkcode RMSprop.config}. */
+  /** Rebuilds the optimizer from {@linkcode RMSprop.config} (`createOptimizer` rebuilds its schedule). */
   static fromConfig(config: JsonObject): RMSprop {
-    const schedule = scheduleFromConfig(config.schedule, "RMSprop.fromConfig");
-    return new RMSprop({ ...config as RMSpropOptions, schedule });
+    return new RMSprop(config as RMSpropOptions);
   }
 
   /** The step size of the next update. */

@@ -6,7 +6,6 @@ import {
   resolveSchedule,
   scheduleConfig,
   scheduledRate,
-  scheduleFromConfig,
   type ScheduleOptions,
 } from "../core/schedule.ts";
 import { describeSchedule, Slots } from "./_common.ts";
@@ -97,10 +96,9 @@ export class SGD implements Optimizer {
     this.#slots = new Slots(this.momentum ? ["momentum"] : []);
   }
 
-  /** Rebuilds the optimizer from {@linkcode SGD.config}. */
+  /** Rebuilds the optimizer from {@linkcode SGD.config} (`createOptimizer` rebuilds its schedule). */
   static fromConfig(config: JsonObject): SGD {
-    const schedule = scheduleFromConfig(config.schedule, "SGD.fromConfig");
-    return new SGD({ ...config as SGDOptions, schedule });
+    return new SGD(config as SGDOptions);
   }
 
   /** The step size of the next update. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   CosineDecay,
+  createOptimizer,
   createSchedule,
   ExponentialDecay,
   InverseTimeDecay,
@@ -98,7 +99,7 @@ Deno.test("schedules rebuild from config through the registry, and third-party o
     toString: () => `Warmup(steps=${config.steps})`,
   }));
   const sgd = new SGD({ schedule: createSchedule("Warmup", { steps: 4 }) });
-  const copy = SGD.fromConfig(JSON.parse(JSON.stringify(sgd.config())));
+  const copy = createOptimizer("SGD", JSON.parse(JSON.stringify(sgd.config()))) as SGD;
   assert.equal(copy.toString(), "SGD(learningRate=1, schedule=Warmup(steps=4))");
   assert.equal(copy.currentLearningRate, 0.25);
 });
@@ -131,8 +132,14 @@ Deno.test("schedule options out of range are rejected", () => {
     name: "RangeError",
     message: /^createSchedule: unknown schedule kind "Nope"; known kinds: CosineDecay, /,
   });
-  assert.throws(() => SGD.fromConfig({ schedule: "fast" }), {
+  assert.throws(() => createOptimizer("SGD", { schedule: "fast" }), {
     name: "TypeError",
-    message: 'SGD.fromConfig: schedule must be { kind, config } or a schedule, got "fast"',
+    message: 'createOptimizer: config.schedule of SGD must be { kind, config }, got "fast"',
+  });
+  // A schedule's JSON given straight to a constructor is pointed at createOptimizer.
+  const json = { kind: "StepDecay", config: { stepSize: 2 } };
+  assert.throws(() => SGD.fromConfig({ schedule: json }), {
+    name: "TypeError",
+    message: /^new SGD: schedule must be a LearningRateSchedule .*createOptimizer\(kind, config\)/,
   });
 });
