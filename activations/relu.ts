@@ -1,9 +1,10 @@
 import { getBackend } from "../core/backend.ts";
+import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
-import { formatShape, Tensor } from "../core/tensor.ts";
+import { Tensor } from "../core/tensor.ts";
 
 /**
  * Rectified linear unit: `outputs = max(0, inputs)`, element-wise.
@@ -35,9 +36,7 @@ export class ReLU implements Layer {
 
   /** `inputs` [...] → outputs [...]; a training forward reuses its output buffer. */
   forward(inputs: Tensor, options?: ForwardOptions): Tensor {
-    if (!(inputs instanceof Tensor)) {
-      throw new TypeError(`ReLU.forward: inputs must be a Tensor, got ${typeof inputs}`);
-    }
+    expectTensor(inputs, "ReLU.forward");
     this.#inputs = inputs;
     this.#training = options?.training === true;
     const outputs = this.#training
@@ -56,15 +55,7 @@ export class ReLU implements Layer {
   // dinputs = dvalues where inputs > 0, else 0 (the book's choice at the kink)
   /** `dvalues` [...] → dinputs [...] */
   backward(dvalues: Tensor): Tensor {
-    const inputs = this.#inputs;
-    if (!inputs) throw new Error("ReLU.backward: call forward first");
-    if (dvalues.size !== inputs.size || dvalues.dtype !== inputs.dtype) {
-      throw new TypeError(
-        `ReLU.backward: dvalues is ${dvalues.dtype} ${
-          formatShape(dvalues.shape)
-        }, expected ${inputs.dtype} ${formatShape(inputs.shape)} like the last forward's inputs`,
-      );
-    }
+    const inputs = expectLike(dvalues, this.#inputs, "ReLU.backward");
     const dinputs = this.#training
       ? this.#dinputs.get(inputs.dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });

@@ -1,14 +1,33 @@
 // The built-in plugins, by kind. Add a line here when adding a plugin; nothing else in the
 // core names a concrete plugin.
+import { LeakyReLU } from "../activations/leaky_relu.ts";
+import { Linear } from "../activations/linear.ts";
 import { ReLU } from "../activations/relu.ts";
+import { Sigmoid } from "../activations/sigmoid.ts";
+import { Softmax } from "../activations/softmax.ts";
+import { Tanh } from "../activations/tanh.ts";
 import { Dense } from "../layers/dense.ts";
+import { Dropout } from "../layers/dropout.ts";
+import { BinaryCrossEntropy } from "../losses/binary_cross_entropy.ts";
+import { CategoricalCrossEntropy } from "../losses/categorical_cross_entropy.ts";
+import { Huber } from "../losses/huber.ts";
+import { MeanAbsoluteError } from "../losses/mean_absolute_error.ts";
+import { MeanSquaredError } from "../losses/mean_squared_error.ts";
 import { SoftmaxCrossEntropy } from "../losses/softmax_cross_entropy.ts";
+import { AdaGrad } from "../optimizers/adagrad.ts";
 import { Adam } from "../optimizers/adam.ts";
+import { AdamW } from "../optimizers/adamw.ts";
+import { RMSprop } from "../optimizers/rmsprop.ts";
 import { SGD } from "../optimizers/sgd.ts";
+import { CosineDecay } from "../schedules/cosine_decay.ts";
+import { ExponentialDecay } from "../schedules/exponential_decay.ts";
+import { InverseTimeDecay } from "../schedules/inverse_time_decay.ts";
+import { StepDecay } from "../schedules/step_decay.ts";
 import type { JsonObject } from "./json.ts";
 import type { Layer } from "./layer.ts";
 import type { Loss } from "./loss.ts";
 import type { Optimizer } from "./optimizer.ts";
+import type { LearningRateSchedule } from "./schedule.ts";
 import { Sequential } from "./sequential.ts";
 
 type Entry<T> = [string, (config: JsonObject) => T];
@@ -17,14 +36,25 @@ type Entry<T> = [string, (config: JsonObject) => T];
 export function builtinLayers(): Entry<Layer>[] {
   return [
     ["Dense", Dense.fromConfig],
+    ["Dropout", Dropout.fromConfig],
+    ["LeakyReLU", LeakyReLU.fromConfig],
+    ["Linear", Linear.fromConfig],
     ["ReLU", ReLU.fromConfig],
     ["Sequential", Sequential.fromConfig],
+    ["Sigmoid", Sigmoid.fromConfig],
+    ["Softmax", Softmax.fromConfig],
+    ["Tanh", Tanh.fromConfig],
   ];
 }
 
 /** Built-in losses. */
 export function builtinLosses(): Entry<Loss>[] {
   return [
+    ["BinaryCrossEntropy", BinaryCrossEntropy.fromConfig],
+    ["CategoricalCrossEntropy", CategoricalCrossEntropy.fromConfig],
+    ["Huber", Huber.fromConfig],
+    ["MeanAbsoluteError", MeanAbsoluteError.fromConfig],
+    ["MeanSquaredError", MeanSquaredError.fromConfig],
     ["SoftmaxCrossEntropy", SoftmaxCrossEntropy.fromConfig],
   ];
 }
@@ -32,7 +62,20 @@ export function builtinLosses(): Entry<Loss>[] {
 /** Built-in optimizers. */
 export function builtinOptimizers(): Entry<Optimizer>[] {
   return [
+    ["AdaGrad", AdaGrad.fromConfig],
     ["Adam", Adam.fromConfig],
+    ["AdamW", AdamW.fromConfig],
+    ["RMSprop", RMSprop.fromConfig],
     ["SGD", SGD.fromConfig],
+  ];
+}
+
+/** Built-in learning-rate schedules. */
+export function builtinSchedules(): Entry<LearningRateSchedule>[] {
+  return [
+    ["CosineDecay", CosineDecay.fromConfig],
+    ["ExponentialDecay", ExponentialDecay.fromConfig],
+    ["InverseTimeDecay", InverseTimeDecay.fromConfig],
+    ["StepDecay", StepDecay.fromConfig],
   ];
 }

@@ -1,8 +1,9 @@
-import { builtinLayers, builtinLosses, builtinOptimizers } from "./builtins.ts";
+import { builtinLayers, builtinLosses, builtinOptimizers, builtinSchedules } from "./builtins.ts";
 import type { JsonObject } from "./json.ts";
 import type { Layer } from "./layer.ts";
 import type { Loss } from "./loss.ts";
 import type { Optimizer } from "./optimizer.ts";
+import type { LearningRateSchedule } from "./schedule.ts";
 
 /** Builds a plugin from its `config()`. */
 export type Factory<T> = (config: JsonObject) => T;
@@ -49,6 +50,7 @@ class Registry<T> {
 const layers = new Registry<Layer>("layer", builtinLayers);
 const losses = new Registry<Loss>("loss", builtinLosses);
 const optimizers = new Registry<Optimizer>("optimizer", builtinOptimizers);
+const schedules = new Registry<LearningRateSchedule>("schedule", builtinSchedules);
 
 /**
  * Makes a layer kind loadable by name, exactly like the built-in ones.
@@ -102,12 +104,55 @@ export function registerOptimizer(kind: string, factory: Factory<Optimizer>): vo
   optimizers.register(kind, factory, "registerOptimizer");
 }
 
-/** Builds an optimizer of a registered kind from its config. */
+/**
+ * Builds an optimizer of a registered kind from its config, rebuilding a nested
+ * `schedule: { kind, config }` through the schedule registry first.
+ *
+ * @throws {RangeError} for an unknown optimizer or schedule kind.
+ * @throws {TypeError} when `config.schedule` is not `{ kind, config }`.
+ */
 export function createOptimizer(kind: string, config: JsonObject = {}): Optimizer {
-  return optimizers.create(kind, config, "createOptimizer", "registerOptimizer");
+  // Resolved here rather than in the optimizers, so that no plugin imports the registry.
+  const spec = config.schedule;
+  if (spec === undefined || spec === null) {
+    return optimizers.create(kind, config, "createOptimizer", "registerOptimizer");
+  }
+  const { kind: scheduleKind, config: scheduleConfig } = spec as {
+    kind?: unknown;
+    config?: unknown;
+  };
+  if (typeof scheduleKind !== "string") {
+    throw new TypeError(
+      `createOptimizer: config.schedule of ${kind} must be { kind, config }, got ${
+        JSON.stringify(spec)
+      }`,
+    );
+  }
+  const schedule = createSchedule(scheduleKind, (scheduleConfig ?? {}) as JsonObject);
+  return optimizers.create(
+    kind,
+    { ...config, schedule } as unknown as JsonObject,
+    "createOptimizer",
+    "registerOptimizer",
+  );
 }
 
 /** The registered optimizer kinds, sorted. */
 export function optimizerKinds(): string[] {
   return optimizers.kinds();
+}
+
+/** Makes a learning-rate schedule kind loadable by name (optimizer configs name theirs). */
+export function registerSchedule(kind: string, factory: Factory<LearningRateSchedule>): void {
+  schedules.register(kind, factory, "registerSchedule");
+}
+
+/** Builds a learning-rate schedule of a registered kind from its config. */
+export function createSchedule(kind: string, config: JsonObject = {}): LearningRateSchedule {
+  return schedules.create(kind, config, "createSchedule", "registerSchedule");
+}
+
+/** The registered schedule kinds, sorted. */
+export function scheduleKinds(): string[] {
+  return schedules.kinds();
 }

@@ -81,9 +81,39 @@ export function classTargets(
   return { kind: "indices", indices };
 }
 
+/**
+ * Normalizes per-output targets (regression values, binary labels) for outputs
+ * `[batch, outputs]`: a tensor of the outputs' shape, or, for a single output, one value per
+ * sample (`[batch]` tensor or array).
+ *
+ * @returns the targets as a flat row-major array `[batch·outputs]`.
+ * @throws {TypeError} naming `where`, the targets' shape and the expected one.
+ */
+export function valueTargets(
+  targets: Targets,
+  batch: number,
+  outputs: number,
+  where: string,
+): ArrayLike<number> {
+  const shape = targets instanceof Tensor ? targets.shape : [targets.length];
+  const matches = shape[0] === batch &&
+    (shape.length === 2 ? shape[1] === outputs : shape.length === 1 && outputs === 1);
+  if (!matches) {
+    const single = outputs === 1 ? ` or ${formatShape([batch])}` : "";
+    throw new TypeError(
+      `${where}: targets have shape ${formatShape(shape)}, expected ${
+        formatShape([batch, outputs])
+      }${single} like the outputs (outputs shape ${formatShape([batch, outputs])})`,
+    );
+  }
+  return targets instanceof Tensor ? targets.data : targets;
+}
+
 /** The targets of the samples at `rows`, in that order, in the same form as `targets`. */
 export function takeTargets(targets: Targets, rows: ArrayLike<number>): Targets {
   if (targets instanceof Tensor) return takeRows(targets, rows);
+  // A plain array may hold regression values: keep them as numbers, not int32.
+  if (Array.isArray(targets)) return Array.from(rows, (row) => targets[row]);
   const out = new Int32Array(rows.length);
   for (let i = 0; i < rows.length; i++) out[i] = targets[rows[i]];
   return out;

@@ -4,12 +4,12 @@ import { softmaxRows } from "../core/softmax.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { type ClassTargets, classTargets } from "../core/targets.ts";
 import { expectMatrix, type Tensor } from "../core/tensor.ts";
+import { clip } from "./_clip.ts";
 
-// The book clips probabilities to [1e-7, 1 - 1e-7] before the log, in the value only.
-const CLIP = 1e-7;
-
+// The book clips probabilities before the log in the value only: the fused backward
+// (softmax − onehot) is the derivative of the unclipped loss.
 function clippedLog(p: number): number {
-  return Math.log(p < CLIP ? CLIP : p > 1 - CLIP ? 1 - CLIP : p);
+  return Math.log(clip(p));
 }
 
 /**

@@ -1,15 +1,21 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
-import { allocate, type FloatArray, formatShape, Tensor } from "../core/tensor.ts";
+import {
+  type LearningRateSchedule,
+  resolveSchedule,
+  scheduleConfig,
+  scheduledRate,
+  type ScheduleOptions,
+} from "../core/schedule.ts";
+import type { FloatArray } from "../core/tensor.ts";
+import { describeSchedule, Slots } from "./_common.ts";
 import { checkHyper } from "./sgd.ts";
 
 /** Options of {@linkcode Adam}, with the book's defaults. */
-export interface AdamOptions {
+export interface AdamOptions extends ScheduleOptions {
   /** Initial step size; 0.001 when omitted. */
   learningRate?: number;
-  /** Inverse-time decay: the step size of update t is `learningRate / (1 + decay·t)`; 0. */
-  decay?: number;
   /** Decay of the first-moment (momentum) average; 0.9. */
   beta1?: number;
   /** Decay of the second-moment (cache) average; 0.999. */
@@ -29,8 +35,9 @@ export interface AdamMoments {
 /**
  * Adam, exactly as the book writes it (and as `torch.optim.Adam` computes it).
  *
- * For update t = 0, 1, …: `lr_t = lr / (1 + decay·t)`, `m = β₁m + (1−β₁)g`,
- * `v = β₂v + (1−β₂)g²`, `p −= lr_t · (m / (1−β₁^(t+1))) / (√(v / (1−β₂^(t+1))) + ε)`.
+ * For update t = 0, 1, …: `lr_t = lr · schedule.factor(t)` (with `decay`, the book's
+ * `lr / (1 + decay·t)`), `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`,
+ * `p −= lr_t · (m / (1−β₁^(t+1))) / (√(v / (1−β₂^(t+1))) + ε)`.
  *
  * @example
  * ```ts
@@ -46,11 +53,13 @@ export interface AdamMoments {
  */
 export class Adam implements Optimizer {
   /** Registry name. */
-  readonly kind = "Adam";
+  readonly kind: string = "Adam";
   /** Initial step size. */
   learningRate: number;
-  /** Inverse-time decay of the step size. */
+  /** The book's inverse-time decay of the step size (0: none). */
   readonly decay: number;
+  /** The schedule given instead of `decay`, if any. */
+  readonly schedule?: LearningRateSchedule;
   /** First-moment decay. */
   readonly beta1: number;
   /** Second-moment decay. */
@@ -59,40 +68,38 @@ export class Adam implements Optimizer {
   readonly epsilon: number;
   /** Updates done so far (t). */
   iterations = 0;
-  #moments = new Map<Param, AdamMoments>();
+  #rate?: LearningRateSchedule;
+  #slots = new Slots(["momentum", "cache"] as const);
 
-  /** Creates the optimizer. */
+  /**
+   * Creates the optimizer.
+   *
+   * @throws {RangeError} when a hyper-parameter is out of range.
+   */
   constructor(options: AdamOptions = {}) {
-    this.learningRate = checkHyper("new Adam", "learningRate", options.learningRate ?? 0.001);
-    this.decay = checkHyper("new Adam", "decay", options.decay ?? 0);
-    this.beta1 = checkHyper("new Adam", "beta1", options.beta1 ?? 0.9, 0, 1);
-    this.beta2 = checkHyper("new Adam", "beta2", options.beta2 ?? 0.999, 0, 1);
-    this.epsilon = checkHyper("new Adam", "epsilon", options.epsilon ?? 1e-7);
+    const where = `new ${new.target.name}`;
+    this.learningRate = checkHyper(where, "learningRate", options.learningRate ?? 0.001);
+    this.beta1 = checkHyper(where, "beta1", options.beta1 ?? 0.9, 0, 1);
+    this.beta2 = checkHyper(where, "beta2", options.beta2 ?? 0.999, 0, 1);
+    this.epsilon = checkHyper(where, "epsilon", options.epsilon ?? 1e-7);
+    this.decay = options.decay ?? 0;
+    this.schedule = options.schedule;
+    this.#rate = resolveSchedule(where, options);
   }
 
-  /** Rebuilds the optimizer from {@linkcode Adam.config}. */
+  /** Rebuilds the optimizer from {@linkcode Adam.config} (`createOptimizer` rebuilds its schedule). */
   static fromConfig(config: JsonObject): Adam {
     return new Adam(config as AdamOptions);
   }
 
-  /** The step size of the next update: `learningRate / (1 + decay·t)`. */
+  /** The step size of the next update: `learningRate · schedule.factor(t)`. */
   get currentLearningRate(): number {
-    return this.decay
-      ? this.learningRate * (1 / (1 + this.decay * this.iterations))
-      : this.learningRate;
+    return scheduledRate(this.learningRate, this.#rate, this.iterations);
   }
 
   /** The moment buffers of `param` (created zeroed on first use). */
   moments(param: Param): AdamMoments {
-    let moments = this.#moments.get(param);
-    if (!moments) {
-      moments = {
-        momentum: allocate(param.dtype, param.value.size),
-        cache: allocate(param.dtype, param.value.size),
-      };
-      this.#moments.set(param, moments);
-    }
-    return moments;
+    return this.#slots.of(param);
   }
 
   /** One update of every parameter. */
@@ -118,14 +125,7 @@ export class Adam implements Optimizer {
 
   /** Copies of the update count and of every param's moments. */
   getState(params: readonly Param[]): OptimizerState {
-    const copy = (param: Param, data: FloatArray) => new Tensor(data.slice(), param.value.shape);
-    return {
-      scalars: { iterations: this.iterations },
-      slots: {
-        momentum: params.map((p) => copy(p, this.moments(p).momentum)),
-        cache: params.map((p) => copy(p, this.moments(p).cache)),
-      },
-    };
+    return this.#slots.state(params, this.iterations);
   }
 
   /**
@@ -134,39 +134,17 @@ export class Adam implements Optimizer {
    * @throws {TypeError} when a slot is missing or does not match its param's shape.
    */
   setState(params: readonly Param[], state: OptimizerState): void {
-    const iterations = state.scalars.iterations;
-    if (!Number.isSafeInteger(iterations) || iterations < 0) {
-      throw new TypeError(
-        `Adam.setState: scalars.iterations must be an integer ≥ 0, got ${iterations}`,
-      );
-    }
-    params.forEach((param, i) => {
-      const moments = this.moments(param);
-      for (const slot of ["momentum", "cache"] as const) {
-        const saved = state.slots[slot]?.[i];
-        if (!saved || saved.size !== param.value.size) {
-          const got = saved ? formatShape(saved.shape) : "nothing";
-          throw new TypeError(
-            `Adam.setState: slot "${slot}" of param ${i} must have shape ${
-              formatShape(param.value.shape)
-            }, got ${got}`,
-          );
-        }
-        moments[slot].set(saved.data);
-      }
-    });
-    this.iterations = iterations;
+    this.iterations = this.#slots.restore(params, state, `${this.kind}.setState`);
   }
 
   /** The hyper-parameters as JSON. */
   config(): JsonObject {
     const { learningRate, decay, beta1, beta2, epsilon } = this;
-    return { learningRate, decay, beta1, beta2, epsilon };
+    return { learningRate, decay, beta1, beta2, epsilon, ...scheduleConfig(this.schedule) };
   }
 
   /** `Adam(learningRate=0.05, decay=5e-7)` */
   toString(): string {
-    const decay = this.decay ? `, decay=${this.decay}` : "";
-    return `Adam(learningRate=${this.learningRate}${decay})`;
+    return `Adam(learningRate=${this.learningRate}${describeSchedule(this.decay, this.schedule)})`;
   }
 }

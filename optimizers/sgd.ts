@@ -1,11 +1,23 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
+import {
+  type LearningRateSchedule,
+  resolveSchedule,
+  scheduleConfig,
+  scheduledRate,
+  type ScheduleOptions,
+} from "../core/schedule.ts";
+import { describeSchedule, Slots } from "./_common.ts";
 
-/** Options of {@linkcode SGD}. */
-export interface SGDOptions {
+/** Options of {@linkcode SGD}, with the book's defaults. */
+export interface SGDOptions extends ScheduleOptions {
   /** Step size; 1.0 when omitted, the book's default. */
   learningRate?: number;
+  /** Fraction of the previous update carried into the next, in [0, 1]; 0 (none). */
+  momentum?: number;
+  /** Nesterov's look-ahead form of momentum (needs `momentum` > 0); false. */
+  nesterov?: boolean;
 }
 
 /** Checks an optimizer hyper-parameter and returns it. */
@@ -24,7 +36,11 @@ export function checkHyper(
 }
 
 /**
- * Stochastic gradient descent: `value −= learningRate · grad`.
+ * Stochastic gradient descent, as the book's `Optimizer_SGD` grows it: plain
+ * `value −= lr·grad`; with momentum, `update = momentum·update − lr·grad` and
+ * `value += update`; with Nesterov, `value += momentum·update − lr·grad` after that (the
+ * gradient taken at the look-ahead point, as Keras writes it). The step size of update t is
+ * `learningRate · schedule.factor(t)`; `decay` is the book's `1 / (1 + decay·t)`.
  *
  * @example
  * ```ts
@@ -35,49 +51,107 @@ export function checkHyper(
  * p.grad.data[0] = 4;
  * new SGD({ learningRate: 0.5 }).step([p]);
  * assert.equal(p.value.data[0], -1);
+ *
+ * // With momentum the second step also carries 0.9 of the first one (−2).
+ * const optimizer = new SGD({ learningRate: 0.5, momentum: 0.9 });
+ * optimizer.step([p]); // update −2: value −3
+ * optimizer.step([p]); // update 0.9·(−2) − 2 = −3.8: value −6.8
+ * assert.ok(Math.abs(p.value.data[0] - -6.8) < 1e-12);
  * ```
  */
 export class SGD implements Optimizer {
   /** Registry name. */
   readonly kind = "SGD";
-  /** Step size. */
+  /** Initial step size. */
   learningRate: number;
+  /** Fraction of the previous update carried into the next. */
+  readonly momentum: number;
+  /** Whether momentum takes Nesterov's look-ahead form. */
+  readonly nesterov: boolean;
+  /** The book's inverse-time decay of the step size (0: none). */
+  readonly decay: number;
+  /** The schedule given instead of `decay`, if any. */
+  readonly schedule?: LearningRateSchedule;
+  /** Updates done so far (t). */
+  iterations = 0;
+  #rate?: LearningRateSchedule;
+  #slots: Slots<"momentum">;
 
-  /** Creates the optimizer. */
+  /**
+   * Creates the optimizer.
+   *
+   * @throws {RangeError} when a hyper-parameter is out of range, or `nesterov` is set
+   * without momentum.
+   */
   constructor(options: SGDOptions = {}) {
     this.learningRate = checkHyper("new SGD", "learningRate", options.learningRate ?? 1);
+    this.momentum = checkHyper("new SGD", "momentum", options.momentum ?? 0, 0, 1);
+    this.nesterov = options.nesterov ?? false;
+    if (this.nesterov && this.momentum === 0) {
+      throw new RangeError("new SGD: nesterov needs momentum > 0, got momentum 0");
+    }
+    this.decay = options.decay ?? 0;
+    this.schedule = options.schedule;
+    this.#rate = resolveSchedule("new SGD", options);
+    this.#slots = new Slots(this.momentum ? ["momentum"] : []);
   }
 
-  /** Rebuilds the optimizer from {@linkcode SGD.config}. */
+  /** Rebuilds the optimizer from {@linkcode SGD.config} (`createOptimizer` rebuilds its schedule). */
   static fromConfig(config: JsonObject): SGD {
     return new SGD(config as SGDOptions);
   }
 
+  /** The step size of the next update. */
+  get currentLearningRate(): number {
+    return scheduledRate(this.learningRate, this.#rate, this.iterations);
+  }
+
   /** One update of every parameter. */
   step(params: readonly Param[]): void {
-    const lr = this.learningRate;
+    const lr = this.currentLearningRate;
+    const { momentum, nesterov } = this;
     for (const param of params) {
       const value = param.value.data;
       const grad = param.grad.data;
-      for (let i = 0; i < value.length; i++) value[i] -= lr * grad[i];
+      if (momentum === 0) {
+        for (let i = 0; i < value.length; i++) value[i] -= lr * grad[i];
+        continue;
+      }
+      const velocity = this.#slots.of(param).momentum;
+      for (let i = 0; i < value.length; i++) {
+        const update = momentum * velocity[i] - lr * grad[i];
+        velocity[i] = update;
+        value[i] += nesterov ? momentum * update - lr * grad[i] : update;
+      }
     }
+    this.iterations++;
   }
 
-  /** SGD keeps no state. */
-  getState(_params: readonly Param[]): OptimizerState {
-    return { scalars: {}, slots: {} };
+  /** The update count and, with momentum, copies of every param's last update. */
+  getState(params: readonly Param[]): OptimizerState {
+    return this.#slots.state(params, this.iterations);
   }
 
-  /** Nothing to restore. */
-  setState(_params: readonly Param[], _state: OptimizerState): void {}
+  /**
+   * Restores state taken with {@linkcode SGD.getState}.
+   *
+   * @throws {TypeError} when a slot is missing or does not match its param's shape.
+   */
+  setState(params: readonly Param[], state: OptimizerState): void {
+    this.iterations = this.#slots.restore(params, state, "SGD.setState");
+  }
 
-  /** `{ learningRate }` */
+  /** The hyper-parameters as JSON. */
   config(): JsonObject {
-    return { learningRate: this.learningRate };
+    const { learningRate, momentum, nesterov, decay } = this;
+    return { learningRate, momentum, nesterov, decay, ...scheduleConfig(this.schedule) };
   }
 
-  /** `SGD(learningRate=1)` */
+  /** `SGD(learningRate=1, momentum=0.9, decay=0.001)` */
   toString(): string {
-    return `SGD(learningRate=${this.learningRate})`;
+    const parts = [`learningRate=${this.learningRate}`];
+    if (this.momentum) parts.push(`momentum=${this.momentum}`);
+    if (this.nesterov) parts.push("nesterov");
+    return `SGD(${parts.join(", ")}${describeSchedule(this.decay, this.schedule)})`;
   }
 }

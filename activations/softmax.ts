@@ -1,0 +1,82 @@
+import { expectLike } from "../core/_checks.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { Layer } from "../core/layer.ts";
+import type { Param } from "../core/param.ts";
+import { softmaxRows } from "../core/softmax.ts";
+import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
+
+/**
+ * Softmax as a standalone layer: each row of logits becomes probabilities that sum to 1,
+ * `s_j = exp(x_j − max) / Σ_k exp(x_k − max)` (the book's `Activation_Softmax`).
+ *
+ * Use it before {@linkcode CategoricalCrossEntropy} (or any loss on probabilities); for
+ * training a classifier, {@linkcode SoftmaxCrossEntropy} on logits is faster and exact.
+ * Subtracting each row's max keeps large logits finite: `[1000, −1000]` gives `[1, 0]`.
+ *
+ * Shapes: inputs `[batch, classes]` → outputs `[batch, classes]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Softmax, Tensor } from "@chainrule/nn";
+ *
+ * const softmax = new Softmax();
+ * const p = softmax.forward(Tensor.from([[1000, -1000], [0, 0]], { dtype: "float64" }));
+ * assert.deepEqual(p.toArray(), [[1, 0], [0.5, 0.5]]);
+ * // Equal upstream gradients change nothing: the outputs always sum to 1.
+ * const d = softmax.backward(Tensor.from([[3, 3], [3, 3]], { dtype: "float64" }));
+ * assert.deepEqual(d.toArray(), [[0, 0], [0, 0]]);
+ * ```
+ */
+export class Softmax implements Layer {
+  /** Registry name. */
+  readonly kind = "Softmax";
+  #outputs?: Tensor; // [batch, classes], cached by forward for backward
+
+  /** Rebuilds the layer from its (empty) config. */
+  static fromConfig(_config: JsonObject): Softmax {
+    return new Softmax();
+  }
+
+  /** `inputs` [batch, classes] logits → outputs [batch, classes] probabilities */
+  forward(inputs: Tensor): Tensor {
+    const [batch, classes] = expectMatrix(inputs, "Softmax.forward", "inputs");
+    const outputs = allocate(inputs.dtype, inputs.size);
+    softmaxRows(inputs.data, outputs, batch, classes);
+    this.#outputs = new Tensor(outputs, inputs.shape);
+    return this.#outputs;
+  }
+
+  // The full Jacobian-vector product, row by row: J = diag(s) − s·sᵀ, so
+  // dinputs = J·dvalues = s ⊙ (dvalues − dvalues·s), without forming J.
+  /** `dvalues` [batch, classes] → dinputs [batch, classes] */
+  backward(dvalues: Tensor): Tensor {
+    const outputs = expectLike(dvalues, this.#outputs, "Softmax.backward", "outputs");
+    const [batch, classes] = outputs.shape;
+    const s = outputs.data;
+    const dv = dvalues.data;
+    const dinputs = allocate(outputs.dtype, s.length);
+    for (let i = 0; i < batch; i++) {
+      const row = i * classes;
+      let dot = 0;
+      for (let j = 0; j < classes; j++) dot += dv[row + j] * s[row + j];
+      for (let j = 0; j < classes; j++) dinputs[row + j] = s[row + j] * (dv[row + j] - dot);
+    }
+    return new Tensor(dinputs, outputs.shape);
+  }
+
+  /** None: softmax has no parameters. */
+  params(): Param[] {
+    return [];
+  }
+
+  /** `{}` */
+  config(): JsonObject {
+    return {};
+  }
+
+  /** `Softmax()` */
+  toString(): string {
+    return "Softmax()";
+  }
+}

@@ -1,0 +1,102 @@
+import type { JsonObject } from "../core/json.ts";
+import type { Loss, Targets } from "../core/loss.ts";
+import { valueTargets } from "../core/targets.ts";
+import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
+
+/** Options of {@linkcode Huber}. */
+export interface HuberOptions {
+  /** Where the loss turns from quadratic to linear; 1 when omitted (as PyTorch and Keras). */
+  delta?: number;
+}
+
+/**
+ * Huber loss: quadratic for small errors, linear for large ones. For each output, with
+ * `r = prediction − target`: `½r²` when `|r| ≤ delta`, else `delta·(|r| − ½delta)`; the
+ * value is the mean over every output (PyTorch's `HuberLoss`, Keras's `Huber`).
+ *
+ * Shapes: outputs `[batch, outputs]`; targets shaped like the outputs, or `[batch]` (a
+ * tensor or an array of numbers) for a single output.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Huber, Tensor } from "@chainrule/nn";
+ *
+ * const loss = new Huber({ delta: 1 });
+ * // r = 0.5 → 0.125 (quadratic); r = −3 → 1·(3 − 0.5) = 2.5 (linear); mean 1.3125.
+ * assert.equal(loss.forward(Tensor.from([[1.5], [0]], { dtype: "float64" }), [1, 3]), 1.3125);
+ * // r / 2 samples, then delta·sign(r) / 2 samples
+ * assert.deepEqual(loss.backward().toArray(), [[0.25], [-0.5]]);
+ * ```
+ */
+export class Huber implements Loss {
+  /** Registry name. */
+  readonly kind = "Huber";
+  /** Where the loss turns from quadratic to linear. */
+  readonly delta: number;
+  #outputs?: Tensor; // [batch, outputs], cached by forward for backward
+  #targets?: ArrayLike<number>; // [batch·outputs]
+
+  /**
+   * Creates the loss.
+   *
+   * @throws {RangeError} when `delta` is not a finite number > 0.
+   */
+  constructor(options: HuberOptions = {}) {
+    const delta = options.delta ?? 1;
+    if (typeof delta !== "number" || !Number.isFinite(delta) || delta <= 0) {
+      throw new RangeError(`new Huber: delta must be a finite number > 0, got ${delta}`);
+    }
+    this.delta = delta;
+  }
+
+  /** Rebuilds the loss from {@linkcode Huber.config}. */
+  static fromConfig(config: JsonObject): Huber {
+    return new Huber(config as HuberOptions);
+  }
+
+  /** `outputs` [batch, outputs], `targets` [batch, outputs] or [batch] → mean loss */
+  forward(outputs: Tensor, targets: Targets): number {
+    const where = "Huber.forward";
+    const [batch, width] = expectMatrix(outputs, where, "outputs");
+    const y = valueTargets(targets, batch, width, where);
+    const delta = this.delta;
+    const p = outputs.data;
+    let total = 0;
+    for (let i = 0; i < p.length; i++) {
+      const r = Math.abs(p[i] - y[i]);
+      total += r <= delta ? 0.5 * r * r : delta * (r - 0.5 * delta);
+    }
+    this.#outputs = outputs;
+    this.#targets = y;
+    return total / p.length;
+  }
+
+  // dinputs = r / outputs / batch where |r| ≤ delta, else delta·sign(r) / outputs / batch
+  /** → dinputs [batch, outputs] */
+  backward(): Tensor {
+    const outputs = this.#outputs;
+    const y = this.#targets;
+    if (!outputs || !y) throw new Error("Huber.backward: call forward first");
+    const [batch, width] = outputs.shape;
+    const delta = this.delta;
+    const p = outputs.data;
+    const dinputs = allocate(outputs.dtype, p.length);
+    for (let i = 0; i < p.length; i++) {
+      const r = p[i] - y[i];
+      const slope = r > delta ? delta : r < -delta ? -delta : r;
+      dinputs[i] = slope / width / batch;
+    }
+    return new Tensor(dinputs, outputs.shape);
+  }
+
+  /** `{ delta }` */
+  config(): JsonObject {
+    return { delta: this.delta };
+  }
+
+  /** `Huber(delta=1)` */
+  toString(): string {
+    return `Huber(delta=${this.delta})`;
+  }
+}

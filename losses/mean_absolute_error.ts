@@ -1,0 +1,71 @@
+import type { JsonObject } from "../core/json.ts";
+import type { Loss, Targets } from "../core/loss.ts";
+import { valueTargets } from "../core/targets.ts";
+import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
+
+/**
+ * Mean absolute error (the book's `Loss_MeanAbsoluteError`, L1 loss): the mean over every
+ * output of `|prediction − target|`, for regression that shrugs off outliers.
+ *
+ * Shapes: outputs `[batch, outputs]`; targets shaped like the outputs, or `[batch]` (a
+ * tensor or an array of numbers) for a single output.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MeanAbsoluteError, Tensor } from "@chainrule/nn";
+ *
+ * const loss = new MeanAbsoluteError();
+ * // Errors 1 and −3: (1 + 3) / 2 = 2.
+ * assert.equal(loss.forward(Tensor.from([[2], [0]], { dtype: "float64" }), [1, 3]), 2);
+ * // sign(error) / 2 samples
+ * assert.deepEqual(loss.backward().toArray(), [[0.5], [-0.5]]);
+ * ```
+ */
+export class MeanAbsoluteError implements Loss {
+  /** Registry name. */
+  readonly kind = "MeanAbsoluteError";
+  #outputs?: Tensor; // [batch, outputs], cached by forward for backward
+  #targets?: ArrayLike<number>; // [batch·outputs]
+
+  /** Rebuilds the loss from its (empty) config. */
+  static fromConfig(_config: JsonObject): MeanAbsoluteError {
+    return new MeanAbsoluteError();
+  }
+
+  /** `outputs` [batch, outputs], `targets` [batch, outputs] or [batch] → mean loss */
+  forward(outputs: Tensor, targets: Targets): number {
+    const where = "MeanAbsoluteError.forward";
+    const [batch, width] = expectMatrix(outputs, where, "outputs");
+    const y = valueTargets(targets, batch, width, where);
+    const p = outputs.data;
+    let total = 0;
+    for (let i = 0; i < p.length; i++) total += Math.abs(p[i] - y[i]);
+    this.#outputs = outputs;
+    this.#targets = y;
+    return total / p.length;
+  }
+
+  // dinputs = sign(prediction − target) / outputs / batch (0 at an exact hit)
+  /** → dinputs [batch, outputs] */
+  backward(): Tensor {
+    const outputs = this.#outputs;
+    const y = this.#targets;
+    if (!outputs || !y) throw new Error("MeanAbsoluteError.backward: call forward first");
+    const [batch, width] = outputs.shape;
+    const p = outputs.data;
+    const dinputs = allocate(outputs.dtype, p.length);
+    for (let i = 0; i < p.length; i++) dinputs[i] = Math.sign(p[i] - y[i]) / width / batch;
+    return new Tensor(dinputs, outputs.shape);
+  }
+
+  /** `{}` */
+  config(): JsonObject {
+    return {};
+  }
+
+  /** `MeanAbsoluteError()` */
+  toString(): string {
+    return "MeanAbsoluteError()";
+  }
+}

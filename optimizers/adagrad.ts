@@ -1,0 +1,121 @@
+import type { JsonObject } from "../core/json.ts";
+import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
+import type { Param } from "../core/param.ts";
+import {
+  type LearningRateSchedule,
+  resolveSchedule,
+  scheduleConfig,
+  scheduledRate,
+  type ScheduleOptions,
+} from "../core/schedule.ts";
+import { describeSchedule, Slots } from "./_common.ts";
+import { checkHyper } from "./sgd.ts";
+
+/** Options of {@linkcode AdaGrad}, with the book's defaults. */
+export interface AdaGradOptions extends ScheduleOptions {
+  /** Initial step size; 1.0 when omitted. */
+  learningRate?: number;
+  /** Added to the square root of the cache; 1e-7. */
+  epsilon?: number;
+}
+
+/**
+ * AdaGrad, as the book's `Optimizer_Adagrad`: every parameter keeps the sum of its squared
+ * gradients, `cache += g²`, and steps by `p −= lr_t · g / (√cache + ε)`, so often-updated
+ * parameters slow down. `lr_t = lr · schedule.factor(t)` (with `decay`, `lr / (1 + decay·t)`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AdaGrad, Param, Tensor } from "@chainrule/nn";
+ *
+ * const p = new Param("w", Tensor.from([1, 1], { dtype: "float64" }));
+ * p.grad.data.set([3, -4]);
+ * new AdaGrad({ learningRate: 0.5, epsilon: 0 }).step([p]);
+ * // Each first step moves by exactly the learning rate: g / √(g²) = ±1.
+ * assert.deepEqual(Array.from(p.value.data), [0.5, 1.5]);
+ * ```
+ */
+export class AdaGrad implements Optimizer {
+  /** Registry name. */
+  readonly kind = "AdaGrad";
+  /** Initial step size. */
+  readonly learningRate: number;
+  /** The book's inverse-time decay of the step size (0: none). */
+  readonly decay: number;
+  /** The schedule given instead of `decay`, if any. */
+  readonly schedule?: LearningRateSchedule;
+  /** Denominator guard. */
+  readonly epsilon: number;
+  /** Updates done so far (t). */
+  iterations = 0;
+  #rate?: LearningRateSchedule;
+  #slots = new Slots(["cache"] as const);
+
+  /**
+   * Creates the optimizer.
+   *
+   * @throws {RangeError} when a hyper-parameter is out of range.
+   */
+  constructor(options: AdaGradOptions = {}) {
+    this.learningRate = checkHyper("new AdaGrad", "learningRate", options.learningRate ?? 1);
+    this.epsilon = checkHyper("new AdaGrad", "epsilon", options.epsilon ?? 1e-7);
+    this.decay = options.decay ?? 0;
+    this.schedule = options.schedule;
+    this.#rate = resolveSchedule("new AdaGrad", options);
+  }
+
+  /** Rebuilds the optimizer from {@linkcode AdaGrad.config} (`createOptimizer` rebuilds its schedule). */
+  static fromConfig(config: JsonObject): AdaGrad {
+    return new AdaGrad(config as AdaGradOptions);
+  }
+
+  /** The step size of the next update. */
+  get currentLearningRate(): number {
+    return scheduledRate(this.learningRate, this.#rate, this.iterations);
+  }
+
+  /** One update of every parameter. */
+  step(params: readonly Param[]): void {
+    const lr = this.currentLearningRate;
+    const epsilon = this.epsilon;
+    for (const param of params) {
+      const { cache } = this.#slots.of(param);
+      const value = param.value.data;
+      const grad = param.grad.data;
+      for (let i = 0; i < value.length; i++) {
+        const g = grad[i];
+        cache[i] += g * g;
+        value[i] += (-lr * g) / (Math.sqrt(cache[i]) + epsilon);
+      }
+    }
+    this.iterations++;
+  }
+
+  /** Copies of the update count and of every param's cache. */
+  getState(params: readonly Param[]): OptimizerState {
+    return this.#slots.state(params, this.iterations);
+  }
+
+  /**
+   * Restores state taken with {@linkcode AdaGrad.getState}.
+   *
+   * @throws {TypeError} when a slot is missing or does not match its param's shape.
+   */
+  setState(params: readonly Param[], state: OptimizerState): void {
+    this.iterations = this.#slots.restore(params, state, "AdaGrad.setState");
+  }
+
+  /** The hyper-parameters as JSON. */
+  config(): JsonObject {
+    const { learningRate, decay, epsilon } = this;
+    return { learningRate, decay, epsilon, ...scheduleConfig(this.schedule) };
+  }
+
+  /** `AdaGrad(learningRate=1, decay=0.0001)` */
+  toString(): string {
+    return `AdaGrad(learningRate=${this.learningRate}${
+      describeSchedule(this.decay, this.schedule)
+    })`;
+  }
+}
