@@ -112,17 +112,7 @@ function viaKernels(kernels: WasmKernels) {
     c: FloatArray,
     [m, k, n]: number[],
     acc: boolean,
-  ) =>
-    kernels.product(
-      index[kind],
-      a as Float32Array,
-      b as Float32Array,
-      c as Float32Array,
-      m,
-      k,
-      n,
-      acc,
-    );
+  ) => kernels.product(index[kind], a, b, c, m, k, n, acc);
 }
 
 Deno.test("js backend agrees with the naive reference in float64 and float32", () => {
@@ -136,14 +126,17 @@ Deno.test("wasm backend (dispatching) agrees with the naive reference", () => {
 });
 
 for (const variant of ["relaxed-simd", "simd"] as const) {
-  const kernels = instantiateKernels(variant);
-  Deno.test({
-    name: `wasm ${variant} kernels agree with the naive reference on every size`,
-    ignore: kernels === null,
-    fn() {
-      agreesWithNaive(`wasm ${variant}`, "float32", viaKernels(kernels!));
-    },
-  });
+  for (const [float, dtype] of [["f32", "float32"], ["f64", "float64"]] as const) {
+    const kernels = instantiateKernels(variant, float);
+    Deno.test({
+      name: `wasm ${variant} ${float} kernels agree with the naive reference on every size`,
+      ignore: kernels === null,
+      fn() {
+        assert.equal(kernels!.float, float);
+        agreesWithNaive(`wasm ${variant} ${float}`, dtype, viaKernels(kernels!));
+      },
+    });
+  }
 }
 
 Deno.test("addBias and sumColumns agree with the naive reference", () => {
