@@ -208,3 +208,23 @@ Deno.test("relu and reluBackward of every backend match the book's definition", 
     }
   }
 });
+
+Deno.test("wasm matmulBias equals matmul followed by addBias, bit for bit", () => {
+  const random = new RandomState(7);
+  for (const dtype of ["float32", "float64"] as const) {
+    const make = (values: Float64Array) =>
+      dtype === "float32" ? Float32Array.from(values) : Float64Array.from(values);
+    // Thin (n ≤ 4), packed, and below the crossover (JS).
+    for (const [m, k, n] of [[300, 64, 3], [300, 2, 64], [37, 9, 17], [2, 2, 2]]) {
+      const a = make(randomArray(random, m * k));
+      const b = make(randomArray(random, k * n));
+      const bias = make(randomArray(random, n));
+      const fused = make(new Float64Array(m * n));
+      const separate = make(new Float64Array(m * n));
+      wasmBackend.matmulBias!(a, b, bias, fused, m, k, n);
+      wasmBackend.matmul(a, b, separate, m, k, n);
+      wasmBackend.addBias(separate, bias, m, n);
+      assert.deepEqual(fused, separate, `${dtype} ${m}×${k}×${n}`);
+    }
+  }
+});

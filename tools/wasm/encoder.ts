@@ -238,6 +238,14 @@ export class FunctionBuilder {
   v128And(): this {
     return this.#simd(0x4e);
   }
+  /** Pseudo-maximum `a < b ? b : a` (one `maxps`, unlike `f32x4.max`'s NaN and ±0 rules). */
+  f32x4Pmax(): this {
+    return this.#simd(0xeb);
+  }
+  /** Pseudo-maximum `a < b ? b : a` of two f64 lanes. */
+  f64x2Pmax(): this {
+    return this.#simd(0xf7);
+  }
   f32x4Max(): this {
     return this.#simd(0xe9);
   }

@@ -69,6 +69,7 @@ interface Float {
   extract(f: FunctionBuilder, lane: number): void;
   splat(f: FunctionBuilder, offset: number): void;
   vgt(f: FunctionBuilder): void;
+  /** `a < b ? b : a`: relu as pmax(x, 0) keeps NaN (NaN < 0 is false), in one instruction. */
   vmax(f: FunctionBuilder): void;
   vadd(f: FunctionBuilder): void;
   vmul(f: FunctionBuilder): void;
@@ -89,7 +90,7 @@ const F32: Float = {
   extract: (f, lane) => f.f32x4ExtractLane(lane),
   splat: (f, o) => f.v128Load32Splat(o),
   vgt: (f) => f.f32x4Gt(),
-  vmax: (f) => f.f32x4Max(),
+  vmax: (f) => f.f32x4Pmax(),
   vadd: (f) => f.f32x4Add(),
   vmul: (f) => f.f32x4Mul(),
   vmadd: (f) => f.f32x4RelaxedMadd(),
@@ -109,7 +110,7 @@ const F64: Float = {
   extract: (f, lane) => f.f64x2ExtractLane(lane),
   splat: (f, o) => f.v128Load64Splat(o),
   vgt: (f) => f.f64x2Gt(),
-  vmax: (f) => f.f64x2Max(),
+  vmax: (f) => f.f64x2Pmax(),
   vadd: (f) => f.f64x2Add(),
   vmul: (f) => f.f64x2Mul(),
   vmadd: (f) => f.f64x2RelaxedMadd(),
