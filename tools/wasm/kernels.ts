@@ -552,21 +552,26 @@ function dotRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
 
 /**
  * outerRows(a, b, c, m, k, n, load): C[k, n] = (load ? C : 0) + A[m, k]ᵀ·B[m, n] for n ≤ 4:
- * a sum of row outer products, `lanes` columns of A against the n columns of B at a time,
- * nothing packed (`dweights = inputsᵀ·dvalues` with a class count n = 3). The loop body is
+ * a sum of row outer products, two vectors of A's columns against the n columns of B at a
+ * time, nothing packed (`dweights = inputsᵀ·dvalues` with a class count n = 3). The loop body is
  * specialised for each n.
  */
 function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
   const { bytes, lanes } = t;
   const f = m.function("outerRows", [i32, i32, i32, i32, i32, i32, i32]);
   const [a, b, c, mm, kk, nn, load] = [0, 1, 2, 3, 4, 5, 6];
-  const [i, q, ai, bi, rowBytes, vectorBytes, out] = [0, 0, 0, 0, 0, 0, 0].map(() => f.local(i32));
-  const acc = [0, 1, 2, 3].map(() => f.local(v128));
-  const va = f.local(v128);
+  const [i, q, ai, bi, rowBytes, vectorBytes, pairBytes, out] = [0, 0, 0, 0, 0, 0, 0, 0].map(
+    () => f.local(i32),
+  );
+  const acc = [0, 1, 2, 3, 4, 5, 6, 7].map(() => f.local(v128));
+  const va = [f.local(v128), f.local(v128)];
+  const splat = f.local(v128);
   const x = f.local(t.type);
   const sums = [0, 1, 2, 3].map(() => f.local(t.type));
   f.localGet(kk).i32Const(bytes).i32Mul().localSet(rowBytes);
   f.localGet(rowBytes).localGet(rowBytes).i32Const(16).i32RemU().i32Sub().localSet(vectorBytes);
+  f.localGet(vectorBytes).localGet(vectorBytes).i32Const(32).i32RemU().i32Sub()
+    .localSet(pairBytes);
   // C[at] = (load ? C[at] : 0) + value
   const store = (at: () => void, value: () => void) => {
     at();
@@ -581,46 +586,57 @@ function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
     f.end();
     t.store(f, 0);
   };
-  for (let nc = 1; nc <= 4; nc++) {
+  // `width` vectors of A's columns (q/bytes …) against the nc columns of B, over all rows.
+  const columns = (nc: number, width: number) => {
     const nBytes = nc * bytes;
-    f.localGet(nn).i32Const(nc).i32Eq().if();
-    forRange(f, q, () => f.i32Const(0), vectorBytes, 16, () => {
-      for (let j = 0; j < nc; j++) f.v128Zero().localSet(acc[j]);
-      f.localGet(a).localGet(q).i32Add().localSet(ai);
-      f.localGet(b).localSet(bi);
-      forRange(f, i, () => f.i32Const(0), mm, 1, () => {
-        f.localGet(ai).v128Load(0).localSet(va);
-        for (let j = 0; j < nc; j++) {
-          f.localGet(va).localGet(bi);
-          t.splat(f, j * bytes);
+    const accAt = (w: number, j: number) => acc[w * 4 + j];
+    for (let w = 0; w < width; w++) for (let j = 0; j < nc; j++) f.v128Zero().localSet(accAt(w, j));
+    f.localGet(a).localGet(q).i32Add().localSet(ai);
+    f.localGet(b).localSet(bi);
+    forRange(f, i, () => f.i32Const(0), mm, 1, () => {
+      for (let w = 0; w < width; w++) f.localGet(ai).v128Load(16 * w).localSet(va[w]);
+      for (let j = 0; j < nc; j++) {
+        f.localGet(bi);
+        t.splat(f, j * bytes);
+        f.localSet(splat);
+        for (let w = 0; w < width; w++) {
+          f.localGet(va[w]).localGet(splat);
           if (relaxed) {
-            f.localGet(acc[j]);
+            f.localGet(accAt(w, j));
             t.vmadd(f);
           } else {
             t.vmul(f);
-            f.localGet(acc[j]);
+            f.localGet(accAt(w, j));
             t.vadd(f);
           }
-          f.localSet(acc[j]);
+          f.localSet(accAt(w, j));
         }
-        f.localGet(ai).localGet(rowBytes).i32Add().localSet(ai);
-        f.localGet(bi).i32Const(nBytes).i32Add().localSet(bi);
-      });
-      // lane l of acc[j] is C[q/bytes + l, j], at c + q·n + l·nBytes + j·bytes
+      }
+      f.localGet(ai).localGet(rowBytes).i32Add().localSet(ai);
+      f.localGet(bi).i32Const(nBytes).i32Add().localSet(bi);
+    });
+    // lane l of acc(w, j) is C[q/bytes + w·lanes + l, j]: at c + q·n + (w·lanes + l)·nBytes + j·bytes
+    for (let w = 0; w < width; w++) {
       for (let l = 0; l < lanes; l++) {
         for (let j = 0; j < nc; j++) {
           store(
             () =>
               f.localGet(c).localGet(q).i32Const(nc).i32Mul().i32Add()
-                .i32Const(l * nBytes + j * bytes).i32Add(),
+                .i32Const((w * lanes + l) * nBytes + j * bytes).i32Add(),
             () => {
-              f.localGet(acc[j]);
+              f.localGet(accAt(w, j));
               t.extract(f, l);
             },
           );
         }
       }
-    });
+    }
+  };
+  for (let nc = 1; nc <= 4; nc++) {
+    const nBytes = nc * bytes;
+    f.localGet(nn).i32Const(nc).i32Eq().if();
+    forRange(f, q, () => f.i32Const(0), pairBytes, 32, () => columns(nc, 2));
+    forRange(f, q, () => f.localGet(pairBytes), vectorBytes, 16, () => columns(nc, 1));
     // The k mod lanes last columns of A one by one.
     forRange(f, q, () => f.localGet(vectorBytes), rowBytes, bytes, () => {
       for (let j = 0; j < nc; j++) {
