@@ -68,6 +68,7 @@ export class WasmKernels {
   readonly #mr: number;
   readonly #nr: number;
   #heap: FloatArray;
+  readonly #views = new Map<number, FloatArray>(); // by offset, see #slice
 
   /** Compiles `bytes` synchronously (they are a few kilobytes). */
   constructor(bytes: Uint8Array, variant: WasmSupport, float: WasmFloat = "f32") {
@@ -78,6 +79,21 @@ export class WasmKernels {
     ({ mr: this.#mr, nr: this.#nr } = float === "f64" ? TILE_F64 : TILE);
     this.#heap = this.#view();
     this.variant = variant;
+  }
+
+  /**
+   * heap[at, at + length) as a view, reused across calls: a training step copies its
+   * results out through the same few views every time, so it allocates none.
+   */
+  #slice(at: number, length: number): FloatArray {
+    const views = this.#views;
+    let view = views.get(at);
+    if (view === undefined || view.length !== length || view.buffer !== this.#heap.buffer) {
+      if (views.size >= 64) views.clear(); // many shapes: keep the cache small
+      view = this.#heap.subarray(at, at + length);
+      views.set(at, view);
+    }
+    return view;
   }
 
   #view(): FloatArray {
@@ -198,7 +214,7 @@ export class WasmKernels {
       heap.set(bias, at);
       this.#exports.addBias(out * this.#bytes, at * this.#bytes, rows, cols);
     }
-    c.set(heap.subarray(out, out + rows * cols));
+    c.set(this.#slice(out, rows * cols));
   }
 
   /**
@@ -236,7 +252,7 @@ export class WasmKernels {
     heap.set(c, at);
     heap.set(bias, biasAt);
     this.#exports.addBias(at * this.#bytes, biasAt * this.#bytes, m, n);
-    c.set(heap.subarray(at, at + m * n));
+    c.set(this.#slice(at, m * n));
   }
 
   /** out[n] (=|+=) Σ_rows a[m, n], rows added in ascending order. */
@@ -254,7 +270,7 @@ export class WasmKernels {
     if (accumulate) heap.set(out, outAt);
     else heap.fill(0, outAt, outAt + n);
     this.#exports.sumRows(at * this.#bytes, outAt * this.#bytes, m, n);
-    out.set(heap.subarray(outAt, outAt + n));
+    out.set(this.#slice(outAt, n));
   }
 
   /** out = max(x, 0); with `dvalues`, out = x > 0 ? dvalues : 0. */
@@ -270,7 +286,7 @@ export class WasmKernels {
       heap.set(dvalues, dvAt);
       this.#exports.reluBackward(xAt * B, dvAt * B, outAt * B, n);
     } else this.#exports.relu(xAt * B, outAt * B, n);
-    out.set(heap.subarray(outAt, outAt + n));
+    out.set(this.#slice(outAt, n));
   }
 }
 
