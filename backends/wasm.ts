@@ -11,10 +11,10 @@ import {
 } from "./_wasm_kernels.ts";
 
 // The wasm backend copies each operand into a scratch area of the module's memory
-// (one memcpy, ~1% of a 1024³ product), packs it into panels there and runs the f32x4
+// (one memcpy, ~1% of a 1024³ product), packs it into panels there and runs the SIMD
 // kernels (one module for float32, one for float64); the result is copied back. Keeping
-// operands resident in wasm memory would save
-// the copies but would tie every tensor to a memory that detaches when it grows.
+// operands resident in wasm memory would save the copies but would tie every tensor to a
+// memory that detaches when it grows.
 
 interface KernelExports {
   memory: WebAssembly.Memory;
@@ -370,10 +370,11 @@ function elementwiseKernels(
 
 /**
  * The default backend where WebAssembly SIMD is available: float32 products run in f32x4
- * kernels (6×8 register tiles, packed panels, cache-blocked), with `f32x4.relaxed_madd`
- * where the runtime supports relaxed SIMD. It decides per call: float64 operands, and
- * products too small to gain from SIMD, go to {@linkcode jsBackend}; the bias add, the
- * column sums and ReLU run in f32x4 kernels too.
+ * kernels (6×8 register tiles, packed panels, cache-blocked), float64 products in f64x2
+ * kernels (6×4 tiles), with `relaxed_madd` where the runtime supports relaxed SIMD; thin
+ * products (at most four output columns) skip the packing. It decides per call: mixed
+ * element types, and products too small to gain from SIMD, go to {@linkcode jsBackend}; the
+ * bias add, the column sums and ReLU run in SIMD kernels too.
  *
  * @example
  * ```ts
