@@ -169,8 +169,8 @@ export class WasmKernels {
 
   /**
    * The products whose output has at most four columns, unpacked: `a·b` and `a·bᵀ` as dot
-   * products of contiguous rows (`dotRows`, with `bt` the right operand as [4, depth],
-   * zero-padded), `aᵀ·b` as a sum of row outer products (`outerRows`).
+   * products of contiguous rows (`dotRows`, with `bt` the right operand as [cols, depth]),
+   * `aᵀ·b` as a sum of row outer products (`outerRows`).
    */
   #thin(
     kind: 0 | 1 | 2,
@@ -185,7 +185,7 @@ export class WasmKernels {
   ): void {
     const B = this.#bytes;
     const btAt = align(a.length);
-    const out = btAt + align(4 * depth);
+    const out = btAt + align(cols * depth);
     const heap = this.#reserve(out + align(rows * cols) + cols);
     heap.set(a);
     if (kind === 1) {
@@ -200,7 +200,6 @@ export class WasmKernels {
         for (let p = 0, to = btAt + j * depth; p < depth; p++) heap[to + p] = b[p * cols + j];
       }
     }
-    heap.fill(0, btAt + cols * depth, btAt + 4 * depth);
     if (accumulate) heap.set(c, out);
     this.#exports.dotRows(0, btAt * B, out * B, rows, depth, cols, accumulate ? 1 : 0);
     this.#finish(out, c, rows, cols, bias);

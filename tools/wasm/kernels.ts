@@ -474,80 +474,106 @@ function relu(m: ModuleBuilder, backward: boolean, t: Float): void {
 
 /**
  * dotRows(a, bt, c, m, k, n, load): C[m, n] = (load ? C : 0) + A[m, k]·Btᵀ for n ≤ 4, with
- * bt[4, k] the right operand transposed and zero-padded to four rows. Each output is a dot
- * product along rows that are contiguous in both operands, so nothing is packed: the kernel
- * for thin products (a class count n = 3), where packing the large left operand would cost
- * more than the multiply-adds.
+ * bt[n, k] the right operand transposed. Each output is a dot product along rows that are
+ * contiguous in both operands, so nothing is packed: the kernel for thin products (a class
+ * count n = 3), where packing the large left operand would cost more than the multiply-adds.
+ * Two rows of A at a time share each load of Bt; the loop body is specialised for each n.
  */
 function dotRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
   const { bytes, lanes } = t;
   const f = m.function("dotRows", [i32, i32, i32, i32, i32, i32, i32]);
   const [a, bt, c, mm, kk, nn, load] = [0, 1, 2, 3, 4, 5, 6];
-  const [i, p, rowBytes, vectorBytes, out] = [0, 0, 0, 0, 0].map(() => f.local(i32));
-  const acc = [0, 1, 2, 3].map(() => f.local(v128));
-  const va = f.local(v128);
-  const x = f.local(t.type);
-  const sums = [0, 1, 2, 3].map(() => f.local(t.type));
+  const [i, p, rowBytes, vectorBytes, pairs, out] = [0, 0, 0, 0, 0, 0].map(() => f.local(i32));
+  const acc = [0, 1].map(() => [0, 1, 2, 3].map(() => f.local(v128)));
+  const va = [f.local(v128), f.local(v128)];
+  const vb = f.local(v128);
+  const x = [f.local(t.type), f.local(t.type)];
+  const y = f.local(t.type);
+  const sums = [0, 1].map(() => [0, 1, 2, 3].map(() => f.local(t.type)));
   f.localGet(kk).i32Const(bytes).i32Mul().localSet(rowBytes);
   f.localGet(rowBytes).localGet(rowBytes).i32Const(16).i32RemU().i32Sub().localSet(vectorBytes);
-  const btAt = (j: number) => f.localGet(bt).localGet(p).i32Add().i32Const(j).localGet(rowBytes);
-  forRange(f, i, () => f.i32Const(0), mm, 1, () => {
-    for (const v of acc) f.v128Zero().localSet(v);
+  f.localGet(mm).i32Const(1).i32ShrU().localSet(pairs);
+  // `rows` (1 or 2) rows of A against the nc rows of Bt, then A and C step past them.
+  const rowsBody = (nc: number, rows: number) => {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < nc; j++) f.v128Zero().localSet(acc[r][j]);
     forRange(f, p, () => f.i32Const(0), vectorBytes, 16, () => {
-      f.localGet(a).localGet(p).i32Add().v128Load(0).localSet(va);
-      for (let j = 0; j < 4; j++) {
-        f.localGet(va);
-        btAt(j).i32Mul().i32Add().v128Load(0);
-        if (relaxed) {
-          f.localGet(acc[j]);
-          t.vmadd(f);
-        } else {
-          t.vmul(f);
-          f.localGet(acc[j]);
-          t.vadd(f);
+      for (let r = 0; r < rows; r++) {
+        f.localGet(a).localGet(p).i32Add();
+        if (r > 0) f.localGet(rowBytes).i32Add();
+        f.v128Load(0).localSet(va[r]);
+      }
+      for (let j = 0; j < nc; j++) {
+        f.localGet(bt).localGet(p).i32Add().i32Const(j).localGet(rowBytes).i32Mul().i32Add()
+          .v128Load(0).localSet(vb);
+        for (let r = 0; r < rows; r++) {
+          f.localGet(va[r]).localGet(vb);
+          if (relaxed) {
+            f.localGet(acc[r][j]);
+            t.vmadd(f);
+          } else {
+            t.vmul(f);
+            f.localGet(acc[r][j]);
+            t.vadd(f);
+          }
+          f.localSet(acc[r][j]);
         }
-        f.localSet(acc[j]);
       }
     });
     // sums = Σ lanes, then the k mod lanes tail one by one
-    for (let j = 0; j < 4; j++) {
-      f.localGet(acc[j]);
-      t.extract(f, 0);
-      for (let lane = 1; lane < lanes; lane++) {
-        f.localGet(acc[j]);
-        t.extract(f, lane);
-        t.add(f);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < nc; j++) {
+        f.localGet(acc[r][j]);
+        t.extract(f, 0);
+        for (let lane = 1; lane < lanes; lane++) {
+          f.localGet(acc[r][j]);
+          t.extract(f, lane);
+          t.add(f);
+        }
+        f.localSet(sums[r][j]);
       }
-      f.localSet(sums[j]);
     }
     forRange(f, p, () => f.localGet(vectorBytes), rowBytes, bytes, () => {
-      f.localGet(a).localGet(p).i32Add();
-      t.load(f, 0);
-      f.localSet(x);
-      for (let j = 0; j < 4; j++) {
-        f.localGet(sums[j]).localGet(x);
-        btAt(j).i32Mul().i32Add();
+      for (let r = 0; r < rows; r++) {
+        f.localGet(a).localGet(p).i32Add();
+        if (r > 0) f.localGet(rowBytes).i32Add();
         t.load(f, 0);
-        t.mul(f);
-        t.add(f);
-        f.localSet(sums[j]);
+        f.localSet(x[r]);
+      }
+      for (let j = 0; j < nc; j++) {
+        f.localGet(bt).localGet(p).i32Add().i32Const(j).localGet(rowBytes).i32Mul().i32Add();
+        t.load(f, 0);
+        f.localSet(y);
+        for (let r = 0; r < rows; r++) {
+          f.localGet(sums[r][j]).localGet(x[r]).localGet(y);
+          t.mul(f);
+          t.add(f);
+          f.localSet(sums[r][j]);
+        }
       }
     });
-    for (let j = 0; j < 4; j++) {
-      f.i32Const(j).localGet(nn).i32LtU().if();
-      f.localGet(c).i32Const(j * bytes).i32Add().localTee(out);
-      f.localGet(load).if(t.type);
-      f.localGet(out);
-      t.load(f, 0);
-      f.localGet(sums[j]);
-      t.add(f);
-      f.else().localGet(sums[j]).end();
-      t.store(f, 0);
-      f.end();
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < nc; j++) {
+        f.localGet(c).i32Const((r * nc + j) * bytes).i32Add().localTee(out);
+        f.localGet(load).if(t.type);
+        f.localGet(out);
+        t.load(f, 0);
+        f.localGet(sums[r][j]);
+        t.add(f);
+        f.else().localGet(sums[r][j]).end();
+        t.store(f, 0);
+      }
     }
-    f.localGet(a).localGet(rowBytes).i32Add().localSet(a);
-    f.localGet(c).localGet(nn).i32Const(bytes).i32Mul().i32Add().localSet(c);
-  });
+    f.localGet(a).localGet(rowBytes).i32Const(rows).i32Mul().i32Add().localSet(a);
+    f.localGet(c).i32Const(rows * nc * bytes).i32Add().localSet(c);
+  };
+  for (let nc = 1; nc <= 4; nc++) {
+    f.localGet(nn).i32Const(nc).i32Eq().if();
+    forRange(f, i, () => f.i32Const(0), pairs, 1, () => rowsBody(nc, 2));
+    f.localGet(mm).i32Const(1).i32And().if();
+    rowsBody(nc, 1);
+    f.end();
+    f.end();
+  }
 }
 
 /**
