@@ -180,9 +180,9 @@ function tile1x4(
 
 /**
  * The pure-TypeScript backend: register-tiled, reduction-blocked loops that accumulate in
- * JS numbers. It serves float64 models (gradient checks, verification runs) and any
- * runtime without WebAssembly SIMD, and the small products where calling into wasm costs
- * more than it saves.
+ * JS numbers. It serves any runtime without WebAssembly SIMD, the small products where
+ * calling into wasm costs more than it saves, and users who pick it (its float64 sums run in
+ * the book's order, without fused multiply-adds).
  *
  * @example
  * ```ts

@@ -11,9 +11,10 @@ export const SHAPES: [string, Kind, number, number, number][] = [
   ["1024³", "matmulTransA", 1024, 1024, 1024],
   ["256³", "matmulTransB", 256, 256, 256],
   ["1024³", "matmulTransB", 1024, 1024, 1024],
-  // W1 (spiral): forward of both layers, dweights and dinputs of the second.
+  // W1 (spiral): forward of both layers, dweights of both, dinputs of the second.
   ["W1 fwd 300×2×64", "matmul", 300, 2, 64],
   ["W1 fwd 300×64×3", "matmul", 300, 64, 3],
+  ["W1 dW 300×2×64", "matmulTransA", 300, 2, 64],
   ["W1 dW 300×64×3", "matmulTransA", 300, 64, 3],
   ["W1 dX 300×64×3", "matmulTransB", 300, 64, 3],
   // W2 (MNIST-shaped, batch 128).

@@ -34,6 +34,20 @@ export interface Backend {
     n: number,
     accumulate?: boolean,
   ): void;
+  /**
+   * c[m,n] = a[m,k]·b[k,n] + bias[n] on every row (optional: `Dense` calls `matmul` then
+   * `addBias` when absent). The sum must round as those two calls would: the product first,
+   * then the bias added to it.
+   */
+  matmulBias?(
+    a: FloatArray,
+    b: FloatArray,
+    bias: FloatArray,
+    c: FloatArray,
+    m: number,
+    k: number,
+    n: number,
+  ): void;
   /** c[m,k] = a[m,n]·b[k,n]ᵀ (`dinputs = dvalues·Wᵀ`). */
   matmulTransB(
     a: FloatArray,

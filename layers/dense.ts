@@ -188,15 +188,13 @@ export class Dense implements Layer {
       ? this.#outputs.get(this.dtype, shape)
       : Tensor.zeros(shape, { dtype: this.dtype });
     const backend = getBackend();
-    backend.matmul(
-      inputs.data,
-      this.weights.value.data,
-      outputs.data,
-      batch,
-      this.inFeatures,
-      this.outFeatures,
-    );
-    backend.addBias(outputs.data, this.biases.value.data, batch, this.outFeatures);
+    const x = inputs.data, w = this.weights.value.data, b = this.biases.value.data;
+    if (backend.matmulBias) {
+      backend.matmulBias(x, w, b, outputs.data, batch, this.inFeatures, this.outFeatures);
+    } else {
+      backend.matmul(x, w, outputs.data, batch, this.inFeatures, this.outFeatures);
+      backend.addBias(outputs.data, b, batch, this.outFeatures);
+    }
     return outputs;
   }
 

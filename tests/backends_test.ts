@@ -112,17 +112,7 @@ function viaKernels(kernels: WasmKernels) {
     c: FloatArray,
     [m, k, n]: number[],
     acc: boolean,
-  ) =>
-    kernels.product(
-      index[kind],
-      a as Float32Array,
-      b as Float32Array,
-      c as Float32Array,
-      m,
-      k,
-      n,
-      acc,
-    );
+  ) => kernels.product(index[kind], a, b, c, m, k, n, acc);
 }
 
 Deno.test("js backend agrees with the naive reference in float64 and float32", () => {
@@ -136,14 +126,17 @@ Deno.test("wasm backend (dispatching) agrees with the naive reference", () => {
 });
 
 for (const variant of ["relaxed-simd", "simd"] as const) {
-  const kernels = instantiateKernels(variant);
-  Deno.test({
-    name: `wasm ${variant} kernels agree with the naive reference on every size`,
-    ignore: kernels === null,
-    fn() {
-      agreesWithNaive(`wasm ${variant}`, "float32", viaKernels(kernels!));
-    },
-  });
+  for (const [float, dtype] of [["f32", "float32"], ["f64", "float64"]] as const) {
+    const kernels = instantiateKernels(variant, float);
+    Deno.test({
+      name: `wasm ${variant} ${float} kernels agree with the naive reference on every size`,
+      ignore: kernels === null,
+      fn() {
+        assert.equal(kernels!.float, float);
+        agreesWithNaive(`wasm ${variant} ${float}`, dtype, viaKernels(kernels!));
+      },
+    });
+  }
 }
 
 Deno.test("addBias and sumColumns agree with the naive reference", () => {
@@ -212,6 +205,26 @@ Deno.test("relu and reluBackward of every backend match the book's definition", 
         const expected = make(xs.map((v, i) => (v > 0 ? dvs[i] : 0)));
         assert.deepEqual(out, expected, `${backend.name} reluBackward ${dtype} ${length}`);
       }
+    }
+  }
+});
+
+Deno.test("wasm matmulBias equals matmul followed by addBias, bit for bit", () => {
+  const random = new RandomState(7);
+  for (const dtype of ["float32", "float64"] as const) {
+    const make = (values: Float64Array) =>
+      dtype === "float32" ? Float32Array.from(values) : Float64Array.from(values);
+    // Thin (n ≤ 4), packed, and below the crossover (JS).
+    for (const [m, k, n] of [[300, 64, 3], [300, 2, 64], [37, 9, 17], [2, 2, 2]]) {
+      const a = make(randomArray(random, m * k));
+      const b = make(randomArray(random, k * n));
+      const bias = make(randomArray(random, n));
+      const fused = make(new Float64Array(m * n));
+      const separate = make(new Float64Array(m * n));
+      wasmBackend.matmulBias!(a, b, bias, fused, m, k, n);
+      wasmBackend.matmul(a, b, separate, m, k, n);
+      wasmBackend.addBias(separate, bias, m, n);
+      assert.deepEqual(fused, separate, `${dtype} ${m}×${k}×${n}`);
     }
   }
 });

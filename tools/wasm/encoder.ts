@@ -6,8 +6,10 @@
 /** Value types. */
 export const i32 = 0x7f;
 export const f32 = 0x7d;
+export const f64 = 0x7c;
 export const v128 = 0x7b;
-type ValType = typeof i32 | typeof f32 | typeof v128;
+/** A value type: i32, f32, f64 or v128. */
+export type ValType = typeof i32 | typeof f32 | typeof f64 | typeof v128;
 
 function uleb(value: number): number[] {
   const out: number[] = [];
@@ -123,6 +125,12 @@ export class FunctionBuilder {
   f32Store(offset = 0): this {
     return this.#op(0x38, 2, ...uleb(offset));
   }
+  f64Load(offset = 0): this {
+    return this.#op(0x2b, 3, ...uleb(offset));
+  }
+  f64Store(offset = 0): this {
+    return this.#op(0x39, 3, ...uleb(offset));
+  }
 
   // i32 arithmetic and comparisons.
   i32Eqz(): this {
@@ -179,6 +187,24 @@ export class FunctionBuilder {
   f32Add(): this {
     return this.#op(0x92);
   }
+  f32Mul(): this {
+    return this.#op(0x94);
+  }
+  f64Mul(): this {
+    return this.#op(0xa2);
+  }
+  f64Const0(): this {
+    return this.#op(0x44, 0, 0, 0, 0, 0, 0, 0, 0);
+  }
+  f64Gt(): this {
+    return this.#op(0x64);
+  }
+  f64Max(): this {
+    return this.#op(0xa5);
+  }
+  f64Add(): this {
+    return this.#op(0xa0);
+  }
 
   // SIMD (prefix 0xfd).
   v128Load(offset = 0): this {
@@ -186,6 +212,9 @@ export class FunctionBuilder {
   }
   v128Load32Splat(offset = 0): this {
     return this.#simd(0x09, 2, ...uleb(offset));
+  }
+  v128Load64Splat(offset = 0): this {
+    return this.#simd(0x0a, 3, ...uleb(offset));
   }
   v128Store(offset = 0): this {
     return this.#simd(0x0b, 4, ...uleb(offset));
@@ -197,11 +226,25 @@ export class FunctionBuilder {
   f32x4Shuffle(lanes: [number, number, number, number]): this {
     return this.#simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
   }
+  f32x4ExtractLane(lane: number): this {
+    return this.#simd(0x1f, lane);
+  }
+  f64x2ExtractLane(lane: number): this {
+    return this.#simd(0x21, lane);
+  }
   f32x4Gt(): this {
     return this.#simd(0x44);
   }
   v128And(): this {
     return this.#simd(0x4e);
+  }
+  /** Pseudo-maximum `a < b ? b : a` (one `maxps`, unlike `f32x4.max`'s NaN and ±0 rules). */
+  f32x4Pmax(): this {
+    return this.#simd(0xeb);
+  }
+  /** Pseudo-maximum `a < b ? b : a` of two f64 lanes. */
+  f64x2Pmax(): this {
+    return this.#simd(0xf7);
   }
   f32x4Max(): this {
     return this.#simd(0xe9);
@@ -215,6 +258,22 @@ export class FunctionBuilder {
   /** Relaxed SIMD fused multiply-add: `a·b + c` for the stack `a b c`. */
   f32x4RelaxedMadd(): this {
     return this.#simd(0x105);
+  }
+  f64x2Gt(): this {
+    return this.#simd(0x4a);
+  }
+  f64x2Max(): this {
+    return this.#simd(0xf5);
+  }
+  f64x2Add(): this {
+    return this.#simd(0xf0);
+  }
+  f64x2Mul(): this {
+    return this.#simd(0xf2);
+  }
+  /** The float64 fused multiply-add of relaxed SIMD: `a·b + c` for the stack `a b c`. */
+  f64x2RelaxedMadd(): this {
+    return this.#simd(0x107);
   }
 
   /** The encoded body: local declarations, instructions, `end`. */

@@ -1,4 +1,5 @@
-// The float32 matrix kernels of the `wasm` backend, written against the encoder.
+// The matrix kernels of the `wasm` backend (a float32 and a float64 build), written against
+// the encoder.
 //
 // Dimension letters: the product is C[m,n] = L[m,k]·R[k,n] with k the reduction. Both
 // operands are first packed into panels (GotoBLAS style) so that the micro-kernel reads
@@ -9,24 +10,111 @@
 // scratch tile so that C keeps its natural row-major layout. All pointers are byte offsets
 // into the module's memory; leading dimensions are in elements.
 
-import { type FunctionBuilder, i32, type Local, ModuleBuilder, v128 } from "./encoder.ts";
+import {
+  f32,
+  f64,
+  type FunctionBuilder,
+  i32,
+  type Local,
+  ModuleBuilder,
+  v128,
+  type ValType,
+} from "./encoder.ts";
 
 /** Shape of the register tile and of the cache blocks. */
 export interface KernelConfig {
   /** Rows of the register tile (broadcast from the left panel). */
   mr: number;
-  /** Columns of the register tile, a multiple of 4 (vectors from the right panel). */
+  /** Columns of the register tile, a multiple of the lanes per vector (4 f32, 2 f64). */
   nr: number;
   /** Reduction block: the slice of a right panel (kc·nr floats) that stays in L1. */
   kc: number;
   /** Left panels per block: mc·mr·kc floats of the left operand stay in L2. */
   mc: number;
-  /** Use `f32x4.relaxed_madd` (fused, one instruction) rather than `mul` + `add`. */
+  /** Use `relaxed_madd` (fused, one instruction) rather than `mul` + `add`. */
   relaxed: boolean;
+  /** Element type; `"f32"` when omitted. */
+  float?: "f32" | "f64";
 }
 
 /** The tile and blocking the backend ships with (chosen by measurement, see docs/issue6.md). */
 export const DEFAULT_CONFIG: Omit<KernelConfig, "relaxed"> = { mr: 6, nr: 8, kc: 256, mc: 32 };
+
+/**
+ * The float64 build: f64x2 holds half as many lanes, so the tile keeps 6×4 (twelve
+ * accumulator vectors, as the float32 6×8 tile) within the sixteen SIMD registers of x86-64.
+ */
+export const DEFAULT_CONFIG_F64: Omit<KernelConfig, "relaxed"> = {
+  mr: 6,
+  nr: 4,
+  kc: 256,
+  mc: 32,
+  float: "f64",
+};
+
+/** The instructions that differ between the float32 and the float64 kernels. */
+interface Float {
+  /** Bytes per element. */
+  bytes: number;
+  /** Elements per v128. */
+  lanes: number;
+  type: ValType;
+  load(f: FunctionBuilder, offset: number): void;
+  store(f: FunctionBuilder, offset: number): void;
+  zero(f: FunctionBuilder): void;
+  gt(f: FunctionBuilder): void;
+  max(f: FunctionBuilder): void;
+  add(f: FunctionBuilder): void;
+  mul(f: FunctionBuilder): void;
+  extract(f: FunctionBuilder, lane: number): void;
+  splat(f: FunctionBuilder, offset: number): void;
+  vgt(f: FunctionBuilder): void;
+  /** `a < b ? b : a`: relu as pmax(x, 0) keeps NaN (NaN < 0 is false), in one instruction. */
+  vmax(f: FunctionBuilder): void;
+  vadd(f: FunctionBuilder): void;
+  vmul(f: FunctionBuilder): void;
+  vmadd(f: FunctionBuilder): void;
+}
+
+const F32: Float = {
+  bytes: 4,
+  lanes: 4,
+  type: f32,
+  load: (f, o) => f.f32Load(o),
+  store: (f, o) => f.f32Store(o),
+  zero: (f) => f.f32Const0(),
+  gt: (f) => f.f32Gt(),
+  max: (f) => f.f32Max(),
+  add: (f) => f.f32Add(),
+  mul: (f) => f.f32Mul(),
+  extract: (f, lane) => f.f32x4ExtractLane(lane),
+  splat: (f, o) => f.v128Load32Splat(o),
+  vgt: (f) => f.f32x4Gt(),
+  vmax: (f) => f.f32x4Pmax(),
+  vadd: (f) => f.f32x4Add(),
+  vmul: (f) => f.f32x4Mul(),
+  vmadd: (f) => f.f32x4RelaxedMadd(),
+};
+
+const F64: Float = {
+  bytes: 8,
+  lanes: 2,
+  type: f64,
+  load: (f, o) => f.f64Load(o),
+  store: (f, o) => f.f64Store(o),
+  zero: (f) => f.f64Const0(),
+  gt: (f) => f.f64Gt(),
+  max: (f) => f.f64Max(),
+  add: (f) => f.f64Add(),
+  mul: (f) => f.f64Mul(),
+  extract: (f, lane) => f.f64x2ExtractLane(lane),
+  splat: (f, o) => f.v128Load64Splat(o),
+  vgt: (f) => f.f64x2Gt(),
+  vmax: (f) => f.f64x2Pmax(),
+  vadd: (f) => f.f64x2Add(),
+  vmul: (f) => f.f64x2Mul(),
+  vmadd: (f) => f.f64x2RelaxedMadd(),
+};
 
 /** `for (i = start; i < end; i += step) body()`, with `end` a local. */
 function forRange(
@@ -50,9 +138,10 @@ function forRange(
  * tile(lp, rp, c, ldc, kc, load): C[mr, nr] (row stride ldc bytes) = (load ? C : 0) +
  * Σ_p lp[p][mr] ⊗ rp[p][nr], the reduction unrolled by two.
  */
-function tileKernel(m: ModuleBuilder, cfg: KernelConfig): void {
+function tileKernel(m: ModuleBuilder, cfg: KernelConfig, t: Float): void {
   const { mr, nr, relaxed } = cfg;
-  const nv = nr / 4;
+  const { bytes } = t;
+  const nv = nr / t.lanes;
   const f = m.function("tile", [i32, i32, i32, i32, i32, i32]);
   const [lp, rp, c, ldc, kc, load] = [0, 1, 2, 3, 4, 5];
   const row = f.local(i32);
@@ -73,15 +162,23 @@ function tileKernel(m: ModuleBuilder, cfg: KernelConfig): void {
   }
 
   const step = (offset: number) => {
-    for (let v = 0; v < nv; v++) f.localGet(rp).v128Load(offset * nr * 4 + 16 * v).localSet(b[v]);
+    for (let v = 0; v < nv; v++) {
+      f.localGet(rp).v128Load(offset * nr * bytes + 16 * v).localSet(b[v]);
+    }
     for (let r = 0; r < mr; r++) {
-      f.localGet(lp).v128Load32Splat(offset * mr * 4 + 4 * r).localSet(a);
+      f.localGet(lp);
+      t.splat(f, offset * mr * bytes + bytes * r);
+      f.localSet(a);
       for (let v = 0; v < nv; v++) {
         if (relaxed) {
-          f.localGet(a).localGet(b[v]).localGet(acc[r][v]).f32x4RelaxedMadd();
+          f.localGet(a).localGet(b[v]).localGet(acc[r][v]);
+          t.vmadd(f);
         } else {
-          f.localGet(a).localGet(b[v]).f32x4Mul().localSet(product!);
-          f.localGet(acc[r][v]).localGet(product!).f32x4Add();
+          f.localGet(a).localGet(b[v]);
+          t.vmul(f);
+          f.localSet(product!);
+          f.localGet(acc[r][v]).localGet(product!);
+          t.vadd(f);
         }
         f.localSet(acc[r][v]);
       }
@@ -90,14 +187,14 @@ function tileKernel(m: ModuleBuilder, cfg: KernelConfig): void {
   // An odd step first, then pairs.
   f.localGet(kc).i32Const(1).i32And().if();
   step(0);
-  f.localGet(lp).i32Const(mr * 4).i32Add().localSet(lp);
-  f.localGet(rp).i32Const(nr * 4).i32Add().localSet(rp);
+  f.localGet(lp).i32Const(mr * bytes).i32Add().localSet(lp);
+  f.localGet(rp).i32Const(nr * bytes).i32Add().localSet(rp);
   f.end();
   f.localGet(kc).i32Const(1).i32ShrU().localTee(kc).if().loop();
   step(0);
   step(1);
-  f.localGet(lp).i32Const(2 * mr * 4).i32Add().localSet(lp);
-  f.localGet(rp).i32Const(2 * nr * 4).i32Add().localSet(rp);
+  f.localGet(lp).i32Const(2 * mr * bytes).i32Add().localSet(lp);
+  f.localGet(rp).i32Const(2 * nr * bytes).i32Add().localSet(rp);
   f.localGet(kc).i32Const(1).i32Sub().localTee(kc).brIf(0);
   f.end().end();
 
@@ -113,7 +210,8 @@ function tileKernel(m: ModuleBuilder, cfg: KernelConfig): void {
  * src[rows, ld]: dst[jb][p][width] = src[p, jb·width + j], zero past `cols`. Used where the
  * reduction runs down the source's rows (the right operand of `a·b`, both of `aᵀ·b`).
  */
-function packRows(m: ModuleBuilder, exportName: string, width: number): void {
+function packRows(m: ModuleBuilder, exportName: string, width: number, t: Float): void {
+  const { bytes } = t;
   const f = m.function(exportName, [i32, i32, i32, i32, i32]);
   const [src, ld, rows, cols, dst] = [0, 1, 2, 3, 4];
   const [col0, p, from, full, valid] = [0, 0, 0, 0, 0].map(() => f.local(i32));
@@ -121,28 +219,33 @@ function packRows(m: ModuleBuilder, exportName: string, width: number): void {
   f.localGet(cols).localGet(cols).i32Const(width).i32RemU().i32Sub().localSet(full);
   forRange(f, col0, () => f.i32Const(0), cols, width, () => {
     forRange(f, p, () => f.i32Const(0), rows, 1, () => {
-      // from = src + (p·ld + col0)·4
-      f.localGet(p).localGet(ld).i32Mul().localGet(col0).i32Add().i32Const(4).i32Mul()
+      // from = src + (p·ld + col0)·bytes
+      f.localGet(p).localGet(ld).i32Mul().localGet(col0).i32Add().i32Const(bytes).i32Mul()
         .localGet(src).i32Add().localSet(from);
       f.localGet(col0).localGet(full).i32LtU().if();
-      const vectors = Math.floor(width / 4);
+      const vectors = Math.floor(width / t.lanes);
       for (let v = 0; v < vectors; v++) {
         f.localGet(dst).localGet(from).v128Load(16 * v).v128Store(16 * v);
       }
-      for (let q = 4 * vectors; q < width; q++) {
-        f.localGet(dst).localGet(from).f32Load(4 * q).f32Store(4 * q);
+      for (let q = t.lanes * vectors; q < width; q++) {
+        f.localGet(dst).localGet(from);
+        t.load(f, bytes * q);
+        t.store(f, bytes * q);
       }
       f.else();
       f.localGet(cols).localGet(col0).i32Sub().localSet(valid);
       for (let q = 0; q < width; q++) {
         f.localGet(dst);
-        f.i32Const(q).localGet(valid).i32LtU().if(0x7d);
-        f.localGet(from).f32Load(4 * q);
-        f.else().f32Const0().end();
-        f.f32Store(4 * q);
+        f.i32Const(q).localGet(valid).i32LtU().if(t.type);
+        f.localGet(from);
+        t.load(f, bytes * q);
+        f.else();
+        t.zero(f);
+        f.end();
+        t.store(f, bytes * q);
       }
       f.end();
-      f.localGet(dst).i32Const(width * 4).i32Add().localSet(dst);
+      f.localGet(dst).i32Const(width * bytes).i32Add().localSet(dst);
     });
   });
 }
@@ -153,30 +256,35 @@ function packRows(m: ModuleBuilder, exportName: string, width: number): void {
  * where the reduction runs along the source's rows (the left operand of `a·b`, both of
  * `a·bᵀ`).
  */
-function packCols(m: ModuleBuilder, exportName: string, width: number): void {
+function packCols(m: ModuleBuilder, exportName: string, width: number, t: Float): void {
+  const { bytes } = t;
   const f = m.function(exportName, [i32, i32, i32, i32, i32]);
   const [src, ld, rows, cols, dst] = [0, 1, 2, 3, 4];
   const [row0, r, p, from, to] = [0, 0, 0, 0, 0].map(() => f.local(i32));
   forRange(f, row0, () => f.i32Const(0), rows, width, () => {
     for (let q = 0; q < width; q++) {
-      // to = dst + q·4, stepping width·4 per p
-      f.localGet(dst).i32Const(4 * q).i32Add().localSet(to);
+      // to = dst + q·bytes, stepping width·bytes per p
+      f.localGet(dst).i32Const(bytes * q).i32Add().localSet(to);
       f.localGet(row0).i32Const(q).i32Add().localTee(r).localGet(rows).i32LtU().if();
-      f.localGet(r).localGet(ld).i32Mul().i32Const(4).i32Mul().localGet(src).i32Add()
+      f.localGet(r).localGet(ld).i32Mul().i32Const(bytes).i32Mul().localGet(src).i32Add()
         .localSet(from);
       forRange(f, p, () => f.i32Const(0), cols, 1, () => {
-        f.localGet(to).localGet(from).f32Load(0).f32Store(0);
-        f.localGet(from).i32Const(4).i32Add().localSet(from);
-        f.localGet(to).i32Const(width * 4).i32Add().localSet(to);
+        f.localGet(to).localGet(from);
+        t.load(f, 0);
+        t.store(f, 0);
+        f.localGet(from).i32Const(bytes).i32Add().localSet(from);
+        f.localGet(to).i32Const(width * bytes).i32Add().localSet(to);
       });
       f.else();
       forRange(f, p, () => f.i32Const(0), cols, 1, () => {
-        f.localGet(to).f32Const0().f32Store(0);
-        f.localGet(to).i32Const(width * 4).i32Add().localSet(to);
+        f.localGet(to);
+        t.zero(f);
+        t.store(f, 0);
+        f.localGet(to).i32Const(width * bytes).i32Add().localSet(to);
       });
       f.end();
     }
-    f.localGet(dst).localGet(cols).i32Const(width * 4).i32Mul().i32Add().localSet(dst);
+    f.localGet(dst).localGet(cols).i32Const(width * bytes).i32Mul().i32Add().localSet(dst);
   });
 }
 
@@ -185,8 +293,9 @@ function packCols(m: ModuleBuilder, exportName: string, width: number): void {
  * (load ? C : 0) + L·R from packed panels, blocked kc × (mc panels) for the caches. Edge
  * tiles run through `scratch` (mr·nr floats) so that C is never written past its edges.
  */
-function gemm(m: ModuleBuilder, cfg: KernelConfig): void {
+function gemm(m: ModuleBuilder, cfg: KernelConfig, t: Float): void {
   const { mr, nr, kc: KC, mc: MC } = cfg;
+  const { bytes } = t;
   const tile = m.indexOf("tile");
   const f = m.function("gemm", [i32, i32, i32, i32, i32, i32, i32, i32, i32]);
   const [lp, rp, c, mm, nn, kk, ldc, load, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -207,7 +316,7 @@ function gemm(m: ModuleBuilder, cfg: KernelConfig): void {
   const [lpAt, rpAt, cAt, i, j, ldcBytes] = [l(), l(), l(), l(), l(), l()];
   f.localGet(mm).i32Const(mr - 1).i32Add().i32Const(mr).i32DivU().localSet(mPanels);
   f.localGet(nn).i32Const(nr - 1).i32Add().i32Const(nr).i32DivU().localSet(nPanels);
-  f.localGet(ldc).i32Const(4).i32Mul().localSet(ldcBytes);
+  f.localGet(ldc).i32Const(bytes).i32Mul().localSet(ldcBytes);
   forRange(f, pc, () => f.i32Const(0), kk, KC, () => {
     // kc = min(KC, k − pc); accumulate into C unless this is the first block of a fresh C
     f.localGet(kk).localGet(pc).i32Sub().localTee(kc).i32Const(KC).localGet(kc).i32Const(KC)
@@ -217,20 +326,20 @@ function gemm(m: ModuleBuilder, cfg: KernelConfig): void {
       f.localGet(ic).i32Const(MC).i32Add().localTee(icEnd).localGet(mPanels).localGet(icEnd)
         .localGet(mPanels).i32LtU().select().localSet(icEnd);
       forRange(f, jb, () => f.i32Const(0), nPanels, 1, () => {
-        // rpAt = rp + (jb·k + pc)·nr·4
-        f.localGet(jb).localGet(kk).i32Mul().localGet(pc).i32Add().i32Const(nr * 4).i32Mul()
+        // rpAt = rp + (jb·k + pc)·nr·bytes
+        f.localGet(jb).localGet(kk).i32Mul().localGet(pc).i32Add().i32Const(nr * bytes).i32Mul()
           .localGet(rp).i32Add().localSet(rpAt);
         // colsOk = columns of this panel inside C
         f.localGet(nn).localGet(jb).i32Const(nr).i32Mul().i32Sub().localTee(colsOk)
           .i32Const(nr).localGet(colsOk).i32Const(nr).i32LtU().select().localSet(colsOk);
         forRange(f, ib, () => f.localGet(ic), icEnd, 1, () => {
-          f.localGet(ib).localGet(kk).i32Mul().localGet(pc).i32Add().i32Const(mr * 4).i32Mul()
+          f.localGet(ib).localGet(kk).i32Mul().localGet(pc).i32Add().i32Const(mr * bytes).i32Mul()
             .localGet(lp).i32Add().localSet(lpAt);
           f.localGet(mm).localGet(ib).i32Const(mr).i32Mul().i32Sub().localTee(rowsOk)
             .i32Const(mr).localGet(rowsOk).i32Const(mr).i32LtU().select().localSet(rowsOk);
-          // cAt = c + (ib·mr·ldc + jb·nr)·4
+          // cAt = c + (ib·mr·ldc + jb·nr)·bytes
           f.localGet(ib).i32Const(mr).i32Mul().localGet(ldc).i32Mul().localGet(jb)
-            .i32Const(nr).i32Mul().i32Add().i32Const(4).i32Mul().localGet(c).i32Add()
+            .i32Const(nr).i32Mul().i32Add().i32Const(bytes).i32Mul().localGet(c).i32Add()
             .localSet(cAt);
           f.localGet(rowsOk).i32Const(mr).i32Eq().localGet(colsOk).i32Const(nr).i32Eq().i32And()
             .if();
@@ -241,10 +350,10 @@ function gemm(m: ModuleBuilder, cfg: KernelConfig): void {
             forRange(f, i, () => f.i32Const(0), rowsOk, 1, () => {
               forRange(f, j, () => f.i32Const(0), colsOk, 1, () => {
                 const scratchAddr = () =>
-                  f.localGet(i).i32Const(nr).i32Mul().localGet(j).i32Add().i32Const(4).i32Mul()
+                  f.localGet(i).i32Const(nr).i32Mul().localGet(j).i32Add().i32Const(bytes).i32Mul()
                     .localGet(scratch).i32Add();
                 const cAddr = () =>
-                  f.localGet(i).localGet(ldc).i32Mul().localGet(j).i32Add().i32Const(4).i32Mul()
+                  f.localGet(i).localGet(ldc).i32Mul().localGet(j).i32Add().i32Const(bytes).i32Mul()
                     .localGet(cAt).i32Add();
                 if (toScratch) {
                   scratchAddr();
@@ -253,14 +362,15 @@ function gemm(m: ModuleBuilder, cfg: KernelConfig): void {
                   cAddr();
                   scratchAddr();
                 }
-                f.f32Load(0).f32Store(0);
+                t.load(f, 0);
+                t.store(f, 0);
               });
             });
           };
           f.localGet(first).if();
           edgeCopy(true);
           f.end();
-          f.localGet(lpAt).localGet(rpAt).localGet(scratch).i32Const(nr * 4).localGet(kc)
+          f.localGet(lpAt).localGet(rpAt).localGet(scratch).i32Const(nr * bytes).localGet(kc)
             .localGet(first).call(tile);
           edgeCopy(false);
           f.end();
@@ -277,26 +387,39 @@ function gemm(m: ModuleBuilder, cfg: KernelConfig): void {
  *   sumRows(a, out, m, n):  out[j] += a[i, j], rows in ascending order, as NumPy's
  *                           `sum(axis=0)` adds them     (the source steps)
  */
-function addRows(m: ModuleBuilder, exportName: string, stepping: "target" | "source"): void {
+function addRows(
+  m: ModuleBuilder,
+  exportName: string,
+  stepping: "target" | "source",
+  t: Float,
+): void {
+  const { bytes, lanes } = t;
   const f = m.function(exportName, [i32, i32, i32, i32]);
   const [first, second, mm, nn] = [0, 1, 2, 3];
   const [target, source] = exportName === "addBias" ? [first, second] : [second, first];
   const [i, j, vectors, at] = [0, 0, 0, 0].map(() => f.local(i32));
-  f.localGet(nn).localGet(nn).i32Const(4).i32RemU().i32Sub().localSet(vectors);
+  f.localGet(nn).localGet(nn).i32Const(lanes).i32RemU().i32Sub().localSet(vectors);
   const add = (vector: boolean) => {
-    f.localGet(j).i32Const(4).i32Mul().localGet(target).i32Add().localTee(at);
+    f.localGet(j).i32Const(bytes).i32Mul().localGet(target).i32Add().localTee(at);
     f.localGet(at);
     if (vector) f.v128Load(0);
-    else f.f32Load(0);
-    f.localGet(j).i32Const(4).i32Mul().localGet(source).i32Add();
-    if (vector) f.v128Load(0).f32x4Add().v128Store(0);
-    else f.f32Load(0).f32Add().f32Store(0);
+    else t.load(f, 0);
+    f.localGet(j).i32Const(bytes).i32Mul().localGet(source).i32Add();
+    if (vector) {
+      f.v128Load(0);
+      t.vadd(f);
+      f.v128Store(0);
+    } else {
+      t.load(f, 0);
+      t.add(f);
+      t.store(f, 0);
+    }
   };
   forRange(f, i, () => f.i32Const(0), mm, 1, () => {
-    forRange(f, j, () => f.i32Const(0), vectors, 4, () => add(true));
+    forRange(f, j, () => f.i32Const(0), vectors, lanes, () => add(true));
     forRange(f, j, () => f.localGet(vectors), nn, 1, () => add(false));
     const stepped = stepping === "target" ? target : source;
-    f.localGet(stepped).localGet(nn).i32Const(4).i32Mul().i32Add().localSet(stepped);
+    f.localGet(stepped).localGet(nn).i32Const(bytes).i32Mul().i32Add().localSet(stepped);
   });
 }
 
@@ -304,46 +427,295 @@ function addRows(m: ModuleBuilder, exportName: string, stepping: "target" | "sou
  * relu(x, out, n): out = max(x, 0); reluBackward(x, dvalues, out, n): out = x > 0 ?
  * dvalues : 0 (the book's choice at the kink), four at a time, the last n mod 4 one by one.
  */
-function relu(m: ModuleBuilder, backward: boolean): void {
+function relu(m: ModuleBuilder, backward: boolean, t: Float): void {
+  const { bytes, lanes } = t;
   const f = backward
     ? m.function("reluBackward", [i32, i32, i32, i32])
     : m.function("relu", [i32, i32, i32]);
   const [x, dv, out, n] = backward ? [0, 1, 2, 3] : [0, -1, 1, 2];
   const [i, vectors] = [f.local(i32), f.local(i32)];
-  f.localGet(n).localGet(n).i32Const(4).i32RemU().i32Sub().i32Const(4).i32Mul().localSet(vectors);
-  f.localGet(n).i32Const(4).i32Mul().localSet(n); // bytes from here on
+  f.localGet(n).localGet(n).i32Const(lanes).i32RemU().i32Sub().i32Const(bytes).i32Mul()
+    .localSet(vectors);
+  f.localGet(n).i32Const(bytes).i32Mul().localSet(n); // bytes from here on
   const at = (base: number) => f.localGet(base).localGet(i).i32Add();
   forRange(f, i, () => f.i32Const(0), vectors, 16, () => {
     at(out);
     if (backward) {
       at(dv).v128Load(0);
-      at(x).v128Load(0).v128Zero().f32x4Gt().v128And();
-    } else at(x).v128Load(0).v128Zero().f32x4Max();
+      at(x).v128Load(0).v128Zero();
+      t.vgt(f);
+      f.v128And();
+    } else {
+      at(x).v128Load(0).v128Zero();
+      t.vmax(f);
+    }
     f.v128Store(0);
   });
-  forRange(f, i, () => f.localGet(vectors), n, 4, () => {
+  forRange(f, i, () => f.localGet(vectors), n, bytes, () => {
     at(out);
     if (backward) {
-      at(dv).f32Load(0).f32Const0();
-      at(x).f32Load(0).f32Const0().f32Gt().select();
-    } else at(x).f32Load(0).f32Const0().f32Max();
-    f.f32Store(0);
+      at(dv);
+      t.load(f, 0);
+      t.zero(f);
+      at(x);
+      t.load(f, 0);
+      t.zero(f);
+      t.gt(f);
+      f.select();
+    } else {
+      at(x);
+      t.load(f, 0);
+      t.zero(f);
+      t.max(f);
+    }
+    t.store(f, 0);
   });
+}
+
+/**
+ * dotRows(a, bt, c, m, k, n, load): C[m, n] = (load ? C : 0) + A[m, k]·Btᵀ for n ≤ 4, with
+ * bt[n, k] the right operand transposed. Each output is a dot product along rows that are
+ * contiguous in both operands, so nothing is packed: the kernel for thin products (a class
+ * count n = 3), where packing the large left operand would cost more than the multiply-adds.
+ * Two rows of A at a time share each load of Bt; the loop body is specialised for each n.
+ */
+function dotRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
+  const { bytes, lanes } = t;
+  const f = m.function("dotRows", [i32, i32, i32, i32, i32, i32, i32]);
+  const [a, bt, c, mm, kk, nn, load] = [0, 1, 2, 3, 4, 5, 6];
+  const [i, p, rowBytes, vectorBytes, pairs, out] = [0, 0, 0, 0, 0, 0].map(() => f.local(i32));
+  const acc = [0, 1].map(() => [0, 1, 2, 3].map(() => f.local(v128)));
+  const va = [f.local(v128), f.local(v128)];
+  const vb = f.local(v128);
+  const x = [f.local(t.type), f.local(t.type)];
+  const y = f.local(t.type);
+  const sums = [0, 1].map(() => [0, 1, 2, 3].map(() => f.local(t.type)));
+  f.localGet(kk).i32Const(bytes).i32Mul().localSet(rowBytes);
+  f.localGet(rowBytes).localGet(rowBytes).i32Const(16).i32RemU().i32Sub().localSet(vectorBytes);
+  f.localGet(mm).i32Const(1).i32ShrU().localSet(pairs);
+  // `rows` (1 or 2) rows of A against the nc rows of Bt, then A and C step past them.
+  const rowsBody = (nc: number, rows: number) => {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < nc; j++) f.v128Zero().localSet(acc[r][j]);
+    forRange(f, p, () => f.i32Const(0), vectorBytes, 16, () => {
+      for (let r = 0; r < rows; r++) {
+        f.localGet(a).localGet(p).i32Add();
+        if (r > 0) f.localGet(rowBytes).i32Add();
+        f.v128Load(0).localSet(va[r]);
+      }
+      for (let j = 0; j < nc; j++) {
+        f.localGet(bt).localGet(p).i32Add().i32Const(j).localGet(rowBytes).i32Mul().i32Add()
+          .v128Load(0).localSet(vb);
+        for (let r = 0; r < rows; r++) {
+          f.localGet(va[r]).localGet(vb);
+          if (relaxed) {
+            f.localGet(acc[r][j]);
+            t.vmadd(f);
+          } else {
+            t.vmul(f);
+            f.localGet(acc[r][j]);
+            t.vadd(f);
+          }
+          f.localSet(acc[r][j]);
+        }
+      }
+    });
+    // sums = Σ lanes, then the k mod lanes tail one by one
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < nc; j++) {
+        f.localGet(acc[r][j]);
+        t.extract(f, 0);
+        for (let lane = 1; lane < lanes; lane++) {
+          f.localGet(acc[r][j]);
+          t.extract(f, lane);
+          t.add(f);
+        }
+        f.localSet(sums[r][j]);
+      }
+    }
+    forRange(f, p, () => f.localGet(vectorBytes), rowBytes, bytes, () => {
+      for (let r = 0; r < rows; r++) {
+        f.localGet(a).localGet(p).i32Add();
+        if (r > 0) f.localGet(rowBytes).i32Add();
+        t.load(f, 0);
+        f.localSet(x[r]);
+      }
+      for (let j = 0; j < nc; j++) {
+        f.localGet(bt).localGet(p).i32Add().i32Const(j).localGet(rowBytes).i32Mul().i32Add();
+        t.load(f, 0);
+        f.localSet(y);
+        for (let r = 0; r < rows; r++) {
+          f.localGet(sums[r][j]).localGet(x[r]).localGet(y);
+          t.mul(f);
+          t.add(f);
+          f.localSet(sums[r][j]);
+        }
+      }
+    });
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < nc; j++) {
+        f.localGet(c).i32Const((r * nc + j) * bytes).i32Add().localTee(out);
+        f.localGet(load).if(t.type);
+        f.localGet(out);
+        t.load(f, 0);
+        f.localGet(sums[r][j]);
+        t.add(f);
+        f.else().localGet(sums[r][j]).end();
+        t.store(f, 0);
+      }
+    }
+    f.localGet(a).localGet(rowBytes).i32Const(rows).i32Mul().i32Add().localSet(a);
+    f.localGet(c).i32Const(rows * nc * bytes).i32Add().localSet(c);
+  };
+  for (let nc = 1; nc <= 4; nc++) {
+    f.localGet(nn).i32Const(nc).i32Eq().if();
+    forRange(f, i, () => f.i32Const(0), pairs, 1, () => rowsBody(nc, 2));
+    f.localGet(mm).i32Const(1).i32And().if();
+    rowsBody(nc, 1);
+    f.end();
+    f.end();
+  }
+}
+
+/**
+ * outerRows(a, b, c, m, k, n, load): C[k, n] = (load ? C : 0) + A[m, k]ᵀ·B[m, n] for n ≤ 4:
+ * a sum of row outer products, two vectors of A's columns against the n columns of B at a
+ * time, nothing packed (`dweights = inputsᵀ·dvalues` with a class count n = 3). The loop body is
+ * specialised for each n.
+ */
+function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
+  const { bytes, lanes } = t;
+  const f = m.function("outerRows", [i32, i32, i32, i32, i32, i32, i32]);
+  const [a, b, c, mm, kk, nn, load] = [0, 1, 2, 3, 4, 5, 6];
+  const [i, q, ai, bi, rowBytes, vectorBytes, pairBytes, out] = [0, 0, 0, 0, 0, 0, 0, 0].map(
+    () => f.local(i32),
+  );
+  const acc = [0, 1, 2, 3, 4, 5, 6, 7].map(() => f.local(v128));
+  const va = [f.local(v128), f.local(v128)];
+  const splat = f.local(v128);
+  const x = f.local(t.type);
+  const sums = [0, 1, 2, 3].map(() => f.local(t.type));
+  f.localGet(kk).i32Const(bytes).i32Mul().localSet(rowBytes);
+  f.localGet(rowBytes).localGet(rowBytes).i32Const(16).i32RemU().i32Sub().localSet(vectorBytes);
+  f.localGet(vectorBytes).localGet(vectorBytes).i32Const(32).i32RemU().i32Sub()
+    .localSet(pairBytes);
+  // C[at] = (load ? C[at] : 0) + value
+  const store = (at: () => void, value: () => void) => {
+    at();
+    f.localTee(out);
+    f.localGet(load).if(t.type);
+    f.localGet(out);
+    t.load(f, 0);
+    value();
+    t.add(f);
+    f.else();
+    value();
+    f.end();
+    t.store(f, 0);
+  };
+  // `width` vectors of A's columns (q/bytes …) against the nc columns of B, over all rows.
+  const columns = (nc: number, width: number) => {
+    const nBytes = nc * bytes;
+    const accAt = (w: number, j: number) => acc[w * 4 + j];
+    for (let w = 0; w < width; w++) for (let j = 0; j < nc; j++) f.v128Zero().localSet(accAt(w, j));
+    f.localGet(a).localGet(q).i32Add().localSet(ai);
+    f.localGet(b).localSet(bi);
+    forRange(f, i, () => f.i32Const(0), mm, 1, () => {
+      for (let w = 0; w < width; w++) f.localGet(ai).v128Load(16 * w).localSet(va[w]);
+      for (let j = 0; j < nc; j++) {
+        f.localGet(bi);
+        t.splat(f, j * bytes);
+        f.localSet(splat);
+        for (let w = 0; w < width; w++) {
+          f.localGet(va[w]).localGet(splat);
+          if (relaxed) {
+            f.localGet(accAt(w, j));
+            t.vmadd(f);
+          } else {
+            t.vmul(f);
+            f.localGet(accAt(w, j));
+            t.vadd(f);
+          }
+          f.localSet(accAt(w, j));
+        }
+      }
+      f.localGet(ai).localGet(rowBytes).i32Add().localSet(ai);
+      f.localGet(bi).i32Const(nBytes).i32Add().localSet(bi);
+    });
+    // lane l of acc(w, j) is C[q/bytes + w·lanes + l, j]: at c + q·n + (w·lanes + l)·nBytes + j·bytes
+    for (let w = 0; w < width; w++) {
+      for (let l = 0; l < lanes; l++) {
+        for (let j = 0; j < nc; j++) {
+          store(
+            () =>
+              f.localGet(c).localGet(q).i32Const(nc).i32Mul().i32Add()
+                .i32Const((w * lanes + l) * nBytes + j * bytes).i32Add(),
+            () => {
+              f.localGet(accAt(w, j));
+              t.extract(f, l);
+            },
+          );
+        }
+      }
+    }
+  };
+  for (let nc = 1; nc <= 4; nc++) {
+    const nBytes = nc * bytes;
+    f.localGet(nn).i32Const(nc).i32Eq().if();
+    forRange(f, q, () => f.i32Const(0), pairBytes, 32, () => columns(nc, 2));
+    forRange(f, q, () => f.localGet(pairBytes), vectorBytes, 16, () => columns(nc, 1));
+    // The k mod lanes last columns of A one by one.
+    forRange(f, q, () => f.localGet(vectorBytes), rowBytes, bytes, () => {
+      for (let j = 0; j < nc; j++) {
+        t.zero(f);
+        f.localSet(sums[j]);
+      }
+      f.localGet(a).localGet(q).i32Add().localSet(ai);
+      f.localGet(b).localSet(bi);
+      forRange(f, i, () => f.i32Const(0), mm, 1, () => {
+        f.localGet(ai);
+        t.load(f, 0);
+        f.localSet(x);
+        for (let j = 0; j < nc; j++) {
+          f.localGet(sums[j]).localGet(x).localGet(bi);
+          t.load(f, j * bytes);
+          t.mul(f);
+          t.add(f);
+          f.localSet(sums[j]);
+        }
+        f.localGet(ai).localGet(rowBytes).i32Add().localSet(ai);
+        f.localGet(bi).i32Const(nBytes).i32Add().localSet(bi);
+      });
+      for (let j = 0; j < nc; j++) {
+        store(
+          () =>
+            f.localGet(c).localGet(q).i32Const(nc).i32Mul().i32Add().i32Const(j * bytes)
+              .i32Add(),
+          () => f.localGet(sums[j]),
+        );
+      }
+    });
+    f.end();
+  }
 }
 
 /** Builds the kernel module for one configuration. */
 export function buildKernels(cfg: KernelConfig): Uint8Array {
-  if (cfg.nr % 4 !== 0) throw new Error(`buildKernels: nr must be a multiple of 4, got ${cfg.nr}`);
+  const t = cfg.float === "f64" ? F64 : F32;
+  if (cfg.nr % t.lanes !== 0) {
+    throw new Error(`buildKernels: nr must be a multiple of ${t.lanes}, got ${cfg.nr}`);
+  }
   const m = new ModuleBuilder();
-  tileKernel(m, cfg);
-  gemm(m, cfg);
-  packRows(m, "packRowsL", cfg.mr);
-  packRows(m, "packRowsR", cfg.nr);
-  packCols(m, "packColsL", cfg.mr);
-  packCols(m, "packColsR", cfg.nr);
-  addRows(m, "addBias", "target");
-  addRows(m, "sumRows", "source");
-  relu(m, false);
-  relu(m, true);
+  tileKernel(m, cfg, t);
+  gemm(m, cfg, t);
+  packRows(m, "packRowsL", cfg.mr, t);
+  packRows(m, "packRowsR", cfg.nr, t);
+  packCols(m, "packColsL", cfg.mr, t);
+  packCols(m, "packColsR", cfg.nr, t);
+  addRows(m, "addBias", "target", t);
+  addRows(m, "sumRows", "source", t);
+  relu(m, false, t);
+  relu(m, true, t);
+  dotRows(m, cfg.relaxed, t);
+  outerRows(m, cfg.relaxed, t);
   return m.encode();
 }
