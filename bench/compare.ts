@@ -9,14 +9,32 @@
 
 import { parseArgs } from "node:util";
 
+const USAGE =
+  `Run the book's NumPy peer (../shared/bench/peer_numpy.py) and chainrule on the same reference
+workloads, alternating, and print both with their ratio.
+
+Usage: deno task bench:compare [options]
+
+Options:
+  --workload W    W1, W2, W3 or all (default all)
+  --repeats N     alternating runs of each side; medians are reported (default 1)
+  --peer-dir DIR  where peer_numpy.py lives (default ../shared/bench beside the repository)
+  --python PATH   the Python with NumPy (default: python3, else /usr/bin/python3)
+  --help          show this help`;
+
 const { values } = parseArgs({
   options: {
+    help: { type: "boolean", default: false },
     workload: { type: "string", default: "all" },
     repeats: { type: "string", default: "1" },
     "peer-dir": { type: "string" },
     python: { type: "string" },
   },
 });
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 
 const here = new URL(".", import.meta.url).pathname;
 // ../shared/bench beside the repository (the repository's root is one level above bench/).

@@ -9,8 +9,25 @@ import { parseArgs } from "node:util";
 import { setBackend, wasmSupport } from "../mod.ts";
 import { formatResult, runW1, runW2, runW3 } from "./_workloads.ts";
 
+const USAGE =
+  `Run one reference workload (../shared/bench/README.md) and print a RESULT line in the NumPy
+peer's format, plus the heap growth over 1,000 further steps.
+
+Usage: deno run --v8-flags=--expose-gc bench/workloads.ts [options]
+
+Options:
+  --workload W      W1, W2 or W3 (default W1)
+  --dtype D         f32 or f64 (default f32)
+  --backend NAME    wasm, js, naive or blas (blas needs --allow-ffi --allow-read --allow-env)
+  --epochs N        W1 epochs (default 10001)
+  --steps N         W3 steps (default 20)
+  --max-steps N     stop W2's epoch early and extrapolate (smoke tests)
+  --heap-steps N    steps for the heap-growth report (default 1000; 0 for W3)
+  --help            show this help`;
+
 const { values } = parseArgs({
   options: {
+    help: { type: "boolean", default: false },
     workload: { type: "string", default: "W1" },
     dtype: { type: "string", default: "f32" },
     backend: { type: "string" },
@@ -20,6 +37,10 @@ const { values } = parseArgs({
     "heap-steps": { type: "string" },
   },
 });
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 
 const dtype = values.dtype === "f64" ? "float64" : "float32";
 if (values.backend === "blas") {

@@ -223,7 +223,11 @@ Deno.test("evaluate and predict batch, with the same figures as one pass", () =>
   assert.ok(Math.abs(whole.loss - batched.loss) < 1e-12);
   assert.equal(whole.accuracy, batched.accuracy);
   assert.equal(whole.regularizationLoss, 0);
-  assert.deepEqual(model.predict(x, { batchSize: 10 }).data, model.predict(x).data);
+  // Equal up to rounding: a batch's size can pick another kernel, summing in another order.
+  const parts = model.predict(x, { batchSize: 10 }).data;
+  const once = model.predict(x).data;
+  assert.equal(parts.length, once.length);
+  parts.forEach((v, i) => assert.ok(Math.abs(v - once[i]) < 1e-12, `${i}: ${v} vs ${once[i]}`));
   assert.throws(
     () => model.predict(x, { batchSize: 0 }),
     /Sequential\.predict: batchSize must be a positive integer, got 0/,
