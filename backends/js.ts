@@ -1,4 +1,4 @@
-import type { Backend } from "../core/backend.ts";
+import type { AdamHyper, Backend } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 
 // Dimension letters as in core/backend.ts: C[m,n] = L[m,k]·R[k,n], k the reduction. The
@@ -226,4 +226,26 @@ export const jsBackend: Backend = {
   reluBackward(x, dvalues, out) {
     for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? dvalues[i] : 0;
   },
+  adam: adamLoop,
 };
+
+/**
+ * The book's Adam update as one loop (`Backend.adam`, and `Adam`'s own when a backend has
+ * none). Not exported from mod.ts.
+ */
+export function adamLoop(
+  value: FloatArray,
+  grad: FloatArray,
+  momentum: FloatArray,
+  cache: FloatArray,
+  hyper: AdamHyper,
+): void {
+  const { beta1, beta2, learningRate: lr, correction1, correction2, epsilon } = hyper;
+  for (let i = 0; i < value.length; i++) {
+    const g = grad[i];
+    momentum[i] = beta1 * momentum[i] + (1 - beta1) * g;
+    cache[i] = beta2 * cache[i] + (1 - beta2) * (g * g);
+    value[i] += (-lr * (momentum[i] / correction1)) /
+      (Math.sqrt(cache[i] / correction2) + epsilon);
+  }
+}

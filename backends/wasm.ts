@@ -1,6 +1,6 @@
-import type { Backend } from "../core/backend.ts";
+import type { AdamHyper, Backend } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
-import { jsBackend } from "./js.ts";
+import { adamLoop, jsBackend } from "./js.ts";
 import {
   PLAIN_KERNELS,
   PLAIN_KERNELS_F64,
@@ -39,6 +39,21 @@ interface KernelExports {
   reluBackward(x: number, dvalues: number, out: number, n: number): void;
   dotRows(a: number, bt: number, c: number, m: number, k: number, n: number, load: number): void;
   outerRows(a: number, b: number, c: number, m: number, k: number, n: number, load: number): void;
+  adam(
+    value: number,
+    grad: number,
+    momentum: number,
+    cache: number,
+    n: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    negativeRate: number,
+    correction1: number,
+    correction2: number,
+    epsilon: number,
+  ): void;
 }
 
 /** Which WebAssembly kernels this runtime can run. */
@@ -287,6 +302,43 @@ export class WasmKernels {
     } else this.#exports.relu(xAt * B, outAt * B, n);
     out.set(this.#slice(outAt, n));
   }
+
+  /** Adam's update of `value`, `momentum`, `cache` in place; see `Backend.adam`. */
+  adam(
+    value: FloatArray,
+    grad: FloatArray,
+    momentum: FloatArray,
+    cache: FloatArray,
+    hyper: AdamHyper,
+  ): void {
+    const n = value.length, B = this.#bytes;
+    const at = align(this.#mr * this.#nr);
+    const [gradAt, momentumAt, cacheAt] = [at + align(n), at + 2 * align(n), at + 3 * align(n)];
+    const heap = this.#reserve(cacheAt + n);
+    heap.set(value, at);
+    heap.set(grad, gradAt);
+    heap.set(momentum, momentumAt);
+    heap.set(cache, cacheAt);
+    const { beta1, beta2, epsilon } = hyper;
+    this.#exports.adam(
+      at * B,
+      gradAt * B,
+      momentumAt * B,
+      cacheAt * B,
+      n,
+      beta1,
+      1 - beta1,
+      beta2,
+      1 - beta2,
+      -hyper.learningRate,
+      hyper.correction1,
+      hyper.correction2,
+      epsilon,
+    );
+    value.set(this.#slice(at, n));
+    momentum.set(this.#slice(momentumAt, n));
+    cache.set(this.#slice(cacheAt, n));
+  }
 }
 
 let kernels: WasmKernels | null | undefined;
@@ -435,5 +487,11 @@ export const wasmBackend: Backend = {
     const kernels = elementwiseKernels(x.length, x, dvalues, out);
     if (kernels) kernels.relu(x, out, dvalues);
     else jsBackend.reluBackward!(x, dvalues, out);
+  },
+  adam(value, grad, momentum, cache, hyper) {
+    const kernels = elementwiseKernels(value.length, value, grad, momentum);
+    if (kernels && cache.constructor === value.constructor) {
+      kernels.adam(value, grad, momentum, cache, hyper);
+    } else adamLoop(value, grad, momentum, cache, hyper);
   },
 };

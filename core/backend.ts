@@ -69,6 +69,35 @@ export interface Backend {
   relu?(x: FloatArray, out: FloatArray): void;
   /** out = x > 0 ? dvalues : 0 element-wise (optional, with {@linkcode Backend.relu}). */
   reluBackward?(x: FloatArray, dvalues: FloatArray, out: FloatArray): void;
+  /**
+   * One Adam update in place (optional: `Adam` loops itself when absent), with exactly the
+   * loop's float64 operations: `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²` (stored, then
+   * read back), `value += (−lr·(m/c₁)) / (√(v/c₂) + ε)`. All four arrays have one element
+   * type and length.
+   */
+  adam?(
+    value: FloatArray,
+    grad: FloatArray,
+    momentum: FloatArray,
+    cache: FloatArray,
+    hyper: AdamHyper,
+  ): void;
+}
+
+/** The scalars of one Adam update (see {@linkcode Backend.adam}). */
+export interface AdamHyper {
+  /** β₁ */
+  beta1: number;
+  /** β₂ */
+  beta2: number;
+  /** The step size of this update. */
+  learningRate: number;
+  /** 1 − β₁^(t+1) */
+  correction1: number;
+  /** 1 − β₂^(t+1) */
+  correction2: number;
+  /** ε */
+  epsilon: number;
 }
 
 /**

@@ -228,3 +228,34 @@ Deno.test("wasm matmulBias equals matmul followed by addBias, bit for bit", () =
     }
   }
 });
+
+Deno.test("wasm adam equals the JS loop bit for bit, and Adam trains alike on both", () => {
+  const random = new RandomState(9);
+  const hyper = {
+    beta1: 0.9,
+    beta2: 0.999,
+    learningRate: 0.001,
+    correction1: 1 - 0.9 ** 3,
+    correction2: 1 - 0.999 ** 3,
+    epsilon: 1e-7,
+  };
+  for (const dtype of ["float32", "float64"] as const) {
+    const make = (values: Float64Array) =>
+      dtype === "float32" ? Float32Array.from(values) : Float64Array.from(values);
+    // Below the element-wise threshold (JS), even and odd lengths in wasm.
+    for (const length of [1, 3, 2048, 4099]) {
+      const start = [0, 1, 2, 3].map(() => randomArray(random, length));
+      start[3] = start[3].map(Math.abs); // the second moment is ≥ 0
+      const [value, grad, momentum, cache] = start.map(make);
+      const [value2, grad2, momentum2, cache2] = start.map(make);
+      for (let step = 0; step < 3; step++) {
+        wasmBackend.adam!(value, grad, momentum, cache, hyper);
+        jsBackend.adam!(value2, grad2, momentum2, cache2, hyper);
+      }
+      assert.deepEqual(value, value2, `${dtype} ${length} value`);
+      assert.deepEqual(momentum, momentum2, `${dtype} ${length} momentum`);
+      assert.deepEqual(cache, cache2, `${dtype} ${length} cache`);
+      assert.notDeepEqual(value, make(start[0]), "the values moved");
+    }
+  }
+});

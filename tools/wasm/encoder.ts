@@ -206,7 +206,49 @@ export class FunctionBuilder {
     return this.#op(0xa0);
   }
 
+  f64Sub(): this {
+    return this.#op(0xa1);
+  }
+  f64Div(): this {
+    return this.#op(0xa3);
+  }
+  f64Sqrt(): this {
+    return this.#op(0x9f);
+  }
+  f64PromoteF32(): this {
+    return this.#op(0xbb);
+  }
+  f32DemoteF64(): this {
+    return this.#op(0xb6);
+  }
+
   // SIMD (prefix 0xfd).
+  /** Two float32 (8 bytes) into the low lanes, zeros above. */
+  v128Load64Zero(offset = 0): this {
+    return this.#simd(0x5d, 3, ...uleb(offset));
+  }
+  /** Stores lane `lane` of the i64x2 view (8 bytes). */
+  v128Store64Lane(lane: number, offset = 0): this {
+    return this.#simd(0x5b, 3, ...uleb(offset), lane);
+  }
+  f32x4DemoteF64x2Zero(): this {
+    return this.#simd(0x5e);
+  }
+  f64x2PromoteLowF32x4(): this {
+    return this.#simd(0x5f);
+  }
+  f64x2Splat(): this {
+    return this.#simd(0x14);
+  }
+  f64x2Sqrt(): this {
+    return this.#simd(0xef);
+  }
+  f64x2Sub(): this {
+    return this.#simd(0xf1);
+  }
+  f64x2Div(): this {
+    return this.#simd(0xf3);
+  }
   v128Load(offset = 0): this {
     return this.#simd(0x00, 4, ...uleb(offset));
   }

@@ -698,6 +698,95 @@ function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
   }
 }
 
+/**
+ * adam(value, grad, momentum, cache, n, β₁, 1−β₁, β₂, 1−β₂, −lr, c₁, c₂, ε): the book's
+ * Adam update of n parameters in place, in float64 arithmetic on every element type, in
+ * exactly the operations and order of the JS loop (m and v are stored, rounded to the
+ * element type, and read back): m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g²,
+ * value += (−lr·(m/c₁)) / (√(v/c₂) + ε). Two elements per f64x2 vector (the divisions and
+ * the square root are what a scalar loop waits on), the last n mod 2 alone.
+ */
+function adam(m: ModuleBuilder, t: Float): void {
+  const f = m.function("adam", [i32, i32, i32, i32, i32, f64, f64, f64, f64, f64, f64, f64, f64]);
+  const [value, grad, momentum, cache, n] = [0, 1, 2, 3, 4];
+  const hyper = [5, 6, 7, 8, 9, 10, 11, 12]; // β₁, 1−β₁, β₂, 1−β₂, −lr, c₁, c₂, ε
+  const [i, pairs] = [f.local(i32), f.local(i32)];
+  const splats = hyper.map(() => f.local(v128));
+  const [g, mv, vv, rounded] = [f.local(v128), f.local(v128), f.local(v128), f.local(v128)];
+  const [gs, ms, vs, rs] = [f.local(f64), f.local(f64), f.local(f64), f.local(f32)];
+  hyper.forEach((h, k) => f.localGet(h).f64x2Splat().localSet(splats[k]));
+  const { bytes } = t;
+  f.localGet(n).localGet(n).i32Const(2).i32RemU().i32Sub().i32Const(bytes).i32Mul()
+    .localSet(pairs);
+  f.localGet(n).i32Const(bytes).i32Mul().localSet(n); // bytes from here on
+  const at = (base: number) => f.localGet(base).localGet(i).i32Add();
+  const f32s = t.bytes === 4;
+  // Pairs: loads promote two float32 to f64x2; stores demote and keep the rounded pair.
+  const loadPair = (base: number) =>
+    f32s ? at(base).v128Load64Zero(0).f64x2PromoteLowF32x4() : at(base).v128Load(0);
+  // Stores the f64x2 in `local` to base[i], leaving in `local` what was stored (read back).
+  const storePair = (base: number, local: number) => {
+    at(base);
+    if (f32s) {
+      f.localGet(local).f32x4DemoteF64x2Zero().localTee(rounded).v128Store64Lane(0);
+      f.localGet(rounded).f64x2PromoteLowF32x4().localSet(local);
+    } else f.localGet(local).v128Store(0);
+  };
+  const S = (k: number) => f.localGet(splats[k]);
+  forRange(f, i, () => f.i32Const(0), pairs, 2 * bytes, () => {
+    loadPair(grad);
+    f.localSet(g);
+    S(0);
+    loadPair(momentum);
+    f.f64x2Mul();
+    S(1).localGet(g).f64x2Mul().f64x2Add().localSet(mv);
+    storePair(momentum, mv);
+    S(2);
+    loadPair(cache);
+    f.f64x2Mul();
+    S(3).localGet(g).localGet(g).f64x2Mul().f64x2Mul().f64x2Add().localSet(vv);
+    storePair(cache, vv);
+    loadPair(value);
+    S(4).localGet(mv);
+    S(5).f64x2Div().f64x2Mul();
+    f.localGet(vv);
+    S(6).f64x2Div().f64x2Sqrt();
+    S(7).f64x2Add().f64x2Div().f64x2Add().localSet(g);
+    storePair(value, g);
+  });
+  // The odd last element, the same operations on scalars.
+  const load = (base: number) => f32s ? at(base).f32Load(0).f64PromoteF32() : at(base).f64Load(0);
+  const store = (base: number, local: number) => {
+    at(base);
+    if (f32s) {
+      f.localGet(local).f32DemoteF64().localTee(rs).f32Store(0);
+      f.localGet(rs).f64PromoteF32().localSet(local);
+    } else f.localGet(local).f64Store(0);
+  };
+  const H = (k: number) => f.localGet(hyper[k]);
+  forRange(f, i, () => f.localGet(pairs), n, bytes, () => {
+    load(grad);
+    f.localSet(gs);
+    H(0);
+    load(momentum);
+    f.f64Mul();
+    H(1).localGet(gs).f64Mul().f64Add().localSet(ms);
+    store(momentum, ms);
+    H(2);
+    load(cache);
+    f.f64Mul();
+    H(3).localGet(gs).localGet(gs).f64Mul().f64Mul().f64Add().localSet(vs);
+    store(cache, vs);
+    load(value);
+    H(4).localGet(ms);
+    H(5).f64Div().f64Mul();
+    f.localGet(vs);
+    H(6).f64Div().f64Sqrt();
+    H(7).f64Add().f64Div().f64Add().localSet(gs);
+    store(value, gs);
+  });
+}
+
 /** Builds the kernel module for one configuration. */
 export function buildKernels(cfg: KernelConfig): Uint8Array {
   const t = cfg.float === "f64" ? F64 : F32;
@@ -717,5 +806,6 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
   relu(m, true, t);
   dotRows(m, cfg.relaxed, t);
   outerRows(m, cfg.relaxed, t);
+  adam(m, t);
   return m.encode();
 }
