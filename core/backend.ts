@@ -70,10 +70,11 @@ export interface Backend {
   /** out = x > 0 ? dvalues : 0 element-wise (optional, with {@linkcode Backend.relu}). */
   reluBackward?(x: FloatArray, dvalues: FloatArray, out: FloatArray): void;
   /**
-   * One Adam update in place (optional: `Adam` loops itself when absent), with exactly the
-   * loop's float64 operations: `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²` (stored, then
-   * read back), `value += (−lr·(m/c₁)) / (√(v/c₂) + ε)`. All four arrays have one element
-   * type and length.
+   * One Adam update in place (optional: `Adam` loops itself when absent), the book's
+   * operations in its order: `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²` (stored, then read
+   * back), `value += (−lr·(m/c₁)) / (√(v/c₂) + ε)`, in float64 arithmetic or, for float32
+   * arrays, in float32 arithmetic (as NumPy computes the book's code on float32 arrays; within
+   * float32 rounding of the float64 loop). All four arrays have one element type and length.
    */
   adam?(
     value: FloatArray,

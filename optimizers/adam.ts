@@ -122,8 +122,9 @@ export class Adam implements Optimizer {
     hyper.epsilon = epsilon;
     hyper.correction1 = 1 - beta1 ** (this.iterations + 1);
     hyper.correction2 = 1 - beta2 ** (this.iterations + 1);
-    // The backend may run the loop in SIMD (wasm: two float64 lanes; the divisions and the
-    // square root dominate a scalar loop, ~5 ns per element) with the same arithmetic.
+    // The backend may run the loop in SIMD (wasm: float32 params four at a time in float32
+    // arithmetic, float64 ones two at a time): the divisions and the square root make the
+    // scalar float64 loop cost ~5 ns per element (0.5 ms of a 1 ms W2 step with blas).
     const backend = getBackend();
     for (const param of params) {
       const { momentum, cache } = this.moments(param);

@@ -206,6 +206,12 @@ export class FunctionBuilder {
     return this.#op(0xa0);
   }
 
+  f32Div(): this {
+    return this.#op(0x95);
+  }
+  f32Sqrt(): this {
+    return this.#op(0x91);
+  }
   f64Sub(): this {
     return this.#op(0xa1);
   }
@@ -236,6 +242,15 @@ export class FunctionBuilder {
   }
   f64x2PromoteLowF32x4(): this {
     return this.#simd(0x5f);
+  }
+  f32x4Splat(): this {
+    return this.#simd(0x13);
+  }
+  f32x4Sqrt(): this {
+    return this.#simd(0xe3);
+  }
+  f32x4Div(): this {
+    return this.#simd(0xe7);
   }
   f64x2Splat(): this {
     return this.#simd(0x14);

@@ -700,7 +700,7 @@ function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
 
 /**
  * adam(value, grad, momentum, cache, n, β₁, 1−β₁, β₂, 1−β₂, −lr, c₁, c₂, ε): the book's
- * Adam update of n parameters in place, in float64 arithmetic on every element type, in
+ * Adam update of n parameters in place, for the float64 build, in
  * exactly the operations and order of the JS loop (m and v are stored, rounded to the
  * element type, and read back): m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g²,
  * value += (−lr·(m/c₁)) / (√(v/c₂) + ε). Two elements per f64x2 vector (the divisions and
@@ -787,6 +787,81 @@ function adam(m: ModuleBuilder, t: Float): void {
   });
 }
 
+/**
+ * The float32 build's adam (same signature): the same operations in float32 arithmetic,
+ * four elements per f32x4 vector, as the book's NumPy code computes on float32 arrays (the
+ * hyper-parameters rounded to float32). The float64 arithmetic of the JS loop spends ~3 ns
+ * per element on its three divisions and square root; f32x4 does four at once.
+ */
+function adam32(m: ModuleBuilder): void {
+  const f = m.function("adam", [i32, i32, i32, i32, i32, f64, f64, f64, f64, f64, f64, f64, f64]);
+  const [value, grad, momentum, cache, n] = [0, 1, 2, 3, 4];
+  const hyper = [5, 6, 7, 8, 9, 10, 11, 12]; // β₁, 1−β₁, β₂, 1−β₂, −lr, c₁, c₂, ε
+  const [i, vectors] = [f.local(i32), f.local(i32)];
+  const scalars = hyper.map(() => f.local(f32));
+  const splats = hyper.map(() => f.local(v128));
+  const [g, mv, vv] = [f.local(v128), f.local(v128), f.local(v128)];
+  const [gs, ms, vs] = [f.local(f32), f.local(f32), f.local(f32)];
+  hyper.forEach((h, k) => {
+    f.localGet(h).f32DemoteF64().localTee(scalars[k]).f32x4Splat().localSet(splats[k]);
+  });
+  f.localGet(n).localGet(n).i32Const(4).i32RemU().i32Sub().i32Const(4).i32Mul()
+    .localSet(vectors);
+  f.localGet(n).i32Const(4).i32Mul().localSet(n); // bytes from here on
+  const at = (base: number) => f.localGet(base).localGet(i).i32Add();
+  // One element (scalar) or four (vector): the same sequence of operations.
+  const step = (vector: boolean) => {
+    const load = (base: number) => vector ? at(base).v128Load(0) : at(base).f32Load(0);
+    const store = (base: number, local: number) => {
+      at(base).localGet(local);
+      if (vector) f.v128Store(0);
+      else f.f32Store(0);
+    };
+    const K = (k: number) => f.localGet(vector ? splats[k] : scalars[k]);
+    const mul = () => vector ? f.f32x4Mul() : f.f32Mul();
+    const add = () => vector ? f.f32x4Add() : f.f32Add();
+    const div = () => vector ? f.f32x4Div() : f.f32Div();
+    const [gl, ml, vl] = vector ? [g, mv, vv] : [gs, ms, vs];
+    load(grad);
+    f.localSet(gl);
+    K(0);
+    load(momentum);
+    mul();
+    K(1).localGet(gl);
+    mul();
+    add();
+    f.localSet(ml);
+    store(momentum, ml);
+    K(2);
+    load(cache);
+    mul();
+    K(3).localGet(gl).localGet(gl);
+    mul();
+    mul();
+    add();
+    f.localSet(vl);
+    store(cache, vl);
+    load(value);
+    K(4).localGet(ml);
+    K(5);
+    div();
+    mul();
+    f.localGet(vl);
+    K(6);
+    div();
+    if (vector) f.f32x4Sqrt();
+    else f.f32Sqrt();
+    K(7);
+    add();
+    div();
+    add();
+    f.localSet(gl);
+    store(value, gl);
+  };
+  forRange(f, i, () => f.i32Const(0), vectors, 16, () => step(true));
+  forRange(f, i, () => f.localGet(vectors), n, 4, () => step(false));
+}
+
 /** Builds the kernel module for one configuration. */
 export function buildKernels(cfg: KernelConfig): Uint8Array {
   const t = cfg.float === "f64" ? F64 : F32;
@@ -806,6 +881,7 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
   relu(m, true, t);
   dotRows(m, cfg.relaxed, t);
   outerRows(m, cfg.relaxed, t);
-  adam(m, t);
+  if (t === F32) adam32(m);
+  else adam(m, t);
   return m.encode();
 }
