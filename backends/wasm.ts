@@ -394,7 +394,7 @@ export function wasmSupport(): WasmSupport {
 
 // Below this many multiply-adds (m·k·n) a product stays in JS: copying, packing and the
 // call cost more than SIMD saves. Measured: JS wins at 4³–6³, wasm from about 8³ on, and
-// wasm wins even on thin training shapes such as 300×64×3 (docs/issue6.md).
+// wasm wins even on thin training shapes such as 300×64×3 (docs/speed.md).
 const CROSSOVER = 512;
 // The same for the bias add, the column sums and ReLU (elements).
 const ELEMENTWISE = 2048;

@@ -207,7 +207,7 @@ for (const workload of workloads) {
     console.log(
       `  float64 final loss: chainrule ${ours} numpy ${theirs} relative difference ${
         (Math.abs(ours - theirs) / theirs).toExponential(2)
-      } (see docs/issue6.md: the run is chaotic, NumPy's own 1e-15 perturbation moves it ~10%)`,
+      } (see docs/speed.md: the run is chaotic, NumPy's own 1e-15 perturbation moves it ~10%)`,
     );
   }
 }

@@ -37,7 +37,7 @@ export interface KernelConfig {
   float?: "f32" | "f64";
 }
 
-/** The tile and blocking the backend ships with (chosen by measurement, see docs/issue6.md). */
+/** The tile and blocking the backend ships with (chosen by measurement, see docs/speed.md). */
 export const DEFAULT_CONFIG: Omit<KernelConfig, "relaxed"> = { mr: 6, nr: 8, kc: 256, mc: 32 };
 
 /**
