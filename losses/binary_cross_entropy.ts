@@ -1,7 +1,7 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
-import { valueTargets } from "../core/targets.ts";
-import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
+import { allocate, Tensor } from "../core/tensor.ts";
+import { lastBatch, type PerOutputBatch, perOutputBatch } from "./_per_output.ts";
 import { clip, unclipped } from "./_clip.ts";
 
 /**
@@ -33,8 +33,7 @@ import { clip, unclipped } from "./_clip.ts";
 export class BinaryCrossEntropy implements Loss {
   /** Registry name. */
   readonly kind = "BinaryCrossEntropy";
-  #outputs?: Tensor; // [batch, outputs], cached by forward for backward
-  #targets?: ArrayLike<number>; // [batch·outputs]
+  #last?: PerOutputBatch; // outputs [batch, outputs] and targets, cached by forward for backward
 
   /** Rebuilds the loss from its (empty) config. */
   static fromConfig(_config: JsonObject): BinaryCrossEntropy {
@@ -49,8 +48,8 @@ export class BinaryCrossEntropy implements Loss {
    */
   forward(outputs: Tensor, targets: Targets): number {
     const where = "BinaryCrossEntropy.forward";
-    const [batch, width] = expectMatrix(outputs, where, "outputs");
-    const y = valueTargets(targets, batch, width, where);
+    const last = perOutputBatch(outputs, targets, where);
+    const { y, width } = last;
     const p = outputs.data;
     let total = 0;
     for (let i = 0; i < p.length; i++) {
@@ -65,18 +64,14 @@ export class BinaryCrossEntropy implements Loss {
       const q = clip(p[i]);
       total -= target * Math.log(q) + (1 - target) * Math.log(1 - q);
     }
-    this.#outputs = outputs;
-    this.#targets = y;
+    this.#last = last;
     return total / p.length;
   }
 
   // dinputs = −(y / p − (1 − y) / (1 − p)) / outputs / batch inside the clipping range, else 0
   /** → dinputs [batch, outputs] */
   backward(): Tensor {
-    const outputs = this.#outputs;
-    const y = this.#targets;
-    if (!outputs || !y) throw new Error("BinaryCrossEntropy.backward: call forward first");
-    const [batch, width] = outputs.shape;
+    const { outputs, y, batch, width } = lastBatch(this.#last, "BinaryCrossEntropy.backward");
     const p = outputs.data;
     const dinputs = allocate(outputs.dtype, p.length);
     for (let i = 0; i < p.length; i++) {

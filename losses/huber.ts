@@ -1,7 +1,7 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
-import { valueTargets } from "../core/targets.ts";
-import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
+import { allocate, Tensor } from "../core/tensor.ts";
+import { lastBatch, type PerOutputBatch, perOutputBatch } from "./_per_output.ts";
 
 /** Options of {@linkcode Huber}. */
 export interface HuberOptions {
@@ -34,8 +34,7 @@ export class Huber implements Loss {
   readonly kind = "Huber";
   /** Where the loss turns from quadratic to linear. */
   readonly delta: number;
-  #outputs?: Tensor; // [batch, outputs], cached by forward for backward
-  #targets?: ArrayLike<number>; // [batch·outputs]
+  #last?: PerOutputBatch; // outputs [batch, outputs] and targets, cached by forward for backward
 
   /**
    * Creates the loss.
@@ -58,8 +57,8 @@ export class Huber implements Loss {
   /** `outputs` [batch, outputs], `targets` [batch, outputs] or [batch] → mean loss */
   forward(outputs: Tensor, targets: Targets): number {
     const where = "Huber.forward";
-    const [batch, width] = expectMatrix(outputs, where, "outputs");
-    const y = valueTargets(targets, batch, width, where);
+    const last = perOutputBatch(outputs, targets, where);
+    const { y } = last;
     const delta = this.delta;
     const p = outputs.data;
     let total = 0;
@@ -67,18 +66,14 @@ export class Huber implements Loss {
       const r = Math.abs(p[i] - y[i]);
       total += r <= delta ? 0.5 * r * r : delta * (r - 0.5 * delta);
     }
-    this.#outputs = outputs;
-    this.#targets = y;
+    this.#last = last;
     return total / p.length;
   }
 
   // dinputs = r / outputs / batch where |r| ≤ delta, else delta·sign(r) / outputs / batch
   /** → dinputs [batch, outputs] */
   backward(): Tensor {
-    const outputs = this.#outputs;
-    const y = this.#targets;
-    if (!outputs || !y) throw new Error("Huber.backward: call forward first");
-    const [batch, width] = outputs.shape;
+    const { outputs, y, batch, width } = lastBatch(this.#last, "Huber.backward");
     const delta = this.delta;
     const p = outputs.data;
     const dinputs = allocate(outputs.dtype, p.length);

@@ -1,7 +1,7 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
-import { valueTargets } from "../core/targets.ts";
-import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
+import { allocate, Tensor } from "../core/tensor.ts";
+import { lastBatch, type PerOutputBatch, perOutputBatch } from "./_per_output.ts";
 
 /**
  * Mean absolute error (the book's `Loss_MeanAbsoluteError`, L1 loss): the mean over every
@@ -25,8 +25,7 @@ import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
 export class MeanAbsoluteError implements Loss {
   /** Registry name. */
   readonly kind = "MeanAbsoluteError";
-  #outputs?: Tensor; // [batch, outputs], cached by forward for backward
-  #targets?: ArrayLike<number>; // [batch·outputs]
+  #last?: PerOutputBatch; // outputs [batch, outputs] and targets, cached by forward for backward
 
   /** Rebuilds the loss from its (empty) config. */
   static fromConfig(_config: JsonObject): MeanAbsoluteError {
@@ -36,23 +35,19 @@ export class MeanAbsoluteError implements Loss {
   /** `outputs` [batch, outputs], `targets` [batch, outputs] or [batch] → mean loss */
   forward(outputs: Tensor, targets: Targets): number {
     const where = "MeanAbsoluteError.forward";
-    const [batch, width] = expectMatrix(outputs, where, "outputs");
-    const y = valueTargets(targets, batch, width, where);
+    const last = perOutputBatch(outputs, targets, where);
+    const { y } = last;
     const p = outputs.data;
     let total = 0;
     for (let i = 0; i < p.length; i++) total += Math.abs(p[i] - y[i]);
-    this.#outputs = outputs;
-    this.#targets = y;
+    this.#last = last;
     return total / p.length;
   }
 
   // dinputs = sign(prediction − target) / outputs / batch (0 at an exact hit)
   /** → dinputs [batch, outputs] */
   backward(): Tensor {
-    const outputs = this.#outputs;
-    const y = this.#targets;
-    if (!outputs || !y) throw new Error("MeanAbsoluteError.backward: call forward first");
-    const [batch, width] = outputs.shape;
+    const { outputs, y, batch, width } = lastBatch(this.#last, "MeanAbsoluteError.backward");
     const p = outputs.data;
     const dinputs = allocate(outputs.dtype, p.length);
     for (let i = 0; i < p.length; i++) dinputs[i] = Math.sign(p[i] - y[i]) / width / batch;
