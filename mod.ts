@@ -21,33 +21,43 @@
  *
  * @module
  */
-export * from "./core/tensor.ts";
-export * from "./core/json.ts";
+// The core: contracts and the runner.
+export {
+  type DType,
+  type FloatArray,
+  type NestedArray,
+  Tensor,
+  type TensorLike,
+  type TensorOptions,
+} from "./core/tensor.ts";
+export type { JsonObject, JsonValue } from "./core/json.ts";
 export * from "./core/param.ts";
 export * from "./core/layer.ts";
 export * from "./core/loss.ts";
 export * from "./core/optimizer.ts";
 export * from "./core/schedule.ts";
-export * from "./core/random.ts";
+export {
+  type RandomOptions,
+  RandomState,
+  type RandomStateSnapshot,
+  setGlobalSeed,
+} from "./core/random.ts";
 export * from "./core/backend.ts";
-export * from "./core/initializers.ts";
-export * from "./core/registry.ts";
-export * from "./core/sequential.ts";
-export * from "./core/fit.ts";
-export * from "./core/history.ts";
-export * from "./core/callback.ts";
-export * from "./core/metric.ts";
-export * from "./core/progress.ts";
-export { accuracy, argmaxRows, takeRows } from "./core/targets.ts";
-export * from "./core/softmax.ts";
+export type { Factory } from "./core/registry.ts";
+export * from "./core/chain.ts";
 export * from "./core/gradient_check.ts";
+// Where the products run.
+export * from "./backends/selection.ts";
+export { type WasmSupport, wasmSupport } from "./backends/wasm.ts";
+// The plugins.
+export { type Initializer, initializers } from "./initializers/initializers.ts";
 export * from "./layers/dense.ts";
 export * from "./layers/dropout.ts";
 export * from "./activations/relu.ts";
 export * from "./activations/leaky_relu.ts";
 export * from "./activations/sigmoid.ts";
 export * from "./activations/tanh.ts";
-export * from "./activations/softmax.ts";
+export { Softmax, softmax } from "./activations/softmax.ts";
 export * from "./activations/linear.ts";
 export * from "./losses/softmax_cross_entropy.ts";
 export * from "./losses/categorical_cross_entropy.ts";
@@ -65,6 +75,23 @@ export * from "./schedules/step_decay.ts";
 export * from "./schedules/exponential_decay.ts";
 export * from "./schedules/cosine_decay.ts";
 export * from "./data/spiral.ts";
+export * from "./data/idx.ts";
+export * from "./catalog/registry.ts";
+// Training.
+export type { EvaluateLogs, EvaluateOptions, FitOptions, ValidationData } from "./training/fit.ts";
+export { takeRows, type TargetsLike } from "./training/batches.ts";
+export type { PredictOptions } from "./training/predict.ts";
+export { type EpochLogs, History } from "./training/history.ts";
+export * from "./training/callback.ts";
+export type { Metric } from "./training/metric.ts";
+export * from "./training/progress.ts";
+export * from "./training/metrics/categorical_accuracy.ts";
+export * from "./training/metrics/binary_accuracy.ts";
+export * from "./training/metrics/regression_accuracy.ts";
+export * from "./training/callbacks/early_stopping.ts";
+export * from "./training/callbacks/terminate_on_nan.ts";
+export * from "./training/callbacks/learning_rate_scheduler.ts";
+// Files and pictures.
 export {
   decodeSafetensors,
   MAX_HEADER_BYTES,
@@ -79,18 +106,19 @@ export {
 } from "./io/safetensors.ts";
 export { encodeSafetensors, type NamedTensors, writeSafetensors } from "./io/safetensors_writer.ts";
 export { writeFileAtomic } from "./io/write_file_atomic.ts";
-export * from "./io/model_io.ts";
+export {
+  MODEL_METADATA_KEY,
+  modelToBytes,
+  OPTIMIZER_METADATA_KEY,
+  paramNames,
+  saveModel,
+  type SaveModelOptions,
+  VERSION_METADATA_KEY,
+} from "./io/model_io.ts";
 export * from "./io/torch_state_dict.ts";
-export * from "./backends/js.ts";
-export { wasmBackend, type WasmSupport, wasmSupport } from "./backends/wasm.ts";
-export * from "./data/workloads.ts";
-export * from "./metrics/categorical_accuracy.ts";
-export * from "./metrics/binary_accuracy.ts";
-export * from "./metrics/regression_accuracy.ts";
-export * from "./callbacks/early_stopping.ts";
-export * from "./callbacks/terminate_on_nan.ts";
-export * from "./callbacks/learning_rate_scheduler.ts";
 export * from "./plot/history_plot.ts";
 export * from "./plot/decision_boundary_plot.ts";
 export * from "./plot/combine_svg.ts";
-export * from "./data/idx.ts";
+// The model users build.
+export * from "./models/sequential.ts";
+export * from "./models/load_model.ts";

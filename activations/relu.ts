@@ -1,4 +1,4 @@
-import { getBackend } from "../core/backend.ts";
+import { getBackend } from "../backends/selection.ts";
 import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";

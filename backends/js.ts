@@ -187,7 +187,7 @@ function tile1x4(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { jsBackend } from "@chainrule/nn";
+ * import { jsBackend } from "@chainrule/nn/plugin";
  *
  * const c = new Float64Array(4);
  * jsBackend.matmul(new Float64Array([1, 2, 3, 4]), new Float64Array([5, 6, 7, 8]), c, 2, 2, 2);

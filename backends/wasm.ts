@@ -430,7 +430,7 @@ function elementwiseKernels(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { naiveBackend, wasmBackend } from "@chainrule/nn";
+ * import { naiveBackend, wasmBackend } from "@chainrule/nn/plugin";
  *
  * const a = Float32Array.from({ length: 64 * 48 }, (_, i) => (i % 7) - 3);
  * const b = Float32Array.from({ length: 48 * 40 }, (_, i) => (i % 5) - 2);

@@ -1,6 +1,7 @@
 // The product shapes benchmarked by kernels_bench.ts and gflops.ts.
 
-import { type Backend, jsBackend, naiveBackend, RandomState, wasmBackend } from "../mod.ts";
+import { type Backend, RandomState } from "../mod.ts";
+import { jsBackend, naiveBackend, wasmBackend } from "../plugin.ts";
 
 export type Kind = "matmul" | "matmulTransA" | "matmulTransB";
 export const SHAPES: [string, Kind, number, number, number][] = [

@@ -12,13 +12,15 @@ import {
   SoftmaxCrossEntropy,
   takeRows,
   type Tensor,
+} from "../mod.ts";
+import {
   type Workload,
   workloadModel,
   workloadPermutation,
   workloadW1,
   workloadW2,
   workloadW3,
-} from "../mod.ts";
+} from "./_workload_data.ts";
 
 /** One measured run, printed as `RESULT key=value …` like the NumPy peer prints it. */
 export type Result = Record<string, string | number>;

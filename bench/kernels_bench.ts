@@ -4,7 +4,8 @@
 // or run `deno run bench/gflops.ts` for the table. Add --allow-ffi to include blas.
 
 import { blasBackend } from "../blas.ts";
-import { wasmBackend, wasmSupport } from "../mod.ts";
+import { wasmSupport } from "../mod.ts";
+import { wasmBackend } from "../plugin.ts";
 import { backendsFor, operands, SHAPES } from "./_shapes.ts";
 
 const blas = blasBackend();

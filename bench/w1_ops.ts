@@ -6,7 +6,7 @@
 // Run one dtype per process for fair `js` figures: V8 slows the js loops down once they have
 // seen both Float32Array and Float64Array.
 
-import { jsBackend, wasmBackend } from "../mod.ts";
+import { jsBackend, wasmBackend } from "../plugin.ts";
 type A = Float32Array | Float64Array;
 function time(label: string, fn: () => void, reps = 20000): void {
   for (let i = 0; i < 2000; i++) fn();

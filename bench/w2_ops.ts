@@ -3,7 +3,8 @@
 //
 //   deno run --allow-ffi bench/w2_ops.ts     # blas rows need --allow-ffi and libopenblas0
 
-import { type Backend, wasmBackend } from "../mod.ts";
+import type { Backend } from "../mod.ts";
+import { wasmBackend } from "../plugin.ts";
 import { blasBackend } from "../blas.ts";
 
 function time(label: string, fn: () => void, reps = 2000): number {

@@ -1,4 +1,4 @@
-// Argument checks shared by the element-wise plugins (activations, dropout); not exported.
+// Argument checks shared by plugins; exported for plugin authors from the plugin entry.
 import { formatShape, Tensor } from "./tensor.ts";
 
 /**
@@ -38,4 +38,19 @@ export function expectLike(
     );
   }
   return cached;
+}
+
+/** Checks an optimizer hyper-parameter and returns it. */
+export function checkHyper(
+  where: string,
+  name: string,
+  value: number,
+  min = 0,
+  max = Infinity,
+): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+    const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
+    throw new RangeError(`${where}: ${name} must be a finite number ${range}, got ${value}`);
+  }
+  return value;
 }

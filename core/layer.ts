@@ -24,6 +24,14 @@ export interface BackwardOptions {
   inputGradient?: boolean;
 }
 
+/** A named tensor of model state that is not trained: saved, loaded and restored with the params. */
+export interface StateTensor {
+  /** Its name inside the layer, e.g. `"runningMean"`. */
+  readonly name: string;
+  /** Its values, updated in place by the layer (never by an optimizer). */
+  readonly value: Tensor;
+}
+
 /**
  * The contract every layer implements; the runner needs nothing else.
  *
@@ -73,4 +81,9 @@ export interface Layer {
   toString(): string;
   /** The penalty this layer adds to the loss (L1/L2 regularization); 0 when absent. */
   regularizationLoss?(): number;
+  /**
+   * State that is not trained but belongs to the model (BatchNorm's running statistics):
+   * saved and loaded with the params, restored by `EarlyStopping`, never seen by optimizers.
+   */
+  buffers?(): StateTensor[];
 }

@@ -43,16 +43,40 @@ function checkShape(shape: readonly number[], where: string): number {
   return size;
 }
 
-function inferShape(value: NestedArray, where: string): number[] {
+// What a value is, for error messages: `a string ("hello")`, `an object`, `undefined`.
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "string") {
+    const text = value.length > 20 ? `${value.slice(0, 20)}…` : value;
+    return `a string (${JSON.stringify(text)})`;
+  }
+  if (typeof value === "number") return `the number ${value}`;
+  if (typeof value === "object") {
+    const name = (value as object).constructor?.name;
+    return name && name !== "Object" ? `a ${name}` : "an object";
+  }
+  return `a ${typeof value}`;
+}
+
+function isArrayLevel(value: unknown): value is ArrayLike<NestedArray> {
+  return Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+}
+
+function inferShape(value: NestedArray, where: string, argument: string): number[] {
   const shape: number[] = [];
-  let level: NestedArray = value;
+  let level: unknown = value;
   while (typeof level !== "number") {
+    if (!isArrayLevel(level)) {
+      const at = shape.length === 0 ? "" : ` at depth ${shape.length}`;
+      throw new TypeError(
+        `${where}: ${argument} must be a Tensor or nested arrays of numbers, got ${
+          describeValue(level)
+        }${at}`,
+      );
+    }
     shape.push(level.length);
     if (level.length === 0) break;
-    level = (level as ArrayLike<NestedArray>)[0];
-  }
-  if (typeof level !== "number" && shape.length === 0) {
-    throw new TypeError(`${where}: expected numbers or nested arrays of numbers`);
+    level = level[0];
   }
   return shape;
 }
@@ -67,13 +91,17 @@ function flattenInto(
 ): number {
   if (depth === shape.length) {
     if (typeof value !== "number") {
-      throw new TypeError(`${where}: ragged nesting, expected a number at depth ${depth}`);
+      throw new TypeError(
+        `${where}: ragged nesting, expected a number at depth ${depth}, got ${
+          describeValue(value)
+        }`,
+      );
     }
     out[offset] = value;
     return offset + 1;
   }
-  if (typeof value === "number" || value.length !== shape[depth]) {
-    const got = typeof value === "number" ? "a number" : `length ${value.length}`;
+  if (!isArrayLevel(value) || value.length !== shape[depth]) {
+    const got = isArrayLevel(value) ? `length ${value.length}` : describeValue(value);
     throw new TypeError(
       `${where}: ragged nesting, expected length ${shape[depth]} at depth ${depth}, got ${got}`,
     );
@@ -128,10 +156,7 @@ export class Tensor {
 
   /** Builds a tensor by copying nested arrays (or a flat typed array, as a vector). */
   static from(values: NestedArray, options: TensorOptions = {}): Tensor {
-    const shape = inferShape(values, "Tensor.from");
-    const data = allocate(options.dtype ?? "float32", checkShape(shape, "Tensor.from"));
-    flattenInto(values, shape, 0, data, 0, "Tensor.from");
-    return new Tensor(data, shape);
+    return fromNested(values, options.dtype ?? "float32", "Tensor.from", "values");
   }
 
   /** A tensor of zeros. */
@@ -262,10 +287,27 @@ export class Tensor {
 /** Anything a model accepts as input data: a tensor, or nested arrays of numbers. */
 export type TensorLike = Tensor | NestedArray;
 
-/** Returns `value` as a tensor of `dtype`, copying only when it must. */
-export function toTensor(value: TensorLike, dtype: DType): Tensor {
+function fromNested(values: NestedArray, dtype: DType, where: string, argument: string): Tensor {
+  const shape = inferShape(values, where, argument);
+  const data = allocate(dtype, checkShape(shape, where));
+  flattenInto(values, shape, 0, data, 0, where);
+  return new Tensor(data, shape);
+}
+
+/**
+ * Returns `value` as a tensor of `dtype`, copying only when it must.
+ *
+ * @throws {TypeError} naming `where` and `argument` when `value` is neither a tensor nor
+ * nested arrays of numbers, or is ragged.
+ */
+export function toTensor(
+  value: TensorLike,
+  dtype: DType,
+  where = "toTensor",
+  argument = "x",
+): Tensor {
   if (value instanceof Tensor) return value.dtype === dtype ? value : value.clone({ dtype });
-  return Tensor.from(value, { dtype });
+  return fromNested(value, dtype, where, argument);
 }
 
 /**

@@ -1,6 +1,6 @@
 // PyTorch's names for a model's parameters, so weights move between chainrule and
 // `torch.nn.Sequential` through a safetensors file.
-import type { Sequential } from "../core/sequential.ts";
+import type { Chain } from "../core/chain.ts";
 import { type FloatArray, Tensor } from "../core/tensor.ts";
 import { type ParamSite, paramSites } from "./model_io.ts";
 import { TensorReader } from "./_tensor_reader.ts";
@@ -54,7 +54,7 @@ function transpose(data: ArrayLike<number>, out: FloatArray, rows: number, cols:
  * assert.ok(bytes.length > 0);
  * ```
  */
-export function toTorchStateDict(model: Sequential): Map<string, Tensor> {
+export function toTorchStateDict(model: Chain): Map<string, Tensor> {
   const where = "toTorchStateDict";
   const state = new Map<string, Tensor>();
   for (const site of paramSites(model, where)) {
@@ -95,7 +95,7 @@ export function toTorchStateDict(model: Sequential): Map<string, Tensor> {
  * ```
  */
 export function loadTorchStateDict(
-  model: Sequential,
+  model: Chain,
   stateDict: ReadonlyMap<string, TensorSource>,
 ): void {
   const where = "loadTorchStateDict";

@@ -1,5 +1,5 @@
-import { getBackend } from "../core/backend.ts";
-import { getInitializer } from "../core/initializers.ts";
+import { getBackend } from "../backends/selection.ts";
+import { getInitializer } from "../initializers/initializers.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";

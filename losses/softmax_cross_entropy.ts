@@ -1,6 +1,6 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
-import { softmaxRows } from "../core/softmax.ts";
+import { softmaxRows } from "../activations/softmax.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { type ClassTargets, classTargets } from "../core/targets.ts";
 import { expectMatrix, type Tensor } from "../core/tensor.ts";

@@ -1,15 +1,10 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
-import {
-  type LearningRateSchedule,
-  resolveSchedule,
-  scheduleConfig,
-  scheduledRate,
-  type ScheduleOptions,
-} from "../core/schedule.ts";
+import type { LearningRateSchedule, ScheduleOptions } from "../core/schedule.ts";
+import { resolveSchedule, scheduleConfig, scheduledRate } from "./_schedule.ts";
 import { describeSchedule, Slots } from "./_common.ts";
-import { checkHyper } from "./sgd.ts";
+import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode AdaGrad}, with the book's defaults. */
 export interface AdaGradOptions extends ScheduleOptions {

@@ -1,18 +1,14 @@
 import { adamLoop } from "../backends/js.ts";
-import { type AdamHyper, getBackend } from "../core/backend.ts";
+import type { AdamHyper } from "../core/backend.ts";
+import { getBackend } from "../backends/selection.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
-import {
-  type LearningRateSchedule,
-  resolveSchedule,
-  scheduleConfig,
-  scheduledRate,
-  type ScheduleOptions,
-} from "../core/schedule.ts";
+import type { LearningRateSchedule, ScheduleOptions } from "../core/schedule.ts";
+import { resolveSchedule, scheduleConfig, scheduledRate } from "./_schedule.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import { describeSchedule, Slots } from "./_common.ts";
-import { checkHyper } from "./sgd.ts";
+import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode Adam}, with the book's defaults. */
 export interface AdamOptions extends ScheduleOptions {

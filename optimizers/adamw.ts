@@ -2,7 +2,7 @@ import type { JsonObject } from "../core/json.ts";
 import type { Param } from "../core/param.ts";
 import { describeSchedule } from "./_common.ts";
 import { Adam, type AdamOptions } from "./adam.ts";
-import { checkHyper } from "./sgd.ts";
+import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode AdamW}: Adam's, plus the decoupled weight decay. */
 export interface AdamWOptions extends AdamOptions {

@@ -1,13 +1,9 @@
+import { checkHyper } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
-import {
-  type LearningRateSchedule,
-  resolveSchedule,
-  scheduleConfig,
-  scheduledRate,
-  type ScheduleOptions,
-} from "../core/schedule.ts";
+import type { LearningRateSchedule, ScheduleOptions } from "../core/schedule.ts";
+import { resolveSchedule, scheduleConfig, scheduledRate } from "./_schedule.ts";
 import { describeSchedule, Slots } from "./_common.ts";
 
 /** Options of {@linkcode SGD}, with the book's defaults. */
@@ -18,21 +14,6 @@ export interface SGDOptions extends ScheduleOptions {
   momentum?: number;
   /** Nesterov's look-ahead form of momentum (needs `momentum` > 0); false. */
   nesterov?: boolean;
-}
-
-/** Checks an optimizer hyper-parameter and returns it. */
-export function checkHyper(
-  where: string,
-  name: string,
-  value: number,
-  min = 0,
-  max = Infinity,
-): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
-    throw new RangeError(`${where}: ${name} must be a finite number ${range}, got ${value}`);
-  }
-  return value;
 }
 
 /**

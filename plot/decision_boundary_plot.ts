@@ -1,6 +1,6 @@
 import type { Targets } from "../core/loss.ts";
-import type { PredictOptions } from "../core/sequential.ts";
-import { argmaxRows } from "../core/targets.ts";
+import type { PredictOptions } from "../training/predict.ts";
+import { argmaxRows } from "../training/metrics/categorical_accuracy.ts";
 import { formatShape, Tensor, type TensorLike, toTensor } from "../core/tensor.ts";
 import {
   axes,

@@ -1,4 +1,4 @@
-import { type History, validationName } from "../core/history.ts";
+import { type History, validationName } from "../training/history.ts";
 import {
   axes,
   escapeXml,

@@ -1,6 +1,6 @@
 import type { JsonObject } from "../core/json.ts";
 import type { LearningRateSchedule } from "../core/schedule.ts";
-import { checkHyper } from "../optimizers/sgd.ts";
+import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode ExponentialDecay}. */
 export interface ExponentialDecayOptions {

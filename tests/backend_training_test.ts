@@ -4,16 +4,14 @@ import {
   type Backend,
   checkGradients,
   Dense,
-  jsBackend,
-  naiveBackend,
   ReLU,
   Sequential,
   SoftmaxCrossEntropy,
   spiralData,
   Tensor,
-  wasmBackend,
   withBackend,
 } from "../mod.ts";
+import { jsBackend, naiveBackend, wasmBackend } from "../plugin.ts";
 
 const BACKENDS: Backend[] = [naiveBackend, jsBackend, wasmBackend];
 

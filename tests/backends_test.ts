@@ -5,14 +5,12 @@ import {
   type Backend,
   type FloatArray,
   getBackend,
-  jsBackend,
-  naiveBackend,
   RandomState,
   setBackend,
-  wasmBackend,
   wasmSupport,
   withBackend,
 } from "../mod.ts";
+import { jsBackend, naiveBackend, wasmBackend } from "../plugin.ts";
 
 type Kind = "matmul" | "matmulTransA" | "matmulTransB";
 const KINDS: Kind[] = ["matmul", "matmulTransA", "matmulTransB"];

@@ -5,7 +5,6 @@ import { blasBackend } from "../blas.ts";
 import {
   checkGradients,
   Dense,
-  naiveBackend,
   RandomState,
   ReLU,
   Sequential,
@@ -13,6 +12,7 @@ import {
   Tensor,
   withBackend,
 } from "../mod.ts";
+import { naiveBackend } from "../plugin.ts";
 
 const blas = blasBackend();
 if (!blas) {

@@ -8,7 +8,6 @@ import {
   Dense,
   type JsonObject,
   type Layer,
-  naiveBackend,
   Param,
   registerLayer,
   ReLU,
@@ -20,6 +19,7 @@ import {
   takeRows,
   Tensor,
 } from "../mod.ts";
+import { naiveBackend } from "../plugin.ts";
 
 const f64 = { dtype: "float64" } as const;
 

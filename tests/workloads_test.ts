@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
+import type { Dense } from "../mod.ts";
 import {
-  type Dense,
   workloadModel,
   workloadPermutation,
   workloadW1,
   workloadW2,
   workloadW3,
-} from "../mod.ts";
+} from "../bench/_workload_data.ts";
 import { sha16 } from "./_sha16.ts";
 
 // Reference hashes from ../shared/bench/README.md (NumPy, Node and Deno agree bit for bit).

@@ -1,5 +1,5 @@
-import type { RandomState } from "./random.ts";
-import type { FloatArray } from "./tensor.ts";
+import type { RandomState } from "../core/random.ts";
+import type { FloatArray } from "../core/tensor.ts";
 
 /**
  * Fills a `[fanIn, fanOut]` weight matrix (row-major) with initial values drawn from

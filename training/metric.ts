@@ -1,6 +1,6 @@
-import type { Targets } from "./loss.ts";
-import { targetCount } from "./targets.ts";
-import { formatShape, Tensor } from "./tensor.ts";
+import type { Targets } from "../core/loss.ts";
+import { targetCount } from "../core/targets.ts";
+import { formatShape, Tensor } from "../core/tensor.ts";
 
 /**
  * The contract every metric implements: a named score of a batch of outputs against their

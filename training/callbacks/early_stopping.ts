@@ -1,6 +1,6 @@
-import type { Callback, TrainingState } from "../core/callback.ts";
-import type { EpochLogs } from "../core/history.ts";
-import type { FloatArray } from "../core/tensor.ts";
+import type { Callback, TrainingState } from "../callback.ts";
+import type { EpochLogs } from "../history.ts";
+import type { FloatArray } from "../../core/tensor.ts";
 
 /** Options of {@linkcode EarlyStopping}. */
 export interface EarlyStoppingOptions {

@@ -1,6 +1,6 @@
-import type { Targets } from "../core/loss.ts";
-import { elementTargets, type Metric } from "../core/metric.ts";
-import { Tensor } from "../core/tensor.ts";
+import type { Targets } from "../../core/loss.ts";
+import { elementTargets, type Metric } from "../metric.ts";
+import { Tensor } from "../../core/tensor.ts";
 import type { MetricOptions } from "./categorical_accuracy.ts";
 
 /** Options of {@linkcode RegressionAccuracy}. */

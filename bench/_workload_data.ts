@@ -1,10 +1,10 @@
 import { ReLU } from "../activations/relu.ts";
-import { initializers } from "../core/initializers.ts";
+import { initializers } from "../initializers/initializers.ts";
 import { RandomState } from "../core/random.ts";
-import { Sequential } from "../core/sequential.ts";
+import { Sequential } from "../models/sequential.ts";
 import { type DType, Tensor } from "../core/tensor.ts";
 import { Dense } from "../layers/dense.ts";
-import { spiralData } from "./spiral.ts";
+import { spiralData } from "../data/spiral.ts";
 
 /**
  * One of the reference training workloads that chainrule is benchmarked on against the
@@ -43,7 +43,7 @@ function quantized(random: RandomState, length: number, out = new Float32Array(l
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { workloadW1 } from "@chainrule/nn";
+ * import { workloadW1 } from "./_workload_data.ts";
  *
  * const w1 = workloadW1();
  * assert.deepEqual(w1.x.shape, [300, 2]);
@@ -85,7 +85,7 @@ export interface WorkloadW2Options {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { workloadW2 } from "@chainrule/nn";
+ * import { workloadW2 } from "./_workload_data.ts";
  *
  * const w2 = workloadW2({ samples: 100 });
  * assert.deepEqual(w2.x.shape, [100, 784]);
@@ -134,7 +134,7 @@ export function workloadW2(options: WorkloadW2Options = {}): Workload {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { workloadW3 } from "@chainrule/nn";
+ * import { workloadW3 } from "./_workload_data.ts";
  *
  * const w3 = workloadW3();
  * assert.deepEqual(w3.layers, [[1024, 1024], [1024, 1024], [1024, 10]]);

@@ -1,23 +1,35 @@
-import { TerminateOnNaN } from "../callbacks/terminate_on_nan.ts";
-import { CategoricalAccuracy } from "../metrics/categorical_accuracy.ts";
+import type { Chain } from "../core/chain.ts";
+import type { Loss, Targets } from "../core/loss.ts";
+import type { Optimizer } from "../core/optimizer.ts";
+import { RandomState } from "../core/random.ts";
+import { Tensor, type TensorLike } from "../core/tensor.ts";
+import {
+  BatchBuffers,
+  batchOf,
+  checkedData,
+  sliceRows,
+  sliceTargets,
+  type TargetsLike,
+} from "./batches.ts";
 import type { BatchLogs, Callback, TrainingState } from "./callback.ts";
+import { TerminateOnNaN } from "./callbacks/terminate_on_nan.ts";
 import { type EpochLogs, History, validationName } from "./history.ts";
-import type { Loss, Targets } from "./loss.ts";
 import type { Metric } from "./metric.ts";
-import type { Optimizer } from "./optimizer.ts";
+import { CategoricalAccuracy } from "./metrics/categorical_accuracy.ts";
 import { ProgressBar } from "./progress.ts";
-import { RandomState } from "./random.ts";
-import type { Sequential } from "./sequential.ts";
-import { checkSampleCounts, takeRows, takeTargets } from "./targets.ts";
-import { Tensor, type TensorLike, toTensor } from "./tensor.ts";
 
-/** Held-out samples that `fit` evaluates after every epoch. */
-export interface ValidationData {
-  /** Inputs `[samples, features]`. */
-  x: TensorLike;
-  /** Their targets, in any form the loss takes. */
-  y: Targets;
-}
+/**
+ * Held-out samples that `fit` evaluates after every epoch: `{ x, y }`, or `[x, y]` as Keras
+ * users write it.
+ */
+export type ValidationData =
+  | {
+    /** Inputs `[samples, …]`. */
+    x: TensorLike;
+    /** Their targets, in any form the loss takes. */
+    y: TargetsLike;
+  }
+  | readonly [x: TensorLike, y: TargetsLike];
 
 /** Options of `Sequential.evaluate`. */
 export interface EvaluateOptions {
@@ -172,58 +184,9 @@ class Meter {
   }
 }
 
-// Contiguous batches are views; shuffled ones are copies in the permutation's order, into
-// `buffers` when given.
-function batchOf(
-  inputs: Tensor,
-  y: Targets,
-  start: number,
-  count: number,
-  order?: Int32Array,
-  buffers?: BatchBuffers,
-): [Tensor, Targets] {
-  if (order) {
-    const rows = order.subarray(start, start + count);
-    return buffers ? buffers.take(inputs, y, rows) : [takeRows(inputs, rows), takeTargets(y, rows)];
-  }
-  if (count === inputs.shape[0]) return [inputs, y];
-  return [sliceRows(inputs, start, count), sliceTargets(y, start, count)];
-}
-
-// Shuffled batches are gathered into buffers reused from step to step, one pair per batch
-// size (the full one and an epoch's smaller last one): gathering every step into memory
-// touched before is ~10× cheaper than into fresh memory (page faults, see docs/speed.md),
-// and a step allocates no batch.
-class BatchBuffers {
-  #bySize = new Map<number, [Tensor, Targets]>();
-
-  take(inputs: Tensor, y: Targets, rows: Int32Array): [Tensor, Targets] {
-    const batch = this.#bySize.get(rows.length);
-    if (!batch) {
-      const fresh: [Tensor, Targets] = [takeRows(inputs, rows), takeTargets(y, rows)];
-      this.#bySize.set(rows.length, fresh);
-      return fresh;
-    }
-    takeRows(inputs, rows, batch[0]);
-    batch[1] = takeTargets(y, rows, batch[1]);
-    return batch;
-  }
-}
-
-function sliceRows(tensor: Tensor, start: number, count: number): Tensor {
-  const width = tensor.size / tensor.shape[0];
-  const data = tensor.data.subarray(start * width, (start + count) * width);
-  return new Tensor(data, [count, ...tensor.shape.slice(1)]);
-}
-
-function sliceTargets(y: Targets, start: number, count: number): Targets {
-  if (y instanceof Tensor) return sliceRows(y, start, count);
-  return "subarray" in y ? y.subarray(start, start + count) : y.slice(start, start + count);
-}
-
 // Mean loss and metrics of `model` on `inputs` at inference, `batchSize` rows at a time.
 function measure(
-  model: Sequential,
+  model: Chain,
   inputs: Tensor,
   y: Targets,
   loss: Loss,
@@ -244,33 +207,24 @@ function measure(
   return logs;
 }
 
-function checkedInputs(model: Sequential, x: TensorLike, y: Targets, where: string): Tensor {
-  const inputs = toTensor(x, model.dtype);
-  checkSampleCounts(inputs, y, where);
-  if (inputs.rank === 0 || inputs.shape[0] === 0) {
-    throw new RangeError(`${where}: x holds no samples`);
-  }
-  return inputs;
-}
-
 /** Mean loss and metrics of `model` on `x`, `y`; see {@linkcode EvaluateOptions}. */
 export function evaluate(
-  model: Sequential,
+  model: Chain,
   x: TensorLike,
-  y: Targets,
+  y: TargetsLike,
   options: EvaluateOptions,
 ): EvaluateLogs {
   const where = "Sequential.evaluate";
   checkPlugins(options, where, false);
-  const inputs = checkedInputs(model, x, y, where);
+  const { inputs, y: targets } = checkedData(x, y, model.dtype, where);
   const batchSize = checkPositiveInteger(
     options.batchSize ?? inputs.shape[0],
     "batchSize",
     where,
   );
   const metrics = checkMetrics(options.metrics, where);
-  for (const metric of metrics ?? []) metric.prepare?.(y);
-  return measure(model, inputs, y, options.loss, batchSize, metrics);
+  for (const metric of metrics ?? []) metric.prepare?.(targets);
+  return measure(model, inputs, targets, options.loss, batchSize, metrics);
 }
 
 interface Split {
@@ -279,18 +233,27 @@ interface Split {
   validation?: [Tensor, Targets];
 }
 
-function splitData(model: Sequential, inputs: Tensor, y: Targets, options: FitOptions): Split {
+// The validation samples as [x, y], from either form of ValidationData.
+function validationPair(data: ValidationData, where: string): [TensorLike, TargetsLike] {
+  if (Array.isArray(data) && data.length === 2) return [data[0], data[1]];
+  if (data && typeof data === "object" && "x" in data && "y" in data) return [data.x, data.y];
+  throw new TypeError(
+    `${where}: validationData must be { x, y } or [x, y], got ${
+      Array.isArray(data) ? `an array of ${data.length}` : data === null ? "null" : typeof data
+    }`,
+  );
+}
+
+function splitData(model: Chain, inputs: Tensor, y: Targets, options: FitOptions): Split {
   const where = "Sequential.fit";
   const { validationData, validationSplit } = options;
   if (validationData !== undefined && validationSplit !== undefined) {
     throw new TypeError(`${where}: give validationData or validationSplit, not both`);
   }
   if (validationData !== undefined) {
-    if (!validationData || typeof validationData !== "object" || !("x" in validationData)) {
-      throw new TypeError(`${where}: validationData must be { x, y }, got ${validationData}`);
-    }
-    const x = checkedInputs(model, validationData.x, validationData.y, `${where} (validationData)`);
-    return { inputs, y, validation: [x, validationData.y] };
+    const [vx, vy] = validationPair(validationData, where);
+    const checked = checkedData(vx, vy, model.dtype, `${where} (validationData)`);
+    return { inputs, y, validation: [checked.inputs, checked.y] };
   }
   if (validationSplit === undefined) return { inputs, y };
   if (!(validationSplit > 0 && validationSplit < 1)) {
@@ -335,7 +298,7 @@ function progressFor(verbose: number | undefined): ProgressBar | undefined {
 }
 
 interface EpochRun {
-  model: Sequential;
+  model: Chain;
   inputs: Tensor;
   y: Targets;
   options: FitOptions;
@@ -370,7 +333,7 @@ function trainEpoch(run: EpochRun, order?: Int32Array): EpochLogs {
 }
 
 /** Trains `model` on `x`, `y`; see {@linkcode FitOptions}. */
-export function fit(model: Sequential, x: TensorLike, y: Targets, options: FitOptions): History {
+export function fit(model: Chain, x: TensorLike, y: TargetsLike, options: FitOptions): History {
   const where = "Sequential.fit";
   checkPlugins(options, where, true);
   checkPositiveInteger(options.epochs, "epochs", where);
@@ -378,7 +341,8 @@ export function fit(model: Sequential, x: TensorLike, y: Targets, options: FitOp
   if (!Number.isSafeInteger(initialEpoch) || initialEpoch < 0) {
     throw new RangeError(`${where}: initialEpoch must be an integer ≥ 0, got ${initialEpoch}`);
   }
-  const data = splitData(model, checkedInputs(model, x, y, where), y, options);
+  const checked = checkedData(x, y, model.dtype, where);
+  const data = splitData(model, checked.inputs, checked.y, options);
   const { inputs, validation } = data;
   const samples = inputs.shape[0];
   const batchSize = checkPositiveInteger(options.batchSize ?? samples, "batchSize", where);

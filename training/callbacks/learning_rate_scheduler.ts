@@ -1,4 +1,4 @@
-import type { Callback, TrainingState } from "../core/callback.ts";
+import type { Callback, TrainingState } from "../callback.ts";
 
 /** A schedule: the learning rate of `epoch` given the rate in use before it. */
 export type Schedule = (epoch: number, learningRate: number) => number;

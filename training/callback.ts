@@ -1,7 +1,7 @@
 import type { EpochLogs, History } from "./history.ts";
-import type { Loss } from "./loss.ts";
-import type { Optimizer } from "./optimizer.ts";
-import type { Sequential } from "./sequential.ts";
+import type { Loss } from "../core/loss.ts";
+import type { Optimizer } from "../core/optimizer.ts";
+import type { Chain } from "../core/chain.ts";
 
 /**
  * The running figures of an epoch after one batch: `loss`, `regularizationLoss` and the
@@ -25,7 +25,7 @@ export interface BatchLogs {
 /** The run a callback is called from: what trains, and the switch that stops it. */
 export interface TrainingState {
   /** The model being trained. */
-  readonly model: Sequential;
+  readonly model: Chain;
   /** Its optimizer. */
   readonly optimizer: Optimizer;
   /** Its loss. */

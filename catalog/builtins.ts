@@ -1,5 +1,5 @@
-// The built-in plugins, by kind. Add a line here when adding a plugin; nothing else in the
-// core names a concrete plugin.
+// The built-in plugins, by kind. Add a line here when adding a plugin; nothing in the core
+// names a concrete plugin.
 import { LeakyReLU } from "../activations/leaky_relu.ts";
 import { Linear } from "../activations/linear.ts";
 import { ReLU } from "../activations/relu.ts";
@@ -23,24 +23,46 @@ import { CosineDecay } from "../schedules/cosine_decay.ts";
 import { ExponentialDecay } from "../schedules/exponential_decay.ts";
 import { InverseTimeDecay } from "../schedules/inverse_time_decay.ts";
 import { StepDecay } from "../schedules/step_decay.ts";
-import type { JsonObject } from "./json.ts";
-import type { Layer } from "./layer.ts";
-import type { Loss } from "./loss.ts";
-import type { Optimizer } from "./optimizer.ts";
-import type { LearningRateSchedule } from "./schedule.ts";
-import { Sequential } from "./sequential.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { Layer } from "../core/layer.ts";
+import type { Loss } from "../core/loss.ts";
+import type { Optimizer } from "../core/optimizer.ts";
+import type { LearningRateSchedule } from "../core/schedule.ts";
+import { Chain } from "../core/chain.ts";
 
 type Entry<T> = [string, (config: JsonObject) => T];
 
-/** Built-in layers. */
-export function builtinLayers(): Entry<Layer>[] {
+/**
+ * A nested model from its config, each layer through `create` (the layer registry): a
+ * `Chain`, since the model class that users train sits above the registry.
+ */
+export function chainFromConfig(
+  config: JsonObject,
+  create: (kind: string, config: JsonObject) => Layer,
+  where = "Sequential.fromConfig",
+): Chain {
+  const specs = config.layers;
+  if (!Array.isArray(specs)) {
+    throw new TypeError(`${where}: config.layers must be an array of { kind, config }`);
+  }
+  return new Chain(specs.map((spec, i) => {
+    const { kind, config: layerConfig } = (spec ?? {}) as { kind?: unknown; config?: unknown };
+    if (typeof kind !== "string") {
+      throw new TypeError(`${where}: layers[${i}].kind must be a string, got ${kind}`);
+    }
+    return create(kind, (layerConfig ?? {}) as JsonObject);
+  }));
+}
+
+/** Built-in layers; `create` builds the layers of a nested model. */
+export function builtinLayers(create: (kind: string, config: JsonObject) => Layer): Entry<Layer>[] {
   return [
     ["Dense", Dense.fromConfig],
     ["Dropout", Dropout.fromConfig],
     ["LeakyReLU", LeakyReLU.fromConfig],
     ["Linear", Linear.fromConfig],
     ["ReLU", ReLU.fromConfig],
-    ["Sequential", Sequential.fromConfig],
+    ["Sequential", (config) => chainFromConfig(config, create)],
     ["Sigmoid", Sigmoid.fromConfig],
     ["Softmax", Softmax.fromConfig],
     ["Tanh", Tanh.fromConfig],

@@ -95,14 +95,6 @@ export class History {
 
 /**
  * The log name of a validation figure: `loss` → `valLoss`, `accuracy` → `valAccuracy`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { validationName } from "@chainrule/nn";
- *
- * assert.equal(validationName("regularizationLoss"), "valRegularizationLoss");
- * ```
  */
 export function validationName(name: string): string {
   return `val${name[0].toUpperCase()}${name.slice(1)}`;

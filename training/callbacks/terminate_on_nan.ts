@@ -1,5 +1,5 @@
-import type { BatchLogs, Callback, TrainingState } from "../core/callback.ts";
-import type { History } from "../core/history.ts";
+import type { BatchLogs, Callback, TrainingState } from "../callback.ts";
+import type { History } from "../history.ts";
 
 /** Training stopped because a loss became NaN or infinite. */
 export class NonFiniteLossError extends Error {
@@ -37,12 +37,13 @@ export class NonFiniteLossError extends Error {
  * import assert from "node:assert/strict";
  * import { Dense, NonFiniteLossError, Sequential, SGD, SoftmaxCrossEntropy } from "@chainrule/nn";
  *
+ * // A step size of 1e30 sends the float32 weights to infinity after one update.
  * const model = new Sequential([new Dense(1, 2, { seed: 1 })]);
  * assert.throws(
  *   () =>
- *     model.fit([[NaN], [1]], [0, 1], {
+ *     model.fit([[1e19], [1e19]], [0, 1], {
  *       loss: new SoftmaxCrossEntropy(),
- *       optimizer: new SGD(),
+ *       optimizer: new SGD({ learningRate: 1e30 }),
  *       epochs: 3,
  *     }),
  *   NonFiniteLossError,

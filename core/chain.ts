@@ -1,0 +1,146 @@
+import type { JsonObject } from "./json.ts";
+import type { BackwardOptions, ForwardOptions, Layer, StateTensor } from "./layer.ts";
+import type { Loss, Targets } from "./loss.ts";
+import type { Optimizer } from "./optimizer.ts";
+import type { Param } from "./param.ts";
+import type { DType, Tensor } from "./tensor.ts";
+
+/** What one training step needs besides the data. */
+export interface TrainStepOptions {
+  /** The loss to minimize. */
+  loss: Loss;
+  /** The optimizer that applies the gradients. */
+  optimizer: Optimizer;
+}
+
+/** What one training step measured. */
+export interface BatchResult {
+  /** Mean data loss of the batch. */
+  loss: number;
+  /** Sum of the layers' penalties (0 without regularization). */
+  regularizationLoss: number;
+  /** Outputs of the training forward pass `[batch, …]`, valid until the next step. */
+  outputs: Tensor;
+}
+
+/**
+ * The runner: forward through the layers in order, backward from the loss through them in
+ * reverse, one optimizer step. It never needs to know what the layers are.
+ *
+ * `Sequential` extends it with what users call (`fit`, `evaluate`, `predict`, `save`); the
+ * training loop and the file formats take a `Chain`, so they sit above the core without the
+ * core knowing them. A nested model rebuilt from a file is a `Chain`: it runs exactly as the
+ * `Sequential` that was saved.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Chain, Dense, ReLU, SGD, SoftmaxCrossEntropy, Tensor } from "@chainrule/nn";
+ *
+ * const chain = new Chain([new Dense(2, 4, { seed: 1 }), new ReLU(), new Dense(4, 2, { seed: 2 })]);
+ * const x = Tensor.from([[0, 1], [1, 0]]);
+ * const step = { loss: new SoftmaxCrossEntropy(), optimizer: new SGD({ learningRate: 0.5 }) };
+ * const first = chain.trainBatch(x, [0, 1], step).loss;
+ * for (let i = 0; i < 20; i++) chain.trainBatch(x, [0, 1], step);
+ * assert.ok(chain.trainBatch(x, [0, 1], step).loss < first);
+ * ```
+ */
+export class Chain implements Layer {
+  /** Registry name: a chain saves and loads as the `Sequential` users build. */
+  readonly kind: string = "Sequential";
+  /** The layers, in forward order. */
+  readonly layers: Layer[];
+
+  /**
+   * Chains `layers` in order.
+   *
+   * @throws {TypeError} when `layers` is not an array of layers.
+   */
+  constructor(layers: Layer[]) {
+    const where = `new ${new.target.name}`;
+    if (!Array.isArray(layers)) {
+      throw new TypeError(`${where}: layers must be an array of layers, got ${typeof layers}`);
+    }
+    layers.forEach((layer, i) => {
+      if (!layer || typeof layer.forward !== "function" || typeof layer.backward !== "function") {
+        throw new TypeError(
+          `${where}: layers[${i}] does not implement Layer (forward and backward), got ${layer}`,
+        );
+      }
+    });
+    this.layers = [...layers];
+  }
+
+  /** Element type of the parameters (float32 for a model without any). */
+  get dtype(): DType {
+    return this.params()[0]?.dtype ?? "float32";
+  }
+
+  /** Runs every layer's forward in order. */
+  forward(inputs: Tensor, options: ForwardOptions = {}): Tensor {
+    let outputs = inputs;
+    for (const layer of this.layers) outputs = layer.forward(outputs, options);
+    return outputs;
+  }
+
+  /**
+   * Runs every layer's backward in reverse order, starting from d(loss)/d(outputs);
+   * `options` reach the first layer (the one that computes d(loss)/d(inputs)).
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    let d = dvalues;
+    for (let i = this.layers.length - 1; i > 0; i--) d = this.layers[i].backward(d);
+    return this.layers.length > 0 ? this.layers[0].backward(d, options) : d;
+  }
+
+  /** Every layer's parameters, in layer order. */
+  params(): Param[] {
+    return this.layers.flatMap((layer) => layer.params());
+  }
+
+  /** Every layer's state tensors (see `Layer.buffers`), in layer order. */
+  buffers(): StateTensor[] {
+    return this.layers.flatMap((layer) => layer.buffers?.() ?? []);
+  }
+
+  /** Clears every parameter's gradient. */
+  zeroGrad(): void {
+    for (const param of this.params()) param.zeroGrad();
+  }
+
+  /** The sum of the layers' regularization penalties. */
+  regularizationLoss(): number {
+    let total = 0;
+    for (const layer of this.layers) total += layer.regularizationLoss?.() ?? 0;
+    return total;
+  }
+
+  /**
+   * One optimization step on one batch, for tensors already checked: forward, loss,
+   * backward, update.
+   *
+   * @returns the mean data loss, the regularization penalty (both before the update) and
+   * the outputs of the forward pass.
+   */
+  trainBatch(inputs: Tensor, y: Targets, options: TrainStepOptions): BatchResult {
+    const params = this.params();
+    for (const param of params) param.zeroGrad();
+    const outputs = this.forward(inputs, { training: true });
+    const loss = options.loss.forward(outputs, y);
+    const regularizationLoss = this.regularizationLoss();
+    // Nobody reads d(loss)/d(inputs) of the data, so the first layer may skip it.
+    this.backward(options.loss.backward(), { inputGradient: false });
+    options.optimizer.step(params);
+    return { loss, regularizationLoss, outputs };
+  }
+
+  /** `{ layers: [{ kind, config }, …] }` */
+  config(): JsonObject {
+    return { layers: this.layers.map((layer) => ({ kind: layer.kind, config: layer.config() })) };
+  }
+
+  /** `Sequential(Dense(in=2, out=64) → ReLU() → Dense(in=64, out=3))` */
+  toString(): string {
+    return `${this.kind}(${this.layers.map((layer) => layer.toString()).join(" → ")})`;
+  }
+}

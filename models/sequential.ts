@@ -1,0 +1,137 @@
+import { chainFromConfig } from "../catalog/builtins.ts";
+import { createLayer } from "../catalog/registry.ts";
+import { Chain, type TrainStepOptions } from "../core/chain.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { Tensor, TensorLike } from "../core/tensor.ts";
+import {
+  decodeModel,
+  modelToBytes,
+  readModelFile,
+  saveModel,
+  type SaveModelOptions,
+} from "../io/model_io.ts";
+import { checkedData, type TargetsLike } from "../training/batches.ts";
+import {
+  evaluate,
+  type EvaluateLogs,
+  type EvaluateOptions,
+  fit,
+  type FitOptions,
+} from "../training/fit.ts";
+import type { History } from "../training/history.ts";
+import { predict, type PredictOptions } from "../training/predict.ts";
+
+/**
+ * A model: layers run in a chain (forward in order, backward in reverse), with what users
+ * call on it: `fit`, `evaluate`, `predict`, `trainStep`, `save` and `load`.
+ *
+ * It never needs to know what the layers are: any `Layer`, built-in or third-party, fits.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Adam, Dense, ReLU, Sequential, SoftmaxCrossEntropy } from "@chainrule/nn";
+ *
+ * const model = new Sequential([new Dense(2, 8, { seed: 1 }), new ReLU(), new Dense(8, 2, { seed: 2 })]);
+ * const x = [[0, 0], [0, 1], [1, 0], [1, 1]];
+ * const y = [0, 1, 1, 0];
+ * const history = model.fit(x, y, {
+ *   loss: new SoftmaxCrossEntropy(),
+ *   optimizer: new Adam({ learningRate: 0.05 }),
+ *   epochs: 300,
+ * });
+ * assert.equal(history.accuracy.at(-1), 1);
+ * ```
+ */
+export class Sequential extends Chain {
+  /**
+   * Rebuilds a model from {@linkcode Sequential.config}, each layer through the registry.
+   *
+   * @throws {TypeError} when `config.layers` is not an array of `{ kind, config }`.
+   * @throws {RangeError} for a layer kind that is not registered.
+   */
+  static fromConfig(config: JsonObject): Sequential {
+    return new Sequential(chainFromConfig(config, createLayer).layers);
+  }
+
+  /**
+   * One optimization step on one batch: forward, loss, backward, update.
+   *
+   * @returns the batch's mean data loss (before the update).
+   */
+  trainStep(x: TensorLike, y: TargetsLike, options: TrainStepOptions): number {
+    const data = checkedData(x, y, this.dtype, "Sequential.trainStep");
+    return this.trainBatch(data.inputs, data.y, options).loss;
+  }
+
+  /**
+   * Outputs for `x` at inference (no dropout), optionally a batch at a time.
+   *
+   * @throws {TypeError} when `x` is neither a tensor nor nested arrays of numbers.
+   * @throws {RangeError} when `batchSize` is not a positive integer.
+   */
+  predict(x: TensorLike, options: PredictOptions = {}): Tensor {
+    return predict(this, x, options);
+  }
+
+  /**
+   * Mean loss and metrics on `x`, `y` at inference, optionally a batch at a time; see
+   * {@linkcode EvaluateOptions}.
+   */
+  evaluate(x: TensorLike, y: TargetsLike, options: EvaluateOptions): EvaluateLogs {
+    return evaluate(this, x, y, options);
+  }
+
+  /** Trains for `epochs` passes over the data; see {@linkcode FitOptions}. */
+  fit(x: TensorLike, y: TargetsLike, options: FitOptions): History {
+    return fit(this, x, y, options);
+  }
+
+  /**
+   * Saves the architecture and parameters (and with `{ optimizer }` its state) as a
+   * safetensors file, atomically; see `saveModel`. Needs `--allow-read --allow-write`.
+   */
+  save(path: string, options: SaveModelOptions = {}): Promise<void> {
+    return saveModel(this, path, options);
+  }
+
+  /** The model as safetensors bytes, without file access; see `modelToBytes`. */
+  toBytes(options: SaveModelOptions = {}): Uint8Array {
+    return modelToBytes(this, options);
+  }
+
+  /**
+   * Loads a model saved with {@linkcode Sequential.save}, rebuilding its layers through the
+   * registry; `loadModel` also gives back a saved optimizer. Needs `--allow-read`.
+   */
+  static async load(path: string): Promise<Sequential> {
+    return new Sequential((await readModelFile(path)).model.layers);
+  }
+
+  /**
+   * Rebuilds a model from {@linkcode Sequential.toBytes}'s bytes; see `modelFromBytes`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Dense, Sequential } from "@chainrule/nn";
+   *
+   * const model = new Sequential([new Dense(3, 2, { seed: 7 })]);
+   * const copy = Sequential.fromBytes(model.toBytes());
+   * assert.deepEqual(copy.predict([[1, 2, 3]]).data, model.predict([[1, 2, 3]]).data);
+   * ```
+   */
+  static fromBytes(bytes: Uint8Array): Sequential {
+    return new Sequential(decodeModel(bytes, "modelFromBytes").model.layers);
+  }
+
+  /** A table of the layers and their parameter counts, one line each. */
+  summary(): string {
+    const lines = this.layers.map((layer, i) => {
+      const count = layer.params().reduce((sum, p) => sum + p.value.size, 0);
+      return `${String(i).padStart(3)}  ${layer.toString().padEnd(40)} ${count} params`;
+    });
+    const total = this.params().reduce((sum, p) => sum + p.value.size, 0);
+    return [...lines, `total: ${total} params (${this.dtype})`].join("\n");
+  }
+}
