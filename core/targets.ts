@@ -38,9 +38,9 @@ export function classTargets(
   if (targets instanceof Tensor && targets.rank === 2) {
     if (targets.shape[1] !== classes) {
       throw new TypeError(
-        `${where}: one-hot targets have shape ${formatShape(targets.shape)}, expected ${
-          formatShape([batch, classes])
-        } like the outputs`,
+        `${where}: the targets have ${targets.shape[1]} columns (one-hot rows, shape ${
+          formatShape(targets.shape)
+        }) and the model outputs ${classes} (outputs shape ${formatShape([batch, classes])})`,
       );
     }
     return { kind: "rows", rows: targets };
@@ -56,6 +56,13 @@ export function classTargets(
   const indices = reuse?.length === batch ? reuse : new Int32Array(batch);
   for (let i = 0; i < batch; i++) {
     const label = source[i];
+    if (typeof label !== "number") {
+      throw new TypeError(
+        `${where}: targets[${i}] is ${
+          Array.isArray(label) ? `a row of ${(label as unknown[]).length}` : typeof label
+        }, expected a class index; pass one-hot rows as a Tensor (Tensor.from(y))`,
+      );
+    }
     if (!Number.isInteger(label) || label < 0 || label >= classes) {
       throw new RangeError(
         `${where}: label ${label} at sample ${i} is out of range for ${classes} classes`,

@@ -54,7 +54,9 @@ Deno.test("SoftmaxCrossEntropy.forward rejects labels out of range and mismatche
   });
   assert.throws(() => loss.forward(logits, Tensor.zeros([13, 4])), {
     name: "TypeError",
-    message: /one-hot targets have shape \[13, 4\], expected \[13, 3\] like the outputs/,
+    message:
+      "SoftmaxCrossEntropy.forward: the targets have 4 columns (one-hot rows, shape [13, 4]) " +
+      "and the model outputs 3 (outputs shape [13, 3])",
   });
   assert.throws(() => loss.forward(logits, [0.5, ...labels.slice(1, 12), 0]), {
     name: "RangeError",
@@ -131,5 +133,87 @@ Deno.test("constructors and helpers validate their arguments", () => {
     name: "RangeError",
     message:
       /createLayer: unknown layer kind "Conv9D"; known kinds: .*Dense.*registerLayer\("Conv9D"/,
+  });
+});
+
+// What a new user hit when trying the library, each with the message it now prints.
+Deno.test("new users' mistakes get errors that say what to do", async (t) => {
+  const model = new Sequential([new Dense(2, 4, { seed: 1 }), new ReLU(), new Dense(4, 2)]);
+  const options = { loss: new SoftmaxCrossEntropy(), optimizer: new Adam(), epochs: 1 };
+
+  await t.step("predict on a string is a TypeError naming predict", () => {
+    assert.throws(() => model.predict("hello" as unknown as number[][]), {
+      name: "TypeError",
+      message:
+        'Sequential.predict: x must be a Tensor or nested arrays of numbers, got a string ("hello")',
+    });
+    assert.throws(() => model.predict([[1, 2], [3, "4"]] as unknown as number[][]), {
+      name: "TypeError",
+      message:
+        'Sequential.predict: ragged nesting, expected a number at depth 2, got a string ("4")',
+    });
+  });
+
+  await t.step("one-hot targets wider than the outputs name both widths", () => {
+    assert.throws(() => model.fit([[0, 1], [1, 0]], [[0, 0, 1], [0, 1, 0]], options), {
+      name: "TypeError",
+      message:
+        "SoftmaxCrossEntropy.forward: the targets have 3 columns (one-hot rows, shape [2, 3]) " +
+        "and the model outputs 2 (outputs shape [2, 2])",
+    });
+    // Passed straight to a loss, nested rows are not mistaken for labels.
+    assert.throws(
+      () => options.loss.forward(Tensor.zeros([1, 2]), [[0, 1]] as unknown as number[]),
+      {
+        name: "TypeError",
+        message: "SoftmaxCrossEntropy.forward: targets[0] is a row of 2, expected a class index; " +
+          "pass one-hot rows as a Tensor (Tensor.from(y))",
+      },
+    );
+  });
+
+  await t.step("NaN or Infinity in the data is named before training starts", () => {
+    const before = model.params()[0].value.data.slice();
+    assert.throws(() => model.fit([[0, 1], [1, NaN]], [0, 1], options), {
+      name: "RangeError",
+      message: "Sequential.fit: x holds NaN at sample 1, feature 1 (x shape [2, 2]); " +
+        "remove or impute non-finite values first",
+    });
+    assert.deepEqual(model.params()[0].value.data, before);
+    assert.throws(
+      () => model.evaluate([[0, 1], [-Infinity, 0]], [0, 1], { loss: options.loss }),
+      {
+        name: "RangeError",
+        message:
+          "Sequential.evaluate: x holds -Infinity at sample 1, feature 0 (x shape [2, 2]); " +
+          "remove or impute non-finite values first",
+      },
+    );
+    assert.throws(
+      () => model.fit([[0, 1]], [0], { ...options, validationData: [[[NaN, 0]], [1]] }),
+      /^RangeError: Sequential.fit \(validationData\): x holds NaN at sample 0, feature 0/,
+    );
+    const images = Tensor.zeros([2, 1, 3, 3]);
+    images.data[9 + 5] = Infinity;
+    const flat = new Sequential([]);
+    assert.throws(
+      () => flat.evaluate(images, Tensor.zeros([2, 1, 3, 3]), { loss: options.loss }),
+      /x holds Infinity at sample 1, feature \[0, 1, 2\] \(x shape \[2, 1, 3, 3\]\)/,
+    );
+  });
+
+  await t.step("validationData as [x, y], the way Keras users write it", () => {
+    const x = [[0, 1], [1, 0]];
+    const pair = model.fit(x, [0, 1], { ...options, validationData: [x, [0, 1]] });
+    const object = model.fit(x, [0, 1], { ...options, validationData: { x, y: [0, 1] } });
+    assert.equal(pair.valLoss.length, 1);
+    assert.equal(object.valLoss.length, 1);
+    assert.throws(
+      () => model.fit(x, [0, 1], { ...options, validationData: [x] as never }),
+      {
+        name: "TypeError",
+        message: "Sequential.fit: validationData must be { x, y } or [x, y], got an array of 1",
+      },
+    );
   });
 });

@@ -81,8 +81,7 @@ export function checkFinite(tensor: Tensor, where: string, argument: string): vo
     throw new RangeError(
       `${where}: ${argument} holds ${value} at sample ${sample}, ${
         describeFeature(tensor, i - sample * width)
-      } (${argument} shape ${formatShape(tensor.shape)}); remove or impute non-finite values ` +
-        "before training, or every weight becomes NaN",
+      } (${argument} shape ${formatShape(tensor.shape)}); remove or impute non-finite values first`,
     );
   }
 }
