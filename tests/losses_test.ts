@@ -156,7 +156,7 @@ Deno.test("every loss", async (t) => {
     await t.step(`${summary}: targets of the wrong shape are rejected, naming both shapes`, () => {
       assert.throws(() => make().forward(outputs, Tensor.zeros([2, 2], f64)), {
         name: "TypeError",
-        message: new RegExp(`^${kind}\\.forward: .*shape \\[2, 2\\], expected \\[2, 3\\]`),
+        message: new RegExp(`^${kind}\\.forward: .*shape \\[2, 2\\].*\\[2, 3\\]`),
       });
     });
     await t.step(`${summary}: 1-D outputs are rejected`, () => {
