@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import {
   Adam,
+  argmaxRows,
   Dense,
   historyPlot,
   type IdxDataset,
@@ -11,9 +12,22 @@ import {
   ReLU,
   Sequential,
   SoftmaxCrossEntropy,
+  takeRows,
 } from "../mod.ts";
 
 const DEFAULT_DATA = "/usr/share/datasets/fashion-mnist";
+const CLASSES = [
+  "T-shirt/top",
+  "Trouser",
+  "Pullover",
+  "Dress",
+  "Coat",
+  "Sandal",
+  "Shirt",
+  "Sneaker",
+  "Bag",
+  "Ankle boot",
+];
 const FILES = {
   trainImages: "train-images-idx3-ubyte.gz",
   trainLabels: "train-labels-idx1-ubyte.gz",
@@ -36,6 +50,7 @@ Options:
   --seed S          seed of the initial weights and the shuffling (default 0)
   --verbose V       0 silent, 1 progress bar (default), 2 one line per epoch
   --plot FILE.svg   write the loss and accuracy curves as SVG (needs --allow-write)
+  --predict N       print the predicted and the true class of the first N test images
   --help            show this help`;
 
 const { values } = parseArgs({
@@ -47,6 +62,7 @@ const { values } = parseArgs({
     seed: { type: "string", default: "0" },
     verbose: { type: "string", default: "1" },
     plot: { type: "string" },
+    predict: { type: "string", default: "0" },
     help: { type: "boolean", default: false },
   },
 });
@@ -67,6 +83,7 @@ const epochs = integerFlag("epochs", values.epochs, 1);
 const batchSize = integerFlag("batch-size", values["batch-size"], 1);
 const seed = integerFlag("seed", values.seed, 0);
 const verbose = integerFlag("verbose", values.verbose, 0, 2) as 0 | 1 | 2;
+const predictCount = integerFlag("predict", values.predict, 0, 10000);
 
 // Asked before training, so that a long run does not fail at its end.
 if (
@@ -146,6 +163,14 @@ console.log(
   `test: accuracy ${result.accuracy.toFixed(4)}, loss ${result.loss.toFixed(4)} ` +
     `(training ${trainSeconds.toFixed(1)} s, ${(trainSeconds / epochs).toFixed(1)} s per epoch)`,
 );
+if (predictCount > 0) {
+  // The book's chapter 22: inference on images, class indices turned back into names.
+  const rows = Array.from({ length: predictCount }, (_, i) => i);
+  const predicted = argmaxRows(model.predict(takeRows(test.x, rows)));
+  for (const i of rows) {
+    console.log(`image ${i}: predicted ${CLASSES[predicted[i]]}, true ${CLASSES[test.y[i]]}`);
+  }
+}
 if (values.plot) {
   await Deno.writeTextFile(values.plot, historyPlot(history));
   console.log(`wrote ${values.plot}`);
