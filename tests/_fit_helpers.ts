@@ -27,6 +27,34 @@ export class Recorder implements Layer {
   }
 }
 
+/**
+ * Turns the outputs of a sample whose first input is 3 into NaN, as a diverging layer would
+ * (fit refuses NaN in the data itself).
+ */
+export class PoisonThree implements Layer {
+  readonly kind = "PoisonThree";
+  forward(inputs: Tensor): Tensor {
+    const out = inputs.clone();
+    const width = inputs.shape[1];
+    for (let i = 0; i < inputs.shape[0]; i++) {
+      if (inputs.data[i * width] === 3) out.data.fill(NaN, i * width, (i + 1) * width);
+    }
+    return out;
+  }
+  backward(dvalues: Tensor): Tensor {
+    return dvalues;
+  }
+  params(): Param[] {
+    return [];
+  }
+  config(): JsonObject {
+    return {};
+  }
+  toString(): string {
+    return "PoisonThree()";
+  }
+}
+
 /** Mean squared error over all elements (targets shaped like the outputs). */
 export class SquaredError implements Loss {
   readonly kind = "SquaredError";

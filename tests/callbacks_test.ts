@@ -3,11 +3,8 @@ import {
   Adam,
   Dense,
   EarlyStopping,
-  type JsonObject,
-  type Layer,
   LearningRateScheduler,
   NonFiniteLossError,
-  type Param,
   ReLU,
   Sequential,
   SGD,
@@ -15,7 +12,7 @@ import {
   spiralData,
   Tensor,
 } from "../mod.ts";
-import { Recorder, ScriptedOptimizer, SquaredError } from "./_fit_helpers.ts";
+import { PoisonThree, Recorder, ScriptedOptimizer, SquaredError } from "./_fit_helpers.ts";
 
 const loss = new SoftmaxCrossEntropy();
 
@@ -116,32 +113,6 @@ Deno.test("EarlyStopping", async (t) => {
     assert.equal(restored.loss, history.valLoss[best]);
   });
 });
-
-// Turns the outputs of a sample whose first input is 3 into NaN, as a diverging layer would
-// (fit refuses NaN in the data itself).
-class PoisonThree implements Layer {
-  readonly kind = "PoisonThree";
-  forward(inputs: Tensor): Tensor {
-    const out = inputs.clone();
-    const width = inputs.shape[1];
-    for (let i = 0; i < inputs.shape[0]; i++) {
-      if (inputs.data[i * width] === 3) out.data.fill(NaN, i * width, (i + 1) * width);
-    }
-    return out;
-  }
-  backward(dvalues: Tensor): Tensor {
-    return dvalues;
-  }
-  params(): Param[] {
-    return [];
-  }
-  config(): JsonObject {
-    return {};
-  }
-  toString(): string {
-    return "PoisonThree()";
-  }
-}
 
 Deno.test("TerminateOnNaN", async (t) => {
   // Row 3 turns NaN: with batches of 2 in order, batch 1 of epoch 0 gets a NaN loss.
