@@ -106,6 +106,10 @@ export class Curve {
   #values = new Float32Array(1024);
   /** Values held. */
   length = 0;
+  /** The smallest positive finite value held (Infinity when none). */
+  lowest = Infinity;
+  /** The largest finite value held (-Infinity when none). */
+  highest = -Infinity;
 
   /** Appends the values. */
   push(values: Float32Array): void {
@@ -118,6 +122,11 @@ export class Curve {
     }
     this.#values.set(values, this.length);
     this.length += values.length;
+    for (const value of values) {
+      if (!Number.isFinite(value)) continue;
+      if (value > 0) this.lowest = Math.min(this.lowest, value);
+      this.highest = Math.max(this.highest, value);
+    }
   }
 
   /** The value at index `i`. */
@@ -128,88 +137,102 @@ export class Curve {
   /** Forgets every value. */
   clear(): void {
     this.length = 0;
-  }
-
-  /** The largest finite value, or `fallback` when there is none. */
-  max(fallback: number): number {
-    let largest = -Infinity;
-    for (let i = 0; i < this.length; i++) {
-      if (Number.isFinite(this.#values[i])) largest = Math.max(largest, this.#values[i]);
-    }
-    return Number.isFinite(largest) ? largest : fallback;
+    this.lowest = Infinity;
+    this.highest = -Infinity;
   }
 }
 
-const PAD = { left: 34, right: 8, top: 8, bottom: 18 };
+/** How values map to heights: linear from 0 to 1, or logarithmic over the values held. */
+export type CurveScale = "unit" | "log";
+
+const PAD = { left: 38, right: 8, top: 8, bottom: 18 };
+
+// Heights in [0, 1] for values, and the labels of the bottom and the top.
+function axis(scale: CurveScale, curves: Curve[]) {
+  if (scale === "unit") {
+    return { height: (v: number) => v, bottom: "0", top: "1" };
+  }
+  // Losses fall over decades; a log axis shows the start and the end, and spikes, at once.
+  let low = Math.min(...curves.map((curve) => curve.lowest));
+  let high = Math.max(...curves.map((curve) => curve.highest));
+  if (!(low < high)) {
+    [low, high] = Number.isFinite(high) && high > 0 ? [high / 2, high * 2] : [0.1, 1];
+  }
+  const span = Math.log(high / low);
+  return {
+    height: (v: number) => v > 0 ? Math.log(v / low) / span : NaN,
+    bottom: low.toPrecision(2),
+    top: high.toPrecision(2),
+  };
+}
+
+function plotCurve(
+  context: CanvasRenderingContext2D,
+  curve: Curve,
+  height: (value: number) => number,
+  box: { x: number; y: number; width: number; height: number; epochs: number },
+): void {
+  context.beginPath();
+  // One point per pixel column at most: a long run is drawn by striding over it.
+  const points = Math.min(curve.length, Math.max(1, Math.floor(box.width)));
+  let drawing = false;
+  for (let p = 0; p < points; p++) {
+    const i = points === 1 ? 0 : Math.round(p * (curve.length - 1) / (points - 1));
+    const h = height(curve.at(i));
+    if (!Number.isFinite(h)) {
+      drawing = false; // no validation points: nothing to draw
+      continue;
+    }
+    const x = box.x + (i / Math.max(1, box.epochs - 1)) * box.width;
+    const y = box.y + box.height * (1 - h);
+    if (drawing) context.lineTo(x, y);
+    else context.moveTo(x, y);
+    drawing = true;
+  }
+  context.stroke();
+}
 
 /**
- * Draws a training and a validation curve over the epochs since `firstEpoch`, with the
- * value axis from 0 to `top` (or the curves' largest value when `top` is omitted).
+ * Draws a training and a validation curve over the epochs since `firstEpoch`: accuracy on a
+ * 0–1 scale (`"unit"`), loss on a log scale (`"log"`) spanning the values drawn.
  */
 export function drawCurves(
   canvas: HTMLCanvasElement,
   train: Curve,
   validation: Curve,
   firstEpoch: number,
-  top?: number,
+  scale: CurveScale,
 ): void {
   const { context, width, height } = fitCanvas(canvas);
   context.fillStyle = "#fff";
   context.fillRect(0, 0, width, height);
-  const plotWidth = width - PAD.left - PAD.right;
-  const plotHeight = height - PAD.top - PAD.bottom;
-  // The scale follows the training curve and the first validation value, so that a
-  // validation loss climbing as the model overfits runs along the top, not squashing the rest.
-  const ceiling = top ??
-    Math.max(train.max(1), validation.length ? validation.at(0) || 0 : 0) * 1.05;
-  const count = Math.max(train.length, 2);
+  const box = {
+    x: PAD.left,
+    y: PAD.top,
+    width: width - PAD.left - PAD.right,
+    height: height - PAD.top - PAD.bottom,
+    epochs: train.length,
+  };
+  const { height: toHeight, bottom, top } = axis(scale, [train, validation]);
   context.strokeStyle = "#ccc";
   context.lineWidth = 1;
-  context.strokeRect(PAD.left, PAD.top, plotWidth, plotHeight);
+  context.strokeRect(box.x, box.y, box.width, box.height);
   context.fillStyle = "#444";
   context.font = "11px system-ui, sans-serif";
   context.textAlign = "right";
   context.textBaseline = "middle";
-  context.fillText(ceiling.toPrecision(2), PAD.left - 4, PAD.top);
-  context.fillText("0", PAD.left - 4, PAD.top + plotHeight);
+  context.fillText(top, box.x - 4, box.y);
+  context.fillText(bottom, box.x - 4, box.y + box.height);
   context.textBaseline = "top";
-  context.fillText(
-    `epoch ${firstEpoch + train.length}`,
-    PAD.left + plotWidth,
-    PAD.top + plotHeight + 3,
-  );
+  const below = box.y + box.height + 3;
+  context.fillText(`epoch ${firstEpoch + train.length}`, box.x + box.width, below);
   context.textAlign = "left";
-  context.fillText(String(firstEpoch), PAD.left, PAD.top + plotHeight + 3);
-  const columns = Math.max(1, Math.floor(plotWidth));
-  for (
-    const [curve, color, dash] of [[validation, VALIDATION_COLOR, [5, 3]], [
-      train,
-      TRAIN_COLOR,
-      [],
-    ]] as const
-  ) {
-    if (curve.length === 0) continue;
-    context.strokeStyle = color;
-    context.lineWidth = 2;
-    context.setLineDash(dash);
-    context.beginPath();
-    // One point per column at most: a long run is drawn by striding over it.
-    const points = Math.min(curve.length, columns);
-    let drawing = false;
-    for (let p = 0; p < points; p++) {
-      const i = points === 1 ? 0 : Math.round(p * (curve.length - 1) / (points - 1));
-      const value = Math.min(curve.at(i), ceiling);
-      if (!Number.isFinite(value)) {
-        drawing = false; // no validation points: nothing to draw
-        continue;
-      }
-      const px = PAD.left + (i / (count - 1)) * plotWidth;
-      const py = PAD.top + plotHeight * (1 - value / ceiling);
-      if (drawing) context.lineTo(px, py);
-      else context.moveTo(px, py);
-      drawing = true;
-    }
-    context.stroke();
-  }
+  context.fillText(String(firstEpoch), box.x, below);
+  context.lineWidth = 2;
+  context.strokeStyle = VALIDATION_COLOR;
+  context.setLineDash([5, 3]);
+  plotCurve(context, validation, toHeight, box);
+  context.strokeStyle = TRAIN_COLOR;
   context.setLineDash([]);
+  plotCurve(context, train, toHeight, box);
 }

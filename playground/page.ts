@@ -5,6 +5,7 @@ import type { PlaygroundData } from "./datasets.ts";
 import { Curve, drawCurves, drawRegions, paintRegions } from "./draw.ts";
 import { readSettings, updateApplicable, useBookLearningRate, writeSettings } from "./form.ts";
 import type { Command, FigureSeries, Report } from "./protocol.ts";
+import { DEFAULT_SETTINGS } from "./settings.ts";
 import type { RegionGrid } from "./trainer.ts";
 
 /** What the page shows, readable from tests and the console as `chainrulePlayground`. */
@@ -19,7 +20,7 @@ export interface PlaygroundView {
   readonly trainAccuracy: number;
   /** Validation accuracy of the last epoch (NaN without validation). */
   readonly valAccuracy: number;
-  /** Epochs per second over the last second of training. */
+  /** Epochs per second over the last half second of training. */
   readonly epochsPerSecond: number;
   /** Frames painted since the page loaded. */
   readonly frames: number;
@@ -45,7 +46,6 @@ interface Elements {
   accuracy: HTMLCanvasElement;
   model: HTMLElement;
   settings: HTMLFormElement;
-  settingsError: HTMLElement;
   backend: HTMLElement;
 }
 
@@ -75,12 +75,11 @@ function find(document: Document): Elements {
     accuracy: get("accuracy", HTMLCanvasElement),
     model: get("model", HTMLElement),
     settings: get("settings", HTMLFormElement),
-    settingsError: get("settings-error", HTMLElement),
     backend: get("backend", HTMLElement),
   };
 }
 
-const percent = (value: number) => Number.isFinite(value) ? value.toFixed(3) : "–";
+const fraction = (value: number) => Number.isFinite(value) ? value.toFixed(3) : "–";
 
 /** The four curves of a run and the epoch they start at. */
 class Curves {
@@ -102,196 +101,245 @@ class Curves {
   }
 }
 
+/** The page's side of the playground: controls in, worker reports in, a frame drawn out. */
+class PlaygroundPage implements PlaygroundView {
+  readonly #el: Elements;
+  readonly #document: Document;
+  readonly #worker: Worker;
+  readonly #curves = new Curves();
+  readonly #regionImage: HTMLCanvasElement; // the latest region grid, one pixel per cell
+  #data?: PlaygroundData;
+  #regions?: RegionGrid;
+  #backend?: string;
+  #running = false;
+  #epoch = 0;
+  #frames = 0;
+  #dirty = true;
+  #pauseClickedAt = NaN;
+  #pauseLatencyMs = NaN;
+  #rateMark = { time: performance.now(), epoch: 0 };
+  #epochsPerSecond = NaN;
+
+  constructor(document: Document, workerUrl: URL) {
+    this.#document = document;
+    this.#el = find(document);
+    this.#regionImage = document.createElement("canvas");
+    writeSettings(this.#el.settings, DEFAULT_SETTINGS); // the worker starts from these too
+    this.#worker = new Worker(workerUrl, { type: "module" });
+    this.#worker.onmessage = (event: MessageEvent<Report>) => this.#onReport(event.data);
+    this.#worker.onerror = (event) => {
+      // A crash of the worker itself, not a user's mistake: it belongs in the console too.
+      console.error("chainrule playground: the training worker failed:", event.message);
+      this.#setStatus(`The training worker failed: ${event.message}`, true);
+    };
+    this.#bindControls();
+    this.#bindSettings();
+    const paint = (now: number) => {
+      requestAnimationFrame(paint);
+      this.#paint(now);
+    };
+    requestAnimationFrame(paint);
+    // A canvas whose box changes (a rotated phone, a resized window) is repainted, paused too.
+    const resized = new ResizeObserver(() => this.#dirty = true);
+    for (const canvas of [this.#el.regions, this.#el.loss, this.#el.accuracy]) {
+      resized.observe(canvas);
+    }
+  }
+
+  get backend(): string | undefined {
+    return this.#backend;
+  }
+  get running(): boolean {
+    return this.#running;
+  }
+  get epoch(): number {
+    return this.#epoch;
+  }
+  get trainAccuracy(): number {
+    return lastOf(this.#curves.accuracy);
+  }
+  get valAccuracy(): number {
+    return lastOf(this.#curves.valAccuracy);
+  }
+  get epochsPerSecond(): number {
+    return this.#epochsPerSecond;
+  }
+  get frames(): number {
+    return this.#frames;
+  }
+  get pauseLatencyMs(): number {
+    return this.#pauseLatencyMs;
+  }
+
+  #send(command: Command, transfer: Transferable[] = []): void {
+    this.#worker.postMessage(command, transfer);
+  }
+
+  #setStatus(text: string, isError = false): void {
+    this.#el.status.textContent = text;
+    this.#el.status.classList.toggle("error", isError);
+  }
+
+  // Disabled buttons drop focus; hand it to the button that does the opposite.
+  #showRunning(running: boolean): void {
+    const { start, pause } = this.#el;
+    const focused = this.#document.activeElement;
+    start.disabled = running;
+    pause.disabled = !running;
+    if (focused === start && running) pause.focus();
+    if (focused === pause && !running) start.focus();
+  }
+
+  #onReport(report: Report): void {
+    switch (report.type) {
+      case "ready":
+        this.#backend = report.backend;
+        this.#el.backend.textContent =
+          `Training on chainrule's ${report.backend} backend in a Web Worker` +
+          (globalThis.crossOriginIsolated ? " (cross-origin isolated)." : ".");
+        this.#setStatus("Ready: press Start.");
+        return;
+      case "run":
+        return this.#onRun(report);
+      case "progress":
+        return this.#onProgress(report);
+      case "state":
+        return this.#onState(report);
+      case "saved":
+        download(this.#document, report.bytes, report.name);
+        this.#setStatus(`Saved ${report.name}.`);
+        return;
+      case "loaded":
+        writeSettings(this.#el.settings, report.settings);
+        this.#setStatus(`Loaded ${report.name}: press Start to train on.`);
+        return;
+      case "error":
+        this.#setStatus(report.message, true);
+        return;
+    }
+  }
+
+  #onRun(report: Extract<Report, { type: "run" }>): void {
+    this.#data = report.data;
+    this.#epoch = report.epoch;
+    this.#curves.restart(report.epoch);
+    this.#rateMark = { time: performance.now(), epoch: report.epoch };
+    this.#el.model.textContent = report.model;
+    // A message about an invalid field stays until the field is fixed.
+    if (!this.#running && !this.#el.settings.querySelector("[aria-invalid]")) {
+      this.#setStatus("Ready: press Start.");
+    }
+    this.#dirty = true;
+  }
+
+  #onProgress(report: Extract<Report, { type: "progress" }>): void {
+    this.#epoch = report.epoch;
+    this.#curves.push(report.figures);
+    if (report.regions) {
+      this.#regions = report.regions;
+      const grid = report.regions;
+      this.#regionImage.width = grid.size;
+      this.#regionImage.height = grid.size;
+      const context = this.#regionImage.getContext("2d")!;
+      const image = context.createImageData(grid.size, grid.size);
+      paintRegions(grid, this.#data?.classes ?? 2, image);
+      context.putImageData(image, 0, 0);
+    }
+    this.#dirty = true;
+  }
+
+  #onState(report: Extract<Report, { type: "state" }>): void {
+    this.#running = report.running;
+    this.#epoch = report.epoch;
+    this.#showRunning(report.running);
+    this.#rateMark = { time: performance.now(), epoch: report.epoch };
+    if (report.running) {
+      this.#setStatus("Training…");
+    } else {
+      if (!Number.isNaN(this.#pauseClickedAt)) {
+        this.#pauseLatencyMs = performance.now() - this.#pauseClickedAt;
+      }
+      this.#pauseClickedAt = NaN;
+      this.#setStatus(`Paused at epoch ${report.epoch}.`);
+    }
+    this.#dirty = true;
+  }
+
+  #bindControls(): void {
+    const el = this.#el;
+    el.start.addEventListener("click", () => {
+      this.#showRunning(true);
+      this.#send({ type: "start" });
+    });
+    el.pause.addEventListener("click", () => {
+      this.#pauseClickedAt = performance.now();
+      this.#showRunning(false);
+      this.#send({ type: "pause" });
+    });
+    el.step.addEventListener("click", () => this.#send({ type: "step" }));
+    el.reset.addEventListener("click", () => this.#send({ type: "reset" }));
+    el.download.addEventListener("click", () => this.#send({ type: "save" }));
+    el.load.addEventListener("click", () => el.loadFile.click());
+    el.loadFile.addEventListener("change", async () => {
+      const file = el.loadFile.files?.[0];
+      if (!file) return;
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      el.loadFile.value = "";
+      this.#send({ type: "load", bytes, name: file.name }, [bytes.buffer]);
+    });
+  }
+
+  #bindSettings(): void {
+    const form = this.#el.settings;
+    form.addEventListener("change", (event) => {
+      if ((event.target as HTMLElement).id === "optimizer") useBookLearningRate(form);
+      updateApplicable(form);
+      const reading = readSettings(form);
+      if (reading.invalid) {
+        this.#setStatus(reading.message, true);
+        return;
+      }
+      if (this.#el.status.classList.contains("error")) {
+        this.#setStatus(this.#running ? "Training…" : "Ready: press Start.");
+      }
+      this.#send({ type: "settings", settings: reading.settings });
+    });
+    // Enter in a field commits it (a change event) rather than reloading the page.
+    form.addEventListener("submit", (event) => event.preventDefault());
+  }
+
+  // Once per animation frame: every frame while training, else only after a change.
+  #paint(now: number): void {
+    if (this.#running && now - this.#rateMark.time >= 500) {
+      const { time, epoch } = this.#rateMark;
+      this.#epochsPerSecond = (this.#epoch - epoch) * 1000 / (now - time);
+      this.#rateMark = { time: now, epoch: this.#epoch };
+    }
+    if (!this.#dirty && !this.#running) return;
+    this.#dirty = false;
+    this.#frames++;
+    const el = this.#el;
+    const curves = this.#curves;
+    el.epoch.value = String(this.#epoch);
+    el.rate.value = this.#running && Number.isFinite(this.#epochsPerSecond)
+      ? String(Math.round(this.#epochsPerSecond))
+      : "–";
+    el.trainAccuracy.value = fraction(this.trainAccuracy);
+    el.valAccuracy.value = fraction(this.valAccuracy);
+    drawRegions(el.regions, this.#regions ? this.#regionImage : undefined, this.#data);
+    drawCurves(el.loss, curves.loss, curves.valLoss, curves.firstEpoch, "log");
+    drawCurves(el.accuracy, curves.accuracy, curves.valAccuracy, curves.firstEpoch, "unit");
+  }
+}
+
+const lastOf = (curve: Curve) => curve.length > 0 ? curve.at(curve.length - 1) : NaN;
+
 /**
  * Starts the playground in `document`: the worker at `workerUrl`, the controls, the drawing
  * loop. Returns the live view of what the page shows.
  */
 export function startPage(document: Document, workerUrl: URL): PlaygroundView {
-  const el = find(document);
-  const worker = new Worker(workerUrl, { type: "module" });
-  const send = (command: Command, transfer: Transferable[] = []) =>
-    worker.postMessage(command, transfer);
-  const curves = new Curves();
-  const regionImage = document.createElement("canvas");
-  let data: PlaygroundData | undefined;
-  let regions: RegionGrid | undefined;
-  let backend: string | undefined;
-  let running = false;
-  let epoch = 0;
-  let frames = 0;
-  let dirty = true;
-  let pauseClickedAt = NaN;
-  let pauseLatencyMs = NaN;
-  let rateMark = { time: performance.now(), epoch: 0 };
-  let epochsPerSecond = NaN;
-
-  const setStatus = (text: string, isError = false) => {
-    el.status.textContent = text;
-    el.status.classList.toggle("error", isError);
-  };
-
-  // Disabled buttons drop focus; hand it to the button that does the opposite.
-  const showRunning = (now: boolean) => {
-    const focused = document.activeElement;
-    el.start.disabled = now;
-    el.pause.disabled = !now;
-    if (focused === el.start && now) el.pause.focus();
-    if (focused === el.pause && !now) el.start.focus();
-  };
-
-  const paintRegionImage = (grid: RegionGrid) => {
-    regionImage.width = grid.size;
-    regionImage.height = grid.size;
-    const context = regionImage.getContext("2d")!;
-    const image = context.createImageData(grid.size, grid.size);
-    paintRegions(grid, data?.classes ?? 2, image);
-    context.putImageData(image, 0, 0);
-  };
-
-  const onReport = (report: Report) => {
-    switch (report.type) {
-      case "ready":
-        backend = report.backend;
-        el.backend.textContent = `Training on chainrule's ${backend} backend in a Web Worker` +
-          (globalThis.crossOriginIsolated ? " (cross-origin isolated)." : ".");
-        setStatus("Ready: press Start.");
-        return;
-      case "run":
-        data = report.data;
-        epoch = report.epoch;
-        curves.restart(report.epoch);
-        writeSettings(el.settings, report.settings);
-        el.model.textContent = report.model;
-        dirty = true;
-        return;
-      case "progress":
-        epoch = report.epoch;
-        curves.push(report.figures);
-        if (report.regions) {
-          regions = report.regions;
-          paintRegionImage(regions);
-        }
-        dirty = true;
-        return;
-      case "state":
-        running = report.running;
-        epoch = report.epoch;
-        showRunning(running);
-        rateMark = { time: performance.now(), epoch };
-        if (running) {
-          setStatus("Training…");
-        } else {
-          if (!Number.isNaN(pauseClickedAt)) pauseLatencyMs = performance.now() - pauseClickedAt;
-          pauseClickedAt = NaN;
-          setStatus(`Paused at epoch ${epoch}.`);
-        }
-        dirty = true;
-        return;
-      case "saved":
-        download(document, report.bytes, report.name);
-        setStatus(`Saved ${report.name}.`);
-        return;
-      case "loaded":
-        setStatus(`Loaded ${report.name}: press Start to train on.`);
-        return;
-      case "error":
-        setStatus(report.message, true);
-        return;
-    }
-  };
-  worker.onmessage = (event: MessageEvent<Report>) => onReport(event.data);
-  worker.onerror = (event) => {
-    // A crash of the worker itself, not a user's mistake: it belongs in the console too.
-    console.error("chainrule playground: the training worker failed:", event.message);
-    setStatus(`The training worker failed: ${event.message}`, true);
-  };
-
-  el.start.addEventListener("click", () => {
-    showRunning(true);
-    send({ type: "start" });
-  });
-  el.pause.addEventListener("click", () => {
-    pauseClickedAt = performance.now();
-    showRunning(false);
-    send({ type: "pause" });
-  });
-  el.step.addEventListener("click", () => send({ type: "step" }));
-  el.reset.addEventListener("click", () => send({ type: "reset" }));
-  el.download.addEventListener("click", () => send({ type: "save" }));
-  el.load.addEventListener("click", () => el.loadFile.click());
-  el.loadFile.addEventListener("change", async () => {
-    const file = el.loadFile.files?.[0];
-    if (!file) return;
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    el.loadFile.value = "";
-    send({ type: "load", bytes, name: file.name }, [bytes.buffer]);
-  });
-
-  const onSettingsChange = (event: Event) => {
-    const target = event.target as HTMLElement;
-    if (target.id === "optimizer") useBookLearningRate(el.settings);
-    updateApplicable(el.settings);
-    const reading = readSettings(el.settings);
-    el.settingsError.textContent = reading.invalid ? reading.message : "";
-    if (!reading.invalid) send({ type: "settings", settings: reading.settings });
-  };
-  el.settings.addEventListener("change", onSettingsChange);
-  // Enter in a field commits it (a change event) rather than reloading the page.
-  el.settings.addEventListener("submit", (event) => event.preventDefault());
-
-  const paint = (now: number) => {
-    requestAnimationFrame(paint);
-    if (running && now - rateMark.time >= 1000) {
-      epochsPerSecond = (epoch - rateMark.epoch) * 1000 / (now - rateMark.time);
-      rateMark = { time: now, epoch };
-    }
-    if (!dirty && !running) return;
-    dirty = false;
-    frames++;
-    el.epoch.value = String(epoch);
-    el.rate.value = running && Number.isFinite(epochsPerSecond)
-      ? String(Math.round(epochsPerSecond))
-      : "–";
-    const last = curves.accuracy.length - 1;
-    el.trainAccuracy.value = percent(last >= 0 ? curves.accuracy.at(last) : NaN);
-    el.valAccuracy.value = percent(last >= 0 ? curves.valAccuracy.at(last) : NaN);
-    drawRegions(el.regions, regions ? regionImage : undefined, data);
-    drawCurves(el.loss, curves.loss, curves.valLoss, curves.firstEpoch);
-    drawCurves(el.accuracy, curves.accuracy, curves.valAccuracy, curves.firstEpoch, 1);
-  };
-  requestAnimationFrame(paint);
-  // A canvas whose box changes (a rotated phone, a resized window) is repainted, paused too.
-  const resized = new ResizeObserver(() => dirty = true);
-  for (const canvas of [el.regions, el.loss, el.accuracy]) resized.observe(canvas);
-
-  return {
-    get backend() {
-      return backend;
-    },
-    get running() {
-      return running;
-    },
-    get epoch() {
-      return epoch;
-    },
-    get trainAccuracy() {
-      const last = curves.accuracy.length - 1;
-      return last >= 0 ? curves.accuracy.at(last) : NaN;
-    },
-    get valAccuracy() {
-      const last = curves.valAccuracy.length - 1;
-      return last >= 0 ? curves.valAccuracy.at(last) : NaN;
-    },
-    get epochsPerSecond() {
-      return epochsPerSecond;
-    },
-    get frames() {
-      return frames;
-    },
-    get pauseLatencyMs() {
-      return pauseLatencyMs;
-    },
-  };
+  return new PlaygroundPage(document, workerUrl);
 }
 
 // Saves bytes as a file through a temporary link.

@@ -37,7 +37,10 @@ export interface FigureSeries {
 export type Report =
   /** The worker is up; `backend` is the library's active backend (`"wasm"`). */
   | { type: "ready"; backend: string }
-  /** A new run: its data, settings and model; the curves start again at `epoch`. */
+  /**
+   * A new run: its data, settings and model; the curves start again at `epoch`. The page
+   * leaves its form alone (the user may be editing the next field), except after `loaded`.
+   */
   | { type: "run"; data: PlaygroundData; settings: Settings; model: string; epoch: number }
   /**
    * Epochs `epoch − figures.loss.length … epoch − 1` ran; `regions`, when present, are the
@@ -48,7 +51,7 @@ export type Report =
   | { type: "state"; running: boolean; epoch: number }
   /** The model as safetensors bytes, with a suggested file name. */
   | { type: "saved"; bytes: Uint8Array; name: string }
-  /** A model file was loaded (a `run` report came just before). */
-  | { type: "loaded"; name: string }
+  /** A model file was loaded (its `run` report came just before) with these settings. */
+  | { type: "loaded"; name: string; settings: Settings }
   /** Something the user asked for failed; the message says what and why. */
   | { type: "error"; message: string };

@@ -10,6 +10,7 @@ import {
   type Sequential,
   type SGD,
 } from "../mod.ts";
+import { classCount } from "./datasets.ts";
 import type { Command, FigureSeries, Report } from "./protocol.ts";
 import {
   type ActivationName,
@@ -57,11 +58,56 @@ function optimizerSettings(optimizer: Optimizer | undefined): Partial<Settings> 
     : { optimizer: kind, learningRate };
 }
 
+// The playground's own settings, kept in a downloaded model's metadata.
+function savedSettings(text: string, classes: number): Settings {
+  const where = `Load model: ${SETTINGS_KEY}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(`${where} is not JSON: ${(error as Error).message}`);
+  }
+  const settings = checkSettings(parsed, where);
+  const expected = classCount(settings.dataset, settings.classes);
+  if (expected !== classes) {
+    throw new TypeError(`${where}: the settings give ${expected} classes, the model ${classes}`);
+  }
+  return settings;
+}
+
+// Settings read off the layers of a model saved elsewhere; the rest stays as it is.
+function inferredSettings(
+  model: Sequential,
+  dense: Dense[],
+  metadata: Record<string, string>,
+  optimizer: Optimizer | undefined,
+  current: Settings,
+): Settings {
+  const classes = dense.at(-1)!.outFeatures;
+  const activation = model.layers.find((layer) =>
+    (ACTIVATIONS as readonly string[]).includes(layer.kind)
+  )?.kind as ActivationName | undefined;
+  const seed = Number(metadata.seed ?? current.seed);
+  const keepsData = current.dataset === "spiral" || current.dataset === "blobs" || classes === 2;
+  return checkSettings({
+    ...current,
+    ...optimizerSettings(optimizer),
+    dataset: keepsData ? current.dataset : "spiral",
+    classes,
+    seed: Number.isSafeInteger(seed) ? seed : current.seed,
+    hidden: dense.slice(0, -1).map((layer) => layer.outFeatures),
+    activation: activation ?? current.activation,
+    dropout: model.layers.find((layer) => layer instanceof Dropout)?.rate ?? 0,
+    l2: dense[0].weightRegularizerL2,
+  }, "Load model");
+}
+
 /**
  * The settings that describe a model from a file: the playground's own (kept in its
  * metadata), else read off the layers of a model saved elsewhere (examples/spiral.ts).
  *
- * @throws {TypeError} when the model does not take 2 inputs and give 2–5 classes.
+ * @throws {TypeError} when the model does not take 2 inputs and give 2–5 classes, or its
+ * saved settings are malformed or do not fit it.
  */
 export function settingsOfModel(
   model: Sequential,
@@ -76,26 +122,9 @@ export function settingsOfModel(
       `Load model: the playground needs a model of 2 inputs and 2–5 classes, the file holds ${model}`,
     );
   }
-  if (metadata[SETTINGS_KEY] !== undefined) {
-    return checkSettings(JSON.parse(metadata[SETTINGS_KEY]), `Load model: ${SETTINGS_KEY}`);
-  }
-  const activation = model.layers.find((layer) =>
-    (ACTIVATIONS as readonly string[]).includes(layer.kind)
-  )?.kind as ActivationName | undefined;
-  const dropout = model.layers.find((layer) => layer instanceof Dropout)?.rate ?? 0;
-  const seed = Number(metadata.seed ?? current.seed);
-  const keepsData = current.dataset === "spiral" || current.dataset === "blobs" || classes === 2;
-  return checkSettings({
-    ...current,
-    ...optimizerSettings(optimizer),
-    dataset: keepsData ? current.dataset : "spiral",
-    classes,
-    seed: Number.isSafeInteger(seed) ? seed : current.seed,
-    hidden: dense.slice(0, -1).map((layer) => layer.outFeatures),
-    activation: activation ?? current.activation,
-    dropout,
-    l2: dense[0].weightRegularizerL2,
-  }, "Load model");
+  return metadata[SETTINGS_KEY] !== undefined
+    ? savedSettings(metadata[SETTINGS_KEY], classes)
+    : inferredSettings(model, dense, metadata, optimizer, current);
 }
 
 /** A training session driven by {@linkcode Command}s; it answers with {@linkcode Report}s. */
@@ -242,6 +271,6 @@ export class PlaygroundSession {
     const epochs = Number(metadata.epochs ?? 0);
     this.#trainer.epoch = Number.isSafeInteger(epochs) && epochs > 0 ? epochs : 0;
     this.#announce();
-    this.#post({ type: "loaded", name }, []);
+    this.#post({ type: "loaded", name, settings }, []);
   }
 }

@@ -111,7 +111,7 @@ const RULES: Record<keyof Settings, [string, Check]> = {
   validation: ["a number in [0, 0.5]", inRange(0, 0.5)],
   seed: ["an integer in [0, 2147483646]", inRange(0, 2 ** 31 - 2, true)],
   hidden: [
-    "at most 6 layers of 1–256 units",
+    "a list of at most 6 layer sizes, each 1–256",
     (value) => Array.isArray(value) && value.length <= 6 && value.every(inRange(1, 256, true)),
   ],
   activation: [`one of ${ACTIVATIONS.join(", ")}`, oneOf(ACTIVATIONS)],

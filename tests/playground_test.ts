@@ -39,7 +39,7 @@ Deno.test("playground settings", async (t) => {
     });
     assert.throws(
       () => checkSettings({ ...settings(), hidden: [64, 0] }),
-      /hidden must be at most 6 layers/,
+      /hidden must be a list of at most 6 layer sizes, each 1–256, got \[64,0\]/,
     );
     assert.throws(() => checkSettings(null), /settings must be an object/);
   });
@@ -199,7 +199,11 @@ Deno.test("playground session (the worker's side)", async (t) => {
 
     const second = harness();
     second.session.handle({ type: "load", bytes: saved.bytes, name: saved.name });
-    assert.deepEqual(second.last("loaded"), { type: "loaded", name: saved.name });
+    assert.deepEqual(second.last("loaded"), {
+      type: "loaded",
+      name: saved.name,
+      settings: settings({ hidden: [8], seed: 5 }),
+    });
     const run = second.last("run")!;
     assert.equal(run.epoch, 3);
     assert.deepEqual(run.settings, settings({ hidden: [8], seed: 5 }));
@@ -224,6 +228,7 @@ Deno.test("playground session (the worker's side)", async (t) => {
   });
   await t.step("refuses a model the playground cannot show, saying why", () => {
     const { session, last } = harness();
+    session.handle({ type: "step" });
     const model = new Sequential([new Dense(3, 2)]);
     session.handle({ type: "load", bytes: modelToBytes(model), name: "three.safetensors" });
     assert.match(last("error")!.message, /needs a model of 2 inputs and 2–5 classes/);
@@ -234,6 +239,17 @@ Deno.test("playground session (the worker's side)", async (t) => {
     });
     session.handle({ type: "load", bytes: tampered, name: "tampered" });
     assert.match(last("error")!.message, /points must be an integer in \[20, 2000\], got 1/);
+    const mismatched = modelToBytes(new Sequential([new Dense(2, 4)]), {
+      metadata: { [SETTINGS_KEY]: JSON.stringify(settings()) },
+    });
+    session.handle({ type: "load", bytes: mismatched, name: "mismatched" });
+    assert.match(last("error")!.message, /the settings give 3 classes, the model 4/);
+    const garbled = modelToBytes(new Sequential([new Dense(2, 3)]), {
+      metadata: { [SETTINGS_KEY]: "{" },
+    });
+    session.handle({ type: "load", bytes: garbled, name: "garbled" });
+    assert.match(last("error")!.message, /playground.settings is not JSON/);
+    assert.equal(session.epoch, 1, "a refused file changes nothing");
   });
 });
 

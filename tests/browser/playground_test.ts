@@ -214,6 +214,20 @@ browserTest("the playground in Chromium", async (t, browser) => {
       await page.waitFor(`!${view("running")}`, 2000, "the pause");
     });
 
+    await t.step("an invalid field is marked and explained, and changes nothing", async () => {
+      const epoch = await page.evaluate<number>(view("epoch"));
+      await choose(page, "hidden", "8, x");
+      assert.equal(await page.evaluate("document.getElementById('hidden').ariaInvalid"), "true");
+      const status = () => page.evaluate<string>("document.getElementById('status').textContent");
+      assert.match(await status(), /^Hidden layers must be a list of at most 6 layer sizes/);
+      await sleep(200);
+      assert.equal(await page.evaluate(view("epoch")), epoch);
+      await choose(page, "hidden", "8, 8");
+      await page.waitFor(view("epoch === 0"), 5000, "the new network's run");
+      assert.equal(await page.evaluate("document.getElementById('hidden').ariaInvalid"), null);
+      assert.equal(await status(), "Ready: press Start.");
+    });
+
     await t.step("is readable on a phone-sized viewport (390 × 844)", async () => {
       await page.setViewport(390, 844, { mobile: true, scale: 2 });
       // Repainted at the new size, though paused.
