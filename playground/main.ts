@@ -41,7 +41,7 @@ const stop = async () => {
   Deno.exit(0);
 };
 Deno.addSignalListener("SIGINT", stop);
-Deno.addSignalListener("SIGTERM", stop);
+if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop); // no SIGTERM there
 
 try {
   const started = performance.now();
