@@ -4,7 +4,7 @@
 //   deno run --allow-read --allow-run tools/check_imports.ts
 //
 // It reads `deno info --json` for every entry point (the package's exports, the examples,
-// the benchmarks, the tools and the tests), type-only imports included.
+// the benchmarks, the tools, the tests and the playground), type-only imports included.
 
 /** The layers, bottom first; a file's layer is that of its top folder (or root file). */
 export const LAYERS: readonly (readonly string[])[] = [
@@ -139,15 +139,19 @@ async function addEntry(root: string, entry: string, graph: ImportGraph): Promis
   }
 }
 
-// The package's exports, then every .ts file directly in the folders that use the library.
+// The package's exports, then every .ts file in the folders that use the library.
 async function entryPoints(root: string): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${root}/deno.json`));
   const entries: string[] = Object.values(config.exports as Record<string, string>);
+  const walk = async (folder: string): Promise<void> => {
+    for await (const file of Deno.readDir(`${root}/${folder}`)) {
+      if (file.isDirectory) await walk(`${folder}/${file.name}`);
+      else if (file.isFile && file.name.endsWith(".ts")) entries.push(`./${folder}/${file.name}`);
+    }
+  };
   for (const folder of ["examples", "bench", "tools", "tests", "playground"]) {
     try {
-      for await (const file of Deno.readDir(`${root}/${folder}`)) {
-        if (file.isFile && file.name.endsWith(".ts")) entries.push(`./${folder}/${file.name}`);
-      }
+      await walk(folder);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
