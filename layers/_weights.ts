@@ -46,7 +46,12 @@ export function checkPenalty(
  *
  * @throws {TypeError} naming `where` and `name` when the shape or size differs.
  */
-export function fillExplicit(target: Tensor, given: NestedArray, name: string, where: string) {
+export function fillExplicit(
+  target: Tensor,
+  given: NestedArray,
+  name: string,
+  where: string,
+): void {
   const view = ArrayBuffer.isView(given) && !(given instanceof DataView);
   const source = view
     ? new Tensor(Float64Array.from(given as ArrayLike<number>), [

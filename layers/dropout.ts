@@ -4,7 +4,7 @@ import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { type RandomOptions, type RandomState, resolveRandom } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
-import { type FloatArray, Tensor } from "../core/tensor.ts";
+import type { FloatArray, Tensor } from "../core/tensor.ts";
 
 /** Options of {@linkcode Dropout}: where its masks' random numbers come from. */
 export type DropoutOptions = RandomOptions;
