@@ -203,19 +203,20 @@ export function im2col(
         for (let s = 0; s < count; s++) {
           const source = ((first + s) * channels + c) * plane + dx; // + ih·W + ow·SW
           const start = row * rowLength + s * positions;
-          cols.fill(0, start, start + ohFirst * outW);
+          // Plain loops, not fill(): a builtin call per short run cost more than the copies.
+          for (let k = start, end = start + ohFirst * outW; k < end; k++) cols[k] = 0;
           for (let oh = ohFirst; oh < ohEnd; oh++) {
             const to = start + oh * outW;
             const from = source + (oh * strideH + dy) * width;
-            cols.fill(0, to, to + owFirst);
+            for (let ow = 0; ow < owFirst; ow++) cols[to + ow] = 0;
             if (strideW === 1) {
               for (let ow = owFirst; ow < owEnd; ow++) cols[to + ow] = x[from + ow];
             } else {
               for (let ow = owFirst; ow < owEnd; ow++) cols[to + ow] = x[from + ow * strideW];
             }
-            cols.fill(0, to + owEnd, to + outW);
+            for (let ow = owEnd; ow < outW; ow++) cols[to + ow] = 0;
           }
-          cols.fill(0, start + ohEnd * outW, start + positions);
+          for (let k = start + ohEnd * outW, end = start + positions; k < end; k++) cols[k] = 0;
         }
       }
     }
