@@ -26,7 +26,7 @@ export function pair(value: Size2D, name: string, where: string, min = 1): [numb
     const kind = min === 0 ? "non-negative" : "positive";
     throw new RangeError(
       `${where}: ${name} must be a ${kind} integer or [height, width] of ${kind} integers, got ${
-        JSON.stringify(value) ?? String(value)
+        Array.isArray(value) ? `[${value.join(", ")}]` : JSON.stringify(value) ?? String(value)
       }`,
     );
   }
@@ -119,7 +119,7 @@ export function checkImages(
     const paddedH = h + window.padTop + window.padBottom;
     const paddedW = w + window.padLeft + window.padRight;
     const dilated = spanH !== window.kernelH || spanW !== window.kernelW
-      ? `, dilated to ${spanH}×${spanW}`
+      ? `, dilated to ${spanH}×${spanW},`
       : "";
     throw new TypeError(
       `${where}: the kernel ${window.kernelH}×${window.kernelW}${dilated} is larger than the ` +
