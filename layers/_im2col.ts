@@ -163,11 +163,14 @@ export function checkPooledGradient(
 }
 
 // The output positions o in [0, outSize) whose input position o·stride + offset lies in
-// [0, inSize): [first, end).
-function validRange(offset: number, stride: number, inSize: number, outSize: number) {
-  const first = offset >= 0 ? 0 : Math.ceil(-offset / stride);
+// [0, inSize) are [rangeFirst, rangeEnd) (plain numbers, so that the loops allocate nothing).
+function rangeFirst(offset: number, stride: number, outSize: number): number {
+  return Math.min(offset >= 0 ? 0 : Math.ceil(-offset / stride), outSize);
+}
+
+function rangeEnd(offset: number, stride: number, inSize: number, outSize: number): number {
   const end = Math.min(outSize, Math.floor((inSize - 1 - offset) / stride) + 1);
-  return [Math.min(first, outSize), Math.max(first, end)];
+  return Math.max(rangeFirst(offset, stride, outSize), end);
 }
 
 /**
@@ -192,17 +195,26 @@ export function im2col(
   const positions = outH * outW;
   const rowLength = count * positions; // [C·KH·KW, count·P]
   const plane = height * width;
+  // Stride 1 with outputs as wide as the inputs ("same" padding): a row of cols is the
+  // image shifted by (dy, dx), one contiguous copy; only the columns that wrap around the
+  // image's edge are zeroed after it.
+  const contiguous = strideH === 1 && strideW === 1 && outW === width;
   let row = 0;
   for (let c = 0; c < channels; c++) {
     for (let i = 0; i < kernelH; i++) {
       const dy = i * dilationH - window.padTop;
-      const [ohFirst, ohEnd] = validRange(dy, strideH, height, outH);
+      const ohFirst = rangeFirst(dy, strideH, outH), ohEnd = rangeEnd(dy, strideH, height, outH);
       for (let j = 0; j < kernelW; j++, row++) {
         const dx = j * dilationW - window.padLeft;
-        const [owFirst, owEnd] = validRange(dx, strideW, width, outW);
+        const owFirst = rangeFirst(dx, strideW, outW), owEnd = rangeEnd(dx, strideW, width, outW);
         for (let s = 0; s < count; s++) {
           const source = ((first + s) * channels + c) * plane + dx; // + ih·W + ow·SW
           const start = row * rowLength + s * positions;
+          if (contiguous) {
+            const from = source + dy * width;
+            shiftedCopy(x, from, cols, start, positions, ohFirst, ohEnd, owFirst, owEnd, outW);
+            continue;
+          }
           // Plain loops, not fill(): a builtin call per short run cost more than the copies.
           for (let k = start, end = start + ohFirst * outW; k < end; k++) cols[k] = 0;
           for (let oh = ohFirst; oh < ohEnd; oh++) {
@@ -223,11 +235,42 @@ export function im2col(
   }
 }
 
+// cols[start + p] = x[source + p] for the positions p = oh·W + ow of the valid block
+// (rows [ohFirst, ohEnd), columns [owFirst, owEnd)), 0 at the other positions of
+// [0, positions).
+function shiftedCopy(
+  x: FloatArray,
+  source: number,
+  cols: FloatArray,
+  start: number,
+  positions: number,
+  ohFirst: number,
+  ohEnd: number,
+  owFirst: number,
+  owEnd: number,
+  width: number,
+): void {
+  const empty = ohEnd <= ohFirst || owEnd <= owFirst;
+  const lo = empty ? positions : ohFirst * width + owFirst;
+  const hi = empty ? positions : (ohEnd - 1) * width + owEnd;
+  for (let k = 0; k < lo; k++) cols[start + k] = 0;
+  for (let k = lo; k < hi; k++) cols[start + k] = x[source + k];
+  for (let k = hi; k < positions; k++) cols[start + k] = 0;
+  if (owFirst > 0 || owEnd < width) {
+    for (let oh = ohFirst; oh < ohEnd; oh++) {
+      const rowStart = start + oh * width;
+      for (let ow = 0; ow < owFirst; ow++) cols[rowStart + ow] = 0;
+      for (let ow = owEnd; ow < width; ow++) cols[rowStart + ow] = 0;
+    }
+  }
+}
+
 /**
  * col2im, the adjoint of {@linkcode im2col}: adds every element of `cols`
  * `[C·KH·KW, count·P]` into the element of `dx` `[N, C, H, W]` it was read from (padding
- * cells are dropped). Samples `[first, first + count)` of `dx` must hold what they should
- * be added to (zeros for a fresh gradient).
+ * cells are dropped, and may be overwritten with zeros in `cols`). Samples
+ * `[first, first + count)` of `dx` must hold what they should be added to (zeros for a fresh
+ * gradient).
  */
 export function col2im(
   cols: FloatArray,
@@ -245,17 +288,33 @@ export function col2im(
   const positions = outH * outW;
   const rowLength = count * positions;
   const plane = height * width;
+  const contiguous = strideH === 1 && strideW === 1 && outW === width; // as in im2col
   let row = 0;
   for (let c = 0; c < channels; c++) {
     for (let i = 0; i < kernelH; i++) {
       const dy = i * dilationH - window.padTop;
-      const [ohFirst, ohEnd] = validRange(dy, strideH, height, outH);
+      const ohFirst = rangeFirst(dy, strideH, outH), ohEnd = rangeEnd(dy, strideH, height, outH);
       for (let j = 0; j < kernelW; j++, row++) {
         const dxOffset = j * dilationW - window.padLeft;
-        const [owFirst, owEnd] = validRange(dxOffset, strideW, width, outW);
+        const owFirst = rangeFirst(dxOffset, strideW, outW);
+        const owEnd = rangeEnd(dxOffset, strideW, width, outW);
+        if (ohEnd <= ohFirst || owEnd <= owFirst) continue;
         for (let s = 0; s < count; s++) {
           const target = ((first + s) * channels + c) * plane + dxOffset;
           const start = row * rowLength + s * positions;
+          if (contiguous) {
+            // One run over the valid block; the columns that wrap around the image's edge
+            // are zeroed in cols first, so that they add nothing.
+            for (let oh = ohFirst; oh < ohEnd; oh++) {
+              const rowStart = start + oh * outW;
+              for (let ow = 0; ow < owFirst; ow++) cols[rowStart + ow] = 0;
+              for (let ow = owEnd; ow < outW; ow++) cols[rowStart + ow] = 0;
+            }
+            const to = target + dy * width;
+            const hi = (ohEnd - 1) * outW + owEnd;
+            for (let k = ohFirst * outW + owFirst; k < hi; k++) dx[to + k] += cols[start + k];
+            continue;
+          }
           for (let oh = ohFirst; oh < ohEnd; oh++) {
             const from = start + oh * outW;
             const to = target + (oh * strideH + dy) * width;

@@ -71,6 +71,41 @@ Deno.test("MaxPool2D", async (t) => {
       }
     }
   });
+  await t.step("float32 inputs (compared as integers, no branches) agree with the loop", () => {
+    // Random values of both signs, repeated values (ties), zeros of both signs, ±∞.
+    const random = Tensor.randn([2, 3, 7, 5], { seed: 11 });
+    const x = random.data;
+    for (let i = 0; i < x.length; i += 7) x[i] = x[i + 1] ?? 0; // ties
+    x[3] = -0;
+    x[4] = 0;
+    x[20] = -Infinity;
+    x[40] = Infinity;
+    const cases: [number | [number, number], Record<string, unknown>, NaiveWindow][] = [
+      [2, {}, { kernel: [2, 2], stride: [2, 2] }],
+      [3, { stride: 2 }, { kernel: [3, 3], stride: [2, 2] }],
+      [2, { padding: 1 }, { kernel: [2, 2], stride: [2, 2], pad: [1, 1, 1, 1] }],
+      [[3, 2], { stride: [2, 1], padding: 1 }, {
+        kernel: [3, 2],
+        stride: [2, 1],
+        pad: [1, 1, 1, 1],
+      }],
+    ];
+    for (const [kernel, options, window] of cases) {
+      const pool = new MaxPool2D(kernel, options);
+      const out = pool.forward(random, { training: true });
+      const d = Tensor.randn(out.shape, { seed: 12 });
+      const reference = naivePool(random.toArray(), window, "max", d.toArray());
+      assert.deepEqual(out.toArray(), reference.outputs, `${pool}`);
+      const dinputs = pool.backward(d).toArray();
+      assert.ok(maxDifference(dinputs, reference.dinputs) < 1e-6, `${pool}`);
+    }
+    const nan = new MaxPool2D(2).forward(Tensor.from([[[[1, NaN], [3, 2]]]]));
+    assert.ok(Number.isNaN(nan.data[0]), "a NaN wins, as in PyTorch");
+    const negativeNaN = Tensor.from([[[[1, 0], [3, 2]]]]);
+    new Int32Array(negativeNaN.data.buffer)[1] = 0xffc00000 | 0; // x86's default NaN
+    const out = new MaxPool2D(2).forward(negativeNaN);
+    assert.ok(Number.isNaN(out.data[0]), "a NaN with its sign bit set wins too");
+  });
   await t.step("gradients match central differences", () => assertGradientsOf("MaxPool2D"));
   await t.step("config, toString, and a stride that defaults to the kernel", () => {
     const pool = new MaxPool2D(3, { stride: 2, padding: 1 });
