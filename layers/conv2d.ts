@@ -71,8 +71,11 @@ export interface Conv2DOptions extends RandomOptions {
 
 // Samples are lowered a few at a time so that a chunk's columns stay in the caches while
 // the backend multiplies them (and a large inference batch needs no huge buffer): as many
-// samples as fit in this many elements of columns, at least one.
+// samples as fit in this many elements of columns, at least one. A sample with at least
+// SAMPLE_POSITIONS output positions is a product large enough alone, and a chunk of one needs
+// no reordering of outputs and gradients (measured on W4, docs/speed.md).
 const CHUNK_ELEMENTS = 1 << 17;
+const SAMPLE_POSITIONS = 256;
 
 function checkChannels(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
@@ -268,7 +271,7 @@ export class Conv2D implements Layer {
     const outputs = training // [N, O, OH, OW]
       ? this.#outputs.get(dtype, shape)
       : Tensor.zeros(shape, { dtype });
-    const chunk = samplesPerChunk(batch, depth * positions);
+    const chunk = samplesPerChunk(batch, depth, positions);
     const allCols = training ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
     const backend = getBackend();
     const x = inputs.data, w = this.weights.value.data, y = outputs.data;
@@ -323,12 +326,12 @@ export class Conv2D implements Layer {
     const dinputs = this.#training // [N, C, H, W]
       ? this.#dinputs.get(dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype });
-    const chunk = samplesPerChunk(batch, depth * positions);
+    const chunk = samplesPerChunk(batch, depth, positions);
     const allCols = this.#training ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
     const backend = getBackend();
     const x = inputs.data, w = this.weights.value.data, dv = dvalues.data;
     const dw = this.weights.grad.data, dx = dinputs.data;
-    if (this.biases) sumChannels(dv, this.biases.grad.data, batch, out, positions);
+    const dbiases = this.biases?.grad.data;
     if (wantInputs) dx.fill(0);
     for (let first = 0; first < batch; first += chunk) {
       const count = Math.min(chunk, batch - first);
@@ -342,9 +345,10 @@ export class Conv2D implements Layer {
       let byChannel: FloatArray; // [O, count·P]
       if (count === 1) {
         byChannel = this.#dvaluesViews.get(dv, first * out * positions, out * positions);
+        if (dbiases) sumChannels(byChannel, dbiases, 1, out, positions);
       } else {
         byChannel = this.#chunkOut.get(dtype, [out, count * positions]).data;
-        gatherChannels(dv, byChannel, first, count, out, positions);
+        gatherChannels(dv, byChannel, first, count, out, positions, dbiases);
       }
       backend.matmulTransB(byChannel, cols, dw, out, depth, count * positions, true);
       if (!wantInputs) continue;
@@ -420,8 +424,9 @@ export class Conv2D implements Layer {
   }
 }
 
-function samplesPerChunk(batch: number, perSample: number): number {
-  return Math.max(1, Math.min(batch, Math.floor(CHUNK_ELEMENTS / perSample)));
+function samplesPerChunk(batch: number, depth: number, positions: number): number {
+  if (positions >= SAMPLE_POSITIONS) return 1;
+  return Math.max(1, Math.min(batch, Math.floor(CHUNK_ELEMENTS / (depth * positions))));
 }
 
 // y[first + s, o, p] = byChannel[o, s·P + p] + bias[o]: a chunk's [O, count·P] products
@@ -446,7 +451,8 @@ function scatterChannels(
   }
 }
 
-// byChannel[o, s·P + p] = dv[first + s, o, p]: the inverse of scatterChannels.
+// byChannel[o, s·P + p] = dv[first + s, o, p]: the inverse of scatterChannels; with `sums`,
+// also sums[o] += Σ_{s,p} dv[first + s, o, p] (the biases' gradient) on the way.
 function gatherChannels(
   dv: FloatArray,
   byChannel: FloatArray,
@@ -454,13 +460,20 @@ function gatherChannels(
   count: number,
   out: number,
   positions: number,
+  sums?: FloatArray,
 ): void {
   const rowLength = count * positions;
   for (let s = 0; s < count; s++) {
     for (let o = 0; o < out; o++) {
       const to = o * rowLength + s * positions;
       const from = ((first + s) * out + o) * positions;
-      for (let p = 0; p < positions; p++) byChannel[to + p] = dv[from + p];
+      let total = 0;
+      for (let p = 0; p < positions; p++) {
+        const v = dv[from + p];
+        byChannel[to + p] = v;
+        total += v;
+      }
+      if (sums) sums[o] += total;
     }
   }
 }

@@ -69,13 +69,13 @@ Deno.test("Conv2D computes PyTorch's convolution", async (t) => {
       }
     }
   });
-  await t.step(
-    "batches split into several chunks give the same results (training, float32)",
-    () => {
-      // 3 channels of 28×28 lower to 21,168 column elements a sample: chunks of 6 samples.
-      const x = Tensor.randn([13, 3, 28, 28], { seed: 4 });
+  await t.step("batches lowered in chunks of samples, or one by one, give the same", () => {
+    // 3 channels of 12×12 lower to 3,888 column elements a sample: chunks of 33 samples, the
+    // last of 4; 16×16 images (256 positions) are lowered one sample at a time.
+    for (const [batch, size] of [[70, 12], [3, 16]]) {
+      const x = Tensor.randn([batch, 3, size, size], { seed: 4 });
       const conv = new Conv2D(3, 5, 3, { padding: 1, seed: 5 });
-      const d = Tensor.randn([13, 5, 28, 28], { seed: 6 });
+      const d = Tensor.randn([batch, 5, size, size], { seed: 6 });
       const reference = naiveConv(
         x.toArray(),
         conv.weights.value.toArray(),
@@ -86,12 +86,14 @@ Deno.test("Conv2D computes PyTorch's convolution", async (t) => {
       for (const training of [true, false]) {
         conv.weights.grad.data.fill(0);
         conv.biases!.grad.data.fill(0);
-        assert.ok(maxDifference(conv.forward(x, { training }).toArray(), reference.outputs) < 1e-4);
+        const outputs = conv.forward(x, { training });
+        assert.ok(maxDifference(outputs.toArray(), reference.outputs) < 1e-4);
         assert.ok(maxDifference(conv.backward(d).toArray(), reference.dinputs) < 1e-4);
         assert.ok(maxDifference(conv.weights.grad.toArray(), reference.dweights) < 2e-3);
+        assert.ok(maxDifference([...conv.biases!.grad.data], reference.dbiases) < 1e-3);
       }
-    },
-  );
+    }
+  });
   await t.step("every backend gives the same outputs", () => {
     const x = Tensor.randn([3, 2, 9, 8], { seed: 7 });
     const conv = new Conv2D(2, 6, 3, { stride: 2, padding: 1, seed: 8 });
