@@ -33,8 +33,8 @@ const MEAN = 0.2860, STD = 0.3530;
 const HELP = `Train a small CNN on Fashion-MNIST (images as [N, 1, 28, 28]):
 two conv blocks Conv2D(3×3, padding 1) → BatchNorm → ReLU → MaxPool2D(2), with 32 then 64
 channels, then Flatten → Dense(3136, 128) → ReLU → Dropout(0.25) → Dense(128, 10); softmax
-cross-entropy, Adam(learningRate=0.001) with the rate decaying along a cosine to 0 over the
-run, batch 64, pixels standardized as (x/255 − ${MEAN}) / ${STD}. Reaches about 0.92 test
+cross-entropy, Adam(learningRate=0.002) with the rate decaying along a cosine to 0 over the
+run, batch 64, pixels standardized as (x/255 − ${MEAN}) / ${STD}. Reaches about 0.915 test
 accuracy in 5 epochs (the MLP of examples/fashion_mnist.ts: 0.87 in 10).
 
 Usage: deno run --allow-read examples/fashion_mnist_cnn.ts [options]
@@ -149,9 +149,9 @@ const model = new Sequential([
   new Dense(128, 10, { random }),
 ]);
 const loss = new SoftmaxCrossEntropy();
-// The rate falls from 0.001 to 0 along half a cosine over the whole run.
+// The rate falls from 0.002 to 0 along half a cosine over the whole run.
 const steps = epochs * Math.ceil(train.x.shape[0] / batchSize);
-const optimizer = new Adam({ learningRate: 0.001, schedule: new CosineDecay({ steps }) });
+const optimizer = new Adam({ learningRate: 0.002, schedule: new CosineDecay({ steps }) });
 console.log(`${model.summary()}\n${optimizer}, ${epochs} epochs, batch ${batchSize}`);
 
 const trainStarted = performance.now();

@@ -91,20 +91,20 @@ export function checkImages(
   if (!(inputs instanceof Tensor)) {
     throw new TypeError(`${where}: inputs must be a Tensor, got ${typeof inputs}`);
   }
-  const shape = formatShape(inputs.shape);
+  const shape = () => formatShape(inputs.shape); // for the messages only
   if (inputs.rank !== 4) {
     const hint = inputs.rank === 2
       ? ' (images as rows? reshape them, e.g. x.reshape([samples, 1, 28, 28]), or read them with idxDataset(..., { layout: "nchw" }))'
       : "";
     throw new TypeError(
-      `${where}: inputs must be 4-D [batch, channels, height, width], got shape ${shape}${hint}`,
+      `${where}: inputs must be 4-D [batch, channels, height, width], got shape ${shape()}${hint}`,
     );
   }
   const [n, c, h, w] = inputs.shape;
-  if (n === 0) throw new RangeError(`${where}: inputs is an empty batch (shape ${shape})`);
+  if (n === 0) throw new RangeError(`${where}: inputs is an empty batch (shape ${shape()})`);
   if (channels !== undefined && c !== channels) {
     throw new TypeError(
-      `${where}: inputs have ${c} channels, expected ${channels} (inputs shape ${shape})`,
+      `${where}: inputs have ${c} channels, expected ${channels} (inputs shape ${shape()})`,
     );
   }
   if (dtype !== undefined && inputs.dtype !== dtype) {
@@ -127,10 +127,17 @@ export function checkImages(
           Math.max(1, spanH - window.padTop - window.padBottom)
         }×${
           Math.max(1, spanW - window.padLeft - window.padRight)
-        } (height×width), got shape ${shape}`,
+        } (height×width), got shape ${shape()}`,
     );
   }
   return [n, c, h, w, oh, ow];
+}
+
+/** Whether two shapes are equal, without building strings. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let d = 0; d < a.length; d++) if (a[d] !== b[d]) return false;
+  return true;
 }
 
 /**
@@ -149,7 +156,7 @@ export function checkPooledGradient(
   const expected = [batch, channels, ...outputSize(window, height, width)];
   if (
     !(dvalues instanceof Tensor) || dvalues.dtype !== inputs.dtype ||
-    formatShape(dvalues.shape) !== formatShape(expected)
+    !sameShape(dvalues.shape, expected)
   ) {
     const got = dvalues instanceof Tensor
       ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`

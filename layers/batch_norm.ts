@@ -10,6 +10,7 @@ import {
   type NestedArray,
   Tensor,
 } from "../core/tensor.ts";
+import { sameShape } from "./_im2col.ts";
 import { fillExplicit } from "./_weights.ts";
 
 /** Options of {@linkcode BatchNorm}. */
@@ -214,7 +215,7 @@ export class BatchNorm implements Layer {
     if (!inputs) throw new Error("BatchNorm.backward: call forward first");
     if (
       !(dvalues instanceof Tensor) || dvalues.dtype !== inputs.dtype ||
-      formatShape(dvalues.shape) !== formatShape(inputs.shape)
+      !sameShape(dvalues.shape, inputs.shape)
     ) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
@@ -308,16 +309,16 @@ export class BatchNorm implements Layer {
   // [batch, features, positions per feature] of checked inputs.
   #checkInputs(inputs: Tensor, where: string): [number, number, number] {
     expectTensor(inputs, where);
-    const shape = formatShape(inputs.shape);
+    const shape = () => formatShape(inputs.shape); // for the messages only
     if (inputs.rank < 2) {
       throw new TypeError(
-        `${where}: inputs must be [batch, features] or [batch, channels, height, width], got shape ${shape}`,
+        `${where}: inputs must be [batch, features] or [batch, channels, height, width], got shape ${shape()}`,
       );
     }
     const [batch, features] = inputs.shape;
     if (features !== this.features) {
       throw new TypeError(
-        `${where}: inputs have ${features} features (axis 1), expected ${this.features} (inputs shape ${shape})`,
+        `${where}: inputs have ${features} features (axis 1), expected ${this.features} (inputs shape ${shape()})`,
       );
     }
     if (inputs.dtype !== this.dtype) {
@@ -325,7 +326,7 @@ export class BatchNorm implements Layer {
         `${where}: inputs are ${inputs.dtype}, the layer is ${this.dtype} (convert with tensor.clone({ dtype: "${this.dtype}" }))`,
       );
     }
-    if (inputs.size === 0) throw new RangeError(`${where}: inputs is empty (shape ${shape})`);
+    if (inputs.size === 0) throw new RangeError(`${where}: inputs is empty (shape ${shape()})`);
     return [batch, features, inputs.size / (batch * features)];
   }
 }

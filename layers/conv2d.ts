@@ -27,6 +27,7 @@ import {
   pair,
   pairConfig,
   pairText,
+  sameShape,
   Views,
   type Window2D,
 } from "./_im2col.ts";
@@ -310,7 +311,7 @@ export class Conv2D implements Layer {
     const expected = [batch, out, outH, outW];
     if (
       !(dvalues instanceof Tensor) || dvalues.dtype !== dtype ||
-      formatShape(dvalues.shape) !== formatShape(expected)
+      !sameShape(dvalues.shape, expected)
     ) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
