@@ -53,6 +53,12 @@ export { type WasmSupport, wasmSupport } from "./backends/wasm.ts";
 export { type Initializer, initializers } from "./initializers/initializers.ts";
 export * from "./layers/dense.ts";
 export * from "./layers/dropout.ts";
+export * from "./layers/conv2d.ts";
+export * from "./layers/max_pool2d.ts";
+export * from "./layers/avg_pool2d.ts";
+export * from "./layers/global_avg_pool2d.ts";
+export * from "./layers/flatten.ts";
+export * from "./layers/batch_norm.ts";
 export * from "./activations/relu.ts";
 export * from "./activations/leaky_relu.ts";
 export * from "./activations/sigmoid.ts";
@@ -107,6 +113,7 @@ export {
 export { encodeSafetensors, type NamedTensors, writeSafetensors } from "./io/safetensors_writer.ts";
 export { writeFileAtomic } from "./io/write_file_atomic.ts";
 export {
+  bufferNames,
   MODEL_METADATA_KEY,
   modelToBytes,
   OPTIMIZER_METADATA_KEY,

@@ -56,4 +56,4 @@ export { wasmBackend } from "./backends/wasm.ts";
 export { softmaxRows } from "./activations/softmax.ts";
 export { resolveSchedule, scheduleConfig, scheduledRate } from "./optimizers/_schedule.ts";
 export { elementTargets } from "./training/metric.ts";
-export { type ParamSite, paramSites } from "./io/model_io.ts";
+export { type BufferSite, bufferSites, type ParamSite, paramSites } from "./io/model_io.ts";

@@ -1,4 +1,7 @@
 import { ReLU } from "../activations/relu.ts";
+import { Conv2D } from "../layers/conv2d.ts";
+import { Flatten } from "../layers/flatten.ts";
+import { MaxPool2D } from "../layers/max_pool2d.ts";
 import { initializers } from "../initializers/initializers.ts";
 import { RandomState } from "../core/random.ts";
 import { Sequential } from "../models/sequential.ts";
@@ -12,21 +15,28 @@ import { spiralData } from "../data/spiral.ts";
  * bit as NumPy's legacy `RandomState` generates them.
  */
 export interface Workload {
-  /** `"W1"` (spiral), `"W2"` (MNIST-shaped MLP) or `"W3"` (wide layers). */
+  /** `"W1"` (spiral), `"W2"` (MNIST-shaped MLP), `"W3"` (wide layers) or `"W4"` (a CNN). */
   name: string;
-  /** Inputs `[samples, features]`, float32 as the reference generates them. */
+  /** Inputs `[samples, features]` (W4: `[samples, 1, 28, 28]`), float32 as the reference generates them. */
   x: Tensor;
   /** Class index of each sample `[samples]`. */
   y: Int32Array;
-  /** `[inFeatures, outFeatures]` of each Dense layer, in order (ReLU between them). */
+  /** `[inFeatures, outFeatures]` of each Dense layer, in order (ReLU between them; W4: its head). */
   layers: [number, number][];
-  /** Initial weights `[in, out]` and (zero) biases `[out]`, alternating, float32. */
+  /** Initial weights `[in, out]` (W4's kernels `[cout, cin, k, k]` first) and (zero) biases, alternating, float32. */
   params: Float32Array[];
 }
 
 function glorot(random: RandomState, fanIn: number, fanOut: number): Float32Array {
   const values = new Float64Array(fanIn * fanOut);
   initializers.glorot(values, fanIn, fanOut, random);
+  return Float32Array.from(values);
+}
+
+// A conv kernel [cout, cin, k, k]: glorot with Keras' fans, fanIn = cin·k·k, fanOut = cout·k·k.
+function glorotConv(random: RandomState, cout: number, cin: number, k: number): Float32Array {
+  const values = new Float64Array(cout * cin * k * k);
+  initializers.glorot(values, cin * k * k, cout * k * k, random);
   return Float32Array.from(values);
 }
 
@@ -177,4 +187,88 @@ export function workloadModel(workload: Workload, dtype: DType = "float32"): Seq
     return i < workload.layers.length - 1 ? [dense, new ReLU()] : [dense];
   });
   return new Sequential(layers);
+}
+
+/**
+ * W4 "fashion-cnn": 4,096 synthetic Fashion-MNIST-shaped images `[4096, 1, 28, 28]` (`k/256`
+ * from `RandomState(7)`), labels by W2's rule with a projection from `RandomState(8)`, and
+ * from `RandomState(9)` the kernels `glorotConv(32, 1, 3)`, `glorotConv(64, 32, 3)` (Keras'
+ * fans: cin·k·k and cout·k·k, `[cout, cin, k, k]`) and the Dense weights `glorot(3136, 128)`,
+ * `glorot(128, 10)`; biases zero. Train it with {@linkcode workloadW4Model}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { workloadW4 } from "./_workload_data.ts";
+ *
+ * const w4 = workloadW4({ samples: 8 });
+ * assert.deepEqual(w4.x.shape, [8, 1, 28, 28]);
+ * assert.deepEqual(w4.params.map((p) => p.length), [288, 32, 18432, 64, 401408, 128, 1280, 10]);
+ * ```
+ */
+export function workloadW4(options: WorkloadW2Options = {}): Workload {
+  const samples = options.samples ?? 4096;
+  if (!Number.isSafeInteger(samples) || samples < 1) {
+    throw new RangeError(`workloadW4: samples must be a positive integer, got ${samples}`);
+  }
+  const features = 784, classes = 10;
+  const x = quantized(new RandomState(7), samples * features);
+  const projection = new Int32Array(features * classes);
+  const randomP = new RandomState(8);
+  for (let i = 0; i < projection.length; i++) projection[i] = randomP.randint(256) - 128;
+  const y = new Int32Array(samples);
+  const scores = new Int32Array(classes);
+  for (let i = 0; i < samples; i++) {
+    scores.fill(0);
+    for (let k = 0, base = i * features; k < features; k++) {
+      const v = 2 * (x[base + k] * 256) - 255;
+      for (let j = 0, pk = k * classes; j < classes; j++) scores[j] += v * projection[pk + j];
+    }
+    let best = 0;
+    for (let j = 1; j < classes; j++) if (scores[j] > scores[best]) best = j;
+    y[i] = best;
+  }
+  const randomW = new RandomState(9);
+  const k1 = glorotConv(randomW, 32, 1, 3);
+  const k2 = glorotConv(randomW, 64, 32, 3);
+  const w3 = glorot(randomW, 3136, 128);
+  const w4 = glorot(randomW, 128, classes);
+  return {
+    name: "W4",
+    x: new Tensor(x, [samples, 1, 28, 28]),
+    y,
+    layers: [[3136, 128], [128, classes]],
+    params: [
+      k1,
+      new Float32Array(32),
+      k2,
+      new Float32Array(64),
+      w3,
+      new Float32Array(128),
+      w4,
+      new Float32Array(classes),
+    ],
+  };
+}
+
+/**
+ * W4's network with its reference initial weights, in PyTorch's terms `Conv2d(1, 32, 3,
+ * padding=1)` → ReLU → `MaxPool2d(2)` → `Conv2d(32, 64, 3, padding=1)` → ReLU → `MaxPool2d(2)`
+ * → `Flatten` → `Linear(3136, 128)` → ReLU → `Linear(128, 10)` (logits; train it with
+ * `SoftmaxCrossEntropy`).
+ */
+export function workloadW4Model(workload: Workload, dtype: DType = "float32"): Sequential {
+  const [k1, c1, k2, c2, w3, b3, w4, b4] = workload.params;
+  return new Sequential([
+    new Conv2D(1, 32, 3, { padding: 1, dtype, weights: k1, biases: c1 }),
+    new ReLU(),
+    new MaxPool2D(2),
+    new Conv2D(32, 64, 3, { padding: 1, dtype, weights: k2, biases: c2 }),
+    new ReLU(),
+    new MaxPool2D(2),
+    new Flatten(),
+    new Dense(3136, 128, { dtype, weights: w3, biases: b3 }),
+    new ReLU(),
+    new Dense(128, 10, { dtype, weights: w4, biases: b4 }),
+  ]);
 }

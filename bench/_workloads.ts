@@ -1,4 +1,4 @@
-// The three reference workloads of ../shared/bench/README.md, run by chainrule exactly as the
+// The four reference workloads of ../shared/bench/README.md, run by chainrule exactly as the
 // peers run them: same data, same initial weights, same hyper-parameters, same loop, same
 // timing window. Shared by `workloads.ts` (the command) and `workloads_bench.ts`.
 
@@ -20,6 +20,8 @@ import {
   workloadW1,
   workloadW2,
   workloadW3,
+  workloadW4,
+  workloadW4Model,
 } from "./_workload_data.ts";
 
 /** One measured run, printed as `RESULT key=value …` like the NumPy peer prints it. */
@@ -30,7 +32,7 @@ export interface RunOptions {
   dtype: DType;
   /** W1 epochs (10,001). */
   epochs?: number;
-  /** W3 steps (20). */
+  /** W3 steps (20), W4 steps (64). */
   steps?: number;
   /** W2: stop the epoch after this many steps and extrapolate, as the peer's --max-steps. */
   maxSteps?: number;
@@ -188,6 +190,54 @@ export function runW3(options: RunOptions): Result {
     loss0: loss0.toFixed(6),
     wall_s_20: (wall / steps * 20).toFixed(4),
     ...heapGrowth(options.heapSteps ?? 0, () => net.trainBatch(x, workload.y, step)),
+  };
+}
+
+/**
+ * W4 fashion-cnn: 64 Adam steps of batch 64 over the images in order (no shuffle), timed;
+ * then, untimed, loss and accuracy over the 4,096 images. Nominal FLOPs as the README.
+ */
+export function runW4(options: RunOptions): Result {
+  const steps = options.steps ?? 64, batch = 64;
+  const workload = workloadW4();
+  const net = workloadW4Model(workload, options.dtype);
+  const x = workload.x.clone({ dtype: options.dtype });
+  const samples = x.shape[0];
+  const loss = new SoftmaxCrossEntropy();
+  const step = { loss, optimizer: new Adam({ learningRate: 1e-3 }) };
+  const batches = Array.from({ length: samples / batch }, (_, b) => {
+    const rows = Int32Array.from({ length: batch }, (_, i) => b * batch + i);
+    return [takeRows(x, rows), workload.y.subarray(b * batch, (b + 1) * batch)] as const;
+  }); // untimed: views of the data in the peer
+  let loss0 = 0, first = 0;
+  const t0 = performance.now();
+  for (let s = 0; s < steps; s++) {
+    const [xb, yb] = batches[s % batches.length];
+    const result = net.trainBatch(xb, yb, step);
+    if (s === 0) {
+      loss0 = result.loss;
+      first = performance.now() - t0;
+    }
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const outputs = net.predict(x, { batchSize: 512 });
+  const flops = 3 * (2 * 784 * 32 * 9 + 2 * 196 * 64 * 288 + 2 * 3136 * 128 + 2 * 128 * 10);
+  return {
+    workload: "W4",
+    wall_s: wall.toFixed(4),
+    per_step_ms: (wall / steps * 1e3).toFixed(2),
+    samples_per_s: (batch * steps / wall).toFixed(1),
+    gflops: (flops * batch * steps / wall / 1e9).toFixed(3),
+    loss0: loss0.toFixed(6),
+    loss: new SoftmaxCrossEntropy().forward(outputs, workload.y).toFixed(6),
+    acc: accuracy(outputs, workload.y).toFixed(4),
+    steps,
+    batch,
+    first_step_ms: first.toFixed(2),
+    ...heapGrowth(options.heapSteps ?? 0, (i) => {
+      const [xb, yb] = batches[i % batches.length];
+      net.trainBatch(xb, yb, step);
+    }),
   };
 }
 

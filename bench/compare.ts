@@ -1,25 +1,28 @@
-// Runs the book's NumPy implementation (../shared/bench/peer_numpy.py) and chainrule on the
-// same reference workloads in one run, alternating, and prints both and their ratio.
+// Runs the book's NumPy implementation (../shared/bench/peer_numpy.py), or for W4 the PyTorch
+// peer (peer_torch.py), and chainrule on the same reference workloads in one run,
+// alternating, and prints both and their ratio.
 //
-//   deno task bench:compare [--workload W1|W2|W3|all] [--repeats 3] [--peer-dir ../shared/bench]
+//   deno task bench:compare [--workload W1|W2|W3|W4|all] [--repeats 3] [--peer-dir ../shared/bench]
 //
-// The peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
+// The NumPy peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only, W1 on one OpenBLAS
-// thread, as ../shared/bench/README.md says. The `blas` rows need libopenblas0.
+// thread, as ../shared/bench/README.md says. The PyTorch peer needs python3-torch (and
+// libopenblas0); W4 compares one thread with one thread. The `blas` rows need libopenblas0.
 
 import { parseArgs } from "node:util";
 
 const USAGE =
-  `Run the book's NumPy peer (../shared/bench/peer_numpy.py) and chainrule on the same reference
-workloads, alternating, and print both with their ratio.
+  `Run the book's NumPy peer (../shared/bench/peer_numpy.py; W4: the PyTorch peer, peer_torch.py)
+and chainrule on the same reference workloads, alternating, and print both with their ratio.
 
 Usage: deno task bench:compare [options]
 
 Options:
-  --workload W    W1, W2, W3 or all (default all)
+  --workload W    W1, W2, W3, W4 or all (default all)
   --repeats N     alternating runs of each side; medians are reported (default 1)
   --peer-dir DIR  where peer_numpy.py lives (default ../shared/bench beside the repository)
-  --python PATH   the Python with NumPy (default: python3, else /usr/bin/python3)
+  --python PATH   the Python with NumPy (and torch for W4) (default: the first of python3 and
+                  /usr/bin/python3 that imports it)
   --help          show this help`;
 
 const { values } = parseArgs({
@@ -55,11 +58,11 @@ interface Run {
   unset?: string[];
 }
 
-function python(): string | null {
+function python(module: string): string | null {
   const candidates = values.python ? [values.python] : ["python3", "/usr/bin/python3"];
   for (const candidate of candidates) {
     try {
-      const { success } = new Deno.Command(candidate, { args: ["-c", "import numpy"] })
+      const { success } = new Deno.Command(candidate, { args: ["-c", `import ${module}`] })
         .outputSync();
       if (success) return candidate;
     } catch { /* not installed */ }
@@ -67,20 +70,33 @@ function python(): string | null {
   return null;
 }
 
-const py = python();
-const peerOk = py !== null && (() => {
+const isFile = (path: string) => {
   try {
-    return Deno.statSync(`${peerDir}/peer_numpy.py`).isFile;
+    return Deno.statSync(path).isFile;
   } catch {
     return false;
   }
-})();
-if (!peerOk) {
+};
+const workloads = values.workload === "all" ? ["W1", "W2", "W3", "W4"] : [values.workload!];
+const wantsNumpy = workloads.some((w) => w !== "W4");
+const py = wantsNumpy ? python("numpy") : null;
+const peerOk = py !== null && isFile(`${peerDir}/peer_numpy.py`);
+if (wantsNumpy && !peerOk) {
   console.log(
     `compare: NumPy peer unavailable (python3 with numpy: ${
       py ?? "missing"
     }; peer dir ${peerDir}); ` +
       "showing chainrule only. apt-get install python3-numpy to compare.",
+  );
+}
+const torchPy = workloads.includes("W4") ? python("torch") : null;
+const torchOk = torchPy !== null && isFile(`${peerDir}/peer_torch.py`);
+if (workloads.includes("W4") && !torchOk) {
+  console.log(
+    `compare: PyTorch peer unavailable (python3 with torch: ${
+      torchPy ?? "missing"
+    }; peer dir ${peerDir}); ` +
+      "showing chainrule only. apt-get install python3-torch libopenblas0 to compare.",
   );
 }
 
@@ -93,14 +109,29 @@ function numpy(workload: string, dtype: string, extra: string[] = []): Run {
   };
 }
 
-function chainrule(workload: string, dtype: string, backend?: string): Run {
+function torch(threads: number): Run {
+  return {
+    label: `torch t${threads}`,
+    command: [torchPy!, `${peerDir}/peer_torch.py`, "--workload", "W4", "--threads", `${threads}`],
+    unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
+  };
+}
+
+function chainrule(
+  workload: string,
+  dtype: string,
+  backend?: string,
+  env: Record<string, string> = {},
+): Run {
   const flags = ["run", "--v8-flags=--expose-gc"];
   if (backend === "blas") flags.push("--allow-ffi", "--allow-env=CHAINRULE_BLAS");
   const args = [...flags, `${here}workloads.ts`, "--workload", workload, "--dtype", dtype];
   if (backend) args.push("--backend", backend);
+  const threads = env.OPENBLAS_NUM_THREADS ? ` t${env.OPENBLAS_NUM_THREADS}` : "";
   return {
-    label: `chainrule ${backend ?? "default"} ${dtype}`,
+    label: `chainrule ${backend ?? "default"} ${dtype}${threads}`,
     command: [Deno.execPath(), ...args],
+    env,
   };
 }
 
@@ -132,6 +163,15 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
     metric: "per_step_ms",
     baselines: ["numpy f32"],
   },
+  W4: {
+    runs: [
+      ...(torchOk ? [torch(1)] : []),
+      chainrule("W4", "f32"),
+      chainrule("W4", "f32", "blas", { OPENBLAS_NUM_THREADS: "1" }),
+    ],
+    metric: "per_step_ms",
+    baselines: ["torch t1"],
+  },
 };
 
 function execute(run: Run, r: number): Record<string, string> | null {
@@ -150,8 +190,8 @@ function execute(run: Run, r: number): Record<string, string> | null {
     console.log(`  ${run.label}: failed\n${new TextDecoder().decode(output.stderr).slice(-600)}`);
     return null;
   }
-  const info = text.split("\n").find((l) => l.startsWith("INFO "));
-  if (info && r === 0) console.log(`  ${info}`);
+  const info = text.split("\n").filter((l) => l.startsWith("INFO ") || l.startsWith("DATA "));
+  if (r === 0) { for (const l of info) console.log(`  ${run.label.padEnd(22)} ${l}`); }
   console.log(`  ${run.label.padEnd(22)} ${line}`);
   return Object.fromEntries(
     line.slice(7).split(" ").map((kv) => kv.split("=") as [string, string]),
@@ -165,10 +205,11 @@ function median(xs: number[]): number {
 }
 
 const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
-const workloads = values.workload === "all" ? ["W1", "W2", "W3"] : [values.workload!];
 for (const workload of workloads) {
   const plan = PLANS[workload];
-  if (!plan) throw new RangeError(`compare: unknown workload ${workload}, expected W1, W2 or W3`);
+  if (!plan) {
+    throw new RangeError(`compare: unknown workload ${workload}, expected W1, W2, W3 or W4`);
+  }
   console.log(`\n${workload} (${repeats} alternating repeat(s); load average before: ${load()})`);
   const results = new Map<string, Record<string, string>[]>();
   for (let r = 0; r < repeats; r++) {
@@ -195,6 +236,7 @@ for (const workload of workloads) {
         value.toFixed(4)
       } loss=${last.loss} acc=${last.acc}` +
         (last.gflops ? ` gflops=${last.gflops}` : "") +
+        (last.loss0 && workload === "W4" ? ` loss0=${last.loss0}` : "") +
         (last.heap_growth_kib
           ? ` heap_growth_kib/${last.heap_steps}steps=${last.heap_growth_kib}`
           : "") +

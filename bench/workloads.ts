@@ -1,5 +1,5 @@
 // Runs one reference workload (../shared/bench/README.md) and prints a RESULT line in the
-// NumPy peer's format, plus the heap growth over 1,000 further steps.
+// peers' format, plus the heap growth over 1,000 further steps (W4: 100).
 //
 //   deno run --v8-flags=--expose-gc bench/workloads.ts --workload W1 --dtype f32 [--backend wasm]
 //
@@ -7,7 +7,9 @@
 
 import { parseArgs } from "node:util";
 import { setBackend, wasmSupport } from "../mod.ts";
-import { formatResult, runW1, runW2, runW3 } from "./_workloads.ts";
+import { formatResult, runW1, runW2, runW3, runW4 } from "./_workloads.ts";
+import { workloadW4 } from "./_workload_data.ts";
+import { sha16 } from "./_sha16.ts";
 
 const USAGE =
   `Run one reference workload (../shared/bench/README.md) and print a RESULT line in the NumPy
@@ -16,13 +18,13 @@ peer's format, plus the heap growth over 1,000 further steps.
 Usage: deno run --v8-flags=--expose-gc bench/workloads.ts [options]
 
 Options:
-  --workload W      W1, W2 or W3 (default W1)
+  --workload W      W1, W2, W3 or W4 (default W1)
   --dtype D         f32 or f64 (default f32)
   --backend NAME    wasm, js, naive or blas (blas needs --allow-ffi --allow-read --allow-env)
   --epochs N        W1 epochs (default 10001)
-  --steps N         W3 steps (default 20)
+  --steps N         W3 steps (default 20), W4 steps (default 64)
   --max-steps N     stop W2's epoch early and extrapolate (smoke tests)
-  --heap-steps N    steps for the heap-growth report (default 1000; 0 for W3)
+  --heap-steps N    steps for the heap-growth report (default 1000; 0 for W3, 100 for W4)
   --help            show this help`;
 
 const { values } = parseArgs({
@@ -55,7 +57,7 @@ if (values.backend === "blas") {
 const backend = values.backend ?? "default";
 const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
 const heapSteps = number(values["heap-steps"]) ??
-  (values.workload === "W3" ? 0 : 1000);
+  (values.workload === "W3" ? 0 : values.workload === "W4" ? 100 : 1000);
 const options = {
   dtype,
   epochs: number(values.epochs),
@@ -63,13 +65,21 @@ const options = {
   maxSteps: number(values["max-steps"]),
   heapSteps,
 } as const;
-const run = { W1: runW1, W2: runW2, W3: runW3 }[values.workload ?? "W1"];
+const run = { W1: runW1, W2: runW2, W3: runW3, W4: runW4 }[values.workload ?? "W1"];
 if (!run) {
-  console.error(`workloads: --workload must be W1, W2 or W3, got ${values.workload}`);
+  console.error(`workloads: --workload must be W1, W2, W3 or W4, got ${values.workload}`);
   Deno.exit(2);
 }
 const peer = `chainrule-${backend}-${values.dtype}`;
 console.log(
   `INFO peer=${peer} deno=${Deno.version.deno} v8=${Deno.version.v8} wasm=${wasmSupport()}`,
 );
+if (values.workload === "W4") {
+  const w = workloadW4(); // the reference hashes: X 51cda8df2d3ca276, y 51548cd17f88300a, params b73e7dff02186bc4
+  console.log(
+    `DATA workload=W4 X=${await sha16(w.x.data)} y=${await sha16(w.y)} params=${await sha16(
+      ...w.params,
+    )}`,
+  );
+}
 console.log(formatResult({ peer, ...run(options) }));

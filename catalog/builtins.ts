@@ -6,8 +6,14 @@ import { ReLU } from "../activations/relu.ts";
 import { Sigmoid } from "../activations/sigmoid.ts";
 import { Softmax } from "../activations/softmax.ts";
 import { Tanh } from "../activations/tanh.ts";
+import { AvgPool2D } from "../layers/avg_pool2d.ts";
+import { BatchNorm } from "../layers/batch_norm.ts";
+import { Conv2D } from "../layers/conv2d.ts";
 import { Dense } from "../layers/dense.ts";
 import { Dropout } from "../layers/dropout.ts";
+import { Flatten } from "../layers/flatten.ts";
+import { GlobalAvgPool2D } from "../layers/global_avg_pool2d.ts";
+import { MaxPool2D } from "../layers/max_pool2d.ts";
 import { BinaryCrossEntropy } from "../losses/binary_cross_entropy.ts";
 import { CategoricalCrossEntropy } from "../losses/categorical_cross_entropy.ts";
 import { Huber } from "../losses/huber.ts";
@@ -57,10 +63,16 @@ export function chainFromConfig(
 /** Built-in layers; `create` builds the layers of a nested model. */
 export function builtinLayers(create: (kind: string, config: JsonObject) => Layer): Entry<Layer>[] {
   return [
+    ["AvgPool2D", AvgPool2D.fromConfig],
+    ["BatchNorm", BatchNorm.fromConfig],
+    ["Conv2D", Conv2D.fromConfig],
     ["Dense", Dense.fromConfig],
     ["Dropout", Dropout.fromConfig],
+    ["Flatten", Flatten.fromConfig],
+    ["GlobalAvgPool2D", GlobalAvgPool2D.fromConfig],
     ["LeakyReLU", LeakyReLU.fromConfig],
     ["Linear", Linear.fromConfig],
+    ["MaxPool2D", MaxPool2D.fromConfig],
     ["ReLU", ReLU.fromConfig],
     ["Sequential", (config) => chainFromConfig(config, create)],
     ["Sigmoid", Sigmoid.fromConfig],

@@ -205,11 +205,20 @@ export async function readIdx(path: string | URL): Promise<IdxArray> {
 export interface IdxDatasetOptions {
   /** Element type of the inputs; `"float32"` when omitted. */
   dtype?: DType;
+  /**
+   * `"rows"` (the default): each image flattened into a row `[samples, rows·cols]`, for a
+   * `Dense` model. `"nchw"`: images for a `Conv2D`, `[samples, 1, rows, cols]` (a file that
+   * already holds `[samples, channels, rows, cols]` keeps its shape).
+   */
+  layout?: "rows" | "nchw";
 }
 
-/** Images as rows of inputs, with their labels. */
+/** Images as model inputs, with their labels. */
 export interface IdxDataset {
-  /** One flattened image per row `[samples, rows·cols]`, raw values (0–255 for MNIST). */
+  /**
+   * The images, raw values (0–255 for MNIST): one flattened image per row
+   * `[samples, rows·cols]`, or `[samples, 1, rows, cols]` with `layout: "nchw"`.
+   */
   x: Tensor;
   /** The label of each image `[samples]`. */
   y: Int32Array;
@@ -217,10 +226,13 @@ export interface IdxDataset {
 
 /**
  * Pairs an images array `[samples, …]` with a labels array `[samples]` (as read by
- * {@linkcode parseIdx}) into model inputs, each image flattened into a row.
+ * {@linkcode parseIdx}) into model inputs: each image flattened into a row, or with
+ * `{ layout: "nchw" }` kept as an image with one channel, `[samples, 1, rows, cols]`.
  *
  * @throws {IdxError} with code `mismatch` when the sample counts differ or the labels are
  * not one-dimensional.
+ * @throws {RangeError} for an unknown `layout`, or `"nchw"` for images that are not 2-D or
+ * 3-D per sample.
  *
  * @example
  * ```ts
@@ -232,6 +244,7 @@ export interface IdxDataset {
  * const { x, y } = idxDataset(images, labels);
  * assert.deepEqual(x.toArray(), [[0, 255], [255, 0]]);
  * assert.deepEqual([...y], [3, 7]);
+ * assert.deepEqual(idxDataset(images, labels, { layout: "nchw" }).x.shape, [2, 1, 1, 2]);
  * ```
  */
 export function idxDataset(
@@ -256,8 +269,24 @@ export function idxDataset(
       }; they must match`,
     );
   }
-  const width = samples === 0 ? 0 : images.data.length / samples;
-  const x = Tensor.zeros([samples, width], { dtype: options.dtype ?? "float32" });
+  const layout = options.layout ?? "rows";
+  let shape: number[];
+  if (layout === "rows") shape = [samples, samples === 0 ? 0 : images.data.length / samples];
+  else if (layout === "nchw" && images.shape.length === 3) {
+    shape = [samples, 1, ...images.shape.slice(1)];
+  } else if (layout === "nchw" && images.shape.length === 4) shape = [...images.shape];
+  else if (layout === "nchw") {
+    throw new RangeError(
+      `idxDataset: layout "nchw" needs images [samples, rows, cols] or [samples, channels, rows, cols], got shape [${
+        images.shape.join(", ")
+      }]`,
+    );
+  } else {
+    throw new RangeError(
+      `idxDataset: layout must be "rows" or "nchw", got ${JSON.stringify(layout)}`,
+    );
+  }
+  const x = Tensor.zeros(shape, { dtype: options.dtype ?? "float32" });
   x.data.set(images.data);
   return { x, y: Int32Array.from(labels.data) };
 }

@@ -36,7 +36,7 @@ export class TensorReader {
   }
 
   // The tensor `name`, which must have `shape` and a float dtype.
-  take(name: string, shape: readonly number[]): Float32Array | Float64Array {
+  take(name: string, shape: readonly number[], anyDtype = false): Float32Array | Float64Array {
     const entry = this.tensors.get(name);
     if (!entry) {
       const has = [...this.tensors.keys()].slice(0, 8).join(", ") || "no tensors";
@@ -56,7 +56,9 @@ export class TensorReader {
         }`,
       );
     }
-    if (!(entry.data instanceof Float32Array) && !(entry.data instanceof Float64Array)) {
+    if (
+      !anyDtype && !(entry.data instanceof Float32Array) && !(entry.data instanceof Float64Array)
+    ) {
       this.fail(
         "tensor_dtype",
         `tensor "${name}" is ${
@@ -64,7 +66,19 @@ export class TensorReader {
         }; parameters need a float dtype (F64, F32, F16, BF16)`,
       );
     }
-    return entry.data;
+    return entry.data as Float32Array | Float64Array; // or integers, when anyDtype
+  }
+
+  // The tensor `name`, which must have `shape` and a numeric dtype (integers included: a
+  // counter such as PyTorch's int64 num_batches_tracked), as numbers.
+  takeNumbers(name: string, shape: readonly number[]): ArrayLike<number> {
+    const entry = this.tensors.get(name);
+    const data = entry?.data;
+    if (!data || data instanceof Float32Array || data instanceof Float64Array) {
+      return this.take(name, shape);
+    }
+    this.take(name, shape, true);
+    return Float64Array.from(data as ArrayLike<number | bigint>, (v) => Number(v));
   }
 
   // Every tensor must have been taken: a leftover means the model and the file disagree.

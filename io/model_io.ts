@@ -1,8 +1,10 @@
 // Whole models as safetensors files: the architecture as JSON in `__metadata__`, every
-// parameter as a tensor named `<index>.<kind>.<param>`, optionally the optimizer's state.
+// parameter as a tensor named `<index>.<kind>.<param>`, every state tensor a layer lists in
+// `buffers()` (BatchNorm's running statistics) as `<index>.<kind>.<buffer>`, optionally the
+// optimizer's state.
 // Loading rebuilds the layers through the plugin registry and runs no code from the file.
 import type { JsonObject } from "../core/json.ts";
-import type { Layer } from "../core/layer.ts";
+import type { Layer, StateTensor } from "../core/layer.ts";
 import type { Optimizer } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
 import { createLayer, createOptimizer } from "../catalog/registry.ts";
@@ -52,6 +54,16 @@ export interface ParamSite {
   param: Param;
 }
 
+/** One state tensor of a model (see `Layer.buffers`) and where it sits. */
+export interface BufferSite {
+  /** Layer indices from the model down to the layer that owns the tensor. */
+  path: number[];
+  /** The layers along `path`, outermost first. */
+  layers: Layer[];
+  /** The state tensor. */
+  buffer: StateTensor;
+}
+
 function isContainer(layer: Layer): layer is Layer & { layers: Layer[] } {
   return Array.isArray((layer as { layers?: unknown }).layers);
 }
@@ -61,12 +73,22 @@ function collectSites(
   path: number[],
   owners: Layer[],
   out: ParamSite[],
+  buffers: BufferSite[],
 ): void {
   layers.forEach((layer, i) => {
     const site = { path: [...path, i], layers: [...owners, layer] };
-    if (isContainer(layer)) return collectSites(layer.layers, site.path, site.layers, out);
+    if (isContainer(layer)) {
+      return collectSites(layer.layers, site.path, site.layers, out, buffers);
+    }
     for (const param of layer.params()) out.push({ ...site, param });
+    for (const buffer of layer.buffers?.() ?? []) buffers.push({ ...site, buffer });
   });
+}
+
+function checkModel(model: Chain, where: string): void {
+  if (!model || !Array.isArray(model.layers) || typeof model.params !== "function") {
+    throw new TypeError(`${where}: model must be a Sequential, got ${model}`);
+  }
 }
 
 /**
@@ -76,11 +98,9 @@ function collectSites(
  * @throws {TypeError} when the walk does not find `model.params()` in order.
  */
 export function paramSites(model: Chain, where = "paramSites"): ParamSite[] {
-  if (!model || !Array.isArray(model.layers) || typeof model.params !== "function") {
-    throw new TypeError(`${where}: model must be a Sequential, got ${model}`);
-  }
+  checkModel(model, where);
   const sites: ParamSite[] = [];
-  collectSites(model.layers, [], [], sites);
+  collectSites(model.layers, [], [], sites, []);
   const params = model.params();
   if (params.length !== sites.length || params.some((param, i) => param !== sites[i].param)) {
     throw new TypeError(
@@ -88,6 +108,33 @@ export function paramSites(model: Chain, where = "paramSites"): ParamSite[] {
     );
   }
   return sites;
+}
+
+/**
+ * Every state tensor of `model` (what its layers list in `buffers()`, e.g. BatchNorm's
+ * running statistics) with the indices of the layers that hold it, in layer order.
+ */
+export function bufferSites(model: Chain, where = "bufferSites"): BufferSite[] {
+  checkModel(model, where);
+  const buffers: BufferSite[] = [];
+  collectSites(model.layers, [], [], [], buffers);
+  return buffers;
+}
+
+function siteName(path: number[], layers: Layer[], name: string): string {
+  return [...path.map((index, depth) => `${index}.${layers[depth].kind}`), name].join(".");
+}
+
+function checkUnique(names: string[], where: string): void {
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) {
+      throw new TypeError(
+        `${where}: two tensors are named "${name}"; the params and buffers of a layer need names of their own`,
+      );
+    }
+    seen.add(name);
+  }
 }
 
 /**
@@ -113,7 +160,7 @@ export function paramSites(model: Chain, where = "paramSites"): ParamSite[] {
  */
 export function paramNames(model: Chain, where = "paramNames"): string[] {
   const names = paramSites(model, where).map(({ path, layers, param }) =>
-    [...path.map((index, depth) => `${index}.${layers[depth].kind}`), param.name].join(".")
+    siteName(path, layers, param.name)
   );
   const seen = new Set<string>();
   for (const name of names) {
@@ -124,6 +171,34 @@ export function paramNames(model: Chain, where = "paramNames"): string[] {
     }
     seen.add(name);
   }
+  return names;
+}
+
+/**
+ * The tensor names of `model`'s state tensors (see {@linkcode bufferSites}), in layer
+ * order: `<index>.<kind>.<buffer>`, e.g. `1.BatchNorm.runningMean`.
+ *
+ * @throws {TypeError} when a buffer's name is taken by a param or another buffer of its
+ * layer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BatchNorm, bufferNames, Dense, Sequential } from "@chainrule/nn";
+ *
+ * const model = new Sequential([new Dense(2, 4), new BatchNorm(4)]);
+ * assert.deepEqual(bufferNames(model), [
+ *   "1.BatchNorm.runningMean",
+ *   "1.BatchNorm.runningVar",
+ *   "1.BatchNorm.numBatchesTracked",
+ * ]);
+ * ```
+ */
+export function bufferNames(model: Chain, where = "bufferNames"): string[] {
+  const names = bufferSites(model, where).map(({ path, layers, buffer }) =>
+    siteName(path, layers, buffer.name)
+  );
+  checkUnique([...paramNames(model, where), ...names], where);
   return names;
 }
 
@@ -164,6 +239,8 @@ function encodeModel(model: Chain, options: SaveModelOptions, where: string): Ui
   const names = paramNames(model, where);
   const params = model.params();
   const tensors = new Map<string, Tensor>(names.map((name, i) => [name, params[i].value]));
+  const buffers = bufferSites(model, where);
+  bufferNames(model, where).forEach((name, i) => tensors.set(name, buffers[i].buffer.value));
   const metadata: Record<string, string> = {};
   for (const [key, value] of Object.entries(options.metadata ?? {})) {
     if (key.startsWith("chainrule.")) {
@@ -237,7 +314,8 @@ function restoreOptimizer(
 
 /**
  * Rebuilds the model in `bytes` (see `modelToBytes`): each layer through the registry, then
- * the saved parameters copied in, bit for bit, and the optimizer with its state.
+ * the saved parameters and state tensors copied in, bit for bit, and the optimizer with its
+ * state.
  */
 export function decodeModel(bytes: Uint8Array, where: string): DecodedModel {
   const file = parseSafetensors(bytes, where);
@@ -268,6 +346,11 @@ export function decodeModel(bytes: Uint8Array, where: string): DecodedModel {
   const names = paramNames(model, where);
   const params = model.params();
   params.forEach((param, i) => param.value.data.set(reader.take(names[i], param.value.shape)));
+  const buffers = bufferSites(model, where);
+  bufferNames(model, where).forEach((name, i) => {
+    const value = buffers[i].buffer.value;
+    value.data.set(reader.take(name, value.shape));
+  });
   const optimizer = restoreOptimizer(reader, params, names);
   reader.checkAllUsed();
   return { model, optimizer, metadata: file.metadata };
@@ -276,8 +359,9 @@ export function decodeModel(bytes: Uint8Array, where: string): DecodedModel {
 /**
  * The model as safetensors bytes: its architecture (each layer's `kind` and `config()`) in
  * `__metadata__["chainrule.model"]`, its parameters as tensors named `<index>.<kind>.<param>`
- * (see {@linkcode paramNames}), and with `{ optimizer }` the optimizer's kind, config and
- * state. Needs no permission (works in browsers). Deterministic: the same model gives the
+ * (see {@linkcode paramNames}), its state tensors (BatchNorm's running statistics) as
+ * `<index>.<kind>.<buffer>` (see {@linkcode bufferNames}), and with `{ optimizer }` the
+ * optimizer's kind, config and state. Needs no permission (works in browsers). Deterministic: the same model gives the
  * same bytes.
  *
  * @throws {TypeError} when a metadata key is reserved or the optimizer cannot give its state.

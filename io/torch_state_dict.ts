@@ -2,24 +2,84 @@
 // `torch.nn.Sequential` through a safetensors file.
 import type { Chain } from "../core/chain.ts";
 import { type FloatArray, Tensor } from "../core/tensor.ts";
-import { type ParamSite, paramSites } from "./model_io.ts";
+import { bufferSites, paramSites } from "./model_io.ts";
 import { TensorReader } from "./_tensor_reader.ts";
 import type { TensorSource } from "./safetensors.ts";
 
-// The book names a layer's parameters "weights" `[in, out]` and "biases"; PyTorch's Linear
-// names them "weight" `[out, in]` (the transpose) and "bias".
-function torchName(site: ParamSite, where: string): { name: string; transpose: boolean } {
-  const { param, path, layers } = site;
-  const prefix = path.join(".");
-  if (param.name === "weights" && param.value.rank === 2) {
-    return { name: `${prefix}.weight`, transpose: true };
+// The book names a Dense layer's parameters "weights" `[in, out]` and "biases"; PyTorch's
+// Linear names them "weight" `[out, in]` (the transpose) and "bias". A Conv2D's "weights" are
+// already in PyTorch's layout `[out, in, kh, kw]`. BatchNorm's "gamma" and "beta" are
+// PyTorch's "weight" and "bias"; its state tensors are PyTorch's buffers, in snake case.
+const PARAM_NAMES: Record<string, string> = {
+  weights: "weight",
+  biases: "bias",
+  gamma: "weight",
+  beta: "bias",
+};
+const BUFFER_NAMES: Record<string, string> = {
+  runningMean: "running_mean",
+  runningVar: "running_var",
+  numBatchesTracked: "num_batches_tracked",
+};
+
+interface TorchEntry {
+  name: string;
+  transpose: boolean; // a 2-D [in, out] weight stored as [out, in]
+  value: Tensor;
+}
+
+// PyTorch's name for every param and buffer of `model`, in the order state_dict() lists
+// them: per layer, its params, then its buffers.
+function torchEntries(model: Chain, where: string): TorchEntry[] {
+  const entries: (TorchEntry & { path: number[] })[] = [];
+  for (const { param, path, layers } of paramSites(model, where)) {
+    const name = Object.hasOwn(PARAM_NAMES, param.name) ? PARAM_NAMES[param.name] : undefined;
+    if (!name) {
+      throw new TypeError(
+        `${where}: param "${param.name}" (shape [${param.value.shape}]) of layer ${
+          path.join(".")
+        } (${layers.at(-1)!.kind}) has no PyTorch name; only "weights" (→ "weight", ` +
+          `transposed when 2-D), "biases" (→ "bias"), "gamma" (→ "weight") and "beta" ` +
+          `(→ "bias") are mapped`,
+      );
+    }
+    const transpose = param.name === "weights" && param.value.rank === 2;
+    entries.push({ name: `${path.join(".")}.${name}`, transpose, value: param.value, path });
   }
-  if (param.name === "biases") return { name: `${prefix}.bias`, transpose: false };
-  throw new TypeError(
-    `${where}: param "${param.name}" (shape [${param.value.shape}]) of layer ${prefix} ` +
-      `(${layers.at(-1)!.kind}) has no PyTorch name; only 2-D "weights" (→ "weight", ` +
-      `transposed) and "biases" (→ "bias") are mapped`,
-  );
+  for (const { buffer, path, layers } of bufferSites(model, where)) {
+    const name = Object.hasOwn(BUFFER_NAMES, buffer.name) ? BUFFER_NAMES[buffer.name] : undefined;
+    if (!name) {
+      const known = Object.entries(BUFFER_NAMES).map(([ours, theirs]) =>
+        `"${ours}" (→ "${theirs}")`
+      );
+      throw new TypeError(
+        `${where}: buffer "${buffer.name}" of layer ${path.join(".")} (${
+          layers.at(-1)!.kind
+        }) has no PyTorch name; only ${known.join(", ")} are mapped`,
+      );
+    }
+    entries.push({
+      name: `${path.join(".")}.${name}`,
+      transpose: false,
+      value: buffer.value,
+      path,
+    });
+  }
+  // Layer by layer, each layer's params before its buffers, as state_dict() lists them.
+  entries.sort((a, b) => {
+    for (let i = 0; i < Math.min(a.path.length, b.path.length); i++) {
+      if (a.path[i] !== b.path[i]) return a.path[i] - b.path[i];
+    }
+    return a.path.length - b.path.length;
+  });
+  const seen = new Set<string>();
+  for (const { name } of entries) {
+    if (seen.has(name)) {
+      throw new TypeError(`${where}: two tensors of the model map to the PyTorch name "${name}"`);
+    }
+    seen.add(name);
+  }
+  return entries;
 }
 
 // [rows, cols] row-major → [cols, rows] row-major
@@ -31,15 +91,19 @@ function transpose(data: ArrayLike<number>, out: FloatArray, rows: number, cols:
 }
 
 /**
- * The model's parameters under the names `torch.nn.Sequential.state_dict()` uses for the same
- * architecture: `<index>.weight` (transposed to `[out, in]`, as `nn.Linear` keeps it) and
- * `<index>.bias`. PyTorch counts every module, activations included, exactly as chainrule
+ * The model's parameters and state under the names `torch.nn.Sequential.state_dict()` uses
+ * for the same architecture: a `Dense` gives `<index>.weight` (transposed to `[out, in]`, as
+ * `nn.Linear` keeps it) and `<index>.bias`; a `Conv2D` gives `<index>.weight`
+ * `[out, in, kh, kw]` (no transpose: the same layout) and `<index>.bias`; a `BatchNorm` gives
+ * `<index>.weight` (gamma), `<index>.bias` (beta), `<index>.running_mean`,
+ * `<index>.running_var` and `<index>.num_batches_tracked` (a float64 scalar here; PyTorch's
+ * `load_state_dict` converts it to its int64). PyTorch counts every module, activations included, exactly as chainrule
  * counts layers, so `Dense(2,64) → ReLU → Dense(64,3)` gives `0.weight`, `0.bias`,
  * `2.weight`, `2.bias`, which `nn.Sequential(nn.Linear(2,64), nn.ReLU(), nn.Linear(64,3))`
  * loads with `load_state_dict(safetensors.torch.load_file(path))`. A nested Sequential at
  * index 1 gives `1.0.weight`, as in PyTorch. The tensors are copies.
  *
- * @throws {TypeError} for a parameter other than 2-D `weights` or `biases`.
+ * @throws {TypeError} for a parameter or state tensor that has no PyTorch name.
  *
  * @example
  * ```ts
@@ -55,11 +119,8 @@ function transpose(data: ArrayLike<number>, out: FloatArray, rows: number, cols:
  * ```
  */
 export function toTorchStateDict(model: Chain): Map<string, Tensor> {
-  const where = "toTorchStateDict";
   const state = new Map<string, Tensor>();
-  for (const site of paramSites(model, where)) {
-    const { name, transpose: flip } = torchName(site, where);
-    const value = site.param.value;
+  for (const { name, transpose: flip, value } of torchEntries(model, "toTorchStateDict")) {
     if (!flip) {
       state.set(name, value.clone());
       continue;
@@ -75,11 +136,13 @@ export function toTorchStateDict(model: Chain): Map<string, Tensor> {
 /**
  * Copies a PyTorch `nn.Sequential` state dict (as read from a safetensors file PyTorch
  * wrote, e.g. `decodeSafetensors(bytes).tensors`) into a model of the same architecture,
- * transposing each `weight` back to `[in, out]`. Strict, like PyTorch's default: every name
- * must be there with the right shape, and no other. Any float dtype is accepted and converted
- * to the model's.
+ * transposing each `Dense` weight back to `[in, out]` (see {@linkcode toTorchStateDict} for
+ * the names). Strict, like PyTorch's default: every name must be there with the right shape,
+ * and no other. Any float dtype is accepted and converted to the model's
+ * (`num_batches_tracked` may be an integer, as PyTorch saves it).
  *
  * @throws {SafetensorsError} for a missing, extra, misshapen or non-float tensor.
+ * @throws {TypeError} for a parameter or state tensor of the model that has no PyTorch name.
  *
  * @example
  * ```ts
@@ -103,17 +166,21 @@ export function loadTorchStateDict(
     throw new TypeError(`${where}: stateDict must be a Map of name → tensor, got ${stateDict}`);
   }
   const reader = new TensorReader(stateDict, {}, where);
-  const sites = paramSites(model, where);
-  // Everything is checked before the first parameter changes.
-  const sources = sites.map((site) => {
-    const { name, transpose: flip } = torchName(site, where);
-    const shape = site.param.value.shape;
-    return { site, flip, data: reader.take(name, flip ? [shape[1], shape[0]] : shape) };
+  // Everything is checked before the first tensor changes.
+  const sources = torchEntries(model, where).map((entry) => {
+    const shape = entry.value.shape;
+    const wanted = entry.transpose ? [shape[1], shape[0]] : shape;
+    // PyTorch stores num_batches_tracked as int64.
+    const integers = entry.name.endsWith(".num_batches_tracked");
+    return {
+      entry,
+      data: integers ? reader.takeNumbers(entry.name, wanted) : reader.take(entry.name, wanted),
+    };
   });
   reader.checkAllUsed();
-  for (const { site, flip, data } of sources) {
-    const value = site.param.value;
-    if (flip) transpose(data, value.data, value.shape[1], value.shape[0]);
+  for (const { entry, data } of sources) {
+    const value = entry.value;
+    if (entry.transpose) transpose(data, value.data, value.shape[1], value.shape[0]);
     else value.data.set(data);
   }
 }

@@ -6,6 +6,13 @@ import { Scratch } from "../core/_scratch.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import { type DType, expectMatrix, formatShape, type NestedArray, Tensor } from "../core/tensor.ts";
+import {
+  addPenaltyGradient,
+  checkPenalty,
+  fillExplicit,
+  penalty,
+  REGULARIZERS,
+} from "./_weights.ts";
 
 /** Options of {@linkcode Dense}. */
 export interface DenseOptions extends RandomOptions {
@@ -27,63 +34,10 @@ export interface DenseOptions extends RandomOptions {
   biasRegularizerL2?: number;
 }
 
-const REGULARIZERS = [
-  "weightRegularizerL1",
-  "weightRegularizerL2",
-  "biasRegularizerL1",
-  "biasRegularizerL2",
-] as const;
-
 function checkDimension(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(`new Dense: ${name} must be a positive integer, got ${value}`);
   }
-}
-
-function checkPenalty(options: DenseOptions, key: typeof REGULARIZERS[number]): number {
-  const value = options[key] ?? 0;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new RangeError(`new Dense: ${key} must be a finite number ≥ 0, got ${value}`);
-  }
-  return value;
-}
-
-function fillExplicit(target: Tensor, given: NestedArray, name: string): void {
-  const flat = ArrayBuffer.isView(given) && !(given instanceof DataView);
-  const source = flat
-    ? new Tensor(Float64Array.from(given as ArrayLike<number>), [target.size])
-    : Tensor.from(given, {
-      dtype: "float64",
-    });
-  if (source.size !== target.size || (!flat && source.rank !== target.rank)) {
-    throw new TypeError(
-      `new Dense: ${name} has shape ${formatShape(source.shape)}, expected ${
-        formatShape(target.shape)
-      }`,
-    );
-  }
-  target.data.set(source.data);
-}
-
-// Penalty gradient: d(l1·Σ|p|)/dp = l1·sign(p) (the book's sign, +1 at 0); d(l2·Σp²)/dp = 2·l2·p.
-function addPenaltyGradient(param: Param, l1: number, l2: number): void {
-  if (l1 === 0 && l2 === 0) return;
-  const value = param.value.data;
-  const grad = param.grad.data;
-  for (let i = 0; i < value.length; i++) {
-    grad[i] += (value[i] < 0 ? -l1 : l1) + 2 * l2 * value[i];
-  }
-}
-
-function penalty(param: Param, l1: number, l2: number): number {
-  if (l1 === 0 && l2 === 0) return 0;
-  let abs = 0;
-  let squares = 0;
-  for (const v of param.value.data) {
-    abs += Math.abs(v);
-    squares += v * v;
-  }
-  return l1 * abs + l2 * squares;
 }
 
 /**
@@ -144,17 +98,19 @@ export class Dense implements Layer {
     this.biases = new Param("biases", Tensor.zeros([outFeatures], { dtype }));
     const initializer = getInitializer(this.init, "new Dense");
     if (options.weights !== undefined) {
-      fillExplicit(this.weights.value, options.weights, "weights");
+      fillExplicit(this.weights.value, options.weights, "weights", "new Dense");
     } else {
       const values = new Float64Array(inFeatures * outFeatures);
       initializer(values, inFeatures, outFeatures, resolveRandom(options));
       this.weights.value.data.set(values);
     }
-    if (options.biases !== undefined) fillExplicit(this.biases.value, options.biases, "biases");
-    this.weightRegularizerL1 = checkPenalty(options, "weightRegularizerL1");
-    this.weightRegularizerL2 = checkPenalty(options, "weightRegularizerL2");
-    this.biasRegularizerL1 = checkPenalty(options, "biasRegularizerL1");
-    this.biasRegularizerL2 = checkPenalty(options, "biasRegularizerL2");
+    if (options.biases !== undefined) {
+      fillExplicit(this.biases.value, options.biases, "biases", "new Dense");
+    }
+    this.weightRegularizerL1 = checkPenalty(options, "weightRegularizerL1", "new Dense");
+    this.weightRegularizerL2 = checkPenalty(options, "weightRegularizerL2", "new Dense");
+    this.biasRegularizerL1 = checkPenalty(options, "biasRegularizerL1", "new Dense");
+    this.biasRegularizerL2 = checkPenalty(options, "biasRegularizerL2", "new Dense");
   }
 
   /** Rebuilds a layer from {@linkcode Dense.config} (weights are drawn anew). */

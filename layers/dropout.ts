@@ -3,7 +3,8 @@ import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { type RandomOptions, type RandomState, resolveRandom } from "../core/random.ts";
-import { allocate, type FloatArray, Tensor } from "../core/tensor.ts";
+import { Scratch } from "../core/_scratch.ts";
+import type { FloatArray, Tensor } from "../core/tensor.ts";
 
 /** Options of {@linkcode Dropout}: where its masks' random numbers come from. */
 export type DropoutOptions = RandomOptions;
@@ -17,7 +18,9 @@ export type DropoutOptions = RandomOptions;
  * in row-major order, as NumPy's `binomial(1, 1 − rate)` draws it (so `RandomState(s)`
  * gives NumPy's mask for seed `s`); backward multiplies by that same mask.
  *
- * Shapes: any → the same shape.
+ * Shapes: any → the same shape (`[batch, features]`, images `[batch, channels, H, W]`, …);
+ * each element is dropped on its own. A training forward and the backward after it reuse
+ * their buffers (see `ForwardOptions`).
  *
  * @example
  * ```ts
@@ -42,6 +45,9 @@ export class Dropout implements Layer {
   readonly random: RandomState;
   #mask?: FloatArray; // same shape as inputs: 0 or 1 / (1 − rate); absent at inference
   #inputs?: Tensor; // kept to check the shape of dvalues
+  #masks = new Scratch(); // reused by training forwards
+  #outputs = new Scratch();
+  #dinputs = new Scratch();
 
   /**
    * Creates the layer.
@@ -72,12 +78,13 @@ export class Dropout implements Layer {
       return inputs;
     }
     const x = inputs.data;
-    const mask = allocate(inputs.dtype, x.length);
+    const mask = this.#masks.get(inputs.dtype, inputs.shape).data;
     fillMask(mask, 1 - this.rate, this.random);
-    const outputs = allocate(inputs.dtype, x.length);
-    for (let i = 0; i < x.length; i++) outputs[i] = x[i] * mask[i];
+    const outputs = this.#outputs.get(inputs.dtype, inputs.shape);
+    const y = outputs.data;
+    for (let i = 0; i < x.length; i++) y[i] = x[i] * mask[i];
     this.#mask = mask;
-    return new Tensor(outputs, inputs.shape);
+    return outputs;
   }
 
   // dinputs = dvalues · mask (the mask already holds the 1 / (1 − rate) scale)
@@ -87,9 +94,10 @@ export class Dropout implements Layer {
     const mask = this.#mask;
     if (!mask) return dvalues;
     const dv = dvalues.data;
-    const dinputs = allocate(inputs.dtype, dv.length);
-    for (let i = 0; i < dv.length; i++) dinputs[i] = dv[i] * mask[i];
-    return new Tensor(dinputs, inputs.shape);
+    const dinputs = this.#dinputs.get(inputs.dtype, inputs.shape);
+    const dx = dinputs.data;
+    for (let i = 0; i < dv.length; i++) dx[i] = dv[i] * mask[i];
+    return dinputs;
   }
 
   /** None: dropout has no parameters. */

@@ -9,7 +9,8 @@ import { clip, unclipped } from "./_clip.ts";
  * independent yes/no question per output, for a model that ends in {@linkcode Sigmoid}.
  *
  * Shapes: outputs (probabilities) `[batch, outputs]`; targets in [0, 1] shaped like the
- * outputs, or `[batch]` (a tensor or an array of 0s and 1s) for a single output. The value
+ * outputs, or `[batch]` (a tensor or an array of 0s and 1s) for a single output; outputs of
+ * any rank `[batch, …]` (masks) take targets of their shape. The value
  * is the mean over every output of `−(y·log(clip(p)) + (1 − y)·log(1 − clip(p)))`, with
  * `clip` to [1e-7, 1 − 1e-7] as the book does.
  *

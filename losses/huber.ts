@@ -15,7 +15,8 @@ export interface HuberOptions {
  * value is the mean over every output (PyTorch's `HuberLoss`, Keras's `Huber`).
  *
  * Shapes: outputs `[batch, outputs]`; targets shaped like the outputs, or `[batch]` (a
- * tensor or an array of numbers) for a single output.
+ * tensor or an array of numbers) for a single output. Outputs of any rank `[batch, …]`
+ * (images) take targets of their shape.
  *
  * @example
  * ```ts

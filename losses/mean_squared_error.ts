@@ -8,7 +8,8 @@ import { lastBatch, type PerOutputBatch, perOutputBatch } from "./_per_output.ts
  * output of `(prediction − target)²`, for regression with {@linkcode Linear} outputs.
  *
  * Shapes: outputs `[batch, outputs]`; targets shaped like the outputs, or `[batch]` (a
- * tensor or an array of numbers) for a single output.
+ * tensor or an array of numbers) for a single output. Outputs of any rank `[batch, …]`
+ * (images) take targets of their shape.
  *
  * @example
  * ```ts

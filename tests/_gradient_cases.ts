@@ -3,16 +3,22 @@
 // errors for the docs). Inputs stay away from kinks: ReLU-like functions at 0, MAE at a
 // zero residual, Huber at |r| = delta, the losses' clipping bounds.
 import {
+  AvgPool2D,
+  BatchNorm,
   BinaryCrossEntropy,
   CategoricalCrossEntropy,
   checkGradients,
+  Conv2D,
   Dense,
   Dropout,
+  Flatten,
+  GlobalAvgPool2D,
   type GradientReport,
   Huber,
   type Layer,
   LeakyReLU,
   Linear,
+  MaxPool2D,
   MeanAbsoluteError,
   MeanSquaredError,
   type Param,
@@ -22,6 +28,7 @@ import {
   Sigmoid,
   Softmax,
   softmax,
+  SoftmaxCrossEntropy,
   Tanh,
   Tensor,
 } from "../mod.ts";
@@ -93,6 +100,14 @@ class FrozenMask implements Layer {
 }
 
 const x45 = (seed: number, avoid: number[] = []) => uniformTensor([4, 5], seed, -2, 2, avoid);
+// Images: batch 2, 3 channels, 7×5 (odd, not square).
+const images = (seed: number, shape = [2, 3, 7, 5]) => uniformTensor(shape, seed);
+
+function conv(options: Record<string, unknown>, seed: number): Conv2D {
+  const layer = new Conv2D(3, 4, [3, 2], { ...f64, seed, ...options });
+  layer.biases?.value.data.set([0.3, -0.2, 0.1, 0.5]);
+  return layer;
+}
 
 function mlp(last: Layer, outputs: number): Sequential {
   return new Sequential([
@@ -245,7 +260,141 @@ export const gradientCases: GradientCase[] = [
     what: "inference (identity)",
     run: () => checkGradients(new Dropout(0.3, { seed: 21 }), x45(23)),
   },
+  // Convolutions: 3×2 kernels over 3 channels of 7×5, batch 2.
+  {
+    plugin: "Conv2D",
+    what: "3×2 kernel, stride 2, padding 1, [2, 3, 7, 5] → [2, 4, 4, 3]",
+    run: () => checkGradients(conv({ stride: 2, padding: 1 }, 31), images(32)),
+  },
+  {
+    plugin: "Conv2D",
+    what: '3×2 kernel, padding "same" (1 above and below, 0 left, 1 right)',
+    run: () => checkGradients(conv({ padding: "same" }, 33), images(34)),
+  },
+  {
+    plugin: "Conv2D",
+    what: "3×2 kernel, dilation 2, padding [1, 0]",
+    run: () => checkGradients(conv({ dilation: 2, padding: [1, 0] }, 35), images(36)),
+  },
+  {
+    plugin: "Conv2D",
+    what: "stride [2, 1], dilation [1, 2], padding 2, no bias, L1 + L2 on the weights",
+    run: () =>
+      checkGradients(
+        conv({
+          stride: [2, 1],
+          dilation: [1, 2],
+          padding: 2,
+          bias: false,
+          weightRegularizerL1: 0.01,
+          weightRegularizerL2: 0.02,
+        }, 37),
+        images(38),
+      ),
+  },
+  // Pooling: windows that overlap, that do not divide the size, padding.
+  {
+    plugin: "MaxPool2D",
+    what: "kernel 3, stride 2 (overlapping windows), [2, 3, 7, 5] → [2, 3, 3, 2]",
+    run: () => checkGradients(new MaxPool2D(3, { stride: 2 }), images(39)),
+  },
+  {
+    plugin: "MaxPool2D",
+    what: "kernel 2 over 7×5 (the last row and column left out)",
+    run: () => checkGradients(new MaxPool2D(2), images(40)),
+  },
+  {
+    plugin: "MaxPool2D",
+    what: "kernel [3, 2], stride [2, 1], padding 1",
+    run: () => checkGradients(new MaxPool2D([3, 2], { stride: [2, 1], padding: 1 }), images(41)),
+  },
+  {
+    plugin: "AvgPool2D",
+    what: "kernel 3, stride 2, padding 1 (padded cells count in the mean)",
+    run: () => checkGradients(new AvgPool2D(3, { stride: 2, padding: 1 }), images(42)),
+  },
+  {
+    plugin: "AvgPool2D",
+    what: "kernel [2, 3] over 7×5 (not dividing)",
+    run: () => checkGradients(new AvgPool2D([2, 3]), images(43)),
+  },
+  {
+    plugin: "GlobalAvgPool2D",
+    what: "[2, 3, 7, 5] → [2, 3]",
+    run: () => checkGradients(new GlobalAvgPool2D(), images(44)),
+  },
+  {
+    plugin: "Flatten",
+    what: "[2, 3, 7, 5] → [2, 105]",
+    run: () => checkGradients(new Flatten(), images(45)),
+  },
+  // Batch normalization, in training through the batch's mean and variance.
+  {
+    plugin: "BatchNorm",
+    what: "training, [2, 3, 7, 5] per channel, through the mean and the variance",
+    run: () =>
+      checkGradients(
+        new BatchNorm(3, { ...f64, gamma: [1.5, -0.5, 2], beta: [0.1, 0.2, -0.3] }),
+        images(46),
+        { training: true },
+      ),
+  },
+  {
+    plugin: "BatchNorm",
+    what: "training, [6, 4] per feature",
+    run: () =>
+      checkGradients(
+        new BatchNorm(4, { ...f64, gamma: [1, 2, 0.5, -1], beta: [0, 1, 0, -1] }),
+        uniformTensor([6, 4], 47),
+        { training: true },
+      ),
+  },
+  {
+    plugin: "BatchNorm",
+    what: "inference, with running statistics",
+    run: () => {
+      const norm = new BatchNorm(3, { ...f64, gamma: [1.5, -0.5, 2] });
+      norm.runningMean.data.set([0.2, -0.1, 0.3]);
+      norm.runningVar.data.set([0.5, 2, 1.5]);
+      return checkGradients(norm, images(48));
+    },
+  },
   // Whole models, each plugin in its usual place.
+  {
+    plugin: "Conv2D",
+    what: "Conv2D → ReLU → MaxPool2D → Flatten → Dense → SoftmaxCrossEntropy",
+    run: () => {
+      const model = new Sequential([
+        new Conv2D(3, 4, 3, { ...f64, seed: 49, padding: 1 }),
+        new ReLU(),
+        new MaxPool2D(2),
+        new Flatten(),
+        new Dense(4 * 3 * 2, 3, { ...f64, seed: 50 }),
+      ]);
+      return checkGradients(model, images(51), {
+        loss: new SoftmaxCrossEntropy(),
+        targets: labels(2, 3, 6),
+      });
+    },
+  },
+  {
+    plugin: "BatchNorm",
+    what: "Conv2D → BatchNorm → Tanh → GlobalAvgPool2D → Dense → SoftmaxCrossEntropy, training",
+    run: () => {
+      const model = new Sequential([
+        new Conv2D(3, 4, 3, { ...f64, seed: 52, stride: 2 }),
+        new BatchNorm(4, { ...f64, gamma: [1, 0.5, 2, 1.5], beta: [0.1, 0, -0.1, 0.2] }),
+        new Tanh(),
+        new GlobalAvgPool2D(),
+        new Dense(4, 3, { ...f64, seed: 53 }),
+      ]);
+      return checkGradients(model, images(54, [3, 3, 7, 5]), {
+        loss: new SoftmaxCrossEntropy(),
+        targets: labels(3, 3, 7),
+        training: true,
+      });
+    },
+  },
   {
     plugin: "Softmax",
     what: "Dense → Tanh → Dense → Softmax → CategoricalCrossEntropy",

@@ -144,11 +144,11 @@ Deno.test("loadTorchStateDict is strict and changes nothing when it fails", asyn
 Deno.test("a parameter PyTorch has no name for is a clear error", () => {
   const odd = {
     kind: "Odd",
-    gamma: new Param("gamma", Tensor.from([1])),
+    scale: new Param("scale", Tensor.from([1])),
     forward: (x: Tensor) => x,
     backward: (d: Tensor) => d,
     params(): Param[] {
-      return [this.gamma];
+      return [this.scale];
     },
     config: () => ({}),
     toString: () => "Odd()",
@@ -156,6 +156,6 @@ Deno.test("a parameter PyTorch has no name for is a clear error", () => {
   assert.throws(() => toTorchStateDict(new Sequential([new Dense(1, 1), odd])), {
     name: "TypeError",
     message:
-      /toTorchStateDict: param "gamma" \(shape \[1\]\) of layer 1 \(Odd\) has no PyTorch name/,
+      /toTorchStateDict: param "scale" \(shape \[1\]\) of layer 1 \(Odd\) has no PyTorch name/,
   });
 });

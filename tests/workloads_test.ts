@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import type { Dense } from "../mod.ts";
+import { type Dense, SoftmaxCrossEntropy } from "../mod.ts";
 import {
   workloadModel,
   workloadPermutation,
   workloadW1,
   workloadW2,
   workloadW3,
+  workloadW4,
+  workloadW4Model,
 } from "../bench/_workload_data.ts";
 import { sha16 } from "./_sha16.ts";
 
@@ -22,6 +24,27 @@ Deno.test("W3 reproduces the reference data and weights bit for bit", async () =
   assert.equal(await sha16(w.x.data), "982c7e410cbf2a86");
   assert.equal(await sha16(w.y), "1587bda5023600ea");
   assert.equal(await sha16(...w.params), "66bc7684e28ce2e6");
+});
+
+Deno.test("W4 reproduces the reference images, labels and CNN weights bit for bit", async () => {
+  const w = workloadW4();
+  assert.deepEqual(w.x.shape, [4096, 1, 28, 28]);
+  assert.equal(await sha16(w.x.data), "51cda8df2d3ca276");
+  assert.equal(await sha16(w.y), "51548cd17f88300a");
+  assert.equal(await sha16(...w.params), "b73e7dff02186bc4");
+  assert.equal(
+    workloadW4Model(w).toString(),
+    "Sequential(Conv2D(in=1, out=32, kernel=3×3, padding=1) → ReLU() → MaxPool2D(kernel=2×2) → " +
+      "Conv2D(in=32, out=64, kernel=3×3, padding=1) → ReLU() → MaxPool2D(kernel=2×2) → Flatten() → " +
+      "Dense(in=3136, out=128) → ReLU() → Dense(in=128, out=10))",
+  );
+});
+
+Deno.test("W4's first loss equals PyTorch's 2.315454 (../shared/bench/README.md)", () => {
+  const w = workloadW4({ samples: 64 });
+  const logits = workloadW4Model(w).predict(w.x);
+  const loss = new SoftmaxCrossEntropy().forward(logits, w.y);
+  assert.ok(Math.abs(loss - 2.315454) < 5e-7, `loss0 ${loss}`);
 });
 
 Deno.test("W2 reproduces the reference on its first 1,000 samples, and the epoch-0 order", async () => {

@@ -1,6 +1,15 @@
 import type { Callback, TrainingState } from "../callback.ts";
 import type { EpochLogs } from "../history.ts";
+import type { Chain } from "../../core/chain.ts";
 import type { FloatArray } from "../../core/tensor.ts";
+
+// What "the weights" of a model are: every parameter and every state tensor (buffers).
+function modelState(model: Chain): FloatArray[] {
+  return [
+    ...model.params().map((param) => param.value.data),
+    ...model.buffers().map((buffer) => buffer.value.data),
+  ];
+}
 
 /** Options of {@linkcode EarlyStopping}. */
 export interface EarlyStoppingOptions {
@@ -15,7 +24,10 @@ export interface EarlyStoppingOptions {
   patience?: number;
   /** Smallest change that counts as an improvement; 0 when omitted. */
   minDelta?: number;
-  /** Put back the parameters of the best epoch when training ends; false when omitted. */
+  /**
+   * Put back the parameters (and the layers' state, such as BatchNorm's running statistics)
+   * of the best epoch when training ends; false when omitted.
+   */
   restoreBestWeights?: boolean;
 }
 
@@ -105,7 +117,7 @@ export class EarlyStopping implements Callback {
       this.bestEpoch = epoch;
       this.#wait = 0;
       if (this.restoreBestWeights) {
-        this.#bestWeights = state.model.params().map((param) => param.value.data.slice());
+        this.#bestWeights = modelState(state.model).map((data) => data.slice());
       }
       return;
     }
@@ -116,11 +128,11 @@ export class EarlyStopping implements Callback {
     }
   }
 
-  /** Restores the best epoch's parameters when asked to. */
+  /** Restores the best epoch's parameters and layer state when asked to. */
   onTrainEnd(state: TrainingState): void {
     const saved = this.#bestWeights;
     if (!saved) return;
-    state.model.params().forEach((param, i) => param.value.data.set(saved[i]));
+    modelState(state.model).forEach((data, i) => data.set(saved[i]));
   }
 
   /** `EarlyStopping(monitor=valLoss, patience=5)` */

@@ -1,0 +1,357 @@
+import { expectTensor } from "../core/_checks.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { BackwardOptions, ForwardOptions, Layer, StateTensor } from "../core/layer.ts";
+import { Param } from "../core/param.ts";
+import { Scratch } from "../core/_scratch.ts";
+import {
+  type DType,
+  type FloatArray,
+  formatShape,
+  type NestedArray,
+  Tensor,
+} from "../core/tensor.ts";
+import { sameShape } from "./_im2col.ts";
+import { fillExplicit } from "./_weights.ts";
+
+/** Options of {@linkcode BatchNorm}. */
+export interface BatchNormOptions {
+  /**
+   * Weight of the newest batch in the running statistics, as PyTorch defines it:
+   * `running = (1 − momentum)·running + momentum·batch`; 0.1 when omitted.
+   */
+  momentum?: number;
+  /** Added to the variance before its square root; 1e-5 when omitted. */
+  epsilon?: number;
+  /** Initial scale `[features]`; ones when omitted. */
+  gamma?: NestedArray;
+  /** Initial shift `[features]`; zeros when omitted. */
+  beta?: NestedArray;
+  /** Element type of the parameters and statistics; `"float32"` when omitted. */
+  dtype?: DType;
+}
+
+function checkFraction(value: number, name: string, min: number, max: number): number {
+  if (typeof value !== "number" || !(value >= min && value <= max)) {
+    throw new RangeError(
+      `new BatchNorm: ${name} must be a number in [${min}, ${max}], got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Batch normalization (Ioffe & Szegedy 2015), as PyTorch's `BatchNorm1d`/`BatchNorm2d`: each
+ * feature (axis 1: a `Dense` output, or an image channel) is normalized to zero mean and
+ * unit variance, then scaled and shifted by trained `gamma` and `beta`:
+ * `outputs = gamma·(inputs − mean)/√(var + ε) + beta`, with the statistics taken per feature
+ * over the batch and every position (N, H, W).
+ *
+ * - **Training** (`forward(x, { training: true })`): the batch's mean and biased variance
+ *   normalize; the running statistics move towards the batch's, with the unbiased variance
+ *   (`var·m/(m − 1)` over m values), as PyTorch does. Backward goes through the mean and the
+ *   variance. A batch with a single value per feature has no variance: it is an error, as in
+ *   PyTorch.
+ * - **Inference**: the running statistics normalize.
+ *
+ * `runningMean`, `runningVar` and `numBatchesTracked` are model state, not parameters:
+ * `buffers()` lists them, so they are saved, loaded and restored by `EarlyStopping`, and no
+ * optimizer sees them.
+ *
+ * Shapes: inputs `[batch, features]` or `[batch, features, H, W]` (any rank ≥ 2, features on
+ * axis 1) → outputs of the same shape.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BatchNorm, Tensor } from "@chainrule/nn";
+ *
+ * const norm = new BatchNorm(1, { epsilon: 0, dtype: "float64" });
+ * const out = norm.forward(Tensor.from([[1], [3]], { dtype: "float64" }), { training: true });
+ * assert.deepEqual(out.toArray(), [[-1], [1]]); // mean 2, variance 1
+ * assert.deepEqual([...norm.runningMean.data], [0.2]); // 0.9·0 + 0.1·2
+ * assert.deepEqual([...norm.runningVar.data], [1.1]); // 0.9·1 + 0.1·2 (unbiased)
+ * ```
+ */
+export class BatchNorm implements Layer {
+  /** Registry name. */
+  readonly kind = "BatchNorm";
+  /** Features (channels) on axis 1. */
+  readonly features: number;
+  /** Weight of the newest batch in the running statistics. */
+  readonly momentum: number;
+  /** Added to the variance before its square root. */
+  readonly epsilon: number;
+  /** Scale `[features]` (PyTorch's `weight`). */
+  readonly gamma: Param;
+  /** Shift `[features]` (PyTorch's `bias`). */
+  readonly beta: Param;
+  /** The running mean `[features]`, used at inference; zeros at first. */
+  readonly runningMean: Tensor;
+  /** The running (unbiased) variance `[features]`, used at inference; ones at first. */
+  readonly runningVar: Tensor;
+  /** How many training batches have updated the running statistics: a float64 scalar `[]`. */
+  readonly numBatchesTracked: Tensor;
+  #inputs?: Tensor; // cached by forward for backward
+  #training = false; // whether the cached forward used the batch's statistics
+  #mean: Float64Array; // [features]: the mean the last forward subtracted
+  #invStd: Float64Array; // [features]: 1/√(var + ε) it multiplied by
+  #sums: Float64Array; // [features]
+  #sums2: Float64Array; // [features]
+  #outputs = new Scratch(); // reused by training forwards
+  #dinputs = new Scratch(); // reused by backward after a training forward
+
+  /**
+   * Creates the layer: gamma ones, beta zeros, running mean zeros, running variance ones.
+   *
+   * @throws {RangeError} for a feature count that is not a positive integer, a momentum
+   * outside [0, 1] or an epsilon that is not a finite number ≥ 0.
+   */
+  constructor(features: number, options: BatchNormOptions = {}) {
+    const where = "new BatchNorm";
+    if (!Number.isSafeInteger(features) || features <= 0) {
+      throw new RangeError(`${where}: features must be a positive integer, got ${features}`);
+    }
+    this.features = features;
+    this.momentum = checkFraction(options.momentum ?? 0.1, "momentum", 0, 1);
+    this.epsilon = checkFraction(options.epsilon ?? 1e-5, "epsilon", 0, Number.MAX_VALUE);
+    const dtype = options.dtype ?? "float32";
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+    }
+    this.gamma = new Param("gamma", Tensor.filled([features], 1, { dtype }));
+    this.beta = new Param("beta", Tensor.zeros([features], { dtype }));
+    if (options.gamma !== undefined) fillExplicit(this.gamma.value, options.gamma, "gamma", where);
+    if (options.beta !== undefined) fillExplicit(this.beta.value, options.beta, "beta", where);
+    this.runningMean = Tensor.zeros([features], { dtype });
+    this.runningVar = Tensor.filled([features], 1, { dtype });
+    this.numBatchesTracked = Tensor.zeros([], { dtype: "float64" });
+    this.#mean = new Float64Array(features);
+    this.#invStd = new Float64Array(features);
+    this.#sums = new Float64Array(features);
+    this.#sums2 = new Float64Array(features);
+  }
+
+  /** Rebuilds a layer from {@linkcode BatchNorm.config} (fresh parameters and statistics). */
+  static fromConfig(config: JsonObject): BatchNorm {
+    const { features, ...options } = config as unknown as
+      & { features: number }
+      & BatchNormOptions;
+    return new BatchNorm(features, options);
+  }
+
+  /** Element type of the parameters. */
+  get dtype(): DType {
+    return this.gamma.dtype;
+  }
+
+  /**
+   * `inputs` [N, features, …] → outputs of the same shape: normalized by the batch's
+   * statistics while training (which also updates the running ones), by the running
+   * statistics otherwise. A training forward reuses its output buffer.
+   *
+   * @throws {TypeError} for inputs of rank < 2, another feature count or dtype.
+   * @throws {RangeError} for an empty batch, or a training batch with one value per feature.
+   */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    const where = "BatchNorm.forward";
+    const [batch, features, positions] = this.#checkInputs(inputs, where);
+    const count = batch * positions; // values per feature
+    const training = options?.training === true;
+    if (training && count < 2) {
+      throw new RangeError(
+        `${where}: training needs more than 1 value per feature to compute a variance ` +
+          `(as PyTorch), got inputs shape ${
+            formatShape(inputs.shape)
+          }; train on batches of at least 2 samples, or run at inference (training false)`,
+      );
+    }
+    this.#inputs = inputs;
+    this.#training = training;
+    const x = inputs.data, mean = this.#mean, invStd = this.#invStd;
+    if (training) {
+      const sums = this.#sums, squares = this.#sums2;
+      sumPerFeature(x, null, sums, batch, features, positions);
+      for (let f = 0; f < features; f++) mean[f] = sums[f] / count;
+      sumPerFeature(x, mean, squares, batch, features, positions); // Σ (x − mean)²
+      const rm = this.runningMean.data, rv = this.runningVar.data, m = this.momentum;
+      for (let f = 0; f < features; f++) {
+        const variance = squares[f] / count; // biased: it normalizes
+        invStd[f] = 1 / Math.sqrt(variance + this.epsilon);
+        rm[f] = (1 - m) * rm[f] + m * mean[f];
+        rv[f] = (1 - m) * rv[f] + m * variance * count / (count - 1); // unbiased
+      }
+      this.numBatchesTracked.data[0] += 1;
+    } else {
+      const rm = this.runningMean.data, rv = this.runningVar.data;
+      for (let f = 0; f < features; f++) {
+        mean[f] = rm[f];
+        invStd[f] = 1 / Math.sqrt(rv[f] + this.epsilon);
+      }
+    }
+    const outputs = training
+      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    const y = outputs.data, gamma = this.gamma.value.data, beta = this.beta.value.data;
+    for (let n = 0; n < batch; n++) {
+      for (let f = 0; f < features; f++) {
+        const scale = gamma[f] * invStd[f], shift = beta[f] - mean[f] * scale;
+        const start = (n * features + f) * positions;
+        for (let i = start; i < start + positions; i++) y[i] = x[i] * scale + shift;
+      }
+    }
+    return outputs;
+  }
+
+  // x̂ = (x − mean)·invStd   dgamma += Σ dvalues·x̂   dbeta += Σ dvalues
+  // training: dinputs = gamma·invStd/m · (m·dvalues − Σ dvalues − x̂·Σ dvalues·x̂)
+  //           (the mean and the variance depend on every input of their feature)
+  // inference: dinputs = gamma·invStd·dvalues
+  /**
+   * `dvalues` [N, features, …] → dinputs of the same shape, left uncomputed when
+   * `options.inputGradient` is false.
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const inputs = this.#inputs;
+    if (!inputs) throw new Error("BatchNorm.backward: call forward first");
+    if (
+      !(dvalues instanceof Tensor) || dvalues.dtype !== inputs.dtype ||
+      !sameShape(dvalues.shape, inputs.shape)
+    ) {
+      const got = dvalues instanceof Tensor
+        ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
+        : typeof dvalues;
+      throw new TypeError(
+        `BatchNorm.backward: dvalues is ${got}, expected ${inputs.dtype} ${
+          formatShape(inputs.shape)
+        } like the last forward's outputs`,
+      );
+    }
+    const [batch, features] = inputs.shape;
+    const positions = inputs.size / (batch * features);
+    const count = batch * positions;
+    const x = inputs.data, dv = dvalues.data, mean = this.#mean, invStd = this.#invStd;
+    const sumDv = this.#sums, sumDvXhat = this.#sums2;
+    sumDv.fill(0);
+    sumDvXhat.fill(0);
+    for (let n = 0; n < batch; n++) {
+      for (let f = 0; f < features; f++) {
+        const start = (n * features + f) * positions;
+        const mu = mean[f];
+        let sum = 0, dot = 0;
+        for (let i = start; i < start + positions; i++) {
+          sum += dv[i];
+          dot += dv[i] * (x[i] - mu);
+        }
+        sumDv[f] += sum;
+        sumDvXhat[f] += dot;
+      }
+    }
+    const dgamma = this.gamma.grad.data, dbeta = this.beta.grad.data;
+    for (let f = 0; f < features; f++) {
+      sumDvXhat[f] *= invStd[f];
+      dgamma[f] += sumDvXhat[f];
+      dbeta[f] += sumDv[f];
+    }
+    const dinputs = this.#training
+      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    if (options?.inputGradient === false) return dinputs;
+    const dx = dinputs.data, gamma = this.gamma.value.data;
+    for (let n = 0; n < batch; n++) {
+      for (let f = 0; f < features; f++) {
+        const start = (n * features + f) * positions;
+        const scale = gamma[f] * invStd[f];
+        if (!this.#training) {
+          for (let i = start; i < start + positions; i++) dx[i] = scale * dv[i];
+          continue;
+        }
+        const mu = mean[f], istd = invStd[f];
+        const meanDv = sumDv[f] / count, meanDvXhat = sumDvXhat[f] / count;
+        for (let i = start; i < start + positions; i++) {
+          dx[i] = scale * (dv[i] - meanDv - (x[i] - mu) * istd * meanDvXhat);
+        }
+      }
+    }
+    return dinputs;
+  }
+
+  /** `[gamma, beta]` */
+  params(): Param[] {
+    return [this.gamma, this.beta];
+  }
+
+  /** `runningMean`, `runningVar` and `numBatchesTracked`: state that is not trained. */
+  buffers(): StateTensor[] {
+    return [
+      { name: "runningMean", value: this.runningMean },
+      { name: "runningVar", value: this.runningVar },
+      { name: "numBatchesTracked", value: this.numBatchesTracked },
+    ];
+  }
+
+  /** `{ features, momentum, epsilon, dtype }` */
+  config(): JsonObject {
+    return {
+      features: this.features,
+      momentum: this.momentum,
+      epsilon: this.epsilon,
+      dtype: this.dtype,
+    };
+  }
+
+  /** `BatchNorm(features=32)`, with momentum and epsilon where not the defaults. */
+  toString(): string {
+    const extra = (this.momentum !== 0.1 ? `, momentum=${this.momentum}` : "") +
+      (this.epsilon !== 1e-5 ? `, epsilon=${this.epsilon}` : "");
+    return `BatchNorm(features=${this.features}${extra})`;
+  }
+
+  // [batch, features, positions per feature] of checked inputs.
+  #checkInputs(inputs: Tensor, where: string): [number, number, number] {
+    expectTensor(inputs, where);
+    const shape = () => formatShape(inputs.shape); // for the messages only
+    if (inputs.rank < 2) {
+      throw new TypeError(
+        `${where}: inputs must be [batch, features] or [batch, channels, height, width], got shape ${shape()}`,
+      );
+    }
+    const [batch, features] = inputs.shape;
+    if (features !== this.features) {
+      throw new TypeError(
+        `${where}: inputs have ${features} features (axis 1), expected ${this.features} (inputs shape ${shape()})`,
+      );
+    }
+    if (inputs.dtype !== this.dtype) {
+      throw new TypeError(
+        `${where}: inputs are ${inputs.dtype}, the layer is ${this.dtype} (convert with tensor.clone({ dtype: "${this.dtype}" }))`,
+      );
+    }
+    if (inputs.size === 0) throw new RangeError(`${where}: inputs is empty (shape ${shape()})`);
+    return [batch, features, inputs.size / (batch * features)];
+  }
+}
+
+// out[f] = Σ_{n,p} x[n, f, p] (with `mean`: Σ (x − mean[f])²).
+function sumPerFeature(
+  x: FloatArray,
+  mean: Float64Array | null,
+  out: Float64Array,
+  batch: number,
+  features: number,
+  positions: number,
+): void {
+  out.fill(0);
+  for (let n = 0; n < batch; n++) {
+    for (let f = 0; f < features; f++) {
+      const start = (n * features + f) * positions;
+      let sum = 0;
+      if (mean) {
+        const mu = mean[f];
+        for (let i = start; i < start + positions; i++) sum += (x[i] - mu) * (x[i] - mu);
+      } else {
+        for (let i = start; i < start + positions; i++) sum += x[i];
+      }
+      out[f] += sum;
+    }
+  }
+}

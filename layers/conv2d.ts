@@ -1,0 +1,515 @@
+import { getBackend } from "../backends/selection.ts";
+import { getInitializer } from "../initializers/initializers.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
+import { Scratch } from "../core/_scratch.ts";
+import { Param } from "../core/param.ts";
+import { type RandomOptions, resolveRandom } from "../core/random.ts";
+import {
+  type DType,
+  type FloatArray,
+  formatShape,
+  type NestedArray,
+  Tensor,
+} from "../core/tensor.ts";
+import {
+  addPenaltyGradient,
+  checkPenalty,
+  fillExplicit,
+  penalty,
+  REGULARIZERS,
+} from "./_weights.ts";
+import {
+  checkImages,
+  col2im,
+  im2col,
+  outputSize,
+  pair,
+  pairConfig,
+  pairText,
+  sameShape,
+  Views,
+  type Window2D,
+} from "./_im2col.ts";
+
+/** Options of {@linkcode Conv2D}. */
+export interface Conv2DOptions extends RandomOptions {
+  /** Step of the window, a number or `[h, w]`; 1 when omitted. */
+  stride?: number | readonly [number, number];
+  /**
+   * Zeros added on each side, a number or `[h, w]`; `"valid"` (0, the default) or `"same"`
+   * (outputs as large as the inputs; stride 1 only; an even kernel pads one more at the
+   * bottom and right, as PyTorch does).
+   */
+  padding?: number | readonly [number, number] | "valid" | "same";
+  /** Spacing between the kernel's taps, a number or `[h, w]`; 1 when omitted. */
+  dilation?: number | readonly [number, number];
+  /**
+   * Initial weights `[outChannels, inChannels, kh, kw]` (PyTorch's `Conv2d.weight` layout, no
+   * transpose): nested arrays, or a flat row-major array.
+   */
+  weights?: NestedArray;
+  /** Initial biases `[outChannels]`; zeros when omitted. */
+  biases?: NestedArray;
+  /** False for a layer without biases (then `params()` is `[weights]`); true when omitted. */
+  bias?: boolean;
+  /**
+   * Name of the weight initializer (see `initializers`), with fanIn = inChannels·kh·kw and
+   * fanOut = outChannels·kh·kw; `"he"` when omitted.
+   */
+  init?: string;
+  /** Element type of the parameters; `"float32"` when omitted. */
+  dtype?: DType;
+  /** L1 penalty on the weights: adds `l1·Σ|w|` to the loss. */
+  weightRegularizerL1?: number;
+  /** L2 penalty on the weights: adds `l2·Σw²` to the loss. */
+  weightRegularizerL2?: number;
+  /** L1 penalty on the biases. */
+  biasRegularizerL1?: number;
+  /** L2 penalty on the biases. */
+  biasRegularizerL2?: number;
+}
+
+// Samples are lowered a few at a time so that a chunk's columns stay in the caches while
+// the backend multiplies them (and a large inference batch needs no huge buffer): as many
+// samples as fit in this many elements of columns, at least one. A sample with at least
+// SAMPLE_POSITIONS output positions is a product large enough alone, and a chunk of one needs
+// no reordering of outputs and gradients (measured on W4, docs/speed.md).
+const CHUNK_ELEMENTS = 1 << 17;
+const SAMPLE_POSITIONS = 256;
+
+function checkChannels(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`new Conv2D: ${name} must be a positive integer, got ${value}`);
+  }
+}
+
+/**
+ * 2-D convolution (cross-correlation, as PyTorch's `Conv2d`) over NCHW images:
+ * `outputs[n, o, y, x] = b[o] + Σ_c Σ_i Σ_j W[o, c, i, j] · inputs[n, c, y·SH + i·DH − PH,
+ * x·SW + j·DW − PW]`, zeros outside the input.
+ *
+ * Shapes: inputs `[batch, inChannels, H, W]` → outputs `[batch, outChannels, OH, OW]` with
+ * `OH = ⌊(H + padTop + padBottom − DH·(KH − 1) − 1) / SH⌋ + 1` (and OW alike); weights
+ * `[outChannels, inChannels, KH, KW]` as PyTorch keeps them, biases `[outChannels]`.
+ *
+ * The work is three matrix products of the active backend per batch: each sample's
+ * windows are unrolled into columns `[inChannels·KH·KW, OH·OW]` (im2col), then
+ * `outputs = W·cols`, `dweights += dvalues·colsᵀ` and `dcols = Wᵀ·dvalues`, folded back
+ * into `dinputs` (col2im).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Conv2D, Tensor } from "@chainrule/nn";
+ *
+ * // One 2×2 kernel that sums its window, over a 1×1×3×3 image.
+ * const conv = new Conv2D(1, 1, 2, { weights: [1, 1, 1, 1], biases: [0.5], dtype: "float64" });
+ * const image = Tensor.from([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]], { dtype: "float64" });
+ * assert.deepEqual(conv.forward(image).toArray(), [[[[12.5, 16.5], [24.5, 28.5]]]]);
+ * ```
+ */
+export class Conv2D implements Layer {
+  /** Registry name. */
+  readonly kind = "Conv2D";
+  /** Channels per input sample. */
+  readonly inChannels: number;
+  /** Channels per output sample (the number of kernels). */
+  readonly outChannels: number;
+  /** `[KH, KW]` */
+  readonly kernelSize: readonly [number, number];
+  /** `[SH, SW]` */
+  readonly stride: readonly [number, number];
+  /** `[PH, PW]` zeros on each side, or `"same"`. */
+  readonly padding: readonly [number, number] | "same";
+  /** `[DH, DW]` */
+  readonly dilation: readonly [number, number];
+  /** `[outChannels, inChannels, KH, KW]` */
+  readonly weights: Param;
+  /** `[outChannels]`; absent for a layer built with `bias: false`. */
+  readonly biases?: Param;
+  /** Name of the initializer the weights were drawn with. */
+  readonly init: string;
+  /** L1 penalty on the weights (0 = none). */
+  readonly weightRegularizerL1: number;
+  /** L2 penalty on the weights. */
+  readonly weightRegularizerL2: number;
+  /** L1 penalty on the biases. */
+  readonly biasRegularizerL1: number;
+  /** L2 penalty on the biases. */
+  readonly biasRegularizerL2: number;
+  readonly #window: Window2D;
+  #inputs?: Tensor; // [N, C, H, W], cached by forward for backward
+  #training = false; // whether the cached forward was a training one (and kept its columns)
+  #outputs = new Scratch(); // [N, O, OH, OW], reused by training forwards
+  #dinputs = new Scratch(); // [N, C, H, W], reused by backward after a training forward
+  #cols = new Scratch(); // [N·C·KH·KW·P]: every chunk's columns of a training forward
+  #chunkCols = new Scratch(); // [C·KH·KW, chunk·P] at inference, or to recompute them
+  #chunkOut = new Scratch(); // [O, chunk·P]: a chunk's outputs, or its dvalues, by channel
+  #dcols = new Scratch(); // [C·KH·KW, chunk·P]
+  #colsViews = new Views();
+  #outViews = new Views();
+  #dvaluesViews = new Views();
+
+  /**
+   * Creates the layer, drawing weights with `init` unless `weights` are given.
+   *
+   * @throws {RangeError} for sizes that are not positive integers, or `"same"` padding with
+   * a stride other than 1.
+   * @throws {TypeError} for `weights` or `biases` of the wrong shape.
+   */
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number | readonly [number, number],
+    options: Conv2DOptions = {},
+  ) {
+    const where = "new Conv2D";
+    checkChannels(inChannels, "inChannels");
+    checkChannels(outChannels, "outChannels");
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    const [kh, kw] = this.kernelSize = pair(kernelSize, "kernelSize", where);
+    const [sh, sw] = this.stride = pair(options.stride ?? 1, "stride", where);
+    const [dh, dw] = this.dilation = pair(options.dilation ?? 1, "dilation", where);
+    const padding = options.padding ?? "valid";
+    let pads: [number, number, number, number]; // top, bottom, left, right
+    if (padding === "same") {
+      if (sh !== 1 || sw !== 1) {
+        throw new RangeError(
+          `${where}: padding "same" needs stride 1 (as PyTorch), got stride ${
+            formatShape(this.stride)
+          }; pad by a number instead`,
+        );
+      }
+      const totalH = dh * (kh - 1), totalW = dw * (kw - 1);
+      pads = [totalH >> 1, totalH - (totalH >> 1), totalW >> 1, totalW - (totalW >> 1)];
+      this.padding = "same";
+    } else {
+      const [ph, pw] = this.padding = padding === "valid"
+        ? [0, 0]
+        : pair(padding, "padding", where, 0);
+      pads = [ph, ph, pw, pw];
+    }
+    this.#window = {
+      kernelH: kh,
+      kernelW: kw,
+      strideH: sh,
+      strideW: sw,
+      dilationH: dh,
+      dilationW: dw,
+      padTop: pads[0],
+      padBottom: pads[1],
+      padLeft: pads[2],
+      padRight: pads[3],
+    };
+    this.init = options.init ?? "he";
+    const dtype = options.dtype ?? "float32";
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+    }
+    if (options.bias !== undefined && typeof options.bias !== "boolean") {
+      throw new TypeError(`${where}: bias must be true or false, got ${options.bias}`);
+    }
+    const shape = [outChannels, inChannels, kh, kw];
+    this.weights = new Param("weights", Tensor.zeros(shape, { dtype }));
+    const initializer = getInitializer(this.init, where);
+    if (options.weights !== undefined) {
+      fillExplicit(this.weights.value, options.weights, "weights", where);
+    } else {
+      const values = new Float64Array(this.weights.value.size);
+      initializer(values, inChannels * kh * kw, outChannels * kh * kw, resolveRandom(options));
+      this.weights.value.data.set(values);
+    }
+    if (options.bias !== false) {
+      this.biases = new Param("biases", Tensor.zeros([outChannels], { dtype }));
+      if (options.biases !== undefined) {
+        fillExplicit(this.biases.value, options.biases, "biases", where);
+      }
+    } else if (options.biases !== undefined) {
+      throw new TypeError(`${where}: biases were given for a layer built with bias: false`);
+    }
+    this.weightRegularizerL1 = checkPenalty(options, "weightRegularizerL1", where);
+    this.weightRegularizerL2 = checkPenalty(options, "weightRegularizerL2", where);
+    this.biasRegularizerL1 = checkPenalty(options, "biasRegularizerL1", where);
+    this.biasRegularizerL2 = checkPenalty(options, "biasRegularizerL2", where);
+  }
+
+  /** Rebuilds a layer from {@linkcode Conv2D.config} (weights are drawn anew). */
+  static fromConfig(config: JsonObject): Conv2D {
+    const { inChannels, outChannels, kernelSize, ...options } = config as unknown as
+      & { inChannels: number; outChannels: number; kernelSize: number | [number, number] }
+      & Conv2DOptions;
+    return new Conv2D(inChannels, outChannels, kernelSize, options);
+  }
+
+  /** Element type of the parameters. */
+  get dtype(): DType {
+    return this.weights.dtype;
+  }
+
+  /**
+   * `inputs` [N, inChannels, H, W] → outputs [N, outChannels, OH, OW]. A training forward
+   * reuses its buffers (see `ForwardOptions`) and keeps the unrolled columns for backward.
+   *
+   * @throws {TypeError} for inputs that are not 4-D, have another channel count or dtype, or
+   * are smaller than the kernel.
+   */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    const window = this.#window;
+    const [batch, channels, height, width, outH, outW] = checkImages(
+      inputs,
+      "Conv2D.forward",
+      window,
+      this.inChannels,
+      this.dtype,
+    );
+    this.#inputs = inputs;
+    const training = this.#training = options?.training === true;
+    const dtype = this.dtype, out = this.outChannels;
+    const positions = outH * outW, depth = channels * window.kernelH * window.kernelW;
+    const shape = [batch, out, outH, outW];
+    const outputs = training // [N, O, OH, OW]
+      ? this.#outputs.get(dtype, shape)
+      : Tensor.zeros(shape, { dtype });
+    const chunk = samplesPerChunk(batch, depth, positions);
+    const allCols = training ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
+    const backend = getBackend();
+    const x = inputs.data, w = this.weights.value.data, y = outputs.data;
+    for (let first = 0; first < batch; first += chunk) {
+      const count = Math.min(chunk, batch - first);
+      const cols = allCols // [C·KH·KW, count·P]
+        ? this.#colsViews.get(allCols, first * depth * positions, count * depth * positions)
+        : this.#chunkCols.get(dtype, [depth, count * positions]).data;
+      im2col(x, first, count, channels, height, width, window, outH, outW, cols);
+      if (count === 1) {
+        // One sample's [O, P] outputs are already where NCHW wants them.
+        const target = this.#outViews.get(y, first * out * positions, out * positions);
+        backend.matmul(w, cols, target, out, depth, positions);
+        if (this.biases) addChannelBias(target, this.biases.value.data, 1, out, positions);
+      } else {
+        const byChannel = this.#chunkOut.get(dtype, [out, count * positions]).data;
+        backend.matmul(w, cols, byChannel, out, depth, count * positions);
+        scatterChannels(byChannel, y, first, count, out, positions, this.biases?.value.data);
+      }
+    }
+    return outputs;
+  }
+
+  // dweights += dvalues·colsᵀ   dbiases += Σ_{n,y,x} dvalues   dcols = Wᵀ·dvalues → col2im
+  /**
+   * `dvalues` [N, outChannels, OH, OW] → dinputs [N, inChannels, H, W], left uncomputed
+   * when `options.inputGradient` is false.
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const inputs = this.#inputs;
+    if (!inputs) throw new Error("Conv2D.backward: call forward first");
+    const window = this.#window;
+    const [batch, channels, height, width] = inputs.shape;
+    const [outH, outW] = outputSize(window, height, width);
+    const dtype = this.dtype, out = this.outChannels;
+    const expected = [batch, out, outH, outW];
+    if (
+      !(dvalues instanceof Tensor) || dvalues.dtype !== dtype ||
+      !sameShape(dvalues.shape, expected)
+    ) {
+      const got = dvalues instanceof Tensor
+        ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
+        : typeof dvalues;
+      throw new TypeError(
+        `Conv2D.backward: dvalues is ${got}, expected ${dtype} ${
+          formatShape(expected)
+        } like the last forward's outputs`,
+      );
+    }
+    const positions = outH * outW, depth = channels * window.kernelH * window.kernelW;
+    const wantInputs = options?.inputGradient !== false;
+    const dinputs = this.#training // [N, C, H, W]
+      ? this.#dinputs.get(dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype });
+    const chunk = samplesPerChunk(batch, depth, positions);
+    const allCols = this.#training ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
+    const backend = getBackend();
+    const x = inputs.data, w = this.weights.value.data, dv = dvalues.data;
+    const dw = this.weights.grad.data, dx = dinputs.data;
+    const dbiases = this.biases?.grad.data;
+    if (wantInputs) dx.fill(0);
+    for (let first = 0; first < batch; first += chunk) {
+      const count = Math.min(chunk, batch - first);
+      let cols: FloatArray; // [C·KH·KW, count·P]
+      if (allCols) {
+        cols = this.#colsViews.get(allCols, first * depth * positions, count * depth * positions);
+      } else {
+        cols = this.#chunkCols.get(dtype, [depth, count * positions]).data;
+        im2col(x, first, count, channels, height, width, window, outH, outW, cols);
+      }
+      let byChannel: FloatArray; // [O, count·P]
+      if (count === 1) {
+        byChannel = this.#dvaluesViews.get(dv, first * out * positions, out * positions);
+        if (dbiases) sumChannels(byChannel, dbiases, 1, out, positions);
+      } else {
+        byChannel = this.#chunkOut.get(dtype, [out, count * positions]).data;
+        gatherChannels(dv, byChannel, first, count, out, positions, dbiases);
+      }
+      backend.matmulTransB(byChannel, cols, dw, out, depth, count * positions, true);
+      if (!wantInputs) continue;
+      const dcols = this.#dcols.get(dtype, [depth, count * positions]).data;
+      backend.matmulTransA(w, byChannel, dcols, out, depth, count * positions);
+      col2im(dcols, first, count, channels, height, width, window, outH, outW, dx);
+    }
+    addPenaltyGradient(this.weights, this.weightRegularizerL1, this.weightRegularizerL2);
+    if (this.biases) {
+      addPenaltyGradient(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
+    }
+    return dinputs;
+  }
+
+  /** `[weights, biases]`, or `[weights]` without biases. */
+  params(): Param[] {
+    return this.biases ? [this.weights, this.biases] : [this.weights];
+  }
+
+  /** The L1/L2 penalties of the current weights and biases. */
+  regularizationLoss(): number {
+    const biases = this.biases
+      ? penalty(this.biases, this.biasRegularizerL1, this.biasRegularizerL2)
+      : 0;
+    return penalty(this.weights, this.weightRegularizerL1, this.weightRegularizerL2) + biases;
+  }
+
+  /** Constructor arguments as JSON (without the weights, which are saved as tensors). */
+  config(): JsonObject {
+    const config: JsonObject = {
+      inChannels: this.inChannels,
+      outChannels: this.outChannels,
+      kernelSize: pairConfig(this.kernelSize),
+    };
+    Object.assign(config, this.#options());
+    config.init = this.init;
+    config.dtype = this.dtype;
+    for (const key of REGULARIZERS) if (this[key] !== 0) config[key] = this[key];
+    return config;
+  }
+
+  /** `Conv2D(in=1, out=32, kernel=3×3, padding=1)`: the options that differ from the defaults. */
+  toString(): string {
+    const parts = [
+      `in=${this.inChannels}`,
+      `out=${this.outChannels}`,
+      `kernel=${pairText(this.kernelSize)}`,
+    ];
+    for (const [key, value] of Object.entries(this.#options())) {
+      const text = typeof value === "string"
+        ? `"${value}"`
+        : Array.isArray(value)
+        ? formatShape(value as number[])
+        : String(value);
+      parts.push(`${key}=${text}`);
+    }
+    for (const key of REGULARIZERS) if (this[key] !== 0) parts.push(`${key}=${this[key]}`);
+    return `Conv2D(${parts.join(", ")})`;
+  }
+
+  // stride, padding, dilation and bias where they differ from the defaults.
+  #options(): JsonObject {
+    const options: JsonObject = {};
+    const [sh, sw] = this.stride, [dh, dw] = this.dilation;
+    if (sh !== 1 || sw !== 1) options.stride = pairConfig(this.stride);
+    if (this.padding === "same") options.padding = "same";
+    else if (this.padding[0] !== 0 || this.padding[1] !== 0) {
+      options.padding = pairConfig(this.padding);
+    }
+    if (dh !== 1 || dw !== 1) options.dilation = pairConfig(this.dilation);
+    if (!this.biases) options.bias = false;
+    return options;
+  }
+}
+
+function samplesPerChunk(batch: number, depth: number, positions: number): number {
+  if (positions >= SAMPLE_POSITIONS) return 1;
+  return Math.max(1, Math.min(batch, Math.floor(CHUNK_ELEMENTS / (depth * positions))));
+}
+
+// y[first + s, o, p] = byChannel[o, s·P + p] + bias[o]: a chunk's [O, count·P] products
+// into NCHW order.
+function scatterChannels(
+  byChannel: FloatArray,
+  y: FloatArray,
+  first: number,
+  count: number,
+  out: number,
+  positions: number,
+  bias?: FloatArray,
+): void {
+  const rowLength = count * positions;
+  for (let s = 0; s < count; s++) {
+    for (let o = 0; o < out; o++) {
+      const b = bias ? bias[o] : 0;
+      const from = o * rowLength + s * positions;
+      const to = ((first + s) * out + o) * positions;
+      for (let p = 0; p < positions; p++) y[to + p] = byChannel[from + p] + b;
+    }
+  }
+}
+
+// byChannel[o, s·P + p] = dv[first + s, o, p]: the inverse of scatterChannels; with `sums`,
+// also sums[o] += Σ_{s,p} dv[first + s, o, p] (the biases' gradient) on the way.
+function gatherChannels(
+  dv: FloatArray,
+  byChannel: FloatArray,
+  first: number,
+  count: number,
+  out: number,
+  positions: number,
+  sums?: FloatArray,
+): void {
+  const rowLength = count * positions;
+  for (let s = 0; s < count; s++) {
+    for (let o = 0; o < out; o++) {
+      const to = o * rowLength + s * positions;
+      const from = ((first + s) * out + o) * positions;
+      let total = 0;
+      for (let p = 0; p < positions; p++) {
+        const v = dv[from + p];
+        byChannel[to + p] = v;
+        total += v;
+      }
+      if (sums) sums[o] += total;
+    }
+  }
+}
+
+// y[s, o, p] += bias[o] for `count` samples of [O, P].
+function addChannelBias(
+  y: FloatArray,
+  bias: FloatArray,
+  count: number,
+  out: number,
+  positions: number,
+): void {
+  for (let s = 0; s < count; s++) {
+    for (let o = 0; o < out; o++) {
+      const b = bias[o];
+      const start = (s * out + o) * positions;
+      for (let p = 0; p < positions; p++) y[start + p] += b;
+    }
+  }
+}
+
+// sums[o] += Σ_{n,p} dv[n, o, p]
+function sumChannels(
+  dv: FloatArray,
+  sums: FloatArray,
+  batch: number,
+  out: number,
+  positions: number,
+): void {
+  for (let o = 0; o < out; o++) {
+    let total = 0;
+    for (let n = 0; n < batch; n++) {
+      const start = (n * out + o) * positions;
+      for (let p = 0; p < positions; p++) total += dv[start + p];
+    }
+    sums[o] += total;
+  }
+}
