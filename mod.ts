@@ -83,6 +83,13 @@ export * from "./io/model_io.ts";
 export * from "./io/torch_state_dict.ts";
 export * from "./backends/js.ts";
 export { wasmBackend, type WasmSupport, wasmSupport } from "./backends/wasm.ts";
+export {
+  DEFAULT_THREADS_CAP,
+  getThreads,
+  MAX_THREADS,
+  setThreads,
+  threadsUnavailable,
+} from "./backends/threads.ts";
 export * from "./data/workloads.ts";
 export * from "./metrics/categorical_accuracy.ts";
 export * from "./metrics/binary_accuracy.ts";

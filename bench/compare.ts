@@ -1,11 +1,13 @@
 // Runs the book's NumPy implementation (../shared/bench/peer_numpy.py) and chainrule on the
 // same reference workloads in one run, alternating, and prints both and their ratio.
 //
-//   deno task bench:compare [--workload W1|W2|W3|all] [--repeats 3] [--peer-dir ../shared/bench]
+//   deno task bench:compare [--workload W1|W2|W3|all] [--repeats 3] [--threads 1,2]
 //
 // The peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only, W1 on one OpenBLAS
-// thread, as ../shared/bench/README.md says. The `blas` rows need libopenblas0.
+// thread, as ../shared/bench/README.md says, W2 and W3 on as many OpenBLAS threads as
+// chainrule's largest count. chainrule runs once per thread count (`--threads`); the
+// threads column says how many each row used. The `blas` rows need libopenblas0.
 
 import { parseArgs } from "node:util";
 
@@ -18,6 +20,8 @@ Usage: deno task bench:compare [options]
 Options:
   --workload W    W1, W2, W3 or all (default all)
   --repeats N     alternating runs of each side; medians are reported (default 1)
+  --threads LIST  chainrule's thread counts, comma-separated (default 1 and the available
+                  cores capped at 8); NumPy's OpenBLAS uses the largest (W1: 1, as the README)
   --peer-dir DIR  where peer_numpy.py lives (default ../shared/bench beside the repository)
   --python PATH   the Python with NumPy (default: python3, else /usr/bin/python3)
   --help          show this help`;
@@ -27,6 +31,7 @@ const { values } = parseArgs({
     help: { type: "boolean", default: false },
     workload: { type: "string", default: "all" },
     repeats: { type: "string", default: "1" },
+    threads: { type: "string" },
     "peer-dir": { type: "string" },
     python: { type: "string" },
   },
@@ -47,9 +52,15 @@ const peerDir = values["peer-dir"] ??
     }
   }) ?? `${here}../../shared/bench`;
 const repeats = Number(values.repeats);
+const cores = Math.min(navigator.hardwareConcurrency, 8);
+const threadCounts = values.threads
+  ? values.threads.split(",").map(Number)
+  : [...new Set([1, cores])];
+const most = Math.max(...threadCounts);
 
 interface Run {
   label: string;
+  threads: number;
   command: string[];
   env?: Record<string, string>;
   unset?: string[];
@@ -84,53 +95,59 @@ if (!peerOk) {
   );
 }
 
-function numpy(workload: string, dtype: string, extra: string[] = []): Run {
-  return {
+function numpy(workload: string, dtype: string, extra: string[] = []): Run[] {
+  if (!peerOk) return [];
+  const threads = workload === "W1" ? 1 : most;
+  return [{
     label: `numpy ${dtype}`,
+    threads,
     command: [py!, `${peerDir}/peer_numpy.py`, "--workload", workload, "--dtype", dtype, ...extra],
-    env: workload === "W1" ? { OPENBLAS_NUM_THREADS: "1" } : {},
+    env: { OPENBLAS_NUM_THREADS: String(threads) },
     unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
-  };
+  }];
 }
 
-function chainrule(workload: string, dtype: string, backend?: string): Run {
-  const flags = ["run", "--v8-flags=--expose-gc"];
-  if (backend === "blas") flags.push("--allow-ffi", "--allow-env=CHAINRULE_BLAS");
-  const args = [...flags, `${here}workloads.ts`, "--workload", workload, "--dtype", dtype];
-  if (backend) args.push("--backend", backend);
-  return {
-    label: `chainrule ${backend ?? "default"} ${dtype}`,
-    command: [Deno.execPath(), ...args],
-  };
+// One run per thread count (`counts`, default all of --threads).
+function chainrule(workload: string, dtype: string, backend?: string, counts = threadCounts) {
+  return counts.map((threads): Run => {
+    const flags = ["run", "--v8-flags=--expose-gc"];
+    if (backend === "blas") flags.push("--allow-ffi", "--allow-env=CHAINRULE_BLAS");
+    const args = [...flags, `${here}workloads.ts`, "--workload", workload, "--dtype", dtype];
+    if (backend) args.push("--backend", backend);
+    args.push("--threads", String(threads));
+    return {
+      label: `chainrule ${backend ?? "default"} ${dtype} t${threads}`,
+      threads,
+      command: [Deno.execPath(), ...args],
+    };
+  });
 }
 
 const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }> = {
   W1: {
-    runs: [
-      ...(peerOk ? [numpy("W1", "f64")] : []),
-      chainrule("W1", "f32"),
-      chainrule("W1", "f64"),
-    ],
+    runs: [...numpy("W1", "f64"), ...chainrule("W1", "f32"), ...chainrule("W1", "f64")],
     metric: "wall_s",
     baselines: ["numpy f64"],
   },
   W2: {
     runs: [
-      ...(peerOk ? [numpy("W2", "f64"), numpy("W2", "f32")] : []),
-      chainrule("W2", "f32"),
-      chainrule("W2", "f32", "blas"),
+      ...numpy("W2", "f64"),
+      ...numpy("W2", "f32"),
+      ...chainrule("W2", "f32"),
+      ...chainrule("W2", "f32", "blas", [most]),
     ],
     metric: "per_epoch_s",
     baselines: ["numpy f64", "numpy f32"],
   },
   W3: {
     runs: [
-      ...(peerOk ? [numpy("W3", "f32", ["--steps", "20"])] : []),
-      chainrule("W3", "f32"),
-      chainrule("W3", "f32", "blas"),
+      ...numpy("W3", "f32", ["--steps", "20"]),
+      ...numpy("W3", "f64", ["--steps", "20"]),
+      ...chainrule("W3", "f32"),
+      ...chainrule("W3", "f32", "blas", [most]),
     ],
     metric: "per_step_ms",
-    baselines: ["numpy f32"],
+    baselines: ["numpy f32", "numpy f64", `chainrule default f32 t1`],
   },
 };
 
@@ -152,7 +169,7 @@ function execute(run: Run, r: number): Record<string, string> | null {
   }
   const info = text.split("\n").find((l) => l.startsWith("INFO "));
   if (info && r === 0) console.log(`  ${info}`);
-  console.log(`  ${run.label.padEnd(22)} ${line}`);
+  console.log(`  ${run.label.padEnd(28)} ${line}`);
   return Object.fromEntries(
     line.slice(7).split(" ").map((kv) => kv.split("=") as [string, string]),
   );
@@ -182,27 +199,31 @@ for (const workload of workloads) {
     const runs = results.get(label);
     return runs ? median(runs.map((r) => Number(r[plan.metric]))) : NaN;
   };
+  console.log(`  | run | threads | ${plan.metric} (median) | GFLOP/s | loss | acc | ratio |`);
+  console.log("  | --- | ---: | ---: | ---: | ---: | ---: | --- |");
   for (const run of plan.runs) {
     const runs = results.get(run.label);
     if (!runs) continue;
     const value = medianOf(run.label);
-    const ratios = plan.baselines
+    // The same workload on 1 thread, for the chainrule rows with more.
+    const one = run.label.replace(/ t\d+$/, " t1");
+    const baselines = [...plan.baselines, ...(run.threads > 1 ? [one] : [])];
+    const ratios = [...new Set(baselines)]
       .filter((b) => b !== run.label && results.has(b))
       .map((b) => `${(value / medianOf(b)).toFixed(3)}× ${b}`);
     const last = runs.at(-1)!;
+    const gflops = runs[0].gflops ? median(runs.map((r) => Number(r.gflops))).toFixed(1) : "–";
     console.log(
-      `  ${run.label.padEnd(22)} ${plan.metric}=${
-        value.toFixed(4)
-      } loss=${last.loss} acc=${last.acc}` +
-        (last.gflops ? ` gflops=${last.gflops}` : "") +
+      `  | ${run.label} | ${run.threads} | ${value.toFixed(4)} | ${gflops} | ${last.loss} | ` +
+        `${last.acc} | ${ratios.join(", ")} |` +
         (last.heap_growth_kib
           ? ` heap_growth_kib/${last.heap_steps}steps=${last.heap_growth_kib}`
-          : "") +
-        (ratios.length ? `  ratio: ${ratios.join(", ")}` : ""),
+          : ""),
     );
   }
-  if (workload === "W1" && results.has("numpy f64") && results.has("chainrule default f64")) {
-    const ours = Number(results.get("chainrule default f64")![0].loss);
+  const f64 = `chainrule default f64 t${threadCounts[0]}`;
+  if (workload === "W1" && results.has("numpy f64") && results.has(f64)) {
+    const ours = Number(results.get(f64)![0].loss);
     const theirs = Number(results.get("numpy f64")![0].loss);
     console.log(
       `  float64 final loss: chainrule ${ours} numpy ${theirs} relative difference ${

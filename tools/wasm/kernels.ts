@@ -35,7 +35,15 @@ export interface KernelConfig {
   relaxed: boolean;
   /** Element type; `"f32"` when omitted. */
   float?: "f32" | "f64";
+  /**
+   * Import a shared memory (`env.memory`, at most {@linkcode SHARED_MAXIMUM_PAGES}) instead of
+   * owning one: the build for worker threads, which all instantiate it on one memory.
+   */
+  shared?: boolean;
 }
+
+/** The maximum a shared kernel memory declares: 65,536 pages of 64 KiB, all of wasm32's 4 GiB. */
+export const SHARED_MAXIMUM_PAGES = 65536;
 
 /** The tile and blocking the backend ships with (chosen by measurement, see docs/speed.md). */
 export const DEFAULT_CONFIG: Omit<KernelConfig, "relaxed"> = { mr: 6, nr: 8, kc: 256, mc: 32 };
@@ -577,18 +585,20 @@ function dotRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
 }
 
 /**
- * outerRows(a, b, c, m, k, n, load): C[k, n] = (load ? C : 0) + A[m, k]ᵀ·B[m, n] for n ≤ 4:
- * a sum of row outer products, two vectors of A's columns against the n columns of B at a
- * time, nothing packed (`dweights = inputsᵀ·dvalues` with a class count n = 3). The loop body is
- * specialised for each n.
+ * outerRows(a, b, c, m, k, n, load, lda): C[k, n] = (load ? C : 0) + A[m, k]ᵀ·B[m, n] for
+ * n ≤ 4, with A's rows `lda` elements apart (k of them used): a sum of row outer products,
+ * two vectors of A's columns against the n columns of B at a time, nothing packed
+ * (`dweights = inputsᵀ·dvalues` with a class count n = 3). The loop body is specialised for
+ * each n. A column range of a wider A (`lda` > k) is how worker threads split the output rows.
  */
 function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
   const { bytes, lanes } = t;
-  const f = m.function("outerRows", [i32, i32, i32, i32, i32, i32, i32]);
-  const [a, b, c, mm, kk, nn, load] = [0, 1, 2, 3, 4, 5, 6];
+  const f = m.function("outerRows", [i32, i32, i32, i32, i32, i32, i32, i32]);
+  const [a, b, c, mm, kk, nn, load, lda] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [i, q, ai, bi, rowBytes, vectorBytes, pairBytes, out] = [0, 0, 0, 0, 0, 0, 0, 0].map(
     () => f.local(i32),
   );
+  f.localGet(lda).i32Const(bytes).i32Mul().localSet(lda); // bytes from here on
   const acc = [0, 1, 2, 3, 4, 5, 6, 7].map(() => f.local(v128));
   const va = [f.local(v128), f.local(v128)];
   const splat = f.local(v128);
@@ -638,7 +648,7 @@ function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
           f.localSet(accAt(w, j));
         }
       }
-      f.localGet(ai).localGet(rowBytes).i32Add().localSet(ai);
+      f.localGet(ai).localGet(lda).i32Add().localSet(ai);
       f.localGet(bi).i32Const(nBytes).i32Add().localSet(bi);
     });
     // lane l of acc(w, j) is C[q/bytes + w·lanes + l, j]: at c + q·n + (w·lanes + l)·nBytes + j·bytes
@@ -682,7 +692,7 @@ function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
           t.add(f);
           f.localSet(sums[j]);
         }
-        f.localGet(ai).localGet(rowBytes).i32Add().localSet(ai);
+        f.localGet(ai).localGet(lda).i32Add().localSet(ai);
         f.localGet(bi).i32Const(nBytes).i32Add().localSet(bi);
       });
       for (let j = 0; j < nc; j++) {
@@ -868,7 +878,7 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
   if (cfg.nr % t.lanes !== 0) {
     throw new Error(`buildKernels: nr must be a multiple of ${t.lanes}, got ${cfg.nr}`);
   }
-  const m = new ModuleBuilder();
+  const m = new ModuleBuilder(cfg.shared ? { sharedMaximum: SHARED_MAXIMUM_PAGES } : {});
   tileKernel(m, cfg, t);
   gemm(m, cfg, t);
   packRows(m, "packRowsL", cfg.mr, t);
