@@ -188,3 +188,61 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "imported from a remote URL, a script trains on 2 threads (the worker needs no file)",
+  ignore: Deno.permissions.querySync({ name: "run" }).state !== "granted" ||
+    Deno.permissions.querySync({ name: "net", host: "127.0.0.1" }).state !== "granted",
+  async fn() {
+    // The checkout served over HTTP, as JSR or any server would; the script imports it by URL.
+    const rootDir = new URL("../", import.meta.url);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      async (request) => {
+        const path = new URL(request.url).pathname;
+        try {
+          const body = await Deno.readFile(new URL(`.${path}`, rootDir));
+          return new Response(body, { headers: { "content-type": "application/typescript" } });
+        } catch {
+          return new Response("not found", { status: 404 });
+        }
+      },
+    );
+    const origin = `http://127.0.0.1:${server.addr.port}`;
+    const cache = await Deno.makeTempDir(); // a fresh DENO_DIR: everything is fetched remotely
+    const dir = await Deno.makeTempDir();
+    try {
+      const file = `${dir}/remote.ts`;
+      await Deno.writeTextFile(
+        file,
+        `import { getThreads, setThreads, wasmBackend } from "${origin}/mod.ts";
+        import { loadThreads } from "${origin}/backends/wasm.ts";
+        setThreads(2);
+        const c = new Float32Array(256 * 256);
+        for (let i = 0; i < 20; i++) {
+          wasmBackend.matmul(new Float32Array(256 * 256).fill(1), new Float32Array(256 * 256).fill(2), c, 256, 256, 256);
+        }
+        const pool = loadThreads("relaxed-simd")?.current;
+        console.log(JSON.stringify({ threads: getThreads(), workerTasks: pool?.workerTasks, c0: c[0] }));`,
+      );
+      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+        // --allow-import lets the module graph come from this host (JSR's is allowed by
+        // default); the script itself runs with no permission.
+        args: ["run", `--allow-import=127.0.0.1:${server.addr.port}`, file],
+        env: { DENO_DIR: cache },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(stdout);
+      assert.equal(code, 0, `${text}\n${new TextDecoder().decode(stderr)}`);
+      const result = JSON.parse(text.trim().split("\n").at(-1)!);
+      assert.equal(result.threads, 2);
+      assert.equal(result.c0, 512);
+      assert.ok(result.workerTasks > 0, text);
+    } finally {
+      await server.shutdown();
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(cache, { recursive: true });
+    }
+  },
+});
