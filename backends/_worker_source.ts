@@ -37,6 +37,15 @@ self.onmessage = (event) => {
   }
   Atomics.store(ctl, L.states + slot, L.live);
   const pause = typeof Atomics.pause === "function" ? () => Atomics.pause() : () => {};
+  // Spins while ctl[index] === value, for at most \`us\` µs; true when it changed.
+  const spin = (index, value, us) => {
+    const end = performance.now() + us / 1000;
+    for (let i = 1; Atomics.load(ctl, index) === value; i++) {
+      pause();
+      if ((i & 63) === 0 && performance.now() > end) return false;
+    }
+    return true;
+  };
   // Claims and runs tasks until the current job has none left.
   const work = () => {
     for (;;) {
@@ -73,9 +82,7 @@ self.onmessage = (event) => {
   let seen = Atomics.load(ctl, L.wake);
   for (;;) {
     if (Atomics.load(ctl, L.stop) || !work()) break;
-    let spins = Atomics.load(ctl, L.spin);
-    while (Atomics.load(ctl, L.wake) === seen && spins-- > 0) pause();
-    if (Atomics.load(ctl, L.wake) === seen) {
+    if (!spin(L.wake, seen, Atomics.load(ctl, L.spinUs))) {
       Atomics.add(ctl, L.sleepers, 1);
       const result = Atomics.wait(ctl, L.wake, seen, Atomics.load(ctl, L.idleMs));
       Atomics.sub(ctl, L.sleepers, 1);

@@ -44,7 +44,7 @@ const LAYOUT = {
   stop: 5, // 1: workers exit
   error: 6, // 1: a task threw; its message follows
   kill: 7, // test hook: what the next worker to claim a task does
-  spin: 8, // iterations a worker spins for the next job before it sleeps
+  spinUs: 8, // how long a worker spins for the next job before it sleeps (µs)
   idleMs: 9, // how long a worker sleeps without a job before it exits
   workerTasks: 10, // tasks run by workers since the pool started (for tests and benchmarks)
   states: 16, // one per worker slot (below)
@@ -70,10 +70,10 @@ export type WorkerFault = "exit" | "uncaught" | "throw";
 
 /** Timing of a pool; the defaults are {@linkcode POOL_DEFAULTS}. */
 export interface PoolTiming {
-  /** Spin iterations (with `Atomics.pause`) before a worker sleeps; ~10 ns each. */
-  spin: number;
-  /** Spin iterations of the caller before it sleeps on the done count. */
-  callerSpin: number;
+  /** How long a worker spins (with `Atomics.pause`) for the next job before it sleeps (µs). */
+  spinUs: number;
+  /** How long the caller spins for the workers' last tasks before it sleeps (µs). */
+  callerSpinUs: number;
   /** A worker exits after this long without a job (ms). */
   idleMs: number;
   /** The caller gives up after this long without a task finishing (ms). */
@@ -81,16 +81,17 @@ export interface PoolTiming {
 }
 
 /**
- * The pool's timing. Spinning 20,000 iterations (~0.1–0.3 ms) covers the gap between the
- * two jobs of a product and, in training, between one layer's product and the next, so
- * workers rarely sleep mid-step; a wake from Atomics.wait measured ~5 µs anyway. A second
- * without a job ends a worker: a script exits about a second after its last product. A
- * task is at most a few milliseconds of work, so three seconds without one finishing means
- * a worker is gone (a descheduled thread on a loaded machine comes back long before).
+ * The pool's timing. Spinning 0.1 ms covers the gap between the two jobs of a product and
+ * most gaps between one layer's product and the next, without burning a core that another
+ * process could use for long; a wake from Atomics.wait measured ~5 µs, and the caller
+ * starts on the tasks meanwhile. A second without a job ends a worker: a script exits
+ * about a second after its last product. A task is at most a few milliseconds of work, so
+ * three seconds without one finishing means a worker is gone (a descheduled thread on a
+ * loaded machine comes back long before).
  */
 export const POOL_DEFAULTS: Readonly<PoolTiming> = {
-  spin: 20_000,
-  callerSpin: 200_000,
+  spinUs: 100,
+  callerSpinUs: 100,
   idleMs: 1000,
   stallMs: 3000,
 };
@@ -119,6 +120,11 @@ export class WorkerPool {
   readonly #threads: (Worker | undefined)[];
   #tasks = 0;
   #closed: string | undefined;
+  /**
+   * The caller's last job: ms spent on its own tasks, then ms waiting for the workers' (long
+   * waits mean a worker was descheduled holding a task: another process had its core).
+   */
+  lastJob: { work: number; wait: number } = { work: 0, wait: 0 };
 
   /**
    * A pool of `workers` threads (1–{@linkcode MAX_WORKERS}) over `memory`; `instances` are
@@ -143,7 +149,7 @@ export class WorkerPool {
     );
     this.#timing = { ...POOL_DEFAULTS, ...timing };
     this.#control = new Int32Array(new SharedArrayBuffer(CONTROL_LENGTH * 4));
-    Atomics.store(this.#control, LAYOUT.spin, this.#timing.spin);
+    Atomics.store(this.#control, LAYOUT.spinUs, this.#timing.spinUs);
     Atomics.store(this.#control, LAYOUT.idleMs, this.#timing.idleMs);
     this.#threads = new Array(workers).fill(undefined);
   }
@@ -197,8 +203,11 @@ export class WorkerPool {
     Atomics.store(control, LAYOUT.claim, total << 16); // publishes the task table
     Atomics.add(control, LAYOUT.wake, 1);
     if (Atomics.load(control, LAYOUT.sleepers) > 0) Atomics.notify(control, LAYOUT.wake);
+    const start = performance.now();
     this.#work();
+    const worked = performance.now();
     this.#await(total, where);
+    this.lastJob = { work: worked - start, wait: performance.now() - worked };
     if (Atomics.load(control, LAYOUT.error)) {
       throw new Error(`${where}: a kernel task failed in a worker thread: ${this.#message()}`);
     }
@@ -296,7 +305,9 @@ export class WorkerPool {
   #await(total: number, where: string): void {
     const control = this.#control;
     let done = Atomics.load(control, LAYOUT.done);
-    for (let spins = this.#timing.callerSpin; done < total && spins > 0; spins--) {
+    const end = performance.now() + this.#timing.callerSpinUs / 1000;
+    for (let i = 1; done < total; i++) {
+      if ((i & 63) === 0 && performance.now() > end) break;
       done = Atomics.load(control, LAYOUT.done);
     }
     let stalled = 0;

@@ -119,6 +119,8 @@ export interface ParallelTuning {
   minTask: number;
   /** A job has at most this many tasks per thread. */
   tasksPerThread: number;
+  /** Back off to one thread on a busy machine ({@linkcode contentionBackoff}). */
+  backoff: boolean;
 }
 
 // Several tasks per thread, so that a thread descheduled on a loaded machine leaves the
@@ -129,6 +131,7 @@ const TUNING: Readonly<ParallelTuning> = {
   minPackTask: 1 << 14,
   minTask: 1 << 18,
   tasksPerThread: 4,
+  backoff: true,
 };
 
 /**
@@ -659,6 +662,8 @@ export class Threads {
   /** The float64 kernels (task module 1). */
   readonly f64: WasmKernels;
   #pool: WorkerPool | undefined;
+  #backoff = 0; // products to run on one thread after the last contended job
+  #skip = 0; // of which still to run
 
   private constructor(variant: "relaxed-simd" | "simd") {
     const relaxed = variant === "relaxed-simd";
@@ -681,10 +686,17 @@ export class Threads {
     }
   }
 
-  /** The pool for a large product: started for {@linkcode getThreads} − 1 workers; null at 1. */
+  /**
+   * The pool for a large product: started for {@linkcode getThreads} − 1 workers; null at 1
+   * thread, and while backing off from a busy machine ({@linkcode contentionBackoff}).
+   */
   pool(): WorkerPool | null {
     const threads = getThreads();
     if (threads < 2) return null;
+    if (this.#skip > 0) {
+      this.#skip--;
+      return null;
+    }
     if (this.#pool?.workers !== threads - 1) {
       this.#pool?.close("the thread count changed");
       const modules = [this.f32.module, this.f64.module];
@@ -707,6 +719,8 @@ export class Threads {
   run(pool: WorkerPool, where: string): void {
     try {
       pool.run(where);
+      if (parallelTuning.backoff) this.#backoff = contentionBackoff(pool.lastJob, this.#backoff);
+      this.#skip = this.#backoff;
     } catch (error) {
       if (pool.closed) {
         recordThreadFailure(pool.closed);
@@ -721,6 +735,22 @@ export class Threads {
     this.#pool?.close("setThreads");
     this.#pool = undefined;
   }
+}
+
+/**
+ * How many products to run on the calling thread after a job where it worked `work` ms and
+ * then waited `wait` ms for a worker, given the last `backoff`: a wait longer than the
+ * caller's own work (and than 0.2 ms) means a worker was descheduled holding a task —
+ * another process has its core — and a second thread then costs more than it gives. The
+ * count doubles (1, 2, 4 … 256 products) while jobs keep waiting and drops to 0 after one
+ * that does not; results are the same bits either way.
+ */
+export function contentionBackoff(
+  { work, wait }: { work: number; wait: number },
+  backoff: number,
+): number {
+  if (wait <= Math.max(work, 0.2)) return 0;
+  return Math.min(256, Math.max(1, backoff * 2));
 }
 
 let threads: Threads | null | undefined;

@@ -4,9 +4,13 @@
 import assert from "node:assert/strict";
 import { PoolError, type WorkerFault, type WorkerPool } from "../backends/pool.ts";
 import { resetThreadFailures } from "../backends/threads.ts";
-import { setPoolTiming } from "../backends/wasm.ts";
+import { parallelTuning, setPoolTiming } from "../backends/wasm.ts";
 import { naiveBackend, RandomState, setThreads, wasmBackend } from "../mod.ts";
 import { livePool, threads } from "./_threads.ts";
+
+// These tests need the large products on the pool every time, also while other processes
+// keep the machine busy (which would otherwise send a few products back to one thread).
+parallelTuning.backoff = false;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

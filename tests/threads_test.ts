@@ -2,7 +2,12 @@
 // product, and in a whole training run; the public API and the reasons threads are off.
 import assert from "node:assert/strict";
 import { detectThreads } from "../backends/threads.ts";
-import { PARALLEL_THRESHOLD, parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
+import {
+  contentionBackoff,
+  PARALLEL_THRESHOLD,
+  parallelTuning,
+  resetParallelTuning,
+} from "../backends/wasm.ts";
 import {
   Adam,
   type Dense,
@@ -109,7 +114,13 @@ Deno.test("every product gives the same bits on 1, 2, 3 and 4 threads", async ()
   );
   try {
     // Every product to the pool, however small, in as many tasks as it has panels or rows.
-    Object.assign(parallelTuning, { threshold: 0, minPackTask: 1, minTask: 1, tasksPerThread: 64 });
+    Object.assign(parallelTuning, {
+      threshold: 0,
+      minPackTask: 1,
+      minTask: 1,
+      tasksPerThread: 64,
+      backoff: false, // every product on the pool, even while the machine is busy
+    });
     for (const threads of [1, 2, 3, 4]) {
       const pool = threads > 1 ? await livePool(threads) : undefined;
       if (threads === 1) setThreads(1);
@@ -148,6 +159,7 @@ Deno.test("W2's first 50 training steps end in the same weights on 1, 2, 3 and 4
     });
   };
   try {
+    parallelTuning.backoff = false; // every large product on the pool, even on a busy machine
     setThreads(1);
     const reference = train();
     for (const threads of [2, 3, 4]) {
@@ -160,6 +172,7 @@ Deno.test("W2's first 50 training steps end in the same weights on 1, 2, 3 and 4
       );
     }
   } finally {
+    resetParallelTuning();
     setThreads(1);
   }
 });
@@ -203,4 +216,14 @@ Deno.test("products below the threshold stay on the calling thread", async () =>
   } finally {
     setThreads(1);
   }
+});
+
+Deno.test("a job that waited longer than it worked backs off to one thread, doubling to 256", () => {
+  assert.equal(contentionBackoff({ work: 1, wait: 0.5 }, 0), 0); // balanced: stay parallel
+  assert.equal(contentionBackoff({ work: 0.01, wait: 0.1 }, 0), 0); // waits under 0.2 ms are noise
+  assert.equal(contentionBackoff({ work: 1, wait: 4 }, 0), 1);
+  assert.equal(contentionBackoff({ work: 1, wait: 4 }, 1), 2);
+  assert.equal(contentionBackoff({ work: 1, wait: 4 }, 64), 128);
+  assert.equal(contentionBackoff({ work: 1, wait: 4 }, 256), 256);
+  assert.equal(contentionBackoff({ work: 1, wait: 0.9 }, 256), 0); // one good job resets it
 });
