@@ -13,7 +13,7 @@ import {
   TILE,
   TILE_F64,
 } from "./_wasm_kernels.ts";
-import { type PoolTiming, type TaskFunction, WorkerPool } from "./pool.ts";
+import { MAX_TASKS, type PoolTiming, type TaskFunction, WorkerPool } from "./pool.ts";
 import {
   disableThreads,
   getThreads,
@@ -117,20 +117,25 @@ export interface ParallelTuning {
   minPackTask: number;
   /** A product task does at least this many multiply-adds. */
   minTask: number;
-  /** A job has at most this many tasks per thread. */
+  /** A job has this many tasks per thread, or more where tasks would exceed `maxTask`. */
   tasksPerThread: number;
+  /** A product task does at most about this many multiply-adds (where `minTask` allows). */
+  maxTask: number;
   /** Back off to one thread on a busy machine ({@linkcode contentionBackoff}). */
   backoff: boolean;
 }
 
 // Several tasks per thread, so that a thread descheduled on a loaded machine leaves the
-// rest of the job to the others; tasks big enough that the claim (a compare-and-swap and a
-// call, ~0.1 µs) and the re-reading of panels stay small against them.
+// rest of the job to the others, and at most ~0.7 ms each, so that the threads finish
+// within a fraction of a task of each other (W3's 2.1 G multiply-add products in 8 tasks
+// left the caller waiting up to 13 ms of 60); tasks big enough that the claim (a
+// compare-and-swap and a call, ~0.1 µs) and the re-reading of panels stay small.
 const TUNING: Readonly<ParallelTuning> = {
   threshold: PARALLEL_THRESHOLD,
   minPackTask: 1 << 14,
   minTask: 1 << 18,
   tasksPerThread: 4,
+  maxTask: 1 << 25,
   backoff: true,
 };
 
@@ -166,8 +171,9 @@ interface Parallel {
 
 /** Tasks for `work` multiply-adds on `threads` threads. */
 function taskCount(work: number, threads: number): number {
-  const { tasksPerThread, minTask } = parallelTuning;
-  return Math.max(1, Math.min(threads * tasksPerThread, Math.floor(work / minTask)));
+  const { tasksPerThread, minTask, maxTask } = parallelTuning;
+  const wanted = Math.max(threads * tasksPerThread, Math.ceil(work / maxTask));
+  return Math.max(1, Math.min(wanted, MAX_TASKS, Math.floor(work / minTask)));
 }
 
 /**
