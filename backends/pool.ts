@@ -99,6 +99,18 @@ export const POOL_DEFAULTS: Readonly<PoolTiming> = {
 const SLICE_MS = 50; // the caller's Atomics.wait slices while it watches for a stall
 let workerUrl: string | undefined; // one blob: URL for every pool of the process
 
+/** How the caller's part of a job went (see {@linkcode WorkerPool.lastJob}). */
+export interface JobReport {
+  /** Tasks in the job. */
+  tasks: number;
+  /** Of which the calling thread ran. */
+  callerTasks: number;
+  /** ms the caller spent running its tasks. */
+  work: number;
+  /** ms it then waited for the workers' last tasks. */
+  wait: number;
+}
+
 /** Thrown by {@linkcode WorkerPool.run} when the pool can no longer be used. */
 export class PoolError extends Error {
   override name = "PoolError";
@@ -121,10 +133,11 @@ export class WorkerPool {
   #tasks = 0;
   #closed: string | undefined;
   /**
-   * The caller's last job: ms spent on its own tasks, then ms waiting for the workers' (long
-   * waits mean a worker was descheduled holding a task: another process had its core).
+   * The caller's last job: its tasks and all of them, the ms it spent on its own, then the
+   * ms it waited for the workers' (long waits mean a worker was descheduled holding a task:
+   * another process had its core).
    */
-  lastJob: { work: number; wait: number } = { work: 0, wait: 0 };
+  lastJob: JobReport = { tasks: 0, callerTasks: 0, work: 0, wait: 0 };
 
   /**
    * A pool of `workers` threads (1–{@linkcode MAX_WORKERS}) over `memory`; `instances` are
@@ -204,10 +217,11 @@ export class WorkerPool {
     Atomics.add(control, LAYOUT.wake, 1);
     if (Atomics.load(control, LAYOUT.sleepers) > 0) Atomics.notify(control, LAYOUT.wake);
     const start = performance.now();
-    this.#work();
+    const callerTasks = this.#work();
     const worked = performance.now();
     this.#await(total, where);
-    this.lastJob = { work: worked - start, wait: performance.now() - worked };
+    const wait = performance.now() - worked;
+    this.lastJob = { tasks: total, callerTasks, work: worked - start, wait };
     if (Atomics.load(control, LAYOUT.error)) {
       throw new Error(`${where}: a kernel task failed in a worker thread: ${this.#message()}`);
     }
@@ -271,14 +285,14 @@ export class WorkerPool {
     }
   }
 
-  // The caller's share: claim and run tasks until none is left.
-  #work(): void {
+  // The caller's share: claim and run tasks until none is left; returns how many it ran.
+  #work(): number {
     const control = this.#control;
-    for (;;) {
+    for (let ran = 0;; ran++) {
       let word = Atomics.load(control, LAYOUT.claim);
       let task = -1;
       while (task < 0) {
-        if ((word & 0xffff) >= word >>> 16) return;
+        if ((word & 0xffff) >= word >>> 16) return ran;
         const seen = Atomics.compareExchange(control, LAYOUT.claim, word, word + 1);
         if (seen === word) task = word & 0xffff;
         else word = seen;

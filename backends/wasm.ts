@@ -13,7 +13,13 @@ import {
   TILE,
   TILE_F64,
 } from "./_wasm_kernels.ts";
-import { MAX_TASKS, type PoolTiming, type TaskFunction, WorkerPool } from "./pool.ts";
+import {
+  type JobReport,
+  MAX_TASKS,
+  type PoolTiming,
+  type TaskFunction,
+  WorkerPool,
+} from "./pool.ts";
 import {
   disableThreads,
   getThreads,
@@ -357,7 +363,7 @@ export class WasmKernels {
     const module = this.float === "f64" ? 1 : 0;
     this.#packTasks(p, left, MR, depth, packedL, parallel);
     this.#packTasks(p, right, NR, depth, packedR, parallel);
-    t.run(p, where);
+    t.run(p, where, false); // the product's job judges whether the threads paid
     // The output tiles: rowPanels × colPanels panels each; any tiling gives the same sums.
     const { rowPanels, colPanels } = grid!;
     let task = 0;
@@ -724,15 +730,18 @@ export class Threads {
   }
 
   /**
-   * Runs the pool's job. When the pool fails (a worker vanished), it is closed and these
-   * kernels are dropped with it: a worker that only seemed dead could still write into their
-   * memory, so the next product starts on a fresh memory and a fresh pool.
+   * Runs the pool's job, and with `judge` backs off from the pool after a job that gained
+   * too little ({@linkcode contentionBackoff}). When the pool fails (a worker vanished), it
+   * is closed and these kernels are dropped with it: a worker that only seemed dead could
+   * still write into their memory, so the next product starts on a fresh memory and pool.
    */
-  run(pool: WorkerPool, where: string): void {
+  run(pool: WorkerPool, where: string, judge = true): void {
     try {
       pool.run(where);
-      if (parallelTuning.backoff) this.#backoff = contentionBackoff(pool.lastJob, this.#backoff);
-      this.#skip = this.#backoff;
+      if (judge && parallelTuning.backoff) {
+        this.#backoff = contentionBackoff(pool.lastJob, this.#backoff);
+        this.#skip = this.#backoff;
+      }
     } catch (error) {
       if (pool.closed) {
         recordThreadFailure(pool.closed);
@@ -750,18 +759,22 @@ export class Threads {
 }
 
 /**
- * How many products to run on the calling thread after a job where it worked `work` ms and
- * then waited `wait` ms for a worker, given the last `backoff`: a wait longer than the
- * caller's own work (and than 0.2 ms) means a worker was descheduled holding a task —
- * another process has its core — and a second thread then costs more than it gives. The
- * count doubles (1, 2, 4 … 256 products) while jobs keep waiting and drops to 0 after one
- * that does not; results are the same bits either way.
+ * How many products to run on the calling thread after a job, given the last `backoff`.
+ * The job's speed-up is estimated from the caller's side: it ran `callerTasks` of `tasks`
+ * in `work` ms, so one thread would have taken about work·tasks/callerTasks, against the
+ * work + wait it took. Below 1.1× — a worker that was descheduled holding a task, or that
+ * barely ran, because another process has its core — a second thread costs about what it
+ * gives, so the next products stay on the calling thread: 1, then 2, 4 … 256 while jobs
+ * keep gaining too little, none again after one that gains. The bits are the same either
+ * way.
  */
 export function contentionBackoff(
-  { work, wait }: { work: number; wait: number },
+  { tasks, callerTasks, work, wait }: JobReport,
   backoff: number,
 ): number {
-  if (wait <= Math.max(work, 0.2)) return 0;
+  const alone = callerTasks > 0 ? work * tasks / callerTasks : Infinity;
+  if (work + wait < 0.2) return backoff; // too short to judge
+  if (alone >= 1.1 * (work + wait)) return 0;
   return Math.min(256, Math.max(1, backoff * 2));
 }
 

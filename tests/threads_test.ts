@@ -218,12 +218,21 @@ Deno.test("products below the threshold stay on the calling thread", async () =>
   }
 });
 
-Deno.test("a job that waited longer than it worked backs off to one thread, doubling to 256", () => {
-  assert.equal(contentionBackoff({ work: 1, wait: 0.5 }, 0), 0); // balanced: stay parallel
-  assert.equal(contentionBackoff({ work: 0.01, wait: 0.1 }, 0), 0); // waits under 0.2 ms are noise
-  assert.equal(contentionBackoff({ work: 1, wait: 4 }, 0), 1);
-  assert.equal(contentionBackoff({ work: 1, wait: 4 }, 1), 2);
-  assert.equal(contentionBackoff({ work: 1, wait: 4 }, 64), 128);
-  assert.equal(contentionBackoff({ work: 1, wait: 4 }, 256), 256);
-  assert.equal(contentionBackoff({ work: 1, wait: 0.9 }, 256), 0); // one good job resets it
+Deno.test("a job that gained less than 1.1× backs off to one thread, 1, 2, 4 … 256 products", () => {
+  const job = (callerTasks: number, work: number, wait: number) => ({
+    tasks: 64,
+    callerTasks,
+    work,
+    wait,
+  });
+  assert.equal(contentionBackoff(job(32, 10, 0.5), 0), 0); // shared evenly: ~1.9×
+  assert.equal(contentionBackoff(job(48, 10, 0.5), 0), 0); // the worker ran a quarter: ~1.3×
+  assert.equal(contentionBackoff(job(60, 10, 0.5), 0), 1); // it barely ran: ~1.02×
+  assert.equal(contentionBackoff(job(32, 10, 12), 0), 1); // the caller waited longer than it worked
+  assert.equal(contentionBackoff(job(32, 10, 12), 1), 2);
+  assert.equal(contentionBackoff(job(32, 10, 12), 64), 128);
+  assert.equal(contentionBackoff(job(32, 10, 12), 256), 256);
+  assert.equal(contentionBackoff(job(32, 10, 0.5), 256), 0); // one good job resets it
+  assert.equal(contentionBackoff(job(0, 0, 3), 0), 0); // the workers ran it all
+  assert.equal(contentionBackoff(job(64, 0.1, 0), 4), 4); // under 0.2 ms: too short to judge
 });
