@@ -229,21 +229,21 @@ export class WasmKernels {
   readonly #bytes: number; // per element
   readonly #mr: number;
   readonly #nr: number;
-  readonly #threads: Threads | undefined;
+  readonly #threads: (() => Threads | null) | undefined;
   #heap: FloatArray;
   readonly #views = new Map<number, FloatArray>(); // by offset, see #slice
 
   /**
    * Compiles `bytes` synchronously (they are a few kilobytes) or takes a compiled module. With
-   * `memory`, the module is a shared build and is instantiated on it, and `threads` gives it
-   * a worker pool for large products.
+   * `memory`, the module is a shared build and is instantiated on it. `threads` gives the
+   * shared kernels and their pool to which large products go (created on the first one).
    */
   constructor(
     bytes: Uint8Array | WebAssembly.Module,
     variant: WasmSupport,
     float: WasmFloat = "f32",
     memory?: WebAssembly.Memory,
-    threads?: Threads,
+    threads?: () => Threads | null,
   ) {
     this.module = bytes instanceof WebAssembly.Module
       ? bytes
@@ -293,8 +293,9 @@ export class WasmKernels {
   /**
    * c (=|+=) L·R for one of the three products: `kind` 0 = a·b, 1 = aᵀ·b, 2 = a·bᵀ, with
    * m, k, n as in {@linkcode Backend}; then `bias` added to every row of c, if given, before
-   * c is copied out (rounded as a separate `addBias` would). Products of at least
-   * {@linkcode PARALLEL_THRESHOLD} multiply-adds run on the worker pool when there is one.
+   * c is copied out (rounded as a separate `addBias` would). A product of at least
+   * `parallelTuning.threshold` multiply-adds goes to the shared kernels and their pool when
+   * threads are wanted; they run it with `parallel` set.
    *
    * @throws {Error} when a worker thread failed during the product (the next product runs
    * on a fresh pool).
@@ -309,15 +310,25 @@ export class WasmKernels {
     n: number,
     accumulate: boolean,
     bias?: FloatArray,
+    parallel?: Parallel,
   ): void {
     // The output is rows × cols with the reduction `depth`.
     const rows = kind === 1 ? k : m;
     const cols = kind === 2 ? k : n;
     const depth = kind === 0 ? k : kind === 1 ? m : n;
-    const threads = rows * cols * depth >= parallelTuning.threshold ? this.#threads : undefined;
-    const pool = threads?.pool() ?? null;
-    const where = `wasmBackend.${PRODUCTS[kind]}`;
-    const parallel = pool ? { pool, threads: threads!, where } : undefined;
+    if (!parallel && this.#threads && rows * cols * depth >= parallelTuning.threshold) {
+      // Large: to the shared memory's kernels, when there is a pool for them. Smaller work
+      // stays in this memory: copies into a shared memory are ~40% slower (V8 copies
+      // SharedArrayBuffers with relaxed atomics), which W1's many small calls would feel.
+      const threads = this.#threads();
+      const pool = threads?.pool();
+      if (pool) {
+        const kernels = this.float === "f64" ? threads!.f64 : threads!.f32;
+        const where = `wasmBackend.${PRODUCTS[kind]}`;
+        const job = { pool, threads: threads!, where };
+        return kernels.product(kind, a, b, c, m, k, n, accumulate, bias, job);
+      }
+    }
     if (cols <= 4) {
       return this.#thin(kind, a, b, c, rows, cols, depth, accumulate, bias, parallel);
     }
@@ -333,13 +344,36 @@ export class WasmKernels {
     const out = packedR + align(Math.ceil(cols / NR) * NR * depth);
     const tiles = out + align(rows * cols) + align(cols); // per-task scratch, when parallel
     const grid = parallel
-      ? tileGrid(Math.ceil(rows / MR), Math.ceil(cols / NR), [MR, NR], depth, pool!.workers + 1)
+      ? tileGrid(
+        Math.ceil(rows / MR),
+        Math.ceil(cols / NR),
+        [MR, NR],
+        depth,
+        parallel.pool.workers + 1,
+      )
       : undefined;
     const heap = this.#reserve(grid ? tiles + grid.tasks * tile : out + align(rows * cols) + cols);
     heap.set(a, rawA);
     heap.set(b, rawB);
     if (accumulate) heap.set(c, out);
-    // The packing of each operand: [function, source, leading dimension, rows, cols].
+    const load = accumulate ? 1 : 0;
+    if (!parallel) {
+      const x = this.#exports;
+      if (kind === 0) {
+        x.packColsL(rawA * B, k, m, k, packedL * B);
+        x.packRowsR(rawB * B, n, k, n, packedR * B);
+      } else if (kind === 1) {
+        x.packRowsL(rawA * B, k, m, k, packedL * B);
+        x.packRowsR(rawB * B, n, m, n, packedR * B);
+      } else {
+        x.packColsL(rawA * B, n, m, n, packedL * B);
+        x.packColsR(rawB * B, n, k, n, packedR * B);
+      }
+      x.gemm(packedL * B, packedR * B, out * B, rows, cols, depth, cols, load, 0);
+      return this.#finish(out, c, rows, cols, bias);
+    }
+    // The same packing calls as above, [function, source, leading dimension, rows, cols],
+    // cut into ranges of panels.
     const left: PackCall = kind === 0
       ? ["packColsL", rawA, k, m, k]
       : kind === 1
@@ -350,16 +384,7 @@ export class WasmKernels {
       : kind === 1
       ? ["packRowsR", rawB, n, m, n]
       : ["packColsR", rawB, n, k, n];
-    const load = accumulate ? 1 : 0;
-    if (!parallel) {
-      const x = this.#exports;
-      for (const [[fn, src, ld, r, cl], dst] of [[left, packedL], [right, packedR]] as const) {
-        x[fn](src * B, ld, r, cl, dst * B);
-      }
-      x.gemm(packedL * B, packedR * B, out * B, rows, cols, depth, cols, load, 0);
-      return this.#finish(out, c, rows, cols, bias);
-    }
-    const { pool: p, threads: t } = parallel;
+    const { pool: p, threads: t, where } = parallel;
     const module = this.float === "f64" ? 1 : 0;
     this.#packTasks(p, left, MR, depth, packedL, parallel);
     this.#packTasks(p, right, NR, depth, packedR, parallel);
@@ -650,10 +675,14 @@ export class WasmKernels {
 let kernels: WasmKernels | null | undefined;
 let kernels64: WasmKernels | null | undefined;
 
-/** Instantiates one build of the kernels, or returns null where the runtime rejects it. */
+/**
+ * Instantiates one build of the kernels, or returns null where the runtime rejects it;
+ * `threads` as in {@linkcode WasmKernels}'s constructor.
+ */
 export function instantiateKernels(
   variant: "relaxed-simd" | "simd",
   float: WasmFloat = "f32",
+  threads?: () => Threads | null,
 ): WasmKernels | null {
   if (typeof WebAssembly !== "object") return null;
   const relaxed = variant === "relaxed-simd";
@@ -663,7 +692,7 @@ export function instantiateKernels(
       : (relaxed ? RELAXED_KERNELS : PLAIN_KERNELS),
   );
   return WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)
-    ? new WasmKernels(bytes, variant, float)
+    ? new WasmKernels(bytes, variant, float, undefined, threads)
     : null;
 }
 
@@ -690,8 +719,8 @@ export class Threads {
       new WebAssembly.Module(decode(base64) as Uint8Array<ArrayBuffer>);
     const f32 = module(relaxed ? SHARED_RELAXED_KERNELS : SHARED_PLAIN_KERNELS);
     const f64 = module(relaxed ? SHARED_RELAXED_KERNELS_F64 : SHARED_PLAIN_KERNELS_F64);
-    this.f32 = new WasmKernels(f32, variant, "f32", this.memory, this);
-    this.f64 = new WasmKernels(f64, variant, "f64", this.memory, this);
+    this.f32 = new WasmKernels(f32, variant, "f32", this.memory);
+    this.f64 = new WasmKernels(f64, variant, "f64", this.memory);
   }
 
   /** The shared kernels for `variant`, or null where the runtime rejects a shared memory. */
@@ -745,7 +774,7 @@ export class Threads {
     } catch (error) {
       if (pool.closed) {
         recordThreadFailure(pool.closed);
-        if (threads === this) threads = kernels = kernels64 = undefined;
+        if (threads === this) threads = undefined;
       }
       throw error;
     }
@@ -816,12 +845,13 @@ function supportedVariant(): WasmSupport {
 /**
  * Loads the float32 kernels on first use: the relaxed-SIMD build where
  * `WebAssembly.validate` accepts it, else the plain SIMD build; null where neither validates.
- * Where worker threads are available, the build on a shared memory ({@linkcode Threads}).
+ * Large products go on to the builds on a shared memory ({@linkcode Threads}), created on
+ * the first one where worker threads are available.
  */
 export function loadWasmKernels(): WasmKernels | null {
   if (kernels === undefined) {
     const v = supportedVariant();
-    kernels = v === "none" ? null : loadThreads(v)?.f32 ?? instantiateKernels(v);
+    kernels = v === "none" ? null : instantiateKernels(v, "f32", () => loadThreads(v));
   }
   return kernels;
 }
@@ -830,7 +860,7 @@ export function loadWasmKernels(): WasmKernels | null {
 export function loadWasmKernels64(): WasmKernels | null {
   if (kernels64 === undefined) {
     const v = supportedVariant();
-    kernels64 = v === "none" ? null : loadThreads(v)?.f64 ?? instantiateKernels(v, "f64");
+    kernels64 = v === "none" ? null : instantiateKernels(v, "f64", () => loadThreads(v));
   }
   return kernels64;
 }
