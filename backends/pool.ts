@@ -81,17 +81,20 @@ export interface PoolTiming {
 }
 
 /**
- * The pool's timing. Spinning 0.1 ms covers the gap between the two jobs of a product and
- * most gaps between one layer's product and the next, without burning a core that another
- * process could use for long; a wake from Atomics.wait measured ~5 µs, and the caller
- * starts on the tasks meanwhile. A second without a job ends a worker: a script exits
- * about a second after its last product. A task is at most a few milliseconds of work, so
- * three seconds without one finishing means a worker is gone (a descheduled thread on a
- * loaded machine comes back long before).
+ * The pool's timing. A worker spins 20 µs for the next job: long enough for the second job
+ * of a product (the tiles, right after the packing), short enough not to take much from
+ * the calling thread when another process holds the other core and the two share one (in
+ * W2 a 100 µs spin between the products of a step cost ~10% of the epoch that way); a wake
+ * from Atomics.wait measured ~5 µs, and the caller starts on the tasks meanwhile. The
+ * caller spins 50 µs for the workers' last tasks, less than one task of a W2-sized product.
+ * A second without a job ends a worker: a script exits about a second after its last
+ * product. A task is at most a few milliseconds of work, so three seconds without one
+ * finishing means a worker is gone (a descheduled thread on a loaded machine comes back
+ * long before).
  */
 export const POOL_DEFAULTS: Readonly<PoolTiming> = {
-  spinUs: 100,
-  callerSpinUs: 100,
+  spinUs: 20,
+  callerSpinUs: 50,
   idleMs: 1000,
   stallMs: 3000,
 };
