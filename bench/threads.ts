@@ -1,6 +1,7 @@
 // Where a second thread starts to pay: µs per product on 1 thread and on N threads with
-// every product sent to the pool (the threshold set to 0), alternating, medians. The
-// smallest size where N threads win is where PARALLEL_THRESHOLD (backends/wasm.ts) belongs.
+// every product sent to the pool (the threshold set to 0, and no minimum task size),
+// alternating, medians. The smallest size where N threads win is where PARALLEL_THRESHOLD
+// (backends/wasm.ts) belongs.
 //
 //   deno run --allow-sys=loadavg bench/threads.ts [--threads 2] [--rounds 7] [--filter W2]
 
@@ -75,7 +76,9 @@ function time(kind: Kind, [a, b, c]: Float32Array[], m: number, k: number, n: nu
 }
 
 setThreads(threads);
-parallelTuning.backoff = false; // the pool's own speed, also when another process interrupts it
+// The pool's own speed: every product cut into tasks (4 per thread), however small, and no
+// backing off when another process interrupts it.
+Object.assign(parallelTuning, { minTask: 1, minPackTask: 1, backoff: false });
 console.log(`load average ${load()}`);
 console.log(`| shape | multiply-adds | 1 thread µs | ${threads} threads µs | speed-up |`);
 console.log("| --- | ---: | ---: | ---: | ---: |");
