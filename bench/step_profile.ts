@@ -1,8 +1,9 @@
-// Where a W2 training step goes, per backend call, inside real training: the default backend
-// wrapped in timers, 300 steps of W2 (784 → 128 → 10, batch 128, float32, Adam) after 50
-// warm-up steps; the rest of the step (softmax, loss, the layers' JS) is "other".
+// Where a training step goes, per backend call, inside real training: the default backend
+// wrapped in timers. W2: 300 steps (784 → 128 → 10, batch 128, float32, Adam) after 50
+// warm-up steps; W3: 5 steps (1024 → 1024 → 1024 → 10, batch 2048, SGD) after 2. The rest of
+// the step (softmax, loss, the layers' and the optimizer's JS) is "other".
 //
-//   deno run bench/w2_profile.ts [--threads 2] [--steps 300]
+//   deno run bench/step_profile.ts [--workload W2|W3] [--threads 2] [--steps N]
 
 import { parseArgs } from "node:util";
 import {
@@ -12,17 +13,26 @@ import {
   getThreads,
   setBackend,
   setThreads,
+  SGD,
   SoftmaxCrossEntropy,
   takeRows,
+  type Workload,
   workloadModel,
   workloadW2,
+  workloadW3,
 } from "../mod.ts";
 
 const { values } = parseArgs({
-  options: { threads: { type: "string" }, steps: { type: "string", default: "300" } },
+  options: {
+    workload: { type: "string", default: "W2" },
+    threads: { type: "string" },
+    steps: { type: "string" },
+  },
 });
 if (values.threads) setThreads(Number(values.threads));
-const steps = Number(values.steps), warm = 50, batch = 128;
+const w3 = values.workload === "W3";
+const steps = Number(values.steps ?? (w3 ? 5 : 300)), warm = w3 ? 2 : 50;
+const batch = w3 ? 2048 : 128;
 
 const inner = getBackend();
 const spent = new Map<string, number>();
@@ -40,13 +50,16 @@ for (const key of Object.keys(inner) as (keyof Backend)[]) {
   };
 }
 
-const workload = workloadW2({ samples: batch * (steps + warm) });
+// W3 trains on its one batch every step, as the reference does.
+const workload: Workload = w3 ? workloadW3() : workloadW2({ samples: batch * (steps + warm) });
 const model = workloadModel(workload, "float32");
-const step = { loss: new SoftmaxCrossEntropy(), optimizer: new Adam({ learningRate: 1e-3 }) };
+const optimizer = w3 ? new SGD({ learningRate: 0.01 }) : new Adam({ learningRate: 1e-3 });
+const step = { loss: new SoftmaxCrossEntropy(), optimizer };
 const labels = new Int32Array(batch);
 let x = takeRows(workload.x, new Int32Array(batch));
 const train = (s: number) => {
-  const rows = Int32Array.from({ length: batch }, (_, i) => s * batch + i);
+  const first = w3 ? 0 : s * batch;
+  const rows = Int32Array.from({ length: batch }, (_, i) => first + i);
   for (let i = 0; i < batch; i++) labels[i] = workload.y[rows[i]];
   x = takeRows(workload.x, rows, x);
   model.trainBatch(x, labels, step);
@@ -59,7 +72,7 @@ const total = performance.now() - t0;
 setBackend(inner);
 
 const perStep = (ms: number) => (ms / steps * 1000).toFixed(1).padStart(7);
-console.log(`W2 step, ${getThreads()} thread(s), ${steps} steps: µs per step`);
+console.log(`${values.workload} step, ${getThreads()} thread(s), ${steps} steps: µs per step`);
 let calls = 0;
 for (const [label, ms] of [...spent].sort((a, b) => b[1] - a[1])) {
   console.log(`  ${label.padEnd(34)} ${perStep(ms)}`);
