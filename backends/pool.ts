@@ -34,23 +34,25 @@ export const MAX_TASKS = 1024;
 export const MAX_WORKERS = 63;
 const ROW = 12; // a task: module, function, nine i32 arguments, one spare
 
-// The control block (Int32 indices).
+// The control block (Int32 indices). The words that spinning threads read (wake, claim,
+// done) have a 64-byte cache line each, so that one thread's spin does not slow another's
+// compare-and-swap.
 const LAYOUT = {
   wake: 0, // job counter; sleeping workers wait on it
-  claim: 1, // total << 16 | next unclaimed task
-  done: 2, // tasks finished in this job
-  sleepers: 3, // workers inside Atomics.wait on `wake`
-  callerWaiting: 4, // the caller is inside Atomics.wait on `done`
-  stop: 5, // 1: workers exit
-  error: 6, // 1: a task threw; its message follows
-  kill: 7, // test hook: what the next worker to claim a task does
-  spinUs: 8, // how long a worker spins for the next job before it sleeps (µs)
-  idleMs: 9, // how long a worker sleeps without a job before it exits
-  workerTasks: 10, // tasks run by workers since the pool started (for tests and benchmarks)
-  states: 16, // one per worker slot (below)
-  message: 80, // the first error's message, one UTF-16 unit per element
+  claim: 16, // total << 16 | next unclaimed task
+  done: 32, // tasks finished in this job
+  sleepers: 48, // workers inside Atomics.wait on `wake`
+  callerWaiting: 49, // the caller is inside Atomics.wait on `done`
+  stop: 50, // 1: workers exit
+  error: 51, // 1: a task threw; its message follows
+  kill: 52, // test hook: what the next worker to claim a task does
+  spinUs: 53, // how long a worker spins for the next job before it sleeps (µs)
+  idleMs: 54, // how long a worker sleeps without a job before it exits
+  workerTasks: 55, // tasks run by workers since the pool started (for tests and benchmarks)
+  states: 64, // one per worker slot (below)
+  message: 128, // the first error's message, one UTF-16 unit per element
   messageLength: 200,
-  tasks: 288,
+  tasks: 336,
   row: ROW,
   // Worker states.
   starting: 0,
