@@ -21,7 +21,6 @@ export const TASK_FUNCTIONS = [
   "packRowsR",
   "packColsL",
   "packColsR",
-  "dotRows",
   "outerRows",
 ] as const;
 

@@ -316,7 +316,11 @@ export class WasmKernels {
     const rows = kind === 1 ? k : m;
     const cols = kind === 2 ? k : n;
     const depth = kind === 0 ? k : kind === 1 ? m : n;
-    if (!parallel && this.#threads && rows * cols * depth >= parallelTuning.threshold) {
+    // `a·b` and `a·bᵀ` with ≤ 4 output columns stay on the calling thread whatever their size:
+    // copying their large operand in, which that thread does alone, costs about what the
+    // dot products do (2048×1024×3 on two threads measured 0.83–1.18×).
+    const thin = cols <= 4 && kind !== 1;
+    if (!parallel && this.#threads && !thin && rows * cols * depth >= parallelTuning.threshold) {
       // Large: to the shared memory's kernels, when there is a pool for them. Smaller work
       // stays in this memory: copies into a shared memory are ~40% slower (V8 copies
       // SharedArrayBuffers with relaxed atomics), which W1's many small calls would feel.
@@ -370,40 +374,52 @@ export class WasmKernels {
         x.packColsR(rawB * B, n, k, n, packedR * B);
       }
       x.gemm(packedL * B, packedR * B, out * B, rows, cols, depth, cols, load, 0);
-      return this.#finish(out, c, rows, cols, bias);
+    } else {
+      // The same packing calls, [function, source, leading dimension, rows, cols], in ranges
+      // of panels; then the output tiles.
+      const left: PackCall = kind === 0
+        ? ["packColsL", rawA, k, m, k]
+        : kind === 1
+        ? ["packRowsL", rawA, k, m, k]
+        : ["packColsL", rawA, n, m, n];
+      const right: PackCall = kind === 0
+        ? ["packRowsR", rawB, n, k, n]
+        : kind === 1
+        ? ["packRowsR", rawB, n, m, n]
+        : ["packColsR", rawB, n, k, n];
+      this.#packTasks(left, MR, depth, packedL, parallel);
+      this.#packTasks(right, NR, depth, packedR, parallel);
+      parallel.threads.run(parallel.pool, parallel.where, false); // the tiles' job judges
+      this.#tileTasks([packedL, packedR, out, tiles], rows, cols, depth, load, grid!, parallel);
     }
-    // The same packing calls as above, [function, source, leading dimension, rows, cols],
-    // cut into ranges of panels.
-    const left: PackCall = kind === 0
-      ? ["packColsL", rawA, k, m, k]
-      : kind === 1
-      ? ["packRowsL", rawA, k, m, k]
-      : ["packColsL", rawA, n, m, n];
-    const right: PackCall = kind === 0
-      ? ["packRowsR", rawB, n, k, n]
-      : kind === 1
-      ? ["packRowsR", rawB, n, m, n]
-      : ["packColsR", rawB, n, k, n];
-    const { pool: p, threads: t, where } = parallel;
+    this.#finish(out, c, rows, cols, bias);
+  }
+
+  // Runs the output tiles of a packed product as one job: rowPanels × colPanels register
+  // panels each, every tile summed over the whole depth (any tiling gives the same sums),
+  // each with its own edge scratch in `tiles`.
+  #tileTasks(
+    [packedL, packedR, out, tiles]: number[],
+    rows: number,
+    cols: number,
+    depth: number,
+    load: number,
+    { rowPanels, colPanels }: { rowPanels: number; colPanels: number },
+    { pool, threads, where }: Parallel,
+  ): void {
+    const MR = this.#mr, NR = this.#nr, B = this.#bytes, tile = align(MR * NR);
     const module = this.float === "f64" ? 1 : 0;
-    this.#packTasks(p, left, MR, depth, packedL, parallel);
-    this.#packTasks(p, right, NR, depth, packedR, parallel);
-    t.run(p, where, false); // the product's job judges whether the threads paid
-    // The output tiles: rowPanels × colPanels panels each; any tiling gives the same sums.
-    const { rowPanels, colPanels } = grid!;
     let task = 0;
     for (let ib = 0; ib * MR < rows; ib += rowPanels) {
       for (let jb = 0; jb * NR < cols; jb += colPanels) {
-        const tileRows = Math.min(rows, (ib + rowPanels) * MR) - ib * MR;
-        const tileCols = Math.min(cols, (jb + colPanels) * NR) - jb * NR;
-        p.task(
+        pool.task(
           module,
           "gemm",
           (packedL + ib * MR * depth) * B,
           (packedR + jb * NR * depth) * B,
           (out + ib * MR * cols + jb * NR) * B,
-          tileRows,
-          tileCols,
+          Math.min(rows, (ib + rowPanels) * MR) - ib * MR,
+          Math.min(cols, (jb + colPanels) * NR) - jb * NR,
           depth,
           cols,
           load,
@@ -411,32 +427,25 @@ export class WasmKernels {
         );
       }
     }
-    t.run(p, where);
-    this.#finish(out, c, rows, cols, bias);
+    threads.run(pool, where);
   }
 
   // Adds the tasks packing one operand's panels, a range of panels each: a packCols call
   // packs panels of `width` source rows, a packRows call panels of `width` source columns;
   // every panel holds width × depth elements. The last range keeps the zero padding.
   #packTasks(
-    pool: WorkerPool,
     [fn, src, ld, rows, cols]: PackCall,
     width: number,
     depth: number,
     dst: number,
-    parallel: Parallel,
+    { pool }: Parallel,
   ): void {
     const B = this.#bytes;
     const byRows = fn === "packColsL" || fn === "packColsR";
     const extent = byRows ? rows : cols;
     const panels = Math.ceil(extent / width);
-    const tasks = Math.max(
-      1,
-      Math.min(
-        parallel.pool.workers + 1,
-        Math.floor((panels * width * depth) / parallelTuning.minPackTask),
-      ),
-    );
+    const most = Math.floor((panels * width * depth) / parallelTuning.minPackTask);
+    const tasks = Math.max(1, Math.min(pool.workers + 1, most));
     const step = Math.ceil(panels / tasks);
     const module = this.float === "f64" ? 1 : 0;
     for (let p0 = 0; p0 < panels; p0 += step) {
@@ -457,9 +466,9 @@ export class WasmKernels {
   /**
    * The products whose output has at most four columns, unpacked: `a·b` and `a·bᵀ` as dot
    * products of contiguous rows (`dotRows`, with `bt` the right operand as [cols, depth]),
-   * `aᵀ·b` as a sum of row outer products (`outerRows`). In parallel, the output rows are
-   * split: whole rows for `dotRows`, multiples of eight for `outerRows`, whose last k mod 4
-   * (float32) or k mod 2 (float64) columns take a scalar path.
+   * `aᵀ·b` as a sum of row outer products (`outerRows`). In parallel (`aᵀ·b` only), the
+   * output rows are split in multiples of eight: `outerRows` takes the last k mod 4 (float32)
+   * or k mod 2 (float64) columns by a scalar path, which must stay the same columns.
    */
   #thin(
     kind: 0 | 1 | 2,
@@ -504,18 +513,7 @@ export class WasmKernels {
       }
     }
     if (accumulate) heap.set(c, out);
-    if (parallel) {
-      this.#split(parallel, rows, cols * depth, 2, (r0, count) => [
-        "dotRows",
-        r0 * depth * B,
-        btAt * B,
-        (out + r0 * cols) * B,
-        count,
-        depth,
-        cols,
-        load,
-      ]);
-    } else this.#exports.dotRows(0, btAt * B, out * B, rows, depth, cols, load);
+    this.#exports.dotRows(0, btAt * B, out * B, rows, depth, cols, load);
     this.#finish(out, c, rows, cols, bias);
   }
 
