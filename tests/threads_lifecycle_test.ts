@@ -74,6 +74,7 @@ function faultDuringProduct(pool: WorkerPool, fault: WorkerFault): unknown {
 for (
   const [fault, what] of [
     ["exit", "a worker that exits holding a task (as one terminated from outside)"],
+    // Deno prints this worker's "Uncaught (in worker …)" error: it is the one provoked here.
     ["uncaught", "a worker killed by an uncaught error (an error event)"],
   ] as const
 ) {
