@@ -49,6 +49,13 @@ export * from "./core/gradient_check.ts";
 // Where the products run.
 export * from "./backends/selection.ts";
 export { type WasmSupport, wasmSupport } from "./backends/wasm.ts";
+export {
+  DEFAULT_THREADS_CAP,
+  getThreads,
+  MAX_THREADS,
+  setThreads,
+  threadsUnavailable,
+} from "./backends/threads.ts";
 // The plugins.
 export { type Initializer, initializers } from "./initializers/initializers.ts";
 export * from "./layers/dense.ts";

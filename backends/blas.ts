@@ -1,6 +1,7 @@
 import type { Backend } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import { jsBackend } from "./js.ts";
+import { onThreadsChange, requestedThreads } from "./threads.ts";
 import { wasmBackend } from "./wasm.ts";
 
 // CBLAS enums.
@@ -48,6 +49,8 @@ const SYMBOLS = {
     ],
     result: "void",
   },
+  // OpenBLAS's own thread count, set from setThreads (absent from other BLAS libraries).
+  openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
 } as const;
 
 type Gemm = (
@@ -110,7 +113,9 @@ let cached: Backend | null | undefined;
  * (`cblas_sgemm` / `cblas_dgemm`) by Deno FFI, with no copies (the typed arrays are passed
  * as they are). Needs `--allow-ffi` and the library (`apt-get install libopenblas0`).
  * Products too small to pay for the FFI call, the bias add, the column sums, ReLU and Adam's update go to the
- * `wasm` backend (float32) or the `js` backend (float64).
+ * `wasm` backend (float32) or the `js` backend (float64). OpenBLAS runs on as many threads as
+ * `setThreads` asks (by default the available cores, capped at 8), via
+ * `openblas_set_num_threads`.
  *
  * @returns the backend, or null when the library or the FFI permission is missing (no
  * permission prompt is raised).
@@ -131,6 +136,11 @@ export function blasBackend(options: BlasOptions = {}): Backend | null {
   const paths = options.path ? [options.path] : fromEnv ? [fromEnv] : CANDIDATES;
   let library = null;
   for (const path of paths) if ((library = open(path))) break;
+  const setNumThreads = library?.symbols.openblas_set_num_threads;
+  if (setNumThreads) {
+    setNumThreads(requestedThreads());
+    onThreadsChange((threads) => setNumThreads(threads));
+  }
   const backend = library ? makeBackend(library.symbols as unknown as Record<string, Gemm>) : null;
   if (options.path === undefined) cached = backend;
   return backend;

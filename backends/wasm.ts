@@ -6,18 +6,44 @@ import {
   PLAIN_KERNELS_F64,
   RELAXED_KERNELS,
   RELAXED_KERNELS_F64,
+  SHARED_PLAIN_KERNELS,
+  SHARED_PLAIN_KERNELS_F64,
+  SHARED_RELAXED_KERNELS,
+  SHARED_RELAXED_KERNELS_F64,
   TILE,
   TILE_F64,
 } from "./_wasm_kernels.ts";
+import {
+  type JobReport,
+  MAX_TASKS,
+  type PoolTiming,
+  type TaskFunction,
+  WorkerPool,
+} from "./pool.ts";
+import {
+  disableThreads,
+  getThreads,
+  onThreadsChange,
+  recordThreadFailure,
+  threadsUnavailable,
+} from "./threads.ts";
 
 // The wasm backend copies each operand into a scratch area of the module's memory
 // (one memcpy, ~1% of a 1024³ product), packs it into panels there and runs the SIMD
 // kernels (one module for float32, one for float64); the result is copied back. Keeping
 // operands resident in wasm memory would save the copies but would tie every tensor to a
 // memory that detaches when it grows.
+//
+// Threads (backends/threads.ts, pool.ts): where workers are available, both modules are the
+// builds that import one shared memory, and a product of at least PARALLEL_THRESHOLD
+// multiply-adds is cut into tasks that the calling thread and the pool's workers claim:
+// first the packing of panels, then tiles of the output (rows × columns). The reduction is
+// never split, so each output element is summed by the same kernel in the same order on
+// any thread: the same bits for any thread count. The copies in and out stay on the
+// calling thread (the caller's arrays are not shared).
 
 interface KernelExports {
-  memory: WebAssembly.Memory;
+  memory?: WebAssembly.Memory; // absent from the shared builds, which import theirs
   gemm(
     lp: number,
     rp: number,
@@ -38,7 +64,16 @@ interface KernelExports {
   relu(x: number, out: number, n: number): void;
   reluBackward(x: number, dvalues: number, out: number, n: number): void;
   dotRows(a: number, bt: number, c: number, m: number, k: number, n: number, load: number): void;
-  outerRows(a: number, b: number, c: number, m: number, k: number, n: number, load: number): void;
+  outerRows(
+    a: number,
+    b: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    load: number,
+    lda: number,
+  ): void;
   adam(
     value: number,
     grad: number,
@@ -72,23 +107,151 @@ const align = (floats: number) => (floats + 15) & ~15;
 /** Element type of a kernel module. */
 export type WasmFloat = "f32" | "f64";
 
+/**
+ * Products of at least this many multiply-adds (m·k·n) are split across the worker pool;
+ * smaller ones stay on the calling thread, where the hand-off (waking a worker, a second
+ * job for the packing, a few µs each) would cost more than it saves. Measured with
+ * `bench/threads.ts` (docs/speed.md): two threads break even near 0.3 M multiply-adds.
+ */
+export const PARALLEL_THRESHOLD = 1 << 20;
+
+/** How products are cut into tasks (see {@linkcode parallelTuning}). */
+export interface ParallelTuning {
+  /** Products of at least this many multiply-adds go to the pool. */
+  threshold: number;
+  /** A packing task copies at least this many elements. */
+  minPackTask: number;
+  /** A product task does at least this many multiply-adds. */
+  minTask: number;
+  /** A job has this many tasks per thread, or more where tasks would exceed `maxTask`. */
+  tasksPerThread: number;
+  /** A product task does at most about this many multiply-adds (where `minTask` allows). */
+  maxTask: number;
+  /** Back off to one thread on a busy machine ({@linkcode contentionBackoff}). */
+  backoff: boolean;
+}
+
+// Several tasks per thread, so that a thread descheduled on a loaded machine leaves the
+// rest of the job to the others, and at most ~0.7 ms each, so that the threads finish
+// within a fraction of a task of each other (W3's 2.1 G multiply-add products in 8 tasks
+// left the caller waiting up to 13 ms of 60); tasks big enough that the claim (a
+// compare-and-swap and a call, ~0.1 µs) and the re-reading of panels stay small.
+const TUNING: Readonly<ParallelTuning> = {
+  threshold: PARALLEL_THRESHOLD,
+  minPackTask: 1 << 14,
+  minTask: 1 << 18,
+  tasksPerThread: 4,
+  maxTask: 1 << 25,
+  backoff: true,
+};
+
+/**
+ * How products are cut into tasks, mutable for benchmarks and tests only (tests set
+ * everything to 0 or 1 to send small odd shapes through many tasks);
+ * {@linkcode resetParallelTuning} restores it.
+ */
+export const parallelTuning: ParallelTuning = { ...TUNING };
+
+/** Restores {@linkcode parallelTuning}'s defaults. */
+export function resetParallelTuning(): void {
+  Object.assign(parallelTuning, TUNING);
+}
+
+const PRODUCTS = ["matmul", "matmulTransA", "matmulTransB"] as const;
+
+// A packing call: [function, source, leading dimension, rows, cols] (elements).
+type PackCall = [
+  "packColsL" | "packRowsL" | "packColsR" | "packRowsR",
+  number,
+  number,
+  number,
+  number,
+];
+
+// A product in parallel: the pool, the kernels' Threads (which run jobs), the caller's name.
+interface Parallel {
+  pool: WorkerPool;
+  threads: Threads;
+  where: string;
+}
+
+/** Tasks for `work` multiply-adds on `threads` threads. */
+function taskCount(work: number, threads: number): number {
+  const { tasksPerThread, minTask, maxTask } = parallelTuning;
+  const wanted = Math.max(threads * tasksPerThread, Math.ceil(work / maxTask));
+  return Math.max(1, Math.min(wanted, MAX_TASKS, Math.floor(work / minTask)));
+}
+
+/**
+ * The output tiles of a product of rowPanels × colPanels register panels of mr × nr
+ * elements, `depth` deep: of the splits into at most {@linkcode taskCount} tiles, the one
+ * whose tiles share best among the threads (9 tiles on 2 threads leave one idle for a
+ * ninth of the time; 8 do not), then the one with the most tiles, then the squarest (a
+ * square tile reads the fewest panels per multiply-add).
+ */
+export function tileGrid(
+  rowPanels: number,
+  colPanels: number,
+  [mr, nr]: [number, number],
+  depth: number,
+  threads: number,
+): { rowPanels: number; colPanels: number; tasks: number } {
+  const target = taskCount(rowPanels * colPanels * mr * nr * depth, threads);
+  let best = { rowPanels, colPanels, tasks: 1 }, bestScore = [-1, 0, 0];
+  for (let rowSplit = 1; rowSplit <= Math.min(target, rowPanels); rowSplit++) {
+    const colSplit = Math.min(colPanels, Math.floor(target / rowSplit));
+    const rowsEach = Math.ceil(rowPanels / rowSplit), colsEach = Math.ceil(colPanels / colSplit);
+    const tasks = Math.ceil(rowPanels / rowsEach) * Math.ceil(colPanels / colsEach);
+    const shared = tasks / (threads * Math.ceil(tasks / threads));
+    const square = -Math.abs(Math.log((rowsEach * mr) / (colsEach * nr)));
+    const score = [shared, tasks, square];
+    const better = score.findIndex((x, i) => x !== bestScore[i]);
+    if (better >= 0 && score[better] > bestScore[better]) {
+      best = { rowPanels: rowsEach, colPanels: colsEach, tasks };
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
 /** The wasm kernels of one instantiated module, with the copies in and out of its memory. */
 export class WasmKernels {
   /** `"relaxed-simd"` (fused multiply-add) or `"simd"` (mul + add). */
   readonly variant: WasmSupport;
   /** The element type the kernels compute in. */
   readonly float: WasmFloat;
+  /** The compiled module (workers instantiate the shared builds' module on the same memory). */
+  readonly module: WebAssembly.Module;
+  /** This thread's instance of {@linkcode module}. */
+  readonly instance: WebAssembly.Instance;
   readonly #exports: KernelExports;
+  readonly #memory: WebAssembly.Memory;
   readonly #bytes: number; // per element
   readonly #mr: number;
   readonly #nr: number;
+  readonly #threads: (() => Threads | null) | undefined;
   #heap: FloatArray;
   readonly #views = new Map<number, FloatArray>(); // by offset, see #slice
 
-  /** Compiles `bytes` synchronously (they are a few kilobytes). */
-  constructor(bytes: Uint8Array, variant: WasmSupport, float: WasmFloat = "f32") {
-    const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-    this.#exports = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
+  /**
+   * Compiles `bytes` synchronously (they are a few kilobytes) or takes a compiled module. With
+   * `memory`, the module is a shared build and is instantiated on it. `threads` gives the
+   * shared kernels and their pool to which large products go (created on the first one).
+   */
+  constructor(
+    bytes: Uint8Array | WebAssembly.Module,
+    variant: WasmSupport,
+    float: WasmFloat = "f32",
+    memory?: WebAssembly.Memory,
+    threads?: () => Threads | null,
+  ) {
+    this.module = bytes instanceof WebAssembly.Module
+      ? bytes
+      : new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    this.instance = new WebAssembly.Instance(this.module, memory ? { env: { memory } } : {});
+    this.#exports = this.instance.exports as unknown as KernelExports;
+    this.#memory = memory ?? this.#exports.memory!;
+    this.#threads = threads;
     this.float = float;
     this.#bytes = float === "f64" ? 8 : 4;
     ({ mr: this.#mr, nr: this.#nr } = float === "f64" ? TILE_F64 : TILE);
@@ -112,12 +275,15 @@ export class WasmKernels {
   }
 
   #view(): FloatArray {
-    const buffer = this.#exports.memory.buffer;
+    const buffer = this.#memory.buffer;
     return this.float === "f64" ? new Float64Array(buffer) : new Float32Array(buffer);
   }
 
+  // Grows the memory to hold `floats` elements. Only the calling thread grows it, between
+  // jobs; V8 makes grown shared pages visible to every instance at once (checked: 3,000
+  // grow-then-use rounds with a worker, with and without explicit bounds checks).
   #reserve(floats: number): FloatArray {
-    const memory = this.#exports.memory;
+    const memory = this.#memory;
     const missing = floats * this.#bytes - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / 65536));
     if (this.#heap.buffer !== memory.buffer) this.#heap = this.#view();
@@ -127,7 +293,12 @@ export class WasmKernels {
   /**
    * c (=|+=) L·R for one of the three products: `kind` 0 = a·b, 1 = aᵀ·b, 2 = a·bᵀ, with
    * m, k, n as in {@linkcode Backend}; then `bias` added to every row of c, if given, before
-   * c is copied out (rounded as a separate `addBias` would).
+   * c is copied out (rounded as a separate `addBias` would). A product of at least
+   * `parallelTuning.threshold` multiply-adds goes to the shared kernels and their pool when
+   * threads are wanted; they run it with `parallel` set.
+   *
+   * @throws {Error} when a worker thread failed during the product (the next product runs
+   * on a fresh pool).
    */
   product(
     kind: 0 | 1 | 2,
@@ -139,53 +310,165 @@ export class WasmKernels {
     n: number,
     accumulate: boolean,
     bias?: FloatArray,
+    parallel?: Parallel,
   ): void {
     // The output is rows × cols with the reduction `depth`.
     const rows = kind === 1 ? k : m;
     const cols = kind === 2 ? k : n;
     const depth = kind === 0 ? k : kind === 1 ? m : n;
-    if (cols <= 4) return this.#thin(kind, a, b, c, rows, cols, depth, accumulate, bias);
-    if (kind === 1 && rows <= 4) return this.#thinRows(a, b, c, rows, cols, depth, accumulate);
-    const scratch = 0;
+    // `a·b` and `a·bᵀ` with ≤ 4 output columns stay on the calling thread whatever their size:
+    // copying their large operand in, which that thread does alone, costs about what the
+    // dot products do (2048×1024×3 on two threads measured 0.83–1.18×).
+    const thin = cols <= 4 && kind !== 1;
+    if (!parallel && this.#threads && !thin && rows * cols * depth >= parallelTuning.threshold) {
+      // Large: to the shared memory's kernels, when there is a pool for them. Smaller work
+      // stays in this memory: copies into a shared memory are ~40% slower (V8 copies
+      // SharedArrayBuffers with relaxed atomics), which W1's many small calls would feel.
+      const threads = this.#threads();
+      const pool = threads?.pool();
+      if (pool) {
+        const kernels = this.float === "f64" ? threads!.f64 : threads!.f32;
+        const where = `wasmBackend.${PRODUCTS[kind]}`;
+        const job = { pool, threads: threads!, where };
+        return kernels.product(kind, a, b, c, m, k, n, accumulate, bias, job);
+      }
+    }
+    if (cols <= 4) {
+      return this.#thin(kind, a, b, c, rows, cols, depth, accumulate, bias, parallel);
+    }
+    if (kind === 1 && rows <= 4) {
+      return this.#thinRows(a, b, c, rows, cols, depth, accumulate, parallel);
+    }
     const MR = this.#mr, NR = this.#nr, B = this.#bytes;
-    const rawA = align(MR * NR);
+    const tile = align(MR * NR); // the edge-tile scratch of one gemm call
+    const rawA = tile;
     const rawB = rawA + align(a.length);
     const packedL = rawB + align(b.length);
     const packedR = packedL + align(Math.ceil(rows / MR) * MR * depth);
     const out = packedR + align(Math.ceil(cols / NR) * NR * depth);
-    const heap = this.#reserve(out + align(rows * cols) + cols);
+    const tiles = out + align(rows * cols) + align(cols); // per-task scratch, when parallel
+    const grid = parallel
+      ? tileGrid(
+        Math.ceil(rows / MR),
+        Math.ceil(cols / NR),
+        [MR, NR],
+        depth,
+        parallel.pool.workers + 1,
+      )
+      : undefined;
+    const heap = this.#reserve(grid ? tiles + grid.tasks * tile : out + align(rows * cols) + cols);
     heap.set(a, rawA);
     heap.set(b, rawB);
     if (accumulate) heap.set(c, out);
-    const x = this.#exports;
-    if (kind === 0) {
-      x.packColsL(rawA * B, k, m, k, packedL * B);
-      x.packRowsR(rawB * B, n, k, n, packedR * B);
-    } else if (kind === 1) {
-      x.packRowsL(rawA * B, k, m, k, packedL * B);
-      x.packRowsR(rawB * B, n, m, n, packedR * B);
+    const load = accumulate ? 1 : 0;
+    if (!parallel) {
+      const x = this.#exports;
+      if (kind === 0) {
+        x.packColsL(rawA * B, k, m, k, packedL * B);
+        x.packRowsR(rawB * B, n, k, n, packedR * B);
+      } else if (kind === 1) {
+        x.packRowsL(rawA * B, k, m, k, packedL * B);
+        x.packRowsR(rawB * B, n, m, n, packedR * B);
+      } else {
+        x.packColsL(rawA * B, n, m, n, packedL * B);
+        x.packColsR(rawB * B, n, k, n, packedR * B);
+      }
+      x.gemm(packedL * B, packedR * B, out * B, rows, cols, depth, cols, load, 0);
     } else {
-      x.packColsL(rawA * B, n, m, n, packedL * B);
-      x.packColsR(rawB * B, n, k, n, packedR * B);
+      // The same packing calls, [function, source, leading dimension, rows, cols], in ranges
+      // of panels; then the output tiles.
+      const left: PackCall = kind === 0
+        ? ["packColsL", rawA, k, m, k]
+        : kind === 1
+        ? ["packRowsL", rawA, k, m, k]
+        : ["packColsL", rawA, n, m, n];
+      const right: PackCall = kind === 0
+        ? ["packRowsR", rawB, n, k, n]
+        : kind === 1
+        ? ["packRowsR", rawB, n, m, n]
+        : ["packColsR", rawB, n, k, n];
+      this.#packTasks(left, MR, depth, packedL, parallel);
+      this.#packTasks(right, NR, depth, packedR, parallel);
+      parallel.threads.run(parallel.pool, parallel.where, false); // the tiles' job judges
+      this.#tileTasks([packedL, packedR, out, tiles], rows, cols, depth, load, grid!, parallel);
     }
-    x.gemm(
-      packedL * B,
-      packedR * B,
-      out * B,
-      rows,
-      cols,
-      depth,
-      cols,
-      accumulate ? 1 : 0,
-      scratch * B,
-    );
     this.#finish(out, c, rows, cols, bias);
+  }
+
+  // Runs the output tiles of a packed product as one job: rowPanels × colPanels register
+  // panels each, every tile summed over the whole depth (any tiling gives the same sums),
+  // each with its own edge scratch in `tiles`.
+  #tileTasks(
+    [packedL, packedR, out, tiles]: number[],
+    rows: number,
+    cols: number,
+    depth: number,
+    load: number,
+    { rowPanels, colPanels }: { rowPanels: number; colPanels: number },
+    { pool, threads, where }: Parallel,
+  ): void {
+    const MR = this.#mr, NR = this.#nr, B = this.#bytes, tile = align(MR * NR);
+    const module = this.float === "f64" ? 1 : 0;
+    let task = 0;
+    for (let ib = 0; ib * MR < rows; ib += rowPanels) {
+      for (let jb = 0; jb * NR < cols; jb += colPanels) {
+        pool.task(
+          module,
+          "gemm",
+          (packedL + ib * MR * depth) * B,
+          (packedR + jb * NR * depth) * B,
+          (out + ib * MR * cols + jb * NR) * B,
+          Math.min(rows, (ib + rowPanels) * MR) - ib * MR,
+          Math.min(cols, (jb + colPanels) * NR) - jb * NR,
+          depth,
+          cols,
+          load,
+          (tiles + task++ * tile) * B,
+        );
+      }
+    }
+    threads.run(pool, where);
+  }
+
+  // Adds the tasks packing one operand's panels, a range of panels each: a packCols call
+  // packs panels of `width` source rows, a packRows call panels of `width` source columns;
+  // every panel holds width × depth elements. The last range keeps the zero padding.
+  #packTasks(
+    [fn, src, ld, rows, cols]: PackCall,
+    width: number,
+    depth: number,
+    dst: number,
+    { pool }: Parallel,
+  ): void {
+    const B = this.#bytes;
+    const byRows = fn === "packColsL" || fn === "packColsR";
+    const extent = byRows ? rows : cols;
+    const panels = Math.ceil(extent / width);
+    const most = Math.floor((panels * width * depth) / parallelTuning.minPackTask);
+    const tasks = Math.max(1, Math.min(pool.workers + 1, most));
+    const step = Math.ceil(panels / tasks);
+    const module = this.float === "f64" ? 1 : 0;
+    for (let p0 = 0; p0 < panels; p0 += step) {
+      const count = Math.min(extent, (p0 + step) * width) - p0 * width;
+      const from = src + (byRows ? p0 * width * ld : p0 * width);
+      pool.task(
+        module,
+        fn,
+        from * B,
+        ld,
+        byRows ? count : rows,
+        byRows ? cols : count,
+        (dst + p0 * width * depth) * B,
+      );
+    }
   }
 
   /**
    * The products whose output has at most four columns, unpacked: `a·b` and `a·bᵀ` as dot
    * products of contiguous rows (`dotRows`, with `bt` the right operand as [cols, depth]),
-   * `aᵀ·b` as a sum of row outer products (`outerRows`).
+   * `aᵀ·b` as a sum of row outer products (`outerRows`). In parallel (`aᵀ·b` only), the
+   * output rows are split in multiples of eight: `outerRows` takes the last k mod 4 (float32)
+   * or k mod 2 (float64) columns by a scalar path, which must stay the same columns.
    */
   #thin(
     kind: 0 | 1 | 2,
@@ -197,16 +480,30 @@ export class WasmKernels {
     depth: number,
     accumulate: boolean,
     bias?: FloatArray,
+    parallel?: Parallel,
   ): void {
     const B = this.#bytes;
     const btAt = align(a.length);
     const out = btAt + align(cols * depth);
     const heap = this.#reserve(out + align(rows * cols) + cols);
+    const load = accumulate ? 1 : 0;
     heap.set(a);
     if (kind === 1) {
       heap.set(b, btAt);
       if (accumulate) heap.set(c, out);
-      this.#exports.outerRows(0, btAt * B, out * B, depth, rows, cols, accumulate ? 1 : 0);
+      if (parallel) {
+        this.#split(parallel, rows, cols * depth, 8, (q0, count) => [
+          "outerRows",
+          q0 * B,
+          btAt * B,
+          (out + q0 * cols) * B,
+          depth,
+          count,
+          cols,
+          load,
+          rows,
+        ]);
+      } else this.#exports.outerRows(0, btAt * B, out * B, depth, rows, cols, load, rows);
       return this.#finish(out, c, rows, cols, bias);
     }
     if (kind === 2) heap.set(b, btAt);
@@ -216,8 +513,27 @@ export class WasmKernels {
       }
     }
     if (accumulate) heap.set(c, out);
-    this.#exports.dotRows(0, btAt * B, out * B, rows, depth, cols, accumulate ? 1 : 0);
+    this.#exports.dotRows(0, btAt * B, out * B, rows, depth, cols, load);
     this.#finish(out, c, rows, cols, bias);
+  }
+
+  // Runs `extent` output rows (of `work` multiply-adds each) as tasks of a multiple of
+  // `multiple` rows; `call(first, count)` gives each task's function and arguments.
+  #split(
+    { pool, threads, where }: Parallel,
+    extent: number,
+    work: number,
+    multiple: number,
+    call: (first: number, count: number) => [TaskFunction, ...number[]],
+  ): void {
+    const module = this.float === "f64" ? 1 : 0;
+    const tasks = taskCount(extent * work, pool.workers + 1);
+    const step = Math.ceil(Math.ceil(extent / tasks) / multiple) * multiple;
+    for (let first = 0; first < extent; first += step) {
+      const [fn, ...args] = call(first, Math.min(step, extent - first));
+      pool.task(module, fn, ...args);
+    }
+    threads.run(pool, where);
   }
 
   /** c = heap[out, out + rows·cols) (+ bias on every row). */
@@ -243,6 +559,7 @@ export class WasmKernels {
     cols: number,
     depth: number,
     accumulate: boolean,
+    parallel?: Parallel,
   ): void {
     const B = this.#bytes;
     const aAt = align(b.length);
@@ -250,7 +567,19 @@ export class WasmKernels {
     const heap = this.#reserve(out + rows * cols);
     heap.set(b);
     heap.set(a, aAt);
-    this.#exports.outerRows(0, aAt * B, out * B, depth, cols, rows, 0);
+    if (parallel) {
+      this.#split(parallel, cols, rows * depth, 8, (q0, count) => [
+        "outerRows",
+        q0 * B,
+        aAt * B,
+        (out + q0 * rows) * B,
+        depth,
+        count,
+        rows,
+        0,
+        cols,
+      ]);
+    } else this.#exports.outerRows(0, aAt * B, out * B, depth, cols, rows, 0, cols);
     for (let r = 0; r < rows; r++) {
       for (let j = 0, at = r * cols; j < cols; j++) {
         c[at + j] = accumulate ? c[at + j] + heap[out + j * rows + r] : heap[out + j * rows + r];
@@ -344,10 +673,14 @@ export class WasmKernels {
 let kernels: WasmKernels | null | undefined;
 let kernels64: WasmKernels | null | undefined;
 
-/** Instantiates one build of the kernels, or returns null where the runtime rejects it. */
+/**
+ * Instantiates one build of the kernels, or returns null where the runtime rejects it;
+ * `threads` as in {@linkcode WasmKernels}'s constructor.
+ */
 export function instantiateKernels(
   variant: "relaxed-simd" | "simd",
   float: WasmFloat = "f32",
+  threads?: () => Threads | null,
 ): WasmKernels | null {
   if (typeof WebAssembly !== "object") return null;
   const relaxed = variant === "relaxed-simd";
@@ -357,22 +690,176 @@ export function instantiateKernels(
       : (relaxed ? RELAXED_KERNELS : PLAIN_KERNELS),
   );
   return WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)
-    ? new WasmKernels(bytes, variant, float)
+    ? new WasmKernels(bytes, variant, float, undefined, threads)
     : null;
+}
+
+/**
+ * The float32 and float64 kernels on one shared memory, with the worker pool that runs their
+ * tasks: created on first use where {@linkcode threadsUnavailable} is null. The pool itself
+ * starts on the first product large enough for it.
+ */
+export class Threads {
+  /** The memory both kernel modules and every worker use. */
+  readonly memory: WebAssembly.Memory;
+  /** The float32 kernels (task module 0). */
+  readonly f32: WasmKernels;
+  /** The float64 kernels (task module 1). */
+  readonly f64: WasmKernels;
+  #pool: WorkerPool | undefined;
+  #backoff = 0; // products to run on one thread after the last contended job
+  #skip = 0; // of which still to run
+
+  private constructor(variant: "relaxed-simd" | "simd") {
+    const relaxed = variant === "relaxed-simd";
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    const module = (base64: string) =>
+      new WebAssembly.Module(decode(base64) as Uint8Array<ArrayBuffer>);
+    const f32 = module(relaxed ? SHARED_RELAXED_KERNELS : SHARED_PLAIN_KERNELS);
+    const f64 = module(relaxed ? SHARED_RELAXED_KERNELS_F64 : SHARED_PLAIN_KERNELS_F64);
+    this.f32 = new WasmKernels(f32, variant, "f32", this.memory);
+    this.f64 = new WasmKernels(f64, variant, "f64", this.memory);
+  }
+
+  /** The shared kernels for `variant`, or null where the runtime rejects a shared memory. */
+  static create(variant: "relaxed-simd" | "simd"): Threads | null {
+    try {
+      return new Threads(variant);
+    } catch (error) {
+      disableThreads(`no shared WebAssembly.Memory here: ${(error as Error).message}`);
+      return null;
+    }
+  }
+
+  /**
+   * The pool for a large product: started for {@linkcode getThreads} − 1 workers; null at 1
+   * thread, and while backing off from a busy machine ({@linkcode contentionBackoff}).
+   */
+  pool(): WorkerPool | null {
+    const threads = getThreads();
+    if (threads < 2) return null;
+    if (this.#skip > 0) {
+      this.#skip--;
+      return null;
+    }
+    if (this.#pool?.workers !== threads - 1) {
+      this.#pool?.close("the thread count changed");
+      const modules = [this.f32.module, this.f64.module];
+      const instances = [this.f32.instance, this.f64.instance];
+      this.#pool = new WorkerPool(this.memory, modules, instances, threads - 1, poolTiming);
+    }
+    return this.#pool;
+  }
+
+  /** The pool if one has been started (for tests and benchmarks). */
+  get current(): WorkerPool | undefined {
+    return this.#pool;
+  }
+
+  /**
+   * Runs the pool's job, and with `judge` backs off from the pool after a job that gained
+   * too little ({@linkcode contentionBackoff}). When the pool fails (a worker vanished), it
+   * is closed and these kernels are dropped with it: a worker that only seemed dead could
+   * still write into their memory, so the next product starts on a fresh memory and pool.
+   */
+  run(pool: WorkerPool, where: string, judge = true): void {
+    try {
+      pool.run(where);
+      if (judge && parallelTuning.backoff) {
+        this.#backoff = contentionBackoff(pool.lastJob, this.#backoff);
+        this.#skip = this.#backoff;
+      }
+    } catch (error) {
+      if (pool.closed) {
+        recordThreadFailure(pool.closed);
+        if (threads === this) threads = undefined;
+      }
+      throw error;
+    }
+  }
+
+  /** Stops the workers; the next large product starts a new pool if threads are wanted. */
+  closePool(): void {
+    this.#pool?.close("setThreads");
+    this.#pool = undefined;
+  }
+}
+
+/**
+ * How many products to run on the calling thread after a job, given the last `backoff`.
+ * The job's speed-up is estimated from the caller's side: it ran `callerTasks` of `tasks`
+ * in `work` ms, so one thread would have taken about work·tasks/callerTasks, against the
+ * work + wait it took. Below 1.1× — a worker that was descheduled holding a task, or that
+ * barely ran, because another process has its core — a second thread costs about what it
+ * gives, so the next products stay on the calling thread: 1, then 2, 4 … 256 while jobs
+ * keep gaining too little, none again after one that gains. The bits are the same either
+ * way.
+ */
+export function contentionBackoff(
+  { tasks, callerTasks, work, wait }: JobReport,
+  backoff: number,
+): number {
+  const alone = callerTasks > 0 ? work * tasks / callerTasks : Infinity;
+  if (work + wait < 0.2) return backoff; // too short to judge
+  if (alone >= 1.1 * (work + wait)) return 0;
+  return Math.min(256, Math.max(1, backoff * 2));
+}
+
+let threads: Threads | null | undefined;
+let poolTiming: Partial<PoolTiming> = {};
+let listening = false;
+
+/** The shared kernels and their pool, created on first use; null where threads are unavailable. */
+export function loadThreads(variant: "relaxed-simd" | "simd"): Threads | null {
+  if (threads) return threads;
+  if (threadsUnavailable() !== null) return null;
+  threads = Threads.create(variant);
+  if (!listening) {
+    listening = true;
+    onThreadsChange(() => threads?.closePool());
+  }
+  return threads;
+}
+
+/** Test hook: the timing of pools started from now on (defaults: `POOL_DEFAULTS`). */
+export function setPoolTiming(timing: Partial<PoolTiming>): void {
+  poolTiming = timing;
+  threads?.closePool();
+}
+
+let variant: WasmSupport | undefined;
+
+/** The build this runtime validates: relaxed SIMD, else plain SIMD, else none. */
+function supportedVariant(): WasmSupport {
+  if (variant === undefined) {
+    const valid = (base64: string) =>
+      typeof WebAssembly === "object" &&
+      WebAssembly.validate(decode(base64) as Uint8Array<ArrayBuffer>);
+    variant = valid(RELAXED_KERNELS) ? "relaxed-simd" : valid(PLAIN_KERNELS) ? "simd" : "none";
+  }
+  return variant;
 }
 
 /**
  * Loads the float32 kernels on first use: the relaxed-SIMD build where
  * `WebAssembly.validate` accepts it, else the plain SIMD build; null where neither validates.
+ * Large products go on to the builds on a shared memory ({@linkcode Threads}), created on
+ * the first one where worker threads are available.
  */
 export function loadWasmKernels(): WasmKernels | null {
-  kernels ??= instantiateKernels("relaxed-simd") ?? instantiateKernels("simd");
+  if (kernels === undefined) {
+    const v = supportedVariant();
+    kernels = v === "none" ? null : instantiateKernels(v, "f32", () => loadThreads(v));
+  }
   return kernels;
 }
 
 /** The float64 kernels, loaded on first use like {@linkcode loadWasmKernels}. */
 export function loadWasmKernels64(): WasmKernels | null {
-  kernels64 ??= instantiateKernels("relaxed-simd", "f64") ?? instantiateKernels("simd", "f64");
+  if (kernels64 === undefined) {
+    const v = supportedVariant();
+    kernels64 = v === "none" ? null : instantiateKernels(v, "f64", () => loadThreads(v));
+  }
   return kernels64;
 }
 

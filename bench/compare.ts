@@ -2,12 +2,15 @@
 // peer (peer_torch.py), and chainrule on the same reference workloads in one run,
 // alternating, and prints both and their ratio.
 //
-//   deno task bench:compare [--workload W1|W2|W3|W4|all] [--repeats 3] [--peer-dir ../shared/bench]
+//   deno task bench:compare [--workload W1|W2|W3|W4|all] [--repeats 3] [--threads 1,2]
 //
 // The NumPy peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only, W1 on one OpenBLAS
-// thread, as ../shared/bench/README.md says. The PyTorch peer needs python3-torch (and
-// libopenblas0); W4 compares one thread with one thread. The `blas` rows need libopenblas0.
+// thread, as ../shared/bench/README.md says, W2 and W3 on as many OpenBLAS threads as
+// chainrule's largest count. The PyTorch peer (W4) needs python3-torch and libopenblas0 and
+// runs on 1 thread and on the largest count. chainrule runs once per thread count
+// (`--threads`); the threads column says how many each row used. The `blas` rows need
+// libopenblas0.
 
 import { parseArgs } from "node:util";
 
@@ -20,6 +23,8 @@ Usage: deno task bench:compare [options]
 Options:
   --workload W    W1, W2, W3, W4 or all (default all)
   --repeats N     alternating runs of each side; medians are reported (default 1)
+  --threads LIST  chainrule's thread counts, comma-separated (default 1 and the available
+                  cores capped at 8); NumPy's OpenBLAS uses the largest (W1: 1, as the README)
   --peer-dir DIR  where peer_numpy.py lives (default ../shared/bench beside the repository)
   --python PATH   the Python with NumPy (and torch for W4) (default: the first of python3 and
                   /usr/bin/python3 that imports it)
@@ -30,6 +35,7 @@ const { values } = parseArgs({
     help: { type: "boolean", default: false },
     workload: { type: "string", default: "all" },
     repeats: { type: "string", default: "1" },
+    threads: { type: "string" },
     "peer-dir": { type: "string" },
     python: { type: "string" },
   },
@@ -50,9 +56,15 @@ const peerDir = values["peer-dir"] ??
     }
   }) ?? `${here}../../shared/bench`;
 const repeats = Number(values.repeats);
+const cores = Math.min(navigator.hardwareConcurrency, 8);
+const threadCounts = values.threads
+  ? values.threads.split(",").map(Number)
+  : [...new Set([1, cores])];
+const most = Math.max(...threadCounts);
 
 interface Run {
   label: string;
+  threads: number;
   command: string[];
   env?: Record<string, string>;
   unset?: string[];
@@ -100,77 +112,77 @@ if (workloads.includes("W4") && !torchOk) {
   );
 }
 
-function numpy(workload: string, dtype: string, extra: string[] = []): Run {
-  return {
+function numpy(workload: string, dtype: string, extra: string[] = []): Run[] {
+  if (!peerOk) return [];
+  const threads = workload === "W1" ? 1 : most;
+  return [{
     label: `numpy ${dtype}`,
+    threads,
     command: [py!, `${peerDir}/peer_numpy.py`, "--workload", workload, "--dtype", dtype, ...extra],
-    env: workload === "W1" ? { OPENBLAS_NUM_THREADS: "1" } : {},
+    env: { OPENBLAS_NUM_THREADS: String(threads) },
     unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
-  };
+  }];
 }
 
 function torch(threads: number): Run {
   return {
     label: `torch t${threads}`,
+    threads,
     command: [torchPy!, `${peerDir}/peer_torch.py`, "--workload", "W4", "--threads", `${threads}`],
     unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
   };
 }
 
-function chainrule(
-  workload: string,
-  dtype: string,
-  backend?: string,
-  env: Record<string, string> = {},
-): Run {
-  const flags = ["run", "--v8-flags=--expose-gc"];
-  if (backend === "blas") flags.push("--allow-ffi", "--allow-env=CHAINRULE_BLAS");
-  const args = [...flags, `${here}workloads.ts`, "--workload", workload, "--dtype", dtype];
-  if (backend) args.push("--backend", backend);
-  const threads = env.OPENBLAS_NUM_THREADS ? ` t${env.OPENBLAS_NUM_THREADS}` : "";
-  return {
-    label: `chainrule ${backend ?? "default"} ${dtype}${threads}`,
-    command: [Deno.execPath(), ...args],
-    env,
-  };
+// One run per thread count (`counts`, default all of --threads).
+function chainrule(workload: string, dtype: string, backend?: string, counts = threadCounts) {
+  return counts.map((threads): Run => {
+    const flags = ["run", "--v8-flags=--expose-gc"];
+    if (backend === "blas") flags.push("--allow-ffi", "--allow-env=CHAINRULE_BLAS");
+    const args = [...flags, `${here}workloads.ts`, "--workload", workload, "--dtype", dtype];
+    if (backend) args.push("--backend", backend);
+    args.push("--threads", String(threads));
+    return {
+      label: `chainrule ${backend ?? "default"} ${dtype} t${threads}`,
+      threads,
+      command: [Deno.execPath(), ...args],
+    };
+  });
 }
 
 const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }> = {
   W1: {
-    runs: [
-      ...(peerOk ? [numpy("W1", "f64")] : []),
-      chainrule("W1", "f32"),
-      chainrule("W1", "f64"),
-    ],
+    runs: [...numpy("W1", "f64"), ...chainrule("W1", "f32"), ...chainrule("W1", "f64")],
     metric: "wall_s",
     baselines: ["numpy f64"],
   },
   W2: {
     runs: [
-      ...(peerOk ? [numpy("W2", "f64"), numpy("W2", "f32")] : []),
-      chainrule("W2", "f32"),
-      chainrule("W2", "f32", "blas"),
+      ...numpy("W2", "f64"),
+      ...numpy("W2", "f32"),
+      ...chainrule("W2", "f32"),
+      ...chainrule("W2", "f32", "blas", [most]),
     ],
     metric: "per_epoch_s",
     baselines: ["numpy f64", "numpy f32"],
   },
   W3: {
     runs: [
-      ...(peerOk ? [numpy("W3", "f32", ["--steps", "20"])] : []),
-      chainrule("W3", "f32"),
-      chainrule("W3", "f32", "blas"),
+      ...numpy("W3", "f32", ["--steps", "20"]),
+      ...numpy("W3", "f64", ["--steps", "20"]),
+      ...chainrule("W3", "f32"),
+      ...chainrule("W3", "f32", "blas", [most]),
     ],
     metric: "per_step_ms",
-    baselines: ["numpy f32"],
+    baselines: ["numpy f32", "numpy f64", `chainrule default f32 t1`],
   },
   W4: {
     runs: [
-      ...(torchOk ? [torch(1)] : []),
-      chainrule("W4", "f32"),
-      chainrule("W4", "f32", "blas", { OPENBLAS_NUM_THREADS: "1" }),
+      ...(torchOk ? [...new Set([1, most])].map(torch) : []),
+      ...chainrule("W4", "f32"),
+      ...chainrule("W4", "f32", "blas", [1]),
     ],
     metric: "per_step_ms",
-    baselines: ["torch t1"],
+    baselines: ["torch t1", `torch t${most}`],
   },
 };
 
@@ -191,8 +203,8 @@ function execute(run: Run, r: number): Record<string, string> | null {
     return null;
   }
   const info = text.split("\n").filter((l) => l.startsWith("INFO ") || l.startsWith("DATA "));
-  if (r === 0) { for (const l of info) console.log(`  ${run.label.padEnd(22)} ${l}`); }
-  console.log(`  ${run.label.padEnd(22)} ${line}`);
+  if (r === 0) { for (const l of info) console.log(`  ${run.label.padEnd(28)} ${l}`); }
+  console.log(`  ${run.label.padEnd(28)} ${line}`);
   return Object.fromEntries(
     line.slice(7).split(" ").map((kv) => kv.split("=") as [string, string]),
   );
@@ -223,28 +235,32 @@ for (const workload of workloads) {
     const runs = results.get(label);
     return runs ? median(runs.map((r) => Number(r[plan.metric]))) : NaN;
   };
+  console.log(`  | run | threads | ${plan.metric} (median) | GFLOP/s | loss | acc | ratio |`);
+  console.log("  | --- | ---: | ---: | ---: | ---: | ---: | --- |");
   for (const run of plan.runs) {
     const runs = results.get(run.label);
     if (!runs) continue;
     const value = medianOf(run.label);
-    const ratios = plan.baselines
+    // The same workload on 1 thread, for the chainrule rows with more.
+    const one = run.label.replace(/ t\d+$/, " t1");
+    const baselines = [...plan.baselines, ...(run.threads > 1 ? [one] : [])];
+    const ratios = [...new Set(baselines)]
       .filter((b) => b !== run.label && results.has(b))
       .map((b) => `${(value / medianOf(b)).toFixed(3)}× ${b}`);
     const last = runs.at(-1)!;
+    const gflops = runs[0].gflops ? median(runs.map((r) => Number(r.gflops))).toFixed(1) : "–";
     console.log(
-      `  ${run.label.padEnd(22)} ${plan.metric}=${
-        value.toFixed(4)
-      } loss=${last.loss} acc=${last.acc}` +
-        (last.gflops ? ` gflops=${last.gflops}` : "") +
+      `  | ${run.label} | ${run.threads} | ${value.toFixed(4)} | ${gflops} | ${last.loss} | ` +
+        `${last.acc} | ${ratios.join(", ")} |` +
         (last.loss0 && workload === "W4" ? ` loss0=${last.loss0}` : "") +
         (last.heap_growth_kib
           ? ` heap_growth_kib/${last.heap_steps}steps=${last.heap_growth_kib}`
-          : "") +
-        (ratios.length ? `  ratio: ${ratios.join(", ")}` : ""),
+          : ""),
     );
   }
-  if (workload === "W1" && results.has("numpy f64") && results.has("chainrule default f64")) {
-    const ours = Number(results.get("chainrule default f64")![0].loss);
+  const f64 = `chainrule default f64 t${threadCounts[0]}`;
+  if (workload === "W1" && results.has("numpy f64") && results.has(f64)) {
+    const ours = Number(results.get(f64)![0].loss);
     const theirs = Number(results.get("numpy f64")![0].loss);
     console.log(
       `  float64 final loss: chainrule ${ours} numpy ${theirs} relative difference ${

@@ -6,7 +6,7 @@
 // --backend blas needs --allow-ffi (and --allow-read/--allow-env to find the library).
 
 import { parseArgs } from "node:util";
-import { setBackend, wasmSupport } from "../mod.ts";
+import { getThreads, setBackend, setThreads, threadsUnavailable, wasmSupport } from "../mod.ts";
 import { formatResult, runW1, runW2, runW3, runW4 } from "./_workloads.ts";
 import { workloadW4 } from "./_workload_data.ts";
 import { sha16 } from "./_sha16.ts";
@@ -21,6 +21,7 @@ Options:
   --workload W      W1, W2, W3 or W4 (default W1)
   --dtype D         f32 or f64 (default f32)
   --backend NAME    wasm, js, naive or blas (blas needs --allow-ffi --allow-read --allow-env)
+  --threads N       threads for the large products (default: the available cores, capped at 8)
   --epochs N        W1 epochs (default 10001)
   --steps N         W3 steps (default 20), W4 steps (default 64)
   --max-steps N     stop W2's epoch early and extrapolate (smoke tests)
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     workload: { type: "string", default: "W1" },
     dtype: { type: "string", default: "f32" },
     backend: { type: "string" },
+    threads: { type: "string" },
     epochs: { type: "string" },
     steps: { type: "string" },
     "max-steps": { type: "string" },
@@ -45,6 +47,7 @@ if (values.help) {
 }
 
 const dtype = values.dtype === "f64" ? "float64" : "float32";
+if (values.threads !== undefined) setThreads(Number(values.threads));
 if (values.backend === "blas") {
   const { blasBackend } = await import("../blas.ts");
   const blas = blasBackend();
@@ -71,8 +74,10 @@ if (!run) {
   Deno.exit(2);
 }
 const peer = `chainrule-${backend}-${values.dtype}`;
+const why = threadsUnavailable();
 console.log(
-  `INFO peer=${peer} deno=${Deno.version.deno} v8=${Deno.version.v8} wasm=${wasmSupport()}`,
+  `INFO peer=${peer} deno=${Deno.version.deno} v8=${Deno.version.v8} wasm=${wasmSupport()} ` +
+    `threads=${getThreads()}${why ? ` (threads unavailable: ${why})` : ""}`,
 );
 if (values.workload === "W4") {
   const w = workloadW4(); // the reference hashes: X 51cda8df2d3ca276, y 51548cd17f88300a, params b73e7dff02186bc4
@@ -82,4 +87,5 @@ if (values.workload === "W4") {
     )}`,
   );
 }
-console.log(formatResult({ peer, ...run(options) }));
+console.log(formatResult({ peer, threads: getThreads(), ...run(options) }));
+setThreads(1); // the pool's workers exit now rather than after a second idle

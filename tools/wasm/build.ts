@@ -51,7 +51,26 @@ ${base64Lines(relaxed64)}
 export const PLAIN_KERNELS_F64: string = [
 ${base64Lines(plain64)}
 ].join("");
+${renderShared()}`;
+}
+
+// The same four builds importing a shared memory (env.memory), for worker threads.
+function renderShared(): string {
+  const builds = [
+    ["SHARED_RELAXED_KERNELS", { ...DEFAULT_CONFIG, relaxed: true }, "float32, relaxed"],
+    ["SHARED_PLAIN_KERNELS", { ...DEFAULT_CONFIG, relaxed: false }, "float32, plain"],
+    ["SHARED_RELAXED_KERNELS_F64", { ...DEFAULT_CONFIG_F64, relaxed: true }, "float64, relaxed"],
+    ["SHARED_PLAIN_KERNELS_F64", { ...DEFAULT_CONFIG_F64, relaxed: false }, "float64, plain"],
+  ] as const;
+  return builds.map(([name, config, what]) => {
+    const bytes = buildKernels({ ...config, shared: true });
+    return `
+/** The ${what} kernels on an imported shared memory, for worker threads (${bytes.length} bytes, base64). */
+export const ${name}: string = [
+${base64Lines(bytes)}
+].join("");
 `;
+  }).join("");
 }
 
 if (import.meta.main) {

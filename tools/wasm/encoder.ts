@@ -346,9 +346,27 @@ export class FunctionBuilder {
   }
 }
 
-/** A module of exported functions (no results) and one exported, growable memory. */
+/** Where a module's memory comes from (see {@linkcode ModuleBuilder}). */
+export interface MemoryOptions {
+  /**
+   * Import the memory as `env.memory`, shared, with this maximum in 64 KiB pages, instead of
+   * defining and exporting its own: the build that worker threads instantiate on one
+   * `WebAssembly.Memory({ shared: true })` (a shared memory must declare a maximum).
+   */
+  sharedMaximum?: number;
+}
+
+/**
+ * A module of exported functions (no results) and one growable memory: its own, exported as
+ * `memory`, or an imported shared one (`env.memory`, see {@linkcode MemoryOptions}).
+ */
 export class ModuleBuilder {
   readonly #functions: { name: string; fn: FunctionBuilder }[] = [];
+  readonly #sharedMaximum: number | undefined;
+
+  constructor(options: MemoryOptions = {}) {
+    this.#sharedMaximum = options.sharedMaximum;
+  }
 
   /** Adds an exported function and returns its builder; its index is the call order. */
   function(exportName: string, params: ValType[]): FunctionBuilder {
@@ -367,17 +385,25 @@ export class ModuleBuilder {
   /** The module's bytes. */
   encode(): Uint8Array {
     const types = this.#functions.map(({ fn }) => [0x60, ...vector(fn.params.map((t) => [t])), 0]);
+    const shared = this.#sharedMaximum;
+    // Limits: flags 0x00 (minimum only), 0x03 (minimum, maximum, shared); minimum 1 page.
+    const memory = shared === undefined
+      ? section(5, vector([[0x00, ...uleb(1)]]))
+      : section(2, vector([[...name("env"), ...name("memory"), 0x02, 0x03, 1, ...uleb(shared)]]));
+    const functionExports = this.#functions.map(({ name: n }, i) => [...name(n), 0x00, ...uleb(i)]);
     const bytes = [
       ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
       ...section(1, vector(types)),
+      ...(shared === undefined ? [] : memory), // the import section comes before the functions
       ...section(3, vector(this.#functions.map((_, i) => uleb(i)))),
-      ...section(5, vector([[0x00, ...uleb(1)]])),
+      ...(shared === undefined ? memory : []),
       ...section(
         7,
-        vector([
-          [...name("memory"), 0x02, 0],
-          ...this.#functions.map(({ name: n }, i) => [...name(n), 0x00, ...uleb(i)]),
-        ]),
+        vector(
+          shared === undefined
+            ? [[...name("memory"), 0x02, 0], ...functionExports]
+            : functionExports,
+        ),
       ),
       ...section(10, vector(this.#functions.map(({ fn }) => fn.encode()))),
     ];

@@ -35,7 +35,15 @@ export interface KernelConfig {
   relaxed: boolean;
   /** Element type; `"f32"` when omitted. */
   float?: "f32" | "f64";
+  /**
+   * Import a shared memory (`env.memory`, at most {@linkcode SHARED_MAXIMUM_PAGES}) instead of
+   * owning one: the build for worker threads, which all instantiate it on one memory.
+   */
+  shared?: boolean;
 }
+
+/** The maximum a shared kernel memory declares: 65,536 pages of 64 KiB, all of wasm32's 4 GiB. */
+export const SHARED_MAXIMUM_PAGES = 65536;
 
 /** The tile and blocking the backend ships with (chosen by measurement, see docs/speed.md). */
 export const DEFAULT_CONFIG: Omit<KernelConfig, "relaxed"> = { mr: 6, nr: 8, kc: 256, mc: 32 };
@@ -254,14 +262,43 @@ function packRows(m: ModuleBuilder, exportName: string, width: number, t: Float)
  * packCols(src, ld, rows, cols, dst): panels of `width` rows of a row-major src[rows, ld],
  * transposed: dst[ib][p][width] = src[ib·width + r, p] for p < cols, zero past `rows`. Used
  * where the reduction runs along the source's rows (the left operand of `a·b`, both of
- * `a·bᵀ`).
+ * `a·bᵀ`). A full panel is transposed a vector of columns at a time (`packColsBlock`); the
+ * last, partial panel and the cols mod lanes last columns element by element.
  */
 function packCols(m: ModuleBuilder, exportName: string, width: number, t: Float): void {
-  const { bytes } = t;
+  const { bytes, lanes } = t;
   const f = m.function(exportName, [i32, i32, i32, i32, i32]);
   const [src, ld, rows, cols, dst] = [0, 1, 2, 3, 4];
-  const [row0, r, p, from, to] = [0, 0, 0, 0, 0].map(() => f.local(i32));
+  const [row0, r, p, from, to, vectors] = [0, 0, 0, 0, 0, 0].map(() => f.local(i32));
+  const at = Array.from({ length: width }, () => f.local(i32)); // each row's next column
+  const v = Array.from({ length: width }, () => f.local(v128));
+  const tmp = Array.from({ length: 4 }, () => f.local(v128));
+  f.localGet(cols).localGet(cols).i32Const(lanes).i32RemU().i32Sub().localSet(vectors);
   forRange(f, row0, () => f.i32Const(0), rows, width, () => {
+    f.localGet(row0).i32Const(width).i32Add().localGet(rows).i32GtU().i32Eqz().if();
+    // A full panel.
+    for (let q = 0; q < width; q++) {
+      f.localGet(row0).i32Const(q).i32Add().localGet(ld).i32Mul().i32Const(bytes).i32Mul()
+        .localGet(src).i32Add().localSet(at[q]);
+    }
+    f.localGet(dst).localSet(to);
+    forRange(f, p, () => f.i32Const(0), vectors, lanes, () => {
+      for (let q = 0; q < width; q++) f.localGet(at[q]).v128Load(0).localSet(v[q]);
+      packColsBlock(f, t, width, to, v, tmp);
+      for (let q = 0; q < width; q++) f.localGet(at[q]).i32Const(16).i32Add().localSet(at[q]);
+      f.localGet(to).i32Const(lanes * width * bytes).i32Add().localSet(to);
+    });
+    forRange(f, p, () => f.localGet(vectors), cols, 1, () => {
+      for (let q = 0; q < width; q++) {
+        f.localGet(to).localGet(at[q]);
+        t.load(f, 0);
+        t.store(f, q * bytes);
+        f.localGet(at[q]).i32Const(bytes).i32Add().localSet(at[q]);
+      }
+      f.localGet(to).i32Const(width * bytes).i32Add().localSet(to);
+    });
+    f.else();
+    // The last panel, partial: element by element, zeros past `rows`.
     for (let q = 0; q < width; q++) {
       // to = dst + q·bytes, stepping width·bytes per p
       f.localGet(dst).i32Const(bytes * q).i32Add().localSet(to);
@@ -284,8 +321,61 @@ function packCols(m: ModuleBuilder, exportName: string, width: number, t: Float)
       });
       f.end();
     }
+    f.end();
     f.localGet(dst).localGet(cols).i32Const(width * bytes).i32Mul().i32Add().localSet(dst);
   });
+}
+
+/**
+ * Stores the transpose of one block: v[q] holds `lanes` consecutive columns of panel row q;
+ * dst[p][q] (at `to`, rows of `width`) = lane p of v[q]. float32: 4×4 transposes by
+ * shuffles for each four rows, two leftover rows as interleaved 64-bit pairs; float64: 2×2
+ * transposes of each two rows.
+ */
+function packColsBlock(
+  f: FunctionBuilder,
+  t: Float,
+  width: number,
+  to: Local,
+  v: Local[],
+  tmp: Local[],
+): void {
+  const { bytes, lanes } = t;
+  const store = (value: Local, p: number, q: number) =>
+    f.localGet(to).localGet(value).v128Store((p * width + q) * bytes);
+  const shuffle = (a: Local, b: Local, lanes: [number, number, number, number], into: Local) =>
+    f.localGet(a).localGet(b).f32x4Shuffle(lanes).localSet(into);
+  if (lanes === 2) {
+    for (let q = 0; q < width; q += 2) {
+      shuffle(v[q], v[q + 1], [0, 1, 4, 5], tmp[0]); // column p = 0 of rows q, q+1
+      shuffle(v[q], v[q + 1], [2, 3, 6, 7], tmp[1]); // column p = 1
+      store(tmp[0], 0, q);
+      store(tmp[1], 1, q);
+    }
+    return;
+  }
+  let q = 0;
+  for (; q + 4 <= width; q += 4) {
+    const [a, b, c, d] = v.slice(q, q + 4);
+    shuffle(a, b, [0, 4, 1, 5], tmp[0]); // a0 b0 a1 b1
+    shuffle(a, b, [2, 6, 3, 7], tmp[1]); // a2 b2 a3 b3
+    shuffle(c, d, [0, 4, 1, 5], tmp[2]); // c0 d0 c1 d1
+    shuffle(c, d, [2, 6, 3, 7], tmp[3]); // c2 d2 c3 d3
+    shuffle(tmp[0], tmp[2], [0, 1, 4, 5], a); // a0 b0 c0 d0
+    shuffle(tmp[0], tmp[2], [2, 3, 6, 7], b); // a1 b1 c1 d1
+    shuffle(tmp[1], tmp[3], [0, 1, 4, 5], c); // a2 b2 c2 d2
+    shuffle(tmp[1], tmp[3], [2, 3, 6, 7], d); // a3 b3 c3 d3
+    [a, b, c, d].forEach((column, p) => store(column, p, q));
+  }
+  if (q + 2 === width) {
+    shuffle(v[q], v[q + 1], [0, 4, 1, 5], tmp[0]); // a0 b0 a1 b1
+    shuffle(v[q], v[q + 1], [2, 6, 3, 7], tmp[1]); // a2 b2 a3 b3
+    for (let p = 0; p < 4; p++) {
+      f.localGet(to).localGet(tmp[p >> 1]).v128Store64Lane(p & 1, (p * width + q) * bytes);
+    }
+  } else if (q !== width) {
+    throw new Error(`packColsBlock: width must be a multiple of 2, got ${width}`);
+  }
 }
 
 /**
@@ -577,18 +667,20 @@ function dotRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
 }
 
 /**
- * outerRows(a, b, c, m, k, n, load): C[k, n] = (load ? C : 0) + A[m, k]ᵀ·B[m, n] for n ≤ 4:
- * a sum of row outer products, two vectors of A's columns against the n columns of B at a
- * time, nothing packed (`dweights = inputsᵀ·dvalues` with a class count n = 3). The loop body is
- * specialised for each n.
+ * outerRows(a, b, c, m, k, n, load, lda): C[k, n] = (load ? C : 0) + A[m, k]ᵀ·B[m, n] for
+ * n ≤ 4, with A's rows `lda` elements apart (k of them used): a sum of row outer products,
+ * two vectors of A's columns against the n columns of B at a time, nothing packed
+ * (`dweights = inputsᵀ·dvalues` with a class count n = 3). The loop body is specialised for
+ * each n. A column range of a wider A (`lda` > k) is how worker threads split the output rows.
  */
 function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
   const { bytes, lanes } = t;
-  const f = m.function("outerRows", [i32, i32, i32, i32, i32, i32, i32]);
-  const [a, b, c, mm, kk, nn, load] = [0, 1, 2, 3, 4, 5, 6];
+  const f = m.function("outerRows", [i32, i32, i32, i32, i32, i32, i32, i32]);
+  const [a, b, c, mm, kk, nn, load, lda] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [i, q, ai, bi, rowBytes, vectorBytes, pairBytes, out] = [0, 0, 0, 0, 0, 0, 0, 0].map(
     () => f.local(i32),
   );
+  f.localGet(lda).i32Const(bytes).i32Mul().localSet(lda); // bytes from here on
   const acc = [0, 1, 2, 3, 4, 5, 6, 7].map(() => f.local(v128));
   const va = [f.local(v128), f.local(v128)];
   const splat = f.local(v128);
@@ -638,7 +730,7 @@ function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
           f.localSet(accAt(w, j));
         }
       }
-      f.localGet(ai).localGet(rowBytes).i32Add().localSet(ai);
+      f.localGet(ai).localGet(lda).i32Add().localSet(ai);
       f.localGet(bi).i32Const(nBytes).i32Add().localSet(bi);
     });
     // lane l of acc(w, j) is C[q/bytes + w·lanes + l, j]: at c + q·n + (w·lanes + l)·nBytes + j·bytes
@@ -682,7 +774,7 @@ function outerRows(m: ModuleBuilder, relaxed: boolean, t: Float): void {
           t.add(f);
           f.localSet(sums[j]);
         }
-        f.localGet(ai).localGet(rowBytes).i32Add().localSet(ai);
+        f.localGet(ai).localGet(lda).i32Add().localSet(ai);
         f.localGet(bi).i32Const(nBytes).i32Add().localSet(bi);
       });
       for (let j = 0; j < nc; j++) {
@@ -868,7 +960,7 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
   if (cfg.nr % t.lanes !== 0) {
     throw new Error(`buildKernels: nr must be a multiple of ${t.lanes}, got ${cfg.nr}`);
   }
-  const m = new ModuleBuilder();
+  const m = new ModuleBuilder(cfg.shared ? { sharedMaximum: SHARED_MAXIMUM_PAGES } : {});
   tileKernel(m, cfg, t);
   gemm(m, cfg, t);
   packRows(m, "packRowsL", cfg.mr, t);
