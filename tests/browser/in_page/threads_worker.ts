@@ -1,0 +1,49 @@
+// Inside a Worker of a cross-origin isolated page: the products on one thread and on two
+// must give the same bits, and the pool's workers must have done part of the work.
+import { getThreads, setThreads, threadsUnavailable, wasmSupport } from "../../../mod.ts";
+import { wasmBackend } from "../../../plugin.ts";
+import { loadThreads } from "../../../backends/wasm.ts";
+
+// Odd sizes, large enough (≥ 2^20 multiply-adds) to go to the pool.
+const M = 301, K = 257, N = 131;
+const a = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i) * 0.5);
+const b = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i * 0.7));
+const bt = Float32Array.from({ length: N * K }, (_, i) => Math.cos(i * 0.3));
+const g = Float32Array.from({ length: M * N }, (_, i) => Math.sin(i * 1.3));
+
+function products(): Float32Array[] {
+  const forward = new Float32Array(M * N);
+  const transA = new Float32Array(K * N);
+  const transB = new Float32Array(M * N);
+  wasmBackend.matmul(a, b, forward, M, K, N);
+  wasmBackend.matmulTransA(a, g, transA, M, K, N);
+  wasmBackend.matmulTransB(a, bt, transB, M, N, K); // [M, K]·[N, K]ᵀ
+  return [forward, transA, transB];
+}
+
+const sameBits = (x: Float32Array, y: Float32Array) =>
+  x.length === y.length &&
+  new Uint32Array(x.buffer).every((v, i) => v === new Uint32Array(y.buffer)[i]);
+
+setThreads(1);
+const one = products();
+setThreads(2);
+// The caller claims tasks too, so the first products may finish before the workers have
+// started (tens of ms in Chromium): repeat until they have taken part, for up to 5 s.
+const variant = wasmSupport() === "relaxed-simd" ? "relaxed-simd" : "simd";
+const identical = [true, true, true];
+const started = performance.now();
+let rounds = 0;
+do {
+  products().forEach((product, i) => identical[i] &&= sameBits(product, one[i]));
+  rounds++;
+  await new Promise((resolve) => setTimeout(resolve, 10));
+} while (!(loadThreads(variant)?.current?.workerTasks) && performance.now() - started < 5000);
+postMessage({
+  threads: getThreads(),
+  why: threadsUnavailable(),
+  identical,
+  workerTasks: loadThreads(variant)?.current?.workerTasks ?? 0,
+  rounds,
+});
+setThreads(1); // the pool's workers exit at once
