@@ -1,25 +1,27 @@
 // Where a W4 training step's time goes: each layer's forward and backward, the loss and the
 // optimizer, timed inside real training steps (batch 64, float32), after a warm-up.
 //
-//   deno run bench/w4_ops.ts [--steps 30] [--backend wasm|js] [--help]
+//   deno run --allow-sys=loadavg bench/w4_ops.ts [--steps 30] [--backend wasm|js] [--threads N] [--help]
 
 import { parseArgs } from "node:util";
-import { Adam, type Layer, setBackend, SoftmaxCrossEntropy, takeRows } from "../mod.ts";
+import { Adam, type Layer, setBackend, setThreads, SoftmaxCrossEntropy, takeRows } from "../mod.ts";
 import { workloadW4, workloadW4Model } from "./_workload_data.ts";
 
 const USAGE = `Time every part of a W4 training step (../shared/bench/README.md), per layer.
 
-Usage: deno run bench/w4_ops.ts [options]
+Usage: deno run --allow-sys=loadavg bench/w4_ops.ts [options]
 
 Options:
   --steps N       timed steps after 5 warm-up steps (default 30)
   --backend NAME  wasm (default), js or naive
+  --threads N     threads of the large products (default: the available cores)
   --help          show this help`;
 
 const { values } = parseArgs({
   options: {
     steps: { type: "string", default: "30" },
     backend: { type: "string" },
+    threads: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -28,6 +30,7 @@ if (values.help) {
   Deno.exit(0);
 }
 if (values.backend) setBackend(values.backend);
+if (values.threads) setThreads(Number(values.threads));
 const steps = Number(values.steps);
 
 const workload = workloadW4({ samples: 64 * 8 });
@@ -93,3 +96,4 @@ console.log(
   `${"other (zeroGrad, loop)".padEnd(58)} ${(total - accounted).toFixed(2).padStart(7)} ms`,
 );
 console.log(`${"step".padEnd(58)} ${total.toFixed(2).padStart(7)} ms`);
+setThreads(1); // the pool's workers exit now

@@ -70,12 +70,15 @@ export interface Conv2DOptions extends RandomOptions {
   biasRegularizerL2?: number;
 }
 
-// Samples are lowered a few at a time so that a chunk's columns stay in the caches while
-// the backend multiplies them (and a large inference batch needs no huge buffer): as many
-// samples as fit in this many elements of columns, at least one. A sample with at least
-// SAMPLE_POSITIONS output positions is a product large enough alone, and a chunk of one needs
-// no reordering of outputs and gradients (measured on W4, docs/speed.md).
-const CHUNK_ELEMENTS = 1 << 17;
+// Samples are lowered a chunk at a time, as many as fit in CHUNK_ELEMENTS elements of
+// columns (at least one), so that a large inference batch needs no huge buffer. Chunks of
+// 2^20 elements (W4's conv2: 18 samples, products of 65 M multiply-adds) cost one thread
+// nothing against 2^17 (75 ms a W4 step either way) and let the worker pool split each
+// product well: 60 ms a step on 2 threads instead of 72 (bench/w4_ops.ts --threads 2). A
+// sample with at least SAMPLE_POSITIONS output positions is a product large enough alone,
+// and a chunk of one needs no reordering of outputs and gradients (measured on W4,
+// docs/speed.md).
+const CHUNK_ELEMENTS = 1 << 20;
 const SAMPLE_POSITIONS = 256;
 
 function checkChannels(value: number, name: string): void {

@@ -70,11 +70,11 @@ Deno.test("Conv2D computes PyTorch's convolution", async (t) => {
     }
   });
   await t.step("batches lowered in chunks of samples, or one by one, give the same", () => {
-    // 3 channels of 12×12 lower to 3,888 column elements a sample: chunks of 33 samples, the
-    // last of 4; 16×16 images (256 positions) are lowered one sample at a time.
-    for (const [batch, size] of [[70, 12], [3, 16]]) {
-      const x = Tensor.randn([batch, 3, size, size], { seed: 4 });
-      const conv = new Conv2D(3, 5, 3, { padding: 1, seed: 5 });
+    // 32 channels of 15×15 lower to 64,800 column elements a sample: chunks of 16 samples,
+    // the last of 8; 16×16 images (256 positions) are lowered one sample at a time.
+    for (const [batch, size, channels] of [[40, 15, 32], [3, 16, 3]]) {
+      const x = Tensor.randn([batch, channels, size, size], { seed: 4 });
+      const conv = new Conv2D(channels, 5, 3, { padding: 1, seed: 5 });
       const d = Tensor.randn([batch, 5, size, size], { seed: 6 });
       const reference = naiveConv(
         x.toArray(),
