@@ -2,7 +2,7 @@
 // [batch, outputs] (or [batch, …] of any rank: images for an autoencoder) and targets shaped
 // like them, flattened. Private to the losses.
 import type { Targets } from "../core/loss.ts";
-import { valueTargets } from "../core/targets.ts";
+import { valueTargets } from "./_targets.ts";
 import { expectMatrix, formatShape, Tensor } from "../core/tensor.ts";
 
 /** What a per-output loss's forward saw, kept for its backward. */

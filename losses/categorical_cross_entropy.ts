@@ -1,6 +1,6 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
-import { type ClassTargets, classTargets } from "../core/targets.ts";
+import { type ClassTargets, classTargets } from "./_targets.ts";
 import { allocate, expectMatrix, Tensor } from "../core/tensor.ts";
 import { clip, unclipped } from "./_clip.ts";
 

@@ -2,7 +2,7 @@ import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import { softmaxRows } from "../activations/softmax.ts";
 import { Scratch } from "../core/_scratch.ts";
-import { type ClassTargets, classTargets } from "../core/targets.ts";
+import { type ClassTargets, classTargets } from "./_targets.ts";
 import { expectMatrix, type Tensor } from "../core/tensor.ts";
 import { clip } from "./_clip.ts";
 

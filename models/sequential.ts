@@ -127,9 +127,11 @@ export class Sequential extends Chain {
 
   /** A table of the layers and their parameter counts, one line each. */
   summary(): string {
+    const names = this.layers.map((layer) => layer.toString());
+    const width = Math.max(40, ...names.map((name) => name.length));
     const lines = this.layers.map((layer, i) => {
       const count = layer.params().reduce((sum, p) => sum + p.value.size, 0);
-      return `${String(i).padStart(3)}  ${layer.toString().padEnd(40)} ${count} params`;
+      return `${String(i).padStart(3)}  ${names[i].padEnd(width)} ${count} params`;
     });
     const total = this.params().reduce((sum, p) => sum + p.value.size, 0);
     return [...lines, `total: ${total} params (${this.dtype})`].join("\n");

@@ -1,7 +1,7 @@
 // How the training loop feeds a model: inputs and targets checked once, then batches, as
 // views where the rows are contiguous and gathered into reused buffers where shuffled.
 import type { Targets } from "../core/loss.ts";
-import { targetCount } from "../core/targets.ts";
+import { targetCount } from "../losses/_targets.ts";
 import {
   allocate,
   type DType,

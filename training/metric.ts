@@ -1,5 +1,5 @@
 import type { Targets } from "../core/loss.ts";
-import { targetCount } from "../core/targets.ts";
+import { targetCount } from "../losses/_targets.ts";
 import { formatShape, Tensor } from "../core/tensor.ts";
 
 /**

@@ -1,6 +1,6 @@
 import type { Targets } from "../../core/loss.ts";
 import type { Metric } from "../metric.ts";
-import { classTargets } from "../../core/targets.ts";
+import { classTargets } from "../../losses/_targets.ts";
 import type { Tensor } from "../../core/tensor.ts";
 
 /** Options shared by the accuracy metrics. */

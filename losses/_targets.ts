@@ -1,5 +1,7 @@
-import type { Targets } from "./loss.ts";
-import { formatShape, Tensor } from "./tensor.ts";
+// How the losses read their targets: class indices or one-hot rows, values per output.
+// Exported for plugin authors from the plugin entry.
+import type { Targets } from "../core/loss.ts";
+import { formatShape, Tensor } from "../core/tensor.ts";
 
 /** Number of samples in `targets` (rows of a tensor, or entries of an index array). */
 export function targetCount(targets: Targets): number {
