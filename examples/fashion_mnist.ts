@@ -5,35 +5,13 @@ import {
   argmaxRows,
   Dense,
   historyPlot,
-  type IdxDataset,
-  idxDataset,
   RandomState,
-  readIdx,
   ReLU,
   Sequential,
   SoftmaxCrossEntropy,
   takeRows,
 } from "../mod.ts";
-
-const DEFAULT_DATA = "/usr/share/datasets/fashion-mnist";
-const CLASSES = [
-  "T-shirt/top",
-  "Trouser",
-  "Pullover",
-  "Dress",
-  "Coat",
-  "Sandal",
-  "Shirt",
-  "Sneaker",
-  "Bag",
-  "Ankle boot",
-];
-const FILES = {
-  trainImages: "train-images-idx3-ubyte.gz",
-  trainLabels: "train-labels-idx1-ubyte.gz",
-  testImages: "t10k-images-idx3-ubyte.gz",
-  testLabels: "t10k-labels-idx1-ubyte.gz",
-};
+import { CLASSES, DEFAULT_DATA, loadFashion, requireWrite } from "./_fashion.ts";
 
 const HELP = `Train the book's Fashion-MNIST classifier (chapter 19):
 Dense(784,128) → ReLU → Dense(128,128) → ReLU → Dense(128,10), softmax cross-entropy,
@@ -85,49 +63,11 @@ const seed = integerFlag("seed", values.seed, 0);
 const verbose = integerFlag("verbose", values.verbose, 0, 2) as 0 | 1 | 2;
 const predictCount = integerFlag("predict", values.predict, 0, 10000);
 
-// Asked before training, so that a long run does not fail at its end.
-if (
-  values.plot &&
-  Deno.permissions.requestSync({ name: "write", path: values.plot }).state !== "granted"
-) {
-  console.error(
-    `fashion_mnist: --plot needs write access: deno run --allow-write examples/fashion_mnist.ts ...`,
-  );
-  Deno.exit(2);
-}
-
-// Reads `file` from the data folder, or the same name without .gz (an unpacked copy).
-async function readFile(file: string) {
-  const path = `${values.data.replace(/\/$/, "")}/${file}`;
-  try {
-    return await readIdx(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    return await readIdx(path.replace(/\.gz$/, "")).catch(() => Promise.reject(error));
-  }
-}
-
-async function load(images: string, labels: string): Promise<IdxDataset> {
-  try {
-    const data = idxDataset(await readFile(images), await readFile(labels));
-    // The book's scaling: (x − 127.5) / 127.5, into [-1, 1].
-    for (let i = 0; i < data.x.data.length; i++) data.x.data[i] = (data.x.data[i] - 127.5) / 127.5;
-    return data;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    console.error(
-      `fashion_mnist: ${(error as Error).message}\n\nThe example needs the four Fashion-MNIST ` +
-        `IDX files (${Object.values(FILES).join(", ")}) in ${values.data}.\n` +
-        `Install them with:  sudo apt-get install dataset-fashion-mnist\n` +
-        `(they go to ${DEFAULT_DATA}), or pass --data DIR for a folder that has them.`,
-    );
-    Deno.exit(1);
-  }
-}
+requireWrite("fashion_mnist", [["plot", values.plot]]);
 
 const started = performance.now();
-const train = await load(FILES.trainImages, FILES.trainLabels);
-const test = await load(FILES.testImages, FILES.testLabels);
+// The book's scaling: (x − 127.5) / 127.5, into [-1, 1].
+const { train, test } = await loadFashion("fashion_mnist", values.data, (x) => (x - 127.5) / 127.5);
 console.log(
   `train ${train.x.shape[0]} × ${train.x.shape[1]}, test ${test.x.shape[0]} (loaded in ${
     ((performance.now() - started) / 1000).toFixed(1)

@@ -10,23 +10,14 @@ import {
   Dropout,
   Flatten,
   historyPlot,
-  type IdxDataset,
-  idxDataset,
   MaxPool2D,
   RandomState,
-  readIdx,
   ReLU,
   Sequential,
   SoftmaxCrossEntropy,
 } from "../mod.ts";
+import { DEFAULT_DATA, loadFashion, requireWrite } from "./_fashion.ts";
 
-const DEFAULT_DATA = "/usr/share/datasets/fashion-mnist";
-const FILES = {
-  trainImages: "train-images-idx3-ubyte.gz",
-  trainLabels: "train-labels-idx1-ubyte.gz",
-  testImages: "t10k-images-idx3-ubyte.gz",
-  testLabels: "t10k-labels-idx1-ubyte.gz",
-};
 // Fashion-MNIST's pixel mean and standard deviation (of x / 255, over the training set).
 const MEAN = 0.2860, STD = 0.3530;
 
@@ -84,48 +75,15 @@ const batchSize = integerFlag("batch-size", values["batch-size"], 2); // BatchNo
 const seed = integerFlag("seed", values.seed, 0);
 const verbose = integerFlag("verbose", values.verbose, 0, 2) as 0 | 1 | 2;
 
-// Asked before training, so that a long run does not fail at its end.
-for (const [flag, path] of [["plot", values.plot], ["save", values.save]]) {
-  if (path && Deno.permissions.requestSync({ name: "write", path }).state !== "granted") {
-    console.error(
-      `fashion_mnist_cnn: --${flag} needs write access: deno run --allow-read --allow-write examples/fashion_mnist_cnn.ts ...`,
-    );
-    Deno.exit(2);
-  }
-}
-
-// Reads `file` from the data folder, or the same name without .gz (an unpacked copy).
-async function readFile(file: string) {
-  const path = `${values.data.replace(/\/$/, "")}/${file}`;
-  try {
-    return await readIdx(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    return await readIdx(path.replace(/\.gz$/, "")).catch(() => Promise.reject(error));
-  }
-}
-
-async function load(images: string, labels: string): Promise<IdxDataset> {
-  try {
-    const data = idxDataset(await readFile(images), await readFile(labels), { layout: "nchw" });
-    const x = data.x.data;
-    for (let i = 0; i < x.length; i++) x[i] = (x[i] / 255 - MEAN) / STD;
-    return data;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    console.error(
-      `fashion_mnist_cnn: ${(error as Error).message}\n\nThe example needs the four ` +
-        `Fashion-MNIST IDX files (${Object.values(FILES).join(", ")}) in ${values.data}.\n` +
-        `Install them with:  sudo apt-get install dataset-fashion-mnist\n` +
-        `(they go to ${DEFAULT_DATA}), or pass --data DIR for a folder that has them.`,
-    );
-    Deno.exit(1);
-  }
-}
+requireWrite("fashion_mnist_cnn", [["plot", values.plot], ["save", values.save]]);
 
 const started = performance.now();
-const train = await load(FILES.trainImages, FILES.trainLabels);
-const test = await load(FILES.testImages, FILES.testLabels);
+const { train, test } = await loadFashion(
+  "fashion_mnist_cnn",
+  values.data,
+  (x) => (x / 255 - MEAN) / STD,
+  { layout: "nchw" },
+);
 console.log(
   `train [${train.x.shape}], test [${test.x.shape}] (loaded in ${
     ((performance.now() - started) / 1000).toFixed(1)
