@@ -40,6 +40,33 @@ function glorotConv(random: RandomState, cout: number, cin: number, k: number): 
   return Float32Array.from(values);
 }
 
+// The labels of W2 and W4: y = argmax_c Σ_k (2k_ik − 255)·P[k, c] for x = k/256, with the
+// projection P [features, classes] drawn as floor(256u) − 128; integer arithmetic, exact in any
+// order (|score| < 2²⁶), ties to the lowest class.
+function projectedLabels(
+  x: Float32Array,
+  samples: number,
+  features: number,
+  classes: number,
+  random: RandomState,
+): Int32Array {
+  const projection = new Int32Array(features * classes); // [features, classes]
+  for (let i = 0; i < projection.length; i++) projection[i] = random.randint(256) - 128;
+  const y = new Int32Array(samples);
+  const scores = new Int32Array(classes);
+  for (let i = 0; i < samples; i++) {
+    scores.fill(0);
+    for (let k = 0, base = i * features; k < features; k++) {
+      const v = 2 * (x[base + k] * 256) - 255;
+      for (let j = 0, pk = k * classes; j < classes; j++) scores[j] += v * projection[pk + j];
+    }
+    let best = 0;
+    for (let j = 1; j < classes; j++) if (scores[j] > scores[best]) best = j;
+    y[i] = best;
+  }
+  return y;
+}
+
 // k/256 for k = floor(256·u): exact in float32, uniform on a 1/256 grid in [0, 1).
 function quantized(random: RandomState, length: number, out = new Float32Array(length)) {
   for (let i = 0; i < length; i++) out[i] = random.randint(256) / 256;
@@ -109,21 +136,7 @@ export function workloadW2(options: WorkloadW2Options = {}): Workload {
   }
   const features = 784, hidden = 128, classes = 10;
   const x = quantized(new RandomState(1), samples * features);
-  const projection = new Int32Array(features * classes); // [features, classes]
-  const randomP = new RandomState(2);
-  for (let i = 0; i < projection.length; i++) projection[i] = randomP.randint(256) - 128;
-  const y = new Int32Array(samples);
-  const scores = new Int32Array(classes); // |score| < 2²⁶: exact in int32
-  for (let i = 0; i < samples; i++) {
-    scores.fill(0);
-    for (let k = 0, base = i * features; k < features; k++) {
-      const v = 2 * (x[base + k] * 256) - 255;
-      for (let j = 0, pk = k * classes; j < classes; j++) scores[j] += v * projection[pk + j];
-    }
-    let best = 0;
-    for (let j = 1; j < classes; j++) if (scores[j] > scores[best]) best = j;
-    y[i] = best;
-  }
+  const y = projectedLabels(x, samples, features, classes, new RandomState(2));
   const randomW = new RandomState(3);
   const w1 = glorot(randomW, features, hidden);
   const w2 = glorot(randomW, hidden, classes);
@@ -213,21 +226,7 @@ export function workloadW4(options: WorkloadW2Options = {}): Workload {
   }
   const features = 784, classes = 10;
   const x = quantized(new RandomState(7), samples * features);
-  const projection = new Int32Array(features * classes);
-  const randomP = new RandomState(8);
-  for (let i = 0; i < projection.length; i++) projection[i] = randomP.randint(256) - 128;
-  const y = new Int32Array(samples);
-  const scores = new Int32Array(classes);
-  for (let i = 0; i < samples; i++) {
-    scores.fill(0);
-    for (let k = 0, base = i * features; k < features; k++) {
-      const v = 2 * (x[base + k] * 256) - 255;
-      for (let j = 0, pk = k * classes; j < classes; j++) scores[j] += v * projection[pk + j];
-    }
-    let best = 0;
-    for (let j = 1; j < classes; j++) if (scores[j] > scores[best]) best = j;
-    y[i] = best;
-  }
+  const y = projectedLabels(x, samples, features, classes, new RandomState(8));
   const randomW = new RandomState(9);
   const k1 = glorotConv(randomW, 32, 1, 3);
   const k2 = glorotConv(randomW, 64, 32, 3);
