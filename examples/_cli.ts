@@ -22,17 +22,22 @@ export function usageError(program: string, message: string, help: string): neve
   Deno.exit(2);
 }
 
-/** Reads the integer flag `--name` (≥ `min`), or exits through {@linkcode usageError}. */
+/**
+ * Reads the integer flag `--name` (from `min` to `max`), or exits through
+ * {@linkcode usageError}.
+ */
 export function integerFlag(
   program: string,
   help: string,
   name: string,
   text: string,
   min: number,
+  max = Infinity,
 ): number {
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < min) {
-    usageError(program, `--${name} must be an integer ≥ ${min}, got "${text}"`, help);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
+    usageError(program, `--${name} must be an integer ${range}, got "${text}"`, help);
   }
   return value;
 }

@@ -12,6 +12,7 @@ import {
   takeRows,
 } from "../mod.ts";
 import { CLASSES, DEFAULT_DATA, loadFashion, requireWrite } from "./_fashion.ts";
+import { integerFlag } from "./_cli.ts";
 
 const HELP = `Train the book's Fashion-MNIST classifier (chapter 19):
 Dense(784,128) → ReLU → Dense(128,128) → ReLU → Dense(128,10), softmax cross-entropy,
@@ -49,19 +50,13 @@ if (values.help) {
   Deno.exit(0);
 }
 
-function integerFlag(name: string, text: string, min: number, max = Infinity): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    console.error(`fashion_mnist: --${name} must be an integer in [${min}, ${max}], got "${text}"`);
-    Deno.exit(2);
-  }
-  return value;
-}
-const epochs = integerFlag("epochs", values.epochs, 1);
-const batchSize = integerFlag("batch-size", values["batch-size"], 1);
-const seed = integerFlag("seed", values.seed, 0);
-const verbose = integerFlag("verbose", values.verbose, 0, 2) as 0 | 1 | 2;
-const predictCount = integerFlag("predict", values.predict, 0, 10000);
+const flag = (name: string, text: string, min: number, max?: number) =>
+  integerFlag("fashion_mnist", HELP, name, text, min, max);
+const epochs = flag("epochs", values.epochs, 1);
+const batchSize = flag("batch-size", values["batch-size"], 1);
+const seed = flag("seed", values.seed, 0);
+const verbose = flag("verbose", values.verbose, 0, 2) as 0 | 1 | 2;
+const predictCount = flag("predict", values.predict, 0, 10000);
 
 requireWrite("fashion_mnist", [["plot", values.plot]]);
 

@@ -17,6 +17,7 @@ import {
   SoftmaxCrossEntropy,
 } from "../mod.ts";
 import { DEFAULT_DATA, loadFashion, requireWrite } from "./_fashion.ts";
+import { integerFlag } from "./_cli.ts";
 
 // Fashion-MNIST's pixel mean and standard deviation (of x / 255, over the training set).
 const MEAN = 0.2860, STD = 0.3530;
@@ -60,20 +61,12 @@ if (values.help) {
   Deno.exit(0);
 }
 
-function integerFlag(name: string, text: string, min: number, max = Infinity): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    console.error(
-      `fashion_mnist_cnn: --${name} must be an integer in [${min}, ${max}], got "${text}"`,
-    );
-    Deno.exit(2);
-  }
-  return value;
-}
-const epochs = integerFlag("epochs", values.epochs, 1);
-const batchSize = integerFlag("batch-size", values["batch-size"], 2); // BatchNorm needs 2
-const seed = integerFlag("seed", values.seed, 0);
-const verbose = integerFlag("verbose", values.verbose, 0, 2) as 0 | 1 | 2;
+const flag = (name: string, text: string, min: number, max?: number) =>
+  integerFlag("fashion_mnist_cnn", HELP, name, text, min, max);
+const epochs = flag("epochs", values.epochs, 1);
+const batchSize = flag("batch-size", values["batch-size"], 2); // BatchNorm needs 2
+const seed = flag("seed", values.seed, 0);
+const verbose = flag("verbose", values.verbose, 0, 2) as 0 | 1 | 2;
 
 requireWrite("fashion_mnist_cnn", [["plot", values.plot], ["save", values.save]]);
 
