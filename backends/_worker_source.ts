@@ -9,8 +9,17 @@
 // that a script whose training has returned can end (Deno keeps a process alive while a
 // worker lives, and `terminate()` does not stop a worker blocked in a loop).
 
-/** The worker's whole source (JavaScript). */
-export const WORKER_SOURCE: string = `"use strict";
+import { jsTaskSource } from "./_tasks.ts";
+
+/**
+ * The worker's whole source (JavaScript): the loop below, and the JavaScript tasks
+ * (backends/_tasks.ts) as module 2, called with their context and the worker's slot.
+ */
+export function workerSource(): string {
+  return WORKER_LOOP + jsTaskSource();
+}
+
+const WORKER_LOOP = `"use strict";
 self.onmessage = (event) => {
   self.onmessage = null;
   const { init, control, memory, modules, slot } = event.data;
@@ -26,10 +35,11 @@ self.onmessage = (event) => {
   };
   let kernels;
   try {
-    kernels = modules.map((module) => {
-      const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-      return L.functions.map((name) => exports[name]);
-    });
+    const instances = modules.map((module) => new WebAssembly.Instance(module, { env: { memory } }));
+    kernels = instances.map(({ exports }) => L.functions.map((name) => exports[name]));
+    const context = { memory, exports: instances.map((instance) => instance.exports) };
+    kernels.push(JS_TASKS.map((task) => (a, b, c, d, e, f, g, h, i) =>
+      task(context, slot, a, b, c, d, e, f, g, h, i)));
   } catch (error) {
     fail(L.failed, error);
     self.close();

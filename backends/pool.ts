@@ -1,4 +1,6 @@
-import { WORKER_SOURCE } from "./_worker_source.ts";
+import { workerSource } from "./_worker_source.ts";
+import { JS_MODULE, JS_TASK_NAMES, type JsTaskName, jsTasks } from "./_tasks.ts";
+import type { JsTask, TaskContext } from "./_task_context.ts";
 
 // A pool of Web Workers that run wasm kernel calls ("tasks") on one shared memory, in the
 // manner of pthreadpool: the calling thread publishes a job (a table of tasks in a small
@@ -24,8 +26,11 @@ export const TASK_FUNCTIONS = [
   "outerRows",
 ] as const;
 
-/** A kernel function as a task names it. */
-export type TaskFunction = typeof TASK_FUNCTIONS[number];
+/**
+ * A function as a task names it: a kernel export (task modules 0 and 1), or a JavaScript
+ * task (module {@linkcode JS_MODULE}, backends/_tasks.ts).
+ */
+export type TaskFunction = typeof TASK_FUNCTIONS[number] | JsTaskName;
 
 /** The most tasks one job holds (16 bits of the claim word, and the table's size). */
 export const MAX_TASKS = 1024;
@@ -164,6 +169,16 @@ export class WorkerPool {
     this.#callers = instances.map((instance) =>
       TASK_FUNCTIONS.map((name) => instance.exports[name] as (...args: number[]) => void)
     );
+    // The JavaScript tasks run on the caller as one more thread, after the workers' slots.
+    const context: TaskContext = {
+      memory,
+      exports: instances.map((instance) =>
+        instance.exports as unknown as TaskContext["exports"][0]
+      ),
+    };
+    this.#callers[JS_MODULE] = jsTasks().map((task: JsTask) => (...args: number[]) =>
+      task(context, workers, ...args)
+    );
     this.#timing = { ...POOL_DEFAULTS, ...timing };
     this.#control = new Int32Array(new SharedArrayBuffer(CONTROL_LENGTH * 4));
     Atomics.store(this.#control, LAYOUT.spinUs, this.#timing.spinUs);
@@ -196,7 +211,9 @@ export class WorkerPool {
     const row = LAYOUT.tasks + this.#tasks++ * ROW;
     const control = this.#control;
     control[row] = module;
-    control[row + 1] = TASK_FUNCTIONS.indexOf(fn);
+    control[row + 1] = module === JS_MODULE
+      ? JS_TASK_NAMES.indexOf(fn as JsTaskName)
+      : TASK_FUNCTIONS.indexOf(fn as typeof TASK_FUNCTIONS[number]);
     for (let i = 0; i < 9; i++) control[row + 2 + i] = args[i] ?? 0;
   }
 
@@ -271,7 +288,7 @@ export class WorkerPool {
       if (this.#threads[slot] && state !== LAYOUT.exited && state !== LAYOUT.failed) continue;
       this.#threads[slot]?.terminate();
       Atomics.store(this.#control, LAYOUT.states + slot, LAYOUT.starting);
-      workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
+      workerUrl ??= URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
       const worker = new Worker(workerUrl, { type: "module", name: `chainrule pool ${slot}` });
       // An unhandled error event would end a Deno process; the caller learns of a dead
       // worker from the stalled done count instead (it cannot receive events while it waits).

@@ -1,6 +1,10 @@
 import type { AdamHyper, Backend } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
+import type { ConvGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
+import { convBackward, convForward, type ConvHost } from "./_wasm_conv.ts";
+import { JS_MODULE } from "./_tasks.ts";
+import type { ConvKernelExports } from "./_task_context.ts";
 import {
   PLAIN_KERNELS,
   PLAIN_KERNELS_F64,
@@ -42,23 +46,10 @@ import {
 // any thread: the same bits for any thread count. The copies in and out stay on the
 // calling thread (the caller's arrays are not shared).
 
-interface KernelExports {
+// gemm(lp, rp, c, m, n, k, ldc, load, scratch) and the four packings, as the convolution
+// tasks call them too, then the rest.
+interface KernelExports extends ConvKernelExports {
   memory?: WebAssembly.Memory; // absent from the shared builds, which import theirs
-  gemm(
-    lp: number,
-    rp: number,
-    c: number,
-    m: number,
-    n: number,
-    k: number,
-    ldc: number,
-    load: number,
-    scratch: number,
-  ): void;
-  packRowsL(src: number, ld: number, rows: number, cols: number, dst: number): void;
-  packRowsR(src: number, ld: number, rows: number, cols: number, dst: number): void;
-  packColsL(src: number, ld: number, rows: number, cols: number, dst: number): void;
-  packColsR(src: number, ld: number, rows: number, cols: number, dst: number): void;
   addBias(c: number, bias: number, m: number, n: number): void;
   sumRows(a: number, out: number, m: number, n: number): void;
   relu(x: number, out: number, n: number): void;
@@ -587,6 +578,70 @@ export class WasmKernels {
     }
   }
 
+  /**
+   * The convolution's forward pass (see `Backend.conv2dForward`): on the shared kernels and
+   * their pool when threads are wanted and it does at least `parallelTuning.threshold`
+   * multiply-adds, else here.
+   *
+   * @throws {Error} when a worker thread failed (the next call runs on a fresh pool).
+   */
+  conv2dForward(
+    x: FloatArray,
+    w: FloatArray,
+    bias: FloatArray | undefined,
+    y: FloatArray,
+    g: ConvGeometry,
+  ): void {
+    convForward(this.#convHost(g, 1, "wasmBackend.conv2dForward"), x, w, bias, y, g);
+  }
+
+  /** The convolution's backward pass (see `Backend.conv2dBackward`), placed as forward's. */
+  conv2dBackward(
+    x: FloatArray,
+    w: FloatArray,
+    dvalues: FloatArray,
+    dw: FloatArray,
+    dbias: FloatArray | undefined,
+    dx: FloatArray | null,
+    g: ConvGeometry,
+  ): void {
+    const host = this.#convHost(g, dx ? 2 : 1, "wasmBackend.conv2dBackward");
+    convBackward(host, x, w, dvalues, dw, dbias, dx, g);
+  }
+
+  // The kernels a convolution of `products` products per sample runs on: the shared ones
+  // with their pool when it is large enough and threads are wanted, else these.
+  #convHost(g: ConvGeometry, products: number, where: string): ConvHost {
+    const work = products * g.batch * g.outChannels * g.channels * g.kernelH * g.kernelW *
+      g.outH * g.outW;
+    const threads = this.#threads && work >= parallelTuning.threshold ? this.#threads() : null;
+    const pool = threads?.pool();
+    if (threads && pool) {
+      const kernels = this.float === "f64" ? threads.f64 : threads.f32;
+      return kernels.#host({ pool, threads, where });
+    }
+    return this.#host();
+  }
+
+  #host(parallel?: Parallel): ConvHost {
+    return {
+      module: this.float === "f64" ? 1 : 0,
+      tile: [this.#mr, this.#nr],
+      memory: this.#memory,
+      exports: this.#exports,
+      reserve: (floats) => this.#reserve(floats),
+      threads: parallel ? parallel.pool.workers + 1 : 1,
+      runJob: (task, descriptor, groups) => {
+        if (!parallel) return false;
+        for (const [first, count] of groups) {
+          parallel.pool.task(JS_MODULE, task, descriptor, first, count);
+        }
+        parallel.threads.run(parallel.pool, parallel.where);
+        return true;
+      },
+    };
+  }
+
   /** c[m, n] += bias[n] on every row. */
   addBias(c: FloatArray, bias: FloatArray, m: number, n: number): void {
     const at = align(this.#mr * this.#nr);
@@ -974,6 +1029,20 @@ export const wasmBackend: Backend = {
     const kernels = elementwiseKernels(x.length, x, dvalues, out);
     if (kernels) kernels.relu(x, out, dvalues);
     else jsBackend.reluBackward!(x, dvalues, out);
+  },
+  conv2dForward(x, w, bias, y, geometry) {
+    const kernels = kernelsFor(x, w, y);
+    if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
+    kernels.conv2dForward(x, w, bias, y, geometry);
+    return true;
+  },
+  conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry) {
+    const kernels = kernelsFor(x, w, dvalues);
+    const same = (array: FloatArray | null | undefined) =>
+      !array || array.constructor === x.constructor;
+    if (!kernels || !same(dw) || !same(dbias) || !same(dx)) return false;
+    kernels.conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry);
+    return true;
   },
   adam(value, grad, momentum, cache, hyper) {
     const kernels = elementwiseKernels(value.length, value, grad, momentum);

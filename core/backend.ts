@@ -68,6 +68,33 @@ export interface Backend {
   /** out = x > 0 ? dvalues : 0 element-wise (optional, with {@linkcode Backend.relu}). */
   reluBackward?(x: FloatArray, dvalues: FloatArray, out: FloatArray): void;
   /**
+   * The forward pass of a 2-D convolution (optional: `Conv2D` lowers it to the products
+   * itself when absent or when this returns false, e.g. for an element type the backend does
+   * not run): y[N, O, OH, OW] = w[O, C·KH·KW]·im2col(x) + bias[O], with `x` [N, C, H, W]
+   * and the sizes in `geometry`.
+   */
+  conv2dForward?(
+    x: FloatArray,
+    w: FloatArray,
+    bias: FloatArray | undefined,
+    y: FloatArray,
+    geometry: ConvGeometry,
+  ): boolean;
+  /**
+   * The backward pass of {@linkcode Backend.conv2dForward} (optional, likewise):
+   * `dw += dvalues·im2col(x)ᵀ`, `dbias[o] += Σ dvalues[·, o, ·, ·]`, and, unless `dx` is
+   * null, `dx = col2im(wᵀ·dvalues)` (overwritten). Returns false when it did nothing.
+   */
+  conv2dBackward?(
+    x: FloatArray,
+    w: FloatArray,
+    dvalues: FloatArray,
+    dw: FloatArray,
+    dbias: FloatArray | undefined,
+    dx: FloatArray | null,
+    geometry: ConvGeometry,
+  ): boolean;
+  /**
    * One Adam update in place (optional: `Adam` loops itself when absent), the book's
    * operations in its order: `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²` (stored, then read
    * back), `value += (−lr·(m/c₁)) / (√(v/c₂) + ε)`, in float64 arithmetic or, for float32
@@ -97,4 +124,50 @@ export interface AdamHyper {
   correction2: number;
   /** ε */
   epsilon: number;
+}
+
+/**
+ * The geometry of a window sliding over the last two axes of NCHW inputs. Padding may differ
+ * on the two sides of an axis (`"same"` with an even kernel pads one more at the bottom and
+ * right, as PyTorch does).
+ */
+export interface Window2D {
+  /** KH */
+  kernelH: number;
+  /** KW */
+  kernelW: number;
+  /** SH */
+  strideH: number;
+  /** SW */
+  strideW: number;
+  /** DH */
+  dilationH: number;
+  /** DW */
+  dilationW: number;
+  /** Zero rows above the input. */
+  padTop: number;
+  /** Zero rows below it. */
+  padBottom: number;
+  /** Zero columns left of it. */
+  padLeft: number;
+  /** Zero columns right of it. */
+  padRight: number;
+}
+
+/** The sizes of one convolution call (see {@linkcode Backend.conv2dForward}). */
+export interface ConvGeometry extends Window2D {
+  /** N samples. */
+  batch: number;
+  /** C input channels. */
+  channels: number;
+  /** H */
+  height: number;
+  /** W */
+  width: number;
+  /** O output channels. */
+  outChannels: number;
+  /** OH */
+  outH: number;
+  /** OW */
+  outW: number;
 }

@@ -1,5 +1,6 @@
 import { getBackend } from "../backends/selection.ts";
 import { getInitializer } from "../initializers/initializers.ts";
+import type { Backend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";
@@ -143,7 +144,8 @@ export class Conv2D implements Layer {
   readonly biasRegularizerL2: number;
   readonly #window: Window2D;
   #inputs?: Tensor; // [N, C, H, W], cached by forward for backward
-  #training = false; // whether the cached forward was a training one (and kept its columns)
+  #training = false; // whether the cached forward was a training one
+  #colsKept = false; // whether it kept its columns in #cols (lowered here, not by the backend)
   #outputs = new Scratch(); // [N, O, OH, OW], reused by training forwards
   #dinputs = new Scratch(); // [N, C, H, W], reused by backward after a training forward
   #cols = new Scratch(); // [N·C·KH·KW·P]: every chunk's columns of a training forward
@@ -275,10 +277,14 @@ export class Conv2D implements Layer {
     const outputs = training // [N, O, OH, OW]
       ? this.#outputs.get(dtype, shape)
       : Tensor.zeros(shape, { dtype });
-    const chunk = samplesPerChunk(batch, depth, positions);
-    const allCols = training ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
     const backend = getBackend();
     const x = inputs.data, w = this.weights.value.data, y = outputs.data;
+    const geometry = { ...window, batch, channels, height, width, outChannels: out, outH, outW };
+    this.#colsKept = false;
+    if (backend.conv2dForward?.(x, w, this.biases?.value.data, y, geometry)) return outputs;
+    const chunk = samplesPerChunk(batch, depth, positions);
+    const allCols = training ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
+    this.#colsKept = training;
     for (let first = 0; first < batch; first += chunk) {
       const count = Math.min(chunk, batch - first);
       const cols = allCols // [C·KH·KW, count·P]
@@ -325,16 +331,50 @@ export class Conv2D implements Layer {
         } like the last forward's outputs`,
       );
     }
-    const positions = outH * outW, depth = channels * window.kernelH * window.kernelW;
     const wantInputs = options?.inputGradient !== false;
     const dinputs = this.#training // [N, C, H, W]
       ? this.#dinputs.get(dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype });
-    const chunk = samplesPerChunk(batch, depth, positions);
-    const allCols = this.#training ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
     const backend = getBackend();
     const x = inputs.data, w = this.weights.value.data, dv = dvalues.data;
     const dw = this.weights.grad.data, dx = dinputs.data;
+    const dbiases = this.biases?.grad.data;
+    const geometry = { ...window, batch, channels, height, width, outChannels: out, outH, outW };
+    const lowered = backend.conv2dBackward?.(
+      x,
+      w,
+      dv,
+      dw,
+      dbiases,
+      wantInputs ? dx : null,
+      geometry,
+    );
+    if (!lowered) this.#lowerBackward(inputs, dv, dx, wantInputs, backend);
+    addPenaltyGradient(this.weights, this.weightRegularizerL1, this.weightRegularizerL2);
+    if (this.biases) {
+      addPenaltyGradient(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
+    }
+    return dinputs;
+  }
+
+  // The backward pass as three products per chunk of samples, for backends without their own
+  // convolution: dweights += dvalues·colsᵀ, dcols = Wᵀ·dvalues, folded into dx by col2im.
+  #lowerBackward(
+    inputs: Tensor,
+    dv: FloatArray,
+    dx: FloatArray,
+    wantInputs: boolean,
+    backend: Backend,
+  ): void {
+    const window = this.#window;
+    const [batch, channels, height, width] = inputs.shape;
+    const [outH, outW] = outputSize(window, height, width);
+    const dtype = this.dtype, out = this.outChannels;
+    const positions = outH * outW, depth = channels * window.kernelH * window.kernelW;
+    const chunk = samplesPerChunk(batch, depth, positions);
+    const allCols = this.#colsKept ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
+    const x = inputs.data, w = this.weights.value.data;
+    const dw = this.weights.grad.data;
     const dbiases = this.biases?.grad.data;
     if (wantInputs) dx.fill(0);
     for (let first = 0; first < batch; first += chunk) {
@@ -360,11 +400,6 @@ export class Conv2D implements Layer {
       backend.matmulTransA(w, byChannel, dcols, out, depth, count * positions);
       col2im(dcols, first, count, channels, height, width, window, outH, outW, dx);
     }
-    addPenaltyGradient(this.weights, this.weightRegularizerL1, this.weightRegularizerL2);
-    if (this.biases) {
-      addPenaltyGradient(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
-    }
-    return dinputs;
   }
 
   /** `[weights, biases]`, or `[weights]` without biases. */

@@ -22,7 +22,7 @@ import {
 } from "../mod.ts";
 import { wasmBackend } from "../plugin.ts";
 import { workloadModel, workloadW2 } from "../bench/_workload_data.ts";
-import { livePool } from "./_threads.ts";
+import { assertSameBits, livePool } from "./_threads.ts";
 
 type Product = "matmul" | "matmulTransA" | "matmulTransB" | "matmulBias";
 const PRODUCTS: Product[] = ["matmul", "matmulTransA", "matmulTransB", "matmulBias"];
@@ -67,15 +67,6 @@ function run(product: Product, ops: FloatArray[], [m, k, n]: number[], accumulat
   if (product === "matmulBias") wasmBackend.matmulBias!(a, b, bias, c, m, k, n);
   else wasmBackend[product](a, b, c, m, k, n, accumulate);
   return c;
-}
-
-function assertSameBits(got: FloatArray, want: FloatArray, what: string): void {
-  assert.equal(got.length, want.length, what);
-  for (let i = 0; i < want.length; i++) {
-    if (!Object.is(got[i], want[i])) {
-      assert.fail(`${what}: element ${i} is ${got[i]} with threads, ${want[i]} on one`);
-    }
-  }
 }
 
 // First: the other tests change the count.

@@ -1,6 +1,6 @@
 // Threads in Chromium: a cross-origin isolated page's main thread stays on one thread and says
-// why, and a Worker of that page runs the products on the pool with the same bits as on one
-// thread. Run with `deno task test:browser`.
+// why, and a Worker of that page runs the products and a convolution on the pool with the
+// same bits as on one thread. Run with `deno task test:browser`.
 import assert from "node:assert/strict";
 import { bundleModule } from "../../playground/server.ts";
 import { browserTest, describeErrors, serveBuild } from "./_setup.ts";
@@ -23,6 +23,8 @@ interface Report {
     threads: number;
     why: string | null;
     identical: boolean[];
+    convIdentical: boolean;
+    convWorkerTasks: number;
     workerTasks: number;
     rounds: number;
   };
@@ -52,6 +54,10 @@ browserTest(
       });
       await t.step("the three products have the same bits on 1 and 2 threads", () => {
         assert.deepEqual(report.worker.identical, [true, true, true]);
+      });
+      await t.step("a convolution has the same bits on 1 and 2 threads, run by both", () => {
+        assert.equal(report.worker.convIdentical, true);
+        assert.ok(report.worker.convWorkerTasks > 0, "no convolution task ran on a worker");
       });
       await t.step("no console errors", () => {
         assert.deepEqual(page.errors, [], describeErrors(page));

@@ -1,6 +1,14 @@
-// Inside a Worker of a cross-origin isolated page: the products on one thread and on two
-// must give the same bits, and the pool's workers must have done part of the work.
-import { getThreads, setThreads, threadsUnavailable, wasmSupport } from "../../../mod.ts";
+// Inside a Worker of a cross-origin isolated page: the products and a convolution on one
+// thread and on two must give the same bits, and the pool's workers must have done part of
+// the work (the convolution's tasks run the JavaScript copied into the workers' source).
+import {
+  Conv2D,
+  getThreads,
+  setThreads,
+  Tensor,
+  threadsUnavailable,
+  wasmSupport,
+} from "../../../mod.ts";
 import { wasmBackend } from "../../../plugin.ts";
 import { loadThreads } from "../../../backends/wasm.ts";
 
@@ -21,12 +29,26 @@ function products(): Float32Array[] {
   return [forward, transA, transB];
 }
 
+// A convolution's outputs and gradients (3.6 M multiply-adds a product: on the pool).
+const conv = new Conv2D(8, 16, 3, { padding: 1, seed: 1 });
+const images = Tensor.randn([8, 8, 14, 14], { seed: 2 });
+const dvalues = Tensor.randn([8, 16, 14, 14], { seed: 3 });
+function convolution(): Float32Array[] {
+  conv.weights.grad.data.fill(0);
+  conv.biases!.grad.data.fill(0);
+  const outputs = conv.forward(images, { training: true }).data.slice();
+  const dinputs = conv.backward(dvalues).data.slice();
+  return [outputs, dinputs, conv.weights.grad.data.slice(), conv.biases!.grad.data.slice()]
+    .map((array) => array as Float32Array);
+}
+
 const sameBits = (x: Float32Array, y: Float32Array) =>
   x.length === y.length &&
   new Uint32Array(x.buffer).every((v, i) => v === new Uint32Array(y.buffer)[i]);
 
 setThreads(1);
 const one = products();
+const convOne = convolution();
 setThreads(2);
 // The caller claims tasks too, so the first products may finish before the workers have
 // started (tens of ms in Chromium): repeat until they have taken part, for up to 5 s.
@@ -39,8 +61,19 @@ do {
   rounds++;
   await new Promise((resolve) => setTimeout(resolve, 10));
 } while (!(loadThreads(variant)?.current?.workerTasks) && performance.now() - started < 5000);
+// Workers live now: the convolution, until they have run some of its tasks.
+const tasksBefore = loadThreads(variant)?.current?.workerTasks ?? 0;
+let convIdentical = true, convRounds = 0;
+do {
+  convolution().forEach((array, i) => convIdentical &&= sameBits(array, convOne[i]));
+  convRounds++;
+} while (
+  (loadThreads(variant)?.current?.workerTasks ?? 0) === tasksBefore && convRounds < 100
+);
 postMessage({
   threads: getThreads(),
+  convIdentical,
+  convWorkerTasks: (loadThreads(variant)?.current?.workerTasks ?? 0) - tasksBefore,
   why: threadsUnavailable(),
   identical,
   workerTasks: loadThreads(variant)?.current?.workerTasks ?? 0,

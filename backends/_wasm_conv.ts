@@ -1,0 +1,200 @@
+// The wasm backend's 2-D convolution: the arrays are copied into the kernels' memory once,
+// then every sample is lowered and multiplied inside its thread's scratch by the tasks of
+// backends/_conv_tasks.ts, on the worker pool when there is one (a job of tasks over groups
+// of samples) or on the calling thread. Lowering a sample at a time keeps its columns
+// (C·KH·KW × OH·OW, 225 KB for W4's second layer) in the core's cache, where a whole
+// batch's columns (14 MB) would go through memory three times and be copied in and out.
+import type { ConvGeometry } from "../core/backend.ts";
+import type { FloatArray } from "../core/tensor.ts";
+import { convScratch, DESCRIPTOR_LENGTH, writeConvDescriptor } from "./_conv_tasks.ts";
+import type { ConvKernelExports, TaskContext } from "./_task_context.ts";
+import { JS_TASK_NAMES, type JsTaskName, jsTasks } from "./_tasks.ts";
+import { MAX_TASKS } from "./pool.ts";
+
+/** What the convolution needs of one instance of the kernels (backends/wasm.ts). */
+export interface ConvHost {
+  /** 0: float32, 1: float64. */
+  readonly module: 0 | 1;
+  /** The register tile [mr, nr]. */
+  readonly tile: readonly [number, number];
+  /** The memory the kernels use. */
+  readonly memory: WebAssembly.Memory;
+  /** The kernels' exports. */
+  readonly exports: ConvKernelExports & {
+    sumRows(a: number, out: number, m: number, n: number): void;
+  };
+  /** Grows the memory to hold `floats` elements; the whole memory as elements. */
+  reserve(floats: number): FloatArray;
+  /**
+   * Runs one job of `task` over `groups` ([first, count] each) on the pool, or returns
+   * false when there is no pool (then the caller runs the tasks itself).
+   */
+  runJob(task: JsTaskName, descriptor: number, groups: [number, number][]): boolean;
+  /** Threads that will run tasks (1 without a pool). */
+  readonly threads: number;
+}
+
+// Backward sums the weights' gradient per group of samples, then over the groups in order:
+// at most this many elements of per-group sums, and at most MAX_GROUPS groups.
+const PARTS_ELEMENTS = 1 << 22;
+const MAX_GROUPS = 256;
+
+const align = (floats: number) => (floats + 15) & ~15;
+const panels = (n: number, width: number) => Math.ceil(n / width) * width;
+
+/** Samples per backward group, fixed by the sizes alone (so the same on any thread count). */
+export function backwardGroup(batch: number, weights: number): number {
+  const groups = Math.max(1, Math.min(batch, MAX_GROUPS, Math.floor(PARTS_ELEMENTS / weights)));
+  return Math.ceil(batch / groups);
+}
+
+// [first, count] pairs covering [0, batch) in steps of `step`.
+function spans(batch: number, step: number): [number, number][] {
+  const groups: [number, number][] = [];
+  for (let first = 0; first < batch; first += step) {
+    groups.push([first, Math.min(step, batch - first)]);
+  }
+  return groups;
+}
+
+// Lays out `lengths` one after another from `start` (aligned), returning their offsets and
+// the end.
+function layout(start: number, lengths: number[]): number[] {
+  const offsets: number[] = [];
+  let at = start;
+  for (const length of lengths) {
+    offsets.push(at);
+    at += align(length);
+  }
+  offsets.push(at);
+  return offsets;
+}
+
+/** `y = conv(x, w) + bias` on `host` (see `Backend.conv2dForward`). */
+export function convForward(
+  host: ConvHost,
+  x: FloatArray,
+  w: FloatArray,
+  bias: FloatArray | undefined,
+  y: FloatArray,
+  g: ConvGeometry,
+): void {
+  const [mr, nr] = host.tile;
+  const depth = g.channels * g.kernelH * g.kernelW, positions = g.outH * g.outW;
+  const scratch = convScratch(depth, positions, g.outChannels, mr, nr);
+  const scratchLength = scratch[scratch.length - 1];
+  const [descriptor, packedWeights, biasAt, xAt, yAt, scratchAt] = layout(align(mr * nr), [
+    DESCRIPTOR_LENGTH,
+    panels(g.outChannels, mr) * depth,
+    bias ? g.outChannels : 0,
+    x.length,
+    y.length,
+  ]);
+  const heap = host.reserve(scratchAt + Math.max(host.threads * scratchLength, w.length));
+  const bytes = heap.BYTES_PER_ELEMENT;
+  heap.set(x, xAt);
+  if (bias) heap.set(bias, biasAt);
+  // w [O, C·KH·KW] as the left operand of w·cols, packed once for every sample (from a
+  // spare spot: the scratch, which the tasks overwrite afterwards).
+  heap.set(w, scratchAt);
+  host.exports.packColsL(scratchAt * bytes, depth, g.outChannels, depth, packedWeights * bytes);
+  writeConvDescriptor(new Int32Array(heap.buffer), descriptor * bytes / 4, g, {
+    module: host.module,
+    tile: host.tile,
+    x: xAt,
+    y: yAt,
+    packedWeights,
+    bias: bias ? biasAt : -1,
+    dx: -1,
+    weightParts: -1,
+    biasParts: -1,
+    scratch: scratchAt,
+    scratchLength,
+    group: 1,
+  });
+  const tasks = Math.min(g.batch, MAX_TASKS, 8 * host.threads);
+  run(host, "convForward", descriptor * bytes, spans(g.batch, Math.ceil(g.batch / tasks)));
+  y.set(heap.subarray(yAt, yAt + y.length));
+}
+
+/** The gradients of {@linkcode convForward} on `host` (see `Backend.conv2dBackward`). */
+export function convBackward(
+  host: ConvHost,
+  x: FloatArray,
+  w: FloatArray,
+  dvalues: FloatArray,
+  dw: FloatArray,
+  dbias: FloatArray | undefined,
+  dx: FloatArray | null,
+  g: ConvGeometry,
+): void {
+  const [mr, nr] = host.tile;
+  const out = g.outChannels;
+  const depth = g.channels * g.kernelH * g.kernelW, positions = g.outH * g.outW;
+  const scratch = convScratch(depth, positions, out, mr, nr);
+  const scratchLength = scratch[scratch.length - 1];
+  const group = backwardGroup(g.batch, out * depth);
+  const groups = Math.ceil(g.batch / group);
+  const [
+    descriptor,
+    packedWeights,
+    xAt,
+    dvAt,
+    dxAt,
+    weightParts,
+    biasParts,
+    dwAt,
+    dbAt,
+    scratchAt,
+  ] = layout(align(mr * nr), [
+    DESCRIPTOR_LENGTH,
+    Math.max(panels(depth, mr) * out, w.length),
+    x.length,
+    dvalues.length,
+    dx ? dx.length : 0,
+    groups * out * depth,
+    dbias ? groups * out : 0,
+    out * depth,
+    dbias ? out : 0,
+  ]);
+  const heap = host.reserve(scratchAt + Math.max(host.threads * scratchLength, w.length));
+  const bytes = heap.BYTES_PER_ELEMENT;
+  heap.set(x, xAt);
+  heap.set(dvalues, dvAt);
+  // w [O, C·KH·KW] as the left operand of wᵀ·dvalues, packed once (from a spare spot).
+  heap.set(w, scratchAt);
+  host.exports.packRowsL(scratchAt * bytes, depth, out, depth, packedWeights * bytes);
+  writeConvDescriptor(new Int32Array(heap.buffer), descriptor * bytes / 4, g, {
+    module: host.module,
+    tile: host.tile,
+    x: xAt,
+    y: dvAt,
+    packedWeights,
+    bias: -1,
+    dx: dx ? dxAt : -1,
+    weightParts,
+    biasParts: dbias ? biasParts : -1,
+    scratch: scratchAt,
+    scratchLength,
+    group,
+  });
+  run(host, "convBackward", descriptor * bytes, spans(g.batch, group));
+  // The groups' sums, added to the gradients in the order of the groups.
+  heap.set(dw, dwAt);
+  host.exports.sumRows(weightParts * bytes, dwAt * bytes, groups, out * depth);
+  dw.set(heap.subarray(dwAt, dwAt + dw.length));
+  if (dbias) {
+    heap.set(dbias, dbAt);
+    host.exports.sumRows(biasParts * bytes, dbAt * bytes, groups, out);
+    dbias.set(heap.subarray(dbAt, dbAt + out));
+  }
+  if (dx) dx.set(heap.subarray(dxAt, dxAt + dx.length));
+}
+
+// The job on the pool, or its tasks one after another on this thread (as thread 0).
+function run(host: ConvHost, task: JsTaskName, descriptor: number, groups: [number, number][]) {
+  if (host.runJob(task, descriptor, groups)) return;
+  const context: TaskContext = { memory: host.memory, exports: [host.exports, host.exports] };
+  const fn = jsTasks()[JS_TASK_NAMES.indexOf(task)];
+  for (const [first, count] of groups) fn(context, 0, descriptor, first, count);
+}
