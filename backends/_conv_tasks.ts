@@ -13,7 +13,7 @@
 // The same bits on any thread count: every sample's products are summed by the same kernel
 // in the same order whichever thread runs it, and the weights' gradient is summed per group
 // of samples (groups fixed by the batch, not the threads), then over the groups in order.
-import { col2im, im2col } from "./_lowering.ts";
+import { col2im, im2col, rangeEnd, rangeFirst } from "./_lowering.ts";
 import type { ConvGeometry, Window2D } from "../core/backend.ts";
 import type { ConvKernelExports, TaskContext } from "./_task_context.ts";
 
@@ -85,6 +85,7 @@ export function writeConvDescriptor(
     p.scratch,
     p.scratchLength,
     p.group,
+    ints.buffer.byteLength / 65536, // pages the tasks' views must cover
   ], at);
 }
 
@@ -92,7 +93,7 @@ export function writeConvDescriptor(
  * One thread's scratch for a convolution with `depth` = C·KH·KW, `positions` = OH·OW and
  * `out` = O, on kernels with an mr × nr tile, as element offsets: [cols [depth, P], the left
  * panels of dvalues, the right panels (of cols, or of dvalues), dcols [depth, P], the edge
- * tile, total length]; each 16-element aligned.
+ * tile, P ones (for the biases' gradient), total length]; each 16-element aligned.
  */
 export function convScratch(
   depth: number,
@@ -112,7 +113,8 @@ export function convScratch(
   const packedRight = left + up(panels(out, mr) * positions);
   const dcols = packedRight + up(right);
   const tile = dcols + up(depth * positions);
-  return [cols, left, packedRight, dcols, tile, tile + up(mr * nr)];
+  const ones = tile + up(mr * nr);
+  return [cols, left, packedRight, dcols, tile, ones, ones + up(positions)];
 }
 
 /** A task's view of its convolution: the descriptor's sizes and its thread's scratch. */
@@ -142,21 +144,40 @@ export interface ConvView {
   right: number;
   dcols: number;
   tile: number;
+  ones: number;
+  /** Whether a row of columns is the image shifted (stride 1, outputs as wide as the input). */
+  contiguous: boolean;
   /** The columns of one sample, [depth, positions], in the scratch. */
   colsView: Float32Array | Float64Array;
   /** The inputs from their first element on. */
   x: Float32Array | Float64Array;
 }
 
-/** Reads the descriptor at byte `descriptor` for `thread` (see {@linkcode writeConvDescriptor}). */
+/**
+ * Reads the descriptor at byte `descriptor` for `thread` (see {@linkcode writeConvDescriptor}).
+ *
+ * @throws {Error} when the memory's buffer is shorter than the caller's.
+ */
 export function readConv(context: TaskContext, thread: number, descriptor: number): ConvView {
-  const buffer = context.memory.buffer;
+  let buffer = context.memory.buffer;
   const d = new Int32Array(buffer, descriptor, 32);
+  // A worker's `memory.buffer` can lag behind a grow on the calling thread (the wasm code
+  // sees the new pages at once, a JavaScript view only what that buffer covers); grow(0)
+  // refreshes it. The descriptor lies in the first page, which every buffer covers.
+  if (buffer.byteLength < d[29] * 65536) {
+    context.memory.grow(0);
+    buffer = context.memory.buffer;
+    if (buffer.byteLength < d[29] * 65536) {
+      throw new Error(
+        `convolution task: the memory is ${buffer.byteLength} bytes, expected ${d[29] * 65536}`,
+      );
+    }
+  }
   const heap = d[0] === 1 ? new Float64Array(buffer) : new Float32Array(buffer);
   const [channels, height, width, out, outH, outW] = [d[1], d[2], d[3], d[4], d[5], d[6]];
   const positions = outH * outW, depth = channels * d[7] * d[8];
   const base = d[26] + thread * d[27];
-  const [cols, left, right, dcols, tile] = convScratch(depth, positions, out, d[17], d[18])
+  const [cols, left, right, dcols, tile, ones] = convScratch(depth, positions, out, d[17], d[18])
     .map((offset) => base + offset);
   return {
     bytes: d[0] === 1 ? 8 : 4,
@@ -188,6 +209,8 @@ export function readConv(context: TaskContext, thread: number, descriptor: numbe
     right,
     dcols,
     tile,
+    ones,
+    contiguous: d[9] === 1 && d[10] === 1 && outW === width,
     colsView: heap.subarray(cols, cols + depth * positions),
     x: heap.subarray(d[19]),
   };
@@ -205,7 +228,7 @@ export function convForwardTask(
   const v = readConv(context, thread, descriptor);
   const { bytes, heap, d, out, positions, depth } = v;
   for (let s = first; s < first + count; s++) {
-    im2col(v.x, s, 1, v.channels, v.height, v.width, v.window, v.outH, v.outW, v.colsView);
+    lowerSample(v, s);
     v.kernels.packRowsR(v.cols * bytes, positions, depth, positions, v.right * bytes);
     // The biases first, then the products added to them (one pass over y instead of two).
     const y = d[20] + s * out * positions, biased = d[22] >= 0 ? 1 : 0;
@@ -238,23 +261,94 @@ export function convBackwardTask(
   const weightPart = d[24] + part * out * depth, biasPart = d[25] + part * out;
   for (let s = first; s < first + count; s++) {
     const dv = d[20] + s * out * positions, load = s === first ? 0 : 1;
-    im2col(v.x, s, 1, v.channels, v.height, v.width, v.window, v.outH, v.outW, v.colsView);
+    lowerSample(v, s);
     kernels.packColsL(dv * bytes, positions, out, positions, left);
     kernels.packColsR(v.cols * bytes, positions, depth, positions, right);
     kernels.gemm(left, right, weightPart * bytes, out, depth, positions, depth, load, tile);
+    // dbias(group)[o] (+)= Σ_p dvalues[s, o, p], as dvalues[s]·onesᵀ.
     if (d[25] >= 0) {
-      for (let o = 0; o < out; o++) {
-        let total = 0;
-        for (let p = 0, at = dv + o * positions; p < positions; p++) total += heap[at + p];
-        heap[biasPart + o] = load ? heap[biasPart + o] + total : total;
-      }
+      if (s === first) heap.fill(1, v.ones, v.ones + positions);
+      const [ones, sums] = [v.ones * bytes, biasPart * bytes];
+      kernels.dotRows(dv * bytes, ones, sums, out, positions, 1, load);
     }
     if (d[23] < 0) continue;
     kernels.packRowsR(dv * bytes, positions, out, positions, right);
     kernels.gemm(d[21] * bytes, right, v.dcols * bytes, depth, positions, out, positions, 0, tile);
     const dx = d[23] + s * v.channels * plane;
     heap.fill(0, dx, dx + v.channels * plane);
-    const dcols = heap.subarray(v.dcols, v.dcols + depth * positions);
-    col2im(dcols, 0, 1, v.channels, v.height, v.width, v.window, v.outH, v.outW, heap.subarray(dx));
+    foldSample(v, dx);
+  }
+}
+
+/**
+ * im2col of sample `s` into the thread's columns. Stride 1 with outputs as wide as the
+ * inputs (W4's "same" 3×3): a row of columns is the image shifted, one `copyWithin` within
+ * the memory plus the zeros at the edges; anything else goes through `im2col`'s loops.
+ */
+export function lowerSample(v: ConvView, s: number): void {
+  const { heap, window, channels, height, width, outH, outW, positions } = v;
+  if (!v.contiguous) {
+    im2col(v.x, s, 1, channels, height, width, window, outH, outW, v.colsView);
+    return;
+  }
+  const plane = height * width, sample = v.d[19] + s * channels * plane;
+  let start = v.cols;
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0; i < window.kernelH; i++) {
+      const dy = i * window.dilationH - window.padTop;
+      const ohFirst = rangeFirst(dy, 1, outH), ohEnd = rangeEnd(dy, 1, height, outH);
+      for (let j = 0; j < window.kernelW; j++, start += positions) {
+        const dx = j * window.dilationW - window.padLeft;
+        const owFirst = rangeFirst(dx, 1, outW), owEnd = rangeEnd(dx, 1, width, outW);
+        const empty = ohEnd <= ohFirst || owEnd <= owFirst;
+        const lo = empty ? positions : ohFirst * width + owFirst;
+        const hi = empty ? positions : (ohEnd - 1) * width + owEnd;
+        const source = sample + c * plane + dy * width + dx; // + k for cols[start + k]
+        for (let k = 0; k < lo; k++) heap[start + k] = 0;
+        heap.copyWithin(start + lo, source + lo, source + hi);
+        for (let k = hi; k < positions; k++) heap[start + k] = 0;
+        if (owFirst === 0 && owEnd === width) continue;
+        for (let oh = ohFirst; oh < ohEnd; oh++) { // the columns that wrapped around an edge
+          const row = start + oh * width;
+          for (let ow = 0; ow < owFirst; ow++) heap[row + ow] = 0;
+          for (let ow = owEnd; ow < width; ow++) heap[row + ow] = 0;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * col2im of the thread's dcols into the sample at `dx` (zeroed): in the contiguous case a
+ * row is one SIMD add into the shifted image (the wrapped columns zeroed first), in
+ * `im2col`'s order; else `col2im`'s loops.
+ */
+export function foldSample(v: ConvView, dx: number): void {
+  const { heap, window, channels, height, width, outH, outW, positions, bytes } = v;
+  if (!v.contiguous) {
+    const dcols = heap.subarray(v.dcols, v.dcols + v.depth * positions);
+    col2im(dcols, 0, 1, channels, height, width, window, outH, outW, heap.subarray(dx));
+    return;
+  }
+  const plane = height * width;
+  let start = v.dcols;
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0; i < window.kernelH; i++) {
+      const dy = i * window.dilationH - window.padTop;
+      const ohFirst = rangeFirst(dy, 1, outH), ohEnd = rangeEnd(dy, 1, height, outH);
+      for (let j = 0; j < window.kernelW; j++, start += positions) {
+        const dxOffset = j * window.dilationW - window.padLeft;
+        const owFirst = rangeFirst(dxOffset, 1, outW), owEnd = rangeEnd(dxOffset, 1, width, outW);
+        if (ohEnd <= ohFirst || owEnd <= owFirst) continue;
+        for (let oh = ohFirst; oh < ohEnd && (owFirst > 0 || owEnd < width); oh++) {
+          const row = start + oh * width;
+          for (let ow = 0; ow < owFirst; ow++) heap[row + ow] = 0;
+          for (let ow = owEnd; ow < width; ow++) heap[row + ow] = 0;
+        }
+        const lo = ohFirst * width + owFirst, hi = (ohEnd - 1) * width + owEnd;
+        const target = dx + c * plane + dy * width + dxOffset;
+        v.kernels.addBias((target + lo) * bytes, (start + lo) * bytes, 1, hi - lo);
+      }
+    }
   }
 }

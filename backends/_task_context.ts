@@ -1,4 +1,5 @@
 // What the pool's JavaScript tasks (backends/_tasks.ts) run against, on any thread.
+import type { FloatArray } from "../core/tensor.ts";
 
 /** The kernel exports a convolution task calls (byte offsets, as in backends/wasm.ts). */
 export interface ConvKernelExports {
@@ -17,6 +18,10 @@ export interface ConvKernelExports {
   packRowsR(src: number, ld: number, rows: number, cols: number, dst: number): void;
   packColsL(src: number, ld: number, rows: number, cols: number, dst: number): void;
   packColsR(src: number, ld: number, rows: number, cols: number, dst: number): void;
+  /** c[i, j] += bias[j] for i < m, j < n (with m = 1: c[0, n) += bias[0, n)). */
+  addBias(c: number, bias: number, m: number, n: number): void;
+  /** C[m, n] = (load ? C : 0) + A[m, k]·Btᵀ for n ≤ 4 (bt [n, k]). */
+  dotRows(a: number, bt: number, c: number, m: number, k: number, n: number, load: number): void;
 }
 
 /** What a task runs against: the memory, and the kernels by module (0 float32, 1 float64). */
@@ -27,3 +32,35 @@ export interface TaskContext {
 
 /** A task as the pool calls it: the context, the thread's index, then its arguments. */
 export type JsTask = (context: TaskContext, thread: number, ...args: number[]) => void;
+
+/** What a job of tasks needs of one instance of the kernels (backends/wasm.ts). */
+export interface TaskHost {
+  /** 0: float32, 1: float64. */
+  readonly module: 0 | 1;
+  /** The register tile [mr, nr]. */
+  readonly tile: readonly [number, number];
+  /** The memory the kernels use. */
+  readonly memory: WebAssembly.Memory;
+  /** The kernels' exports. */
+  readonly exports: ConvKernelExports & {
+    sumRows(a: number, out: number, m: number, n: number): void;
+  };
+  /** Grows the memory to hold `floats` elements; the whole memory as elements. */
+  reserve(floats: number): FloatArray;
+  /**
+   * Runs one job of `task` over `groups` ([first, count] each) on the pool, or returns
+   * false when there is no pool (then the caller runs the tasks itself).
+   */
+  runJob(task: JsTaskName, descriptor: number, groups: [number, number][]): boolean;
+  /** Threads that will run tasks (1 without a pool). */
+  readonly threads: number;
+}
+
+/** The tasks the pool runs in JavaScript, by index (task module {@linkcode JS_MODULE}). */
+export const JS_TASK_NAMES = ["convForward", "convBackward"] as const;
+
+/** A JavaScript task as a job names it. */
+export type JsTaskName = typeof JS_TASK_NAMES[number];
+
+/** The task module number of the JavaScript tasks (0 and 1 are the float32 and float64 wasm). */
+export const JS_MODULE = 2;

@@ -5,17 +5,18 @@
 // call (backends/_lowering.ts) hold only self-contained function declarations: they call
 // each other and read their arguments, never an import or a module-level constant.
 import { col2im, im2col, rangeEnd, rangeFirst, shiftedCopy } from "./_lowering.ts";
-import { convBackwardTask, convForwardTask, convScratch, readConv } from "./_conv_tasks.ts";
+import {
+  convBackwardTask,
+  convForwardTask,
+  convScratch,
+  foldSample,
+  lowerSample,
+  readConv,
+} from "./_conv_tasks.ts";
 import type { JsTask } from "./_task_context.ts";
+import { JS_MODULE, JS_TASK_NAMES, type JsTaskName } from "./_task_context.ts";
 
-/** The tasks the pool runs in JavaScript, by index (task module {@linkcode JS_MODULE}). */
-export const JS_TASK_NAMES = ["convForward", "convBackward"] as const;
-
-/** A JavaScript task as a job names it. */
-export type JsTaskName = typeof JS_TASK_NAMES[number];
-
-/** The task module number of the JavaScript tasks (0 and 1 are the float32 and float64 wasm). */
-export const JS_MODULE = 2;
+export { JS_MODULE, JS_TASK_NAMES, type JsTaskName };
 
 /** The tasks, in the order of {@linkcode JS_TASK_NAMES}. */
 export function jsTasks(): JsTask[] {
@@ -35,6 +36,8 @@ export function jsTaskSource(): string {
     col2im,
     convScratch,
     readConv,
+    lowerSample,
+    foldSample,
     ...jsTasks(),
   ];
   const names = jsTasks().map((task) => task.name).join(", ");

@@ -7,32 +7,9 @@
 import type { ConvGeometry } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import { convScratch, DESCRIPTOR_LENGTH, writeConvDescriptor } from "./_conv_tasks.ts";
-import type { ConvKernelExports, TaskContext } from "./_task_context.ts";
+import type { TaskContext, TaskHost } from "./_task_context.ts";
 import { JS_TASK_NAMES, type JsTaskName, jsTasks } from "./_tasks.ts";
 import { MAX_TASKS } from "./pool.ts";
-
-/** What the convolution needs of one instance of the kernels (backends/wasm.ts). */
-export interface ConvHost {
-  /** 0: float32, 1: float64. */
-  readonly module: 0 | 1;
-  /** The register tile [mr, nr]. */
-  readonly tile: readonly [number, number];
-  /** The memory the kernels use. */
-  readonly memory: WebAssembly.Memory;
-  /** The kernels' exports. */
-  readonly exports: ConvKernelExports & {
-    sumRows(a: number, out: number, m: number, n: number): void;
-  };
-  /** Grows the memory to hold `floats` elements; the whole memory as elements. */
-  reserve(floats: number): FloatArray;
-  /**
-   * Runs one job of `task` over `groups` ([first, count] each) on the pool, or returns
-   * false when there is no pool (then the caller runs the tasks itself).
-   */
-  runJob(task: JsTaskName, descriptor: number, groups: [number, number][]): boolean;
-  /** Threads that will run tasks (1 without a pool). */
-  readonly threads: number;
-}
 
 // Backward sums the weights' gradient per group of samples, then over the groups in order:
 // at most this many elements of per-group sums, and at most MAX_GROUPS groups.
@@ -72,7 +49,7 @@ function layout(start: number, lengths: number[]): number[] {
 
 /** `y = conv(x, w) + bias` on `host` (see `Backend.conv2dForward`). */
 export function convForward(
-  host: ConvHost,
+  host: TaskHost,
   x: FloatArray,
   w: FloatArray,
   bias: FloatArray | undefined,
@@ -119,7 +96,7 @@ export function convForward(
 
 /** The gradients of {@linkcode convForward} on `host` (see `Backend.conv2dBackward`). */
 export function convBackward(
-  host: ConvHost,
+  host: TaskHost,
   x: FloatArray,
   w: FloatArray,
   dvalues: FloatArray,
@@ -192,7 +169,7 @@ export function convBackward(
 }
 
 // The job on the pool, or its tasks one after another on this thread (as thread 0).
-function run(host: ConvHost, task: JsTaskName, descriptor: number, groups: [number, number][]) {
+function run(host: TaskHost, task: JsTaskName, descriptor: number, groups: [number, number][]) {
   if (host.runJob(task, descriptor, groups)) return;
   const context: TaskContext = { memory: host.memory, exports: [host.exports, host.exports] };
   const fn = jsTasks()[JS_TASK_NAMES.indexOf(task)];

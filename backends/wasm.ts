@@ -2,9 +2,9 @@ import type { AdamHyper, Backend } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import type { ConvGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
-import { convBackward, convForward, type ConvHost } from "./_wasm_conv.ts";
+import { convBackward, convForward } from "./_wasm_conv.ts";
 import { JS_MODULE } from "./_tasks.ts";
-import type { ConvKernelExports } from "./_task_context.ts";
+import type { ConvKernelExports, TaskHost } from "./_task_context.ts";
 import {
   PLAIN_KERNELS,
   PLAIN_KERNELS_F64,
@@ -164,6 +164,11 @@ interface Parallel {
   pool: WorkerPool;
   threads: Threads;
   where: string;
+}
+
+/** The multiply-adds of one product of a convolution: N·O·C·KH·KW·OH·OW. */
+function convWork(g: ConvGeometry): number {
+  return g.batch * g.outChannels * g.channels * g.kernelH * g.kernelW * g.outH * g.outW;
 }
 
 /** Tasks for `work` multiply-adds on `threads` threads. */
@@ -592,7 +597,8 @@ export class WasmKernels {
     y: FloatArray,
     g: ConvGeometry,
   ): void {
-    convForward(this.#convHost(g, 1, "wasmBackend.conv2dForward"), x, w, bias, y, g);
+    const host = this.#taskHost(convWork(g) >= parallelTuning.threshold, "conv2dForward");
+    convForward(host, x, w, bias, y, g);
   }
 
   /** The convolution's backward pass (see `Backend.conv2dBackward`), placed as forward's. */
@@ -605,31 +611,30 @@ export class WasmKernels {
     dx: FloatArray | null,
     g: ConvGeometry,
   ): void {
-    const host = this.#convHost(g, dx ? 2 : 1, "wasmBackend.conv2dBackward");
+    const work = (dx ? 2 : 1) * convWork(g);
+    const host = this.#taskHost(work >= parallelTuning.threshold, "conv2dBackward");
     convBackward(host, x, w, dvalues, dw, dbias, dx, g);
   }
 
-  // The kernels a convolution of `products` products per sample runs on: the shared ones
-  // with their pool when it is large enough and threads are wanted, else these.
-  #convHost(g: ConvGeometry, products: number, where: string): ConvHost {
-    const work = products * g.batch * g.outChannels * g.channels * g.kernelH * g.kernelW *
-      g.outH * g.outW;
-    const threads = this.#threads && work >= parallelTuning.threshold ? this.#threads() : null;
+  // The kernels a job of tasks runs on: the shared ones with their pool when it is `large`
+  // enough and threads are wanted (and not backing off), else these, on this thread.
+  #taskHost(large: boolean, name: string): TaskHost {
+    const threads = this.#threads && large ? this.#threads() : null;
     const pool = threads?.pool();
     if (threads && pool) {
       const kernels = this.float === "f64" ? threads.f64 : threads.f32;
-      return kernels.#host({ pool, threads, where });
+      return kernels.#host({ pool, threads, where: `wasmBackend.${name}` });
     }
     return this.#host();
   }
 
-  #host(parallel?: Parallel): ConvHost {
+  #host(parallel?: Parallel): TaskHost {
     return {
       module: this.float === "f64" ? 1 : 0,
       tile: [this.#mr, this.#nr],
       memory: this.#memory,
       exports: this.#exports,
-      reserve: (floats) => this.#reserve(floats),
+      reserve: (floats: number) => this.#reserve(floats),
       threads: parallel ? parallel.pool.workers + 1 : 1,
       runJob: (task, descriptor, groups) => {
         if (!parallel) return false;
@@ -820,7 +825,9 @@ export class Threads {
   run(pool: WorkerPool, where: string, judge = true): void {
     try {
       pool.run(where);
-      if (judge && parallelTuning.backoff) {
+      // Not while workers are still starting: the caller then runs most tasks itself, which
+      // says nothing about the machine (and backed off W4's first steps onto one thread).
+      if (judge && parallelTuning.backoff && pool.live === pool.workers) {
         this.#backoff = contentionBackoff(pool.lastJob, this.#backoff);
         this.#skip = this.#backoff;
       }

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
 import { backwardGroup } from "../backends/_wasm_conv.ts";
+import { readConv, writeConvDescriptor } from "../backends/_conv_tasks.ts";
 import {
   Adam,
   Conv2D,
@@ -72,12 +73,13 @@ function layer(c: Case, dtype: "float32" | "float64"): Conv2D {
   return conv;
 }
 
-// Forward and backward of one case: outputs, dinputs, dweights, dbiases.
+// Forward and backward of one case: outputs, dinputs, dweights, dbiases. The backward pass
+// follows the forward at once, while the workers still spin (and the memory grows between).
 function pass(c: Case, dtype: "float32" | "float64", training = true): FloatArray[] {
   const conv = layer(c, dtype);
   const x = Tensor.randn(c.input, { dtype, seed: 2 });
+  const d = Tensor.randn(conv.forward(x).shape, { dtype, seed: 3 });
   const outputs = conv.forward(x, { training });
-  const d = Tensor.randn(outputs.shape, { dtype, seed: 3 });
   const dinputs = conv.backward(d);
   return [
     outputs.data.slice(),
@@ -185,4 +187,64 @@ Deno.test("W4's first 8 training steps end in the same weights on 1, 2 and 3 thr
     resetParallelTuning();
     setThreads(1);
   }
+});
+
+Deno.test("a task whose view of the memory lags behind a grow refreshes it, or says so", () => {
+  // Seen in a worker: the calling thread grew the memory to 3.5 MB for a backward pass, the
+  // worker's memory.buffer still covered 2.9 MB. Here a memory whose buffer lags until grow.
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 4, shared: true });
+  const geometry = {
+    batch: 1,
+    channels: 1,
+    height: 3,
+    width: 3,
+    outChannels: 1,
+    outH: 3,
+    outW: 3,
+    kernelH: 1,
+    kernelW: 1,
+    strideH: 1,
+    strideW: 1,
+    dilationH: 1,
+    dilationW: 1,
+    padTop: 0,
+    padBottom: 0,
+    padLeft: 0,
+    padRight: 0,
+  };
+  const placement = {
+    module: 0,
+    tile: [6, 8] as const,
+    x: 64,
+    y: 80,
+    packedWeights: 96,
+    bias: -1,
+    dx: -1,
+    weightParts: -1,
+    biasParts: -1,
+    scratch: 128,
+    scratchLength: 1024,
+    group: 1,
+  };
+  writeConvDescriptor(new Int32Array(memory.buffer), 0, geometry, placement);
+  const lagging = (refreshes: boolean) => {
+    let stale = true;
+    const short = new SharedArrayBuffer(65536); // the first page: the descriptor
+    new Uint8Array(short).set(new Uint8Array(memory.buffer, 0, 65536));
+    return {
+      get buffer() {
+        return stale ? short : memory.buffer;
+      },
+      grow(pages: number) {
+        if (refreshes) stale = false;
+        return memory.grow(pages);
+      },
+    } as unknown as WebAssembly.Memory;
+  };
+  const view = readConv({ memory: lagging(true), exports: [] }, 0, 0);
+  assert.equal(view.heap.length, 2 * 65536 / 4);
+  assert.throws(
+    () => readConv({ memory: lagging(false), exports: [] }, 0, 0),
+    /convolution task: the memory is 65536 bytes, expected 131072/,
+  );
 });
