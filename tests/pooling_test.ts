@@ -106,6 +106,28 @@ Deno.test("MaxPool2D", async (t) => {
     const out = new MaxPool2D(2).forward(negativeNaN);
     assert.ok(Number.isNaN(out.data[0]), "a NaN with its sign bit set wins too");
   });
+  await t.step("2×2 windows with NaN, ±∞ and signed zeros, float32 and float64", () => {
+    // [window, float32 winner, float64 winner]: a NaN wins (float32: the first of equal NaNs,
+    // by their bits; float64: the last, as the general loop); ties go to the first.
+    const cases: [number[][], number, number][] = [
+      [[[1, NaN], [3, NaN]], 1, 3],
+      [[[NaN, 5], [Infinity, 2]], 0, 0],
+      [[[-Infinity, -Infinity], [-Infinity, -Infinity]], 0, 0],
+      [[[Infinity, -Infinity], [1, 2]], 0, 0],
+      [[[-0, 0], [0, -0]], 0, 0],
+      [[[1, 2], [4, 4]], 2, 2],
+    ];
+    for (const [window, first32, first64] of cases) {
+      for (const [dtype, winner] of [["float32", first32], ["float64", first64]] as const) {
+        const pool = new MaxPool2D(2);
+        const x = Tensor.from([[window]], { dtype });
+        const out = pool.forward(x, { training: true });
+        assert.ok(Object.is(out.data[0], x.data[winner]), `${dtype} ${window}: output`);
+        const dinputs = pool.backward(Tensor.from([[[[1]]]], { dtype })).data;
+        assert.deepEqual([...dinputs], [0, 1, 2, 3].map((i) => (i === winner ? 1 : 0)));
+      }
+    }
+  });
   await t.step("gradients match central differences", () => assertGradientsOf("MaxPool2D"));
   await t.step("config, toString, and a stride that defaults to the kernel", () => {
     const pool = new MaxPool2D(3, { stride: 2, padding: 1 });
