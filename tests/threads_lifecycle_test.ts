@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { PoolError, type WorkerFault, type WorkerPool } from "../backends/pool.ts";
 import { resetThreadFailures } from "../backends/threads.ts";
 import { parallelTuning, setPoolTiming } from "../backends/wasm.ts";
-import { RandomState, setThreads } from "../mod.ts";
+import { Conv2D, RandomState, setThreads, Tensor, withBackend } from "../mod.ts";
 import { naiveBackend, wasmBackend } from "../plugin.ts";
 import { livePool, threads } from "./_threads.ts";
 
@@ -108,6 +108,45 @@ for (
     }
   });
 }
+
+Deno.test("a worker that exits during a convolution becomes a PoolError; the next one runs on a fresh pool", async () => {
+  const conv = new Conv2D(8, 16, 3, { padding: 1, seed: 3 });
+  const x = Tensor.randn([16, 8, 14, 14], { seed: 4 }); // 3.6 M multiply-adds a product: the pool
+  const d = Tensor.randn([16, 16, 14, 14], { seed: 5 });
+  const convolve = () => {
+    conv.weights.grad.data.fill(0);
+    const outputs = withBackend("wasm", () => conv.forward(x, { training: true })).data.slice();
+    const dinputs = withBackend("wasm", () => conv.backward(d)).data.slice();
+    return [outputs, dinputs, conv.weights.grad.data.slice()];
+  };
+  setThreads(1);
+  const want = convolve();
+  setPoolTiming({ stallMs: 200 });
+  try {
+    const pool = await livePool(2);
+    pool.killNextWorker("exit");
+    let error: unknown;
+    for (let i = 0; i < 200 && !pool.hookFired && !error; i++) {
+      try {
+        convolve();
+      } catch (thrown) {
+        error = thrown;
+      }
+    }
+    assert.ok(error instanceof PoolError, `expected a PoolError, got ${error}`);
+    assert.match(error.message, /^wasmBackend\.conv2d(Forward|Backward): a worker thread stopped/);
+    assert.ok(pool.closed);
+    const fresh = await livePool(2);
+    assert.notEqual(fresh, pool);
+    convolve().forEach((got, i) => assert.deepEqual(got, want[i]));
+    assert.ok(fresh.workerTasks > 0, "the fresh pool's worker ran no task");
+    await sleep(50);
+  } finally {
+    setPoolTiming({});
+    resetThreadFailures();
+    setThreads(1);
+  }
+});
 
 Deno.test("a kernel task that throws in a worker becomes an Error; the pool stays usable", async () => {
   try {
