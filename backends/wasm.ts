@@ -974,7 +974,8 @@ function elementwiseKernels(
  * kernels (6×4 tiles), with `relaxed_madd` where the runtime supports relaxed SIMD; thin
  * products (at most four output columns) skip the packing. It decides per call: mixed
  * element types, and products too small to gain from SIMD, go to {@linkcode jsBackend}; the
- * bias add, the column sums and ReLU run in SIMD kernels too.
+ * bias add, the column sums and ReLU run in SIMD kernels too, and Conv2D's convolutions run
+ * whole, a sample at a time, on the worker pool.
  *
  * @example
  * ```ts

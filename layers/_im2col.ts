@@ -1,7 +1,8 @@
 // What the 2-D layers share (Conv2D, MaxPool2D, AvgPool2D): their size arguments, the
-// geometry of a window sliding over NCHW inputs, the checks of an input against it, and the
-// im2col/col2im lowering that turns a convolution into one matrix product. Private to the
-// layers.
+// geometry of a window sliding over NCHW inputs (`Window2D`, part of the Backend contract in
+// core/backend.ts) and the checks of an input against it, and the im2col/col2im lowering that
+// turns a convolution into one matrix product (in backends/_lowering.ts, which the wasm
+// backend's worker threads run too). Private to the layers.
 //
 // Dimension letters: N samples, C channels, H×W input height and width, KH×KW kernel,
 // OH×OW output height and width, P = OH·OW output positions per channel.

@@ -97,10 +97,11 @@ function checkChannels(value: number, name: string): void {
  * `OH = ⌊(H + padTop + padBottom − DH·(KH − 1) − 1) / SH⌋ + 1` (and OW alike); weights
  * `[outChannels, inChannels, KH, KW]` as PyTorch keeps them, biases `[outChannels]`.
  *
- * The work is three matrix products of the active backend per batch: each sample's
- * windows are unrolled into columns `[inChannels·KH·KW, OH·OW]` (im2col), then
- * `outputs = W·cols`, `dweights += dvalues·colsᵀ` and `dcols = Wᵀ·dvalues`, folded back
- * into `dinputs` (col2im).
+ * The work is three matrix products: each sample's windows are unrolled into columns
+ * `[inChannels·KH·KW, OH·OW]` (im2col), then `outputs = W·cols`, `dweights += dvalues·colsᵀ`
+ * and `dcols = Wᵀ·dvalues`, folded back into `dinputs` (col2im). The active backend runs the
+ * whole convolution where it offers one (`wasm` does, on the worker pool), else the layer
+ * lowers chunks of samples onto the backend's products.
  *
  * @example
  * ```ts
