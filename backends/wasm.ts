@@ -120,6 +120,12 @@ export interface ParallelTuning {
   maxTask: number;
   /** Back off to one thread on a busy machine ({@linkcode contentionBackoff}). */
   backoff: boolean;
+  /**
+   * The wasm backend runs a convolution whose inputs, outputs and gradients hold at most this
+   * many elements; Conv2D lowers a larger one itself, chunk by chunk (the backend's
+   * convolution copies them whole into the kernels' memory, at most 4 GiB).
+   */
+  convElements: number;
 }
 
 // Several tasks per thread, so that a thread descheduled on a loaded machine leaves the
@@ -134,6 +140,7 @@ const TUNING: Readonly<ParallelTuning> = {
   tasksPerThread: 4,
   maxTask: 1 << 25,
   backoff: true,
+  convElements: 1 << 26,
 };
 
 /**
@@ -1039,13 +1046,14 @@ export const wasmBackend: Backend = {
     else jsBackend.reluBackward!(x, dvalues, out);
   },
   conv2dForward(x, w, bias, y, geometry) {
-    const kernels = kernelsFor(x, w, y);
+    const kernels = x.length + y.length <= parallelTuning.convElements ? kernelsFor(x, w, y) : null;
     if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
     kernels.conv2dForward(x, w, bias, y, geometry);
     return true;
   },
   conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry) {
-    const kernels = kernelsFor(x, w, dvalues);
+    const whole = 2 * x.length + dvalues.length <= parallelTuning.convElements;
+    const kernels = whole ? kernelsFor(x, w, dvalues) : null;
     const same = (array: FloatArray | null | undefined) =>
       !array || array.constructor === x.constructor;
     if (!kernels || !same(dw) || !same(dbias) || !same(dx)) return false;

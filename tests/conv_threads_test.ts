@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
 import { backwardGroup } from "../backends/_wasm_conv.ts";
 import { readConv, writeConvDescriptor } from "../backends/_conv_tasks.ts";
+import { wasmBackend } from "../plugin.ts";
 import {
   Adam,
   Conv2D,
@@ -118,6 +119,33 @@ Deno.test("the wasm convolution matches a naive loop and Conv2D's own lowering",
       const scale = Math.max(1, ...lowered[i].map(Math.abs));
       assert.ok(maxDifference([...got], [...lowered[i]]) < 2e-5 * scale, `${c.what}: ${i}`);
     });
+  }
+});
+
+Deno.test("a convolution too large to copy whole into the kernels' memory is lowered by Conv2D", () => {
+  const c = CASES[1];
+  const answers: boolean[] = [];
+  const spy = {
+    ...wasmBackend,
+    name: "wasm-spy",
+    conv2dForward(...args: Parameters<NonNullable<typeof wasmBackend.conv2dForward>>) {
+      answers.push(wasmBackend.conv2dForward!(...args));
+      return answers.at(-1)!;
+    },
+    conv2dBackward(...args: Parameters<NonNullable<typeof wasmBackend.conv2dBackward>>) {
+      answers.push(wasmBackend.conv2dBackward!(...args));
+      return answers.at(-1)!;
+    },
+  };
+  const whole = withBackend(spy, () => pass(c, "float64"));
+  assert.deepEqual(answers, [true, true, true]); // forward twice (pass() takes the shape first)
+  try {
+    parallelTuning.convElements = 1000; // below this case's arrays
+    const lowered = withBackend(spy, () => pass(c, "float64"));
+    assert.deepEqual(answers.slice(3), [false, false, false]);
+    whole.forEach((array, i) => assert.ok(maxDifference([...array], [...lowered[i]]) < 1e-12));
+  } finally {
+    resetParallelTuning();
   }
 });
 
