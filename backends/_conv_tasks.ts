@@ -286,36 +286,22 @@ export function convBackwardTask(
  * the memory plus the zeros at the edges; anything else goes through `im2col`'s loops.
  */
 export function lowerSample(v: ConvView, s: number): void {
-  const { heap, window, channels, height, width, outH, outW, positions } = v;
+  const { heap, channels, height, width, positions } = v;
   if (!v.contiguous) {
-    im2col(v.x, s, 1, channels, height, width, window, outH, outW, v.colsView);
+    im2col(v.x, s, 1, channels, height, width, v.window, v.outH, v.outW, v.colsView);
     return;
   }
-  const plane = height * width, sample = v.d[19] + s * channels * plane;
-  let start = v.cols;
-  for (let c = 0; c < channels; c++) {
-    for (let i = 0; i < window.kernelH; i++) {
-      const dy = i * window.dilationH - window.padTop;
-      const ohFirst = rangeFirst(dy, 1, outH), ohEnd = rangeEnd(dy, 1, height, outH);
-      for (let j = 0; j < window.kernelW; j++, start += positions) {
-        const dx = j * window.dilationW - window.padLeft;
-        const owFirst = rangeFirst(dx, 1, outW), owEnd = rangeEnd(dx, 1, width, outW);
-        const empty = ohEnd <= ohFirst || owEnd <= owFirst;
-        const lo = empty ? positions : ohFirst * width + owFirst;
-        const hi = empty ? positions : (ohEnd - 1) * width + owEnd;
-        const source = sample + c * plane + dy * width + dx; // + k for cols[start + k]
-        for (let k = 0; k < lo; k++) heap[start + k] = 0;
-        heap.copyWithin(start + lo, source + lo, source + hi);
-        for (let k = hi; k < positions; k++) heap[start + k] = 0;
-        if (owFirst === 0 && owEnd === width) continue;
-        for (let oh = ohFirst; oh < ohEnd; oh++) { // the columns that wrapped around an edge
-          const row = start + oh * width;
-          for (let ow = 0; ow < owFirst; ow++) heap[row + ow] = 0;
-          for (let ow = owEnd; ow < width; ow++) heap[row + ow] = 0;
-        }
-      }
-    }
-  }
+  const sample = v.d[19] + s * channels * height * width;
+  forEachShift(v, v.cols, (start, shift, ohFirst, ohEnd, owFirst, owEnd) => {
+    const empty = ohEnd <= ohFirst || owEnd <= owFirst;
+    const lo = empty ? positions : ohFirst * width + owFirst;
+    const hi = empty ? positions : (ohEnd - 1) * width + owEnd;
+    const source = sample + shift; // + k for cols[start + k]
+    for (let k = 0; k < lo; k++) heap[start + k] = 0;
+    heap.copyWithin(start + lo, source + lo, source + hi);
+    for (let k = hi; k < positions; k++) heap[start + k] = 0;
+    zeroWrapped(heap, start, width, ohFirst, ohEnd, owFirst, owEnd);
+  });
 }
 
 /**
@@ -324,31 +310,69 @@ export function lowerSample(v: ConvView, s: number): void {
  * `im2col`'s order; else `col2im`'s loops.
  */
 export function foldSample(v: ConvView, dx: number): void {
-  const { heap, window, channels, height, width, outH, outW, positions, bytes } = v;
+  const { heap, channels, height, width, positions, bytes } = v;
   if (!v.contiguous) {
     const dcols = heap.subarray(v.dcols, v.dcols + v.depth * positions);
-    col2im(dcols, 0, 1, channels, height, width, window, outH, outW, heap.subarray(dx));
+    col2im(dcols, 0, 1, channels, height, width, v.window, v.outH, v.outW, heap.subarray(dx));
     return;
   }
-  const plane = height * width;
-  let start = v.dcols;
+  forEachShift(v, v.dcols, (start, shift, ohFirst, ohEnd, owFirst, owEnd) => {
+    if (ohEnd <= ohFirst || owEnd <= owFirst) return;
+    zeroWrapped(heap, start, width, ohFirst, ohEnd, owFirst, owEnd);
+    const lo = ohFirst * width + owFirst, hi = (ohEnd - 1) * width + owEnd;
+    v.kernels.addBias((dx + shift + lo) * bytes, (start + lo) * bytes, 1, hi - lo);
+  });
+}
+
+/**
+ * The contiguous case's kernel taps, in im2col's row order: `visit(start, shift, ohFirst,
+ * ohEnd, owFirst, owEnd)` for the row of columns at `start` (then `start` + P, …), whose
+ * column k reads the sample's element k + `shift`, valid for output rows [ohFirst, ohEnd)
+ * and columns [owFirst, owEnd).
+ */
+export function forEachShift(
+  v: ConvView,
+  start: number,
+  visit: (
+    start: number,
+    shift: number,
+    ohFirst: number,
+    ohEnd: number,
+    owFirst: number,
+    owEnd: number,
+  ) => void,
+): void {
+  const { window, channels, height, width, outH, outW, positions } = v;
   for (let c = 0; c < channels; c++) {
     for (let i = 0; i < window.kernelH; i++) {
       const dy = i * window.dilationH - window.padTop;
       const ohFirst = rangeFirst(dy, 1, outH), ohEnd = rangeEnd(dy, 1, height, outH);
       for (let j = 0; j < window.kernelW; j++, start += positions) {
-        const dxOffset = j * window.dilationW - window.padLeft;
-        const owFirst = rangeFirst(dxOffset, 1, outW), owEnd = rangeEnd(dxOffset, 1, width, outW);
-        if (ohEnd <= ohFirst || owEnd <= owFirst) continue;
-        for (let oh = ohFirst; oh < ohEnd && (owFirst > 0 || owEnd < width); oh++) {
-          const row = start + oh * width;
-          for (let ow = 0; ow < owFirst; ow++) heap[row + ow] = 0;
-          for (let ow = owEnd; ow < width; ow++) heap[row + ow] = 0;
-        }
-        const lo = ohFirst * width + owFirst, hi = (ohEnd - 1) * width + owEnd;
-        const target = dx + c * plane + dy * width + dxOffset;
-        v.kernels.addBias((target + lo) * bytes, (start + lo) * bytes, 1, hi - lo);
+        const dx = j * window.dilationW - window.padLeft;
+        const owFirst = rangeFirst(dx, 1, outW), owEnd = rangeEnd(dx, 1, width, outW);
+        visit(start, (c * height + dy) * width + dx, ohFirst, ohEnd, owFirst, owEnd);
       }
     }
+  }
+}
+
+/**
+ * Zeroes the columns of a row of columns at `start` that wrapped around the image's left or
+ * right edge: in output rows [ohFirst, ohEnd), those outside [owFirst, owEnd).
+ */
+export function zeroWrapped(
+  heap: Float32Array | Float64Array,
+  start: number,
+  width: number,
+  ohFirst: number,
+  ohEnd: number,
+  owFirst: number,
+  owEnd: number,
+): void {
+  if (owFirst === 0 && owEnd === width) return;
+  for (let oh = ohFirst; oh < ohEnd; oh++) {
+    const row = start + oh * width;
+    for (let ow = 0; ow < owFirst; ow++) heap[row + ow] = 0;
+    for (let ow = owEnd; ow < width; ow++) heap[row + ow] = 0;
   }
 }

@@ -10,22 +10,21 @@ import {
   convForwardTask,
   convScratch,
   foldSample,
+  forEachShift,
   lowerSample,
   readConv,
+  zeroWrapped,
 } from "./_conv_tasks.ts";
 import type { JsTask } from "./_task_context.ts";
-import { JS_MODULE, JS_TASK_NAMES, type JsTaskName } from "./_task_context.ts";
 
-export { JS_MODULE, JS_TASK_NAMES, type JsTaskName };
-
-/** The tasks, in the order of {@linkcode JS_TASK_NAMES}. */
+/** The tasks, in the order of `JS_TASK_NAMES` (backends/_task_context.ts). */
 export function jsTasks(): JsTask[] {
   return [convForwardTask, convBackwardTask] as JsTask[];
 }
 
 /**
  * The tasks' source for a worker: every function they call, then `JS_TASKS`, the tasks in
- * the order of {@linkcode JS_TASK_NAMES}.
+ * the order of `JS_TASK_NAMES` (backends/_task_context.ts).
  */
 export function jsTaskSource(): string {
   const functions = [
@@ -36,6 +35,8 @@ export function jsTaskSource(): string {
     col2im,
     convScratch,
     readConv,
+    forEachShift,
+    zeroWrapped,
     lowerSample,
     foldSample,
     ...jsTasks(),

@@ -7,8 +7,13 @@
 import type { ConvGeometry } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import { convScratch, DESCRIPTOR_LENGTH, writeConvDescriptor } from "./_conv_tasks.ts";
-import type { TaskContext, TaskHost } from "./_task_context.ts";
-import { JS_TASK_NAMES, type JsTaskName, jsTasks } from "./_tasks.ts";
+import {
+  JS_TASK_NAMES,
+  type JsTaskName,
+  type TaskContext,
+  type TaskHost,
+} from "./_task_context.ts";
+import { jsTasks } from "./_tasks.ts";
 import { MAX_TASKS } from "./pool.ts";
 
 // Backward sums the weights' gradient per group of samples, then over the groups in order:

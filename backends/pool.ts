@@ -1,6 +1,12 @@
 import { workerSource } from "./_worker_source.ts";
-import { JS_MODULE, JS_TASK_NAMES, type JsTaskName, jsTasks } from "./_tasks.ts";
-import type { JsTask, TaskContext } from "./_task_context.ts";
+import { jsTasks } from "./_tasks.ts";
+import {
+  JS_MODULE,
+  JS_TASK_NAMES,
+  type JsTask,
+  type JsTaskName,
+  type TaskContext,
+} from "./_task_context.ts";
 
 // A pool of Web Workers that run wasm kernel calls ("tasks") on one shared memory, in the
 // manner of pthreadpool: the calling thread publishes a job (a table of tasks in a small

@@ -3,8 +3,7 @@ import type { FloatArray } from "../core/tensor.ts";
 import type { ConvGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convForward } from "./_wasm_conv.ts";
-import { JS_MODULE } from "./_tasks.ts";
-import type { ConvKernelExports, TaskHost } from "./_task_context.ts";
+import { type ConvKernelExports, JS_MODULE, type TaskHost } from "./_task_context.ts";
 import {
   PLAIN_KERNELS,
   PLAIN_KERNELS_F64,
