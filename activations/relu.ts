@@ -40,7 +40,7 @@ export class ReLU implements Layer {
     this.#inputs = inputs;
     this.#training = options?.training === true;
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const backend = getBackend();
     if (backend.relu) backend.relu(inputs.data, outputs.data);
@@ -57,7 +57,7 @@ export class ReLU implements Layer {
   backward(dvalues: Tensor): Tensor {
     const inputs = expectLike(dvalues, this.#inputs, "ReLU.backward");
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const backend = getBackend();
     if (backend.reluBackward) backend.reluBackward(inputs.data, dvalues.data, dinputs.data);

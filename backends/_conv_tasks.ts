@@ -233,7 +233,8 @@ export function convForwardTask(
     // The biases first, then the products added to them (one pass over y instead of two).
     const y = d[20] + s * out * positions, biased = d[22] >= 0 ? 1 : 0;
     for (let o = 0; biased && o < out; o++) {
-      heap.fill(heap[d[22] + o], y + o * positions, y + (o + 1) * positions);
+      const b = heap[d[22] + o], row = y + o * positions;
+      for (let p = 0; p < positions; p++) heap[row + p] = b; // no fill: see lowerSample
     }
     const [w, right, tile] = [d[21] * bytes, v.right * bytes, v.tile * bytes];
     v.kernels.gemm(w, right, y * bytes, out, positions, depth, positions, biased, tile);
@@ -267,7 +268,7 @@ export function convBackwardTask(
     kernels.gemm(left, right, weightPart * bytes, out, depth, positions, depth, load, tile);
     // dbias(group)[o] (+)= Σ_p dvalues[s, o, p], as dvalues[s]·onesᵀ.
     if (d[25] >= 0) {
-      if (s === first) heap.fill(1, v.ones, v.ones + positions);
+      for (let p = 0; s === first && p < positions; p++) heap[v.ones + p] = 1;
       const [ones, sums] = [v.ones * bytes, biasPart * bytes];
       kernels.dotRows(dv * bytes, ones, sums, out, positions, 1, load);
     }
@@ -275,18 +276,20 @@ export function convBackwardTask(
     kernels.packRowsR(dv * bytes, positions, out, positions, right);
     kernels.gemm(d[21] * bytes, right, v.dcols * bytes, depth, positions, out, positions, 0, tile);
     const dx = d[23] + s * v.channels * plane;
-    heap.fill(0, dx, dx + v.channels * plane);
+    kernels.zeroBytes(dx * bytes, v.channels * plane * bytes);
     foldSample(v, dx);
   }
 }
 
 /**
  * im2col of sample `s` into the thread's columns. Stride 1 with outputs as wide as the
- * inputs (W4's "same" 3×3): a row of columns is the image shifted, one `copyWithin` within
- * the memory plus the zeros at the edges; anything else goes through `im2col`'s loops.
+ * inputs (W4's "same" 3×3): a row of columns is the image shifted, one copy within the
+ * memory plus the zeros at the edges; anything else goes through `im2col`'s loops. The copy
+ * is the kernels' `memory.copy`: a shared memory's `copyWithin` (and `fill`) goes element by
+ * element with relaxed atomics, 7–8× slower.
  */
 export function lowerSample(v: ConvView, s: number): void {
-  const { heap, channels, height, width, positions } = v;
+  const { heap, channels, height, width, positions, bytes } = v;
   if (!v.contiguous) {
     im2col(v.x, s, 1, channels, height, width, v.window, v.outH, v.outW, v.colsView);
     return;
@@ -298,7 +301,9 @@ export function lowerSample(v: ConvView, s: number): void {
     const hi = empty ? positions : (ohEnd - 1) * width + owEnd;
     const source = sample + shift; // + k for cols[start + k]
     for (let k = 0; k < lo; k++) heap[start + k] = 0;
-    heap.copyWithin(start + lo, source + lo, source + hi);
+    if (hi > lo) {
+      v.kernels.copyBytes((start + lo) * bytes, (source + lo) * bytes, (hi - lo) * bytes);
+    }
     for (let k = hi; k < positions; k++) heap[start + k] = 0;
     zeroWrapped(heap, start, width, ohFirst, ohEnd, owFirst, owEnd);
   });

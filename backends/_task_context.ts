@@ -22,6 +22,10 @@ export interface ConvKernelExports {
   addBias(c: number, bias: number, m: number, n: number): void;
   /** C[m, n] = (load ? C : 0) + A[m, k]·Btᵀ for n ≤ 4 (bt [n, k]). */
   dotRows(a: number, bt: number, c: number, m: number, k: number, n: number, load: number): void;
+  /** memory[dst, dst + n) = memory[src, src + n) (bytes; the ranges may overlap). */
+  copyBytes(dst: number, src: number, n: number): void;
+  /** memory[dst, dst + n) = 0 (bytes). */
+  zeroBytes(dst: number, n: number): void;
 }
 
 /** What a task runs against: the memory, and the kernels by module (0 float32, 1 float64). */
@@ -47,6 +51,10 @@ export interface TaskHost {
   };
   /** Grows the memory to hold `floats` elements; the whole memory as elements. */
   reserve(floats: number): FloatArray;
+  /** Where this call's scratch may start (elements): above the memory's resident blocks. */
+  readonly origin: number;
+  /** `array`'s element offset in the memory when it lies there resident, else −1. */
+  residentAt(array: FloatArray): number;
   /**
    * Runs one job of `task` over `groups` ([first, count] each) on the pool, or returns
    * false when there is no pool (then the caller runs the tasks itself).

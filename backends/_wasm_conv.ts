@@ -65,16 +65,21 @@ export function convForward(
   const depth = g.channels * g.kernelH * g.kernelW, positions = g.outH * g.outW;
   const scratch = convScratch(depth, positions, g.outChannels, mr, nr);
   const scratchLength = scratch[scratch.length - 1];
-  const [descriptor, packedWeights, biasAt, xAt, yAt, scratchAt] = layout(align(mr * nr), [
-    DESCRIPTOR_LENGTH,
-    panels(g.outChannels, mr) * depth,
-    bias ? g.outChannels : 0,
-    x.length,
-    y.length,
-  ]);
+  const [xResident, yResident] = [host.residentAt(x), host.residentAt(y)];
+  const [descriptor, packedWeights, biasAt, xCopy, yCopy, scratchAt] = layout(
+    host.origin + align(mr * nr),
+    [
+      DESCRIPTOR_LENGTH,
+      panels(g.outChannels, mr) * depth,
+      bias ? g.outChannels : 0,
+      xResident < 0 ? x.length : 0,
+      yResident < 0 ? y.length : 0,
+    ],
+  );
   const heap = host.reserve(scratchAt + Math.max(host.threads * scratchLength, w.length));
   const bytes = heap.BYTES_PER_ELEMENT;
-  heap.set(x, xAt);
+  const xAt = xResident < 0 ? xCopy : xResident, yAt = yResident < 0 ? yCopy : yResident;
+  if (xResident < 0) heap.set(x, xAt);
   if (bias) heap.set(bias, biasAt);
   // w [O, C·KH·KW] as the left operand of w·cols, packed once for every sample (from a
   // spare spot: the scratch, which the tasks overwrite afterwards).
@@ -96,7 +101,7 @@ export function convForward(
   });
   const tasks = Math.min(g.batch, MAX_TASKS, 8 * host.threads);
   run(host, "convForward", descriptor * bytes, spans(g.batch, Math.ceil(g.batch / tasks)));
-  y.set(heap.subarray(yAt, yAt + y.length));
+  if (yResident < 0) y.set(heap.subarray(yAt, yAt + y.length));
 }
 
 /** The gradients of {@linkcode convForward} on `host` (see `Backend.conv2dBackward`). */
@@ -117,23 +122,25 @@ export function convBackward(
   const scratchLength = scratch[scratch.length - 1];
   const group = backwardGroup(g.batch, out * depth);
   const groups = Math.ceil(g.batch / group);
+  const xResident = host.residentAt(x), dvResident = host.residentAt(dvalues);
+  const dxResident = dx ? host.residentAt(dx) : -1;
   const [
     descriptor,
     packedWeights,
-    xAt,
-    dvAt,
-    dxAt,
+    xCopy,
+    dvCopy,
+    dxCopy,
     weightParts,
     biasParts,
     dwAt,
     dbAt,
     scratchAt,
-  ] = layout(align(mr * nr), [
+  ] = layout(host.origin + align(mr * nr), [
     DESCRIPTOR_LENGTH,
     Math.max(panels(depth, mr) * out, w.length),
-    x.length,
-    dvalues.length,
-    dx ? dx.length : 0,
+    xResident < 0 ? x.length : 0,
+    dvResident < 0 ? dvalues.length : 0,
+    dx && dxResident < 0 ? dx.length : 0,
     groups * out * depth,
     dbias ? groups * out : 0,
     out * depth,
@@ -141,8 +148,11 @@ export function convBackward(
   ]);
   const heap = host.reserve(scratchAt + Math.max(host.threads * scratchLength, w.length));
   const bytes = heap.BYTES_PER_ELEMENT;
-  heap.set(x, xAt);
-  heap.set(dvalues, dvAt);
+  const xAt = xResident < 0 ? xCopy : xResident;
+  const dvAt = dvResident < 0 ? dvCopy : dvResident;
+  const dxAt = dxResident < 0 ? dxCopy : dxResident;
+  if (xResident < 0) heap.set(x, xAt);
+  if (dvResident < 0) heap.set(dvalues, dvAt);
   // w [O, C·KH·KW] as the left operand of wᵀ·dvalues, packed once (from a spare spot).
   heap.set(w, scratchAt);
   host.exports.packRowsL(scratchAt * bytes, depth, out, depth, packedWeights * bytes);
@@ -170,7 +180,7 @@ export function convBackward(
     host.exports.sumRows(biasParts * bytes, dbAt * bytes, groups, out);
     dbias.set(heap.subarray(dbAt, dbAt + out));
   }
-  if (dx) dx.set(heap.subarray(dxAt, dxAt + dx.length));
+  if (dx && dxResident < 0) dx.set(heap.subarray(dxAt, dxAt + dx.length));
 }
 
 // The job on the pool, or its tasks one after another on this thread (as thread 0).

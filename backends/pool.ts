@@ -30,6 +30,8 @@ export const TASK_FUNCTIONS = [
   "packColsL",
   "packColsR",
   "outerRows",
+  "relu",
+  "reluBackward",
 ] as const;
 
 /**

@@ -4,6 +4,7 @@ import type { ConvGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convForward } from "./_wasm_conv.ts";
 import { type ConvKernelExports, JS_MODULE, type TaskHost } from "./_task_context.ts";
+import { RESIDENT_MIN_ELEMENTS, ResidentHeap } from "./_resident.ts";
 import {
   PLAIN_KERNELS,
   PLAIN_KERNELS_F64,
@@ -156,6 +157,13 @@ export function resetParallelTuning(): void {
 
 const PRODUCTS = ["matmul", "matmulTransA", "matmulTransB"] as const;
 
+// The arrays of one call, for finding the resident ones.
+type Operands = readonly (FloatArray | null | undefined)[];
+
+const isShared = (array: FloatArray | null | undefined): boolean =>
+  !!array && typeof SharedArrayBuffer === "function" &&
+  array.buffer instanceof SharedArrayBuffer;
+
 // A packing call: [function, source, leading dimension, rows, cols] (elements).
 type PackCall = [
   "packColsL" | "packRowsL" | "packColsR" | "packRowsR",
@@ -232,12 +240,14 @@ export class WasmKernels {
   readonly #mr: number;
   readonly #nr: number;
   readonly #threads: (() => Threads | null) | undefined;
+  readonly #resident: ResidentHeap | undefined; // the shared builds' resident blocks
   #heap: FloatArray;
   readonly #views = new Map<number, FloatArray>(); // by offset, see #slice
 
   /**
    * Compiles `bytes` synchronously (they are a few kilobytes) or takes a compiled module. With
-   * `memory`, the module is a shared build and is instantiated on it. `threads` gives the
+   * `memory`, the module is a shared build and is instantiated on it; `resident` holds the
+   * blocks of that memory that the kernels' scratch must stay above. `threads` gives the
    * shared kernels and their pool to which large products go (created on the first one).
    */
   constructor(
@@ -246,6 +256,7 @@ export class WasmKernels {
     float: WasmFloat = "f32",
     memory?: WebAssembly.Memory,
     threads?: () => Threads | null,
+    resident?: ResidentHeap,
   ) {
     this.module = bytes instanceof WebAssembly.Module
       ? bytes
@@ -254,6 +265,7 @@ export class WasmKernels {
     this.#exports = this.instance.exports as unknown as KernelExports;
     this.#memory = memory ?? this.#exports.memory!;
     this.#threads = threads;
+    this.#resident = resident;
     this.float = float;
     this.#bytes = float === "f64" ? 8 : 4;
     ({ mr: this.#mr, nr: this.#nr } = float === "f64" ? TILE_F64 : TILE);
@@ -274,6 +286,12 @@ export class WasmKernels {
       views.set(at, view);
     }
     return view;
+  }
+
+  // The element offset of this call's scratch: above the resident blocks, which only the
+  // shared builds have.
+  #origin(): number {
+    return this.#resident ? this.#resident.top / this.#bytes : 0;
   }
 
   #view(): FloatArray {
@@ -342,8 +360,9 @@ export class WasmKernels {
       return this.#thinRows(a, b, c, rows, cols, depth, accumulate, parallel);
     }
     const MR = this.#mr, NR = this.#nr, B = this.#bytes;
-    const tile = align(MR * NR); // the edge-tile scratch of one gemm call
-    const rawA = tile;
+    const base = this.#origin();
+    const tile = align(MR * NR); // the edge-tile scratch of one gemm call, at `base`
+    const rawA = base + tile;
     const rawB = rawA + align(a.length);
     const packedL = rawB + align(b.length);
     const packedR = packedL + align(Math.ceil(rows / MR) * MR * depth);
@@ -375,7 +394,7 @@ export class WasmKernels {
         x.packColsL(rawA * B, n, m, n, packedL * B);
         x.packColsR(rawB * B, n, k, n, packedR * B);
       }
-      x.gemm(packedL * B, packedR * B, out * B, rows, cols, depth, cols, load, 0);
+      x.gemm(packedL * B, packedR * B, out * B, rows, cols, depth, cols, load, base * B);
     } else {
       // The same packing calls, [function, source, leading dimension, rows, cols], in ranges
       // of panels; then the output tiles.
@@ -485,18 +504,19 @@ export class WasmKernels {
     parallel?: Parallel,
   ): void {
     const B = this.#bytes;
-    const btAt = align(a.length);
+    const base = this.#origin();
+    const btAt = base + align(a.length);
     const out = btAt + align(cols * depth);
     const heap = this.#reserve(out + align(rows * cols) + cols);
     const load = accumulate ? 1 : 0;
-    heap.set(a);
+    heap.set(a, base);
     if (kind === 1) {
       heap.set(b, btAt);
       if (accumulate) heap.set(c, out);
       if (parallel) {
         this.#split(parallel, rows, cols * depth, 8, (q0, count) => [
           "outerRows",
-          q0 * B,
+          (base + q0) * B,
           btAt * B,
           (out + q0 * cols) * B,
           depth,
@@ -505,7 +525,7 @@ export class WasmKernels {
           load,
           rows,
         ]);
-      } else this.#exports.outerRows(0, btAt * B, out * B, depth, rows, cols, load, rows);
+      } else this.#exports.outerRows(base * B, btAt * B, out * B, depth, rows, cols, load, rows);
       return this.#finish(out, c, rows, cols, bias);
     }
     if (kind === 2) heap.set(b, btAt);
@@ -515,7 +535,7 @@ export class WasmKernels {
       }
     }
     if (accumulate) heap.set(c, out);
-    this.#exports.dotRows(0, btAt * B, out * B, rows, depth, cols, load);
+    this.#exports.dotRows(base * B, btAt * B, out * B, rows, depth, cols, load);
     this.#finish(out, c, rows, cols, bias);
   }
 
@@ -564,15 +584,16 @@ export class WasmKernels {
     parallel?: Parallel,
   ): void {
     const B = this.#bytes;
-    const aAt = align(b.length);
+    const base = this.#origin();
+    const aAt = base + align(b.length);
     const out = aAt + align(a.length);
     const heap = this.#reserve(out + rows * cols);
-    heap.set(b);
+    heap.set(b, base);
     heap.set(a, aAt);
     if (parallel) {
       this.#split(parallel, cols, rows * depth, 8, (q0, count) => [
         "outerRows",
-        q0 * B,
+        (base + q0) * B,
         aAt * B,
         (out + q0 * rows) * B,
         depth,
@@ -581,7 +602,7 @@ export class WasmKernels {
         0,
         cols,
       ]);
-    } else this.#exports.outerRows(0, aAt * B, out * B, depth, cols, rows, 0, cols);
+    } else this.#exports.outerRows(base * B, aAt * B, out * B, depth, cols, rows, 0, cols);
     for (let r = 0; r < rows; r++) {
       for (let j = 0, at = r * cols; j < cols; j++) {
         c[at + j] = accumulate ? c[at + j] + heap[out + j * rows + r] : heap[out + j * rows + r];
@@ -603,7 +624,8 @@ export class WasmKernels {
     y: FloatArray,
     g: ConvGeometry,
   ): void {
-    const host = this.#taskHost(convWork(g) >= parallelTuning.threshold, "conv2dForward");
+    const large = convWork(g) >= parallelTuning.threshold;
+    const host = this.#taskHost(large, "conv2dForward", [x, y]);
     convForward(host, x, w, bias, y, g);
   }
 
@@ -618,20 +640,40 @@ export class WasmKernels {
     g: ConvGeometry,
   ): void {
     const work = (dx ? 2 : 1) * convWork(g);
-    const host = this.#taskHost(work >= parallelTuning.threshold, "conv2dBackward");
+    const large = work >= parallelTuning.threshold;
+    const host = this.#taskHost(large, "conv2dBackward", [x, dvalues, dx]);
     convBackward(host, x, w, dvalues, dw, dbias, dx, g);
   }
 
   // The kernels a job of tasks runs on: the shared ones with their pool when it is `large`
-  // enough and threads are wanted (and not backing off), else these, on this thread.
-  #taskHost(large: boolean, name: string): TaskHost {
-    const threads = this.#threads && large ? this.#threads() : null;
-    const pool = threads?.pool();
-    if (threads && pool) {
-      const kernels = this.float === "f64" ? threads.f64 : threads.f32;
-      return kernels.#host({ pool, threads, where: `wasmBackend.${name}` });
-    }
-    return this.#host();
+  // enough and threads are wanted (and not backing off); else the shared ones on this thread
+  // when an operand lies resident in their memory; else these, on this thread.
+  #taskHost(large: boolean, name: string, operands: Operands): TaskHost {
+    const shared = this.#sharedFor(large, operands);
+    if (!shared) return this.#host();
+    const pool = large ? shared.threads.pool() : null;
+    const where = `wasmBackend.${name}`;
+    if (pool) return shared.kernels.#host({ pool, threads: shared.threads, where });
+    return shared.resident ? shared.kernels.#host() : this.#host();
+  }
+
+  // The shared kernels of this element type, when these are the calling thread's own and the
+  // work is `large` or an operand may be resident; `resident` says whether one is.
+  #sharedFor(
+    large: boolean,
+    operands: Operands,
+  ): { threads: Threads; kernels: WasmKernels; resident: boolean } | null {
+    const threads = this.#threads && (large || operands.some(isShared)) ? this.#threads() : null;
+    if (!threads) return null;
+    const kernels = this.float === "f64" ? threads.f64 : threads.f32;
+    const resident = operands.some((array) => array && threads.resident.offsetOf(array) >= 0);
+    return { threads, kernels, resident };
+  }
+
+  // `array`'s element offset when it lies resident in this memory, else −1.
+  #residentAt(array: FloatArray): number {
+    const at = this.#resident?.offsetOf(array) ?? -1;
+    return at < 0 ? -1 : at / this.#bytes;
   }
 
   #host(parallel?: Parallel): TaskHost {
@@ -641,6 +683,8 @@ export class WasmKernels {
       memory: this.#memory,
       exports: this.#exports,
       reserve: (floats: number) => this.#reserve(floats),
+      origin: this.#origin(),
+      residentAt: (array: FloatArray) => this.#residentAt(array),
       threads: parallel ? parallel.pool.workers + 1 : 1,
       runJob: (task, descriptor, groups) => {
         if (!parallel) return false;
@@ -655,7 +699,7 @@ export class WasmKernels {
 
   /** c[m, n] += bias[n] on every row. */
   addBias(c: FloatArray, bias: FloatArray, m: number, n: number): void {
-    const at = align(this.#mr * this.#nr);
+    const at = this.#origin() + align(this.#mr * this.#nr);
     const biasAt = at + align(m * n);
     const heap = this.#reserve(biasAt + n);
     heap.set(c, at);
@@ -672,7 +716,7 @@ export class WasmKernels {
     n: number,
     accumulate: boolean,
   ): void {
-    const at = align(this.#mr * this.#nr);
+    const at = this.#origin() + align(this.#mr * this.#nr);
     const outAt = at + align(m * n);
     const heap = this.#reserve(outAt + n);
     heap.set(a, at);
@@ -682,20 +726,59 @@ export class WasmKernels {
     out.set(this.#slice(outAt, n));
   }
 
-  /** out = max(x, 0); with `dvalues`, out = x > 0 ? dvalues : 0. */
+  /**
+   * out = max(x, 0); with `dvalues`, out = x > 0 ? dvalues : 0. Where an operand lies
+   * resident in the shared memory, the shared kernels run it there, on the pool when it has
+   * at least twice `parallelTuning.minTask` elements (each element alone: the same bits).
+   */
   relu(x: FloatArray, out: FloatArray, dvalues?: FloatArray): void {
+    const large = x.length >= 2 * parallelTuning.minTask;
+    const shared = this.#sharedFor(large, [x, out, dvalues]);
+    if (!shared?.resident) return this.#relu(x, out, dvalues);
+    const pool = large ? shared.threads.pool() : null;
+    const where = "wasmBackend.relu";
+    shared.kernels.#relu(
+      x,
+      out,
+      dvalues,
+      pool ? { pool, threads: shared.threads, where } : undefined,
+    );
+  }
+
+  #relu(x: FloatArray, out: FloatArray, dvalues?: FloatArray, parallel?: Parallel): void {
     const n = x.length;
     const B = this.#bytes;
-    const xAt = align(this.#mr * this.#nr);
-    const dvAt = xAt + align(n);
-    const outAt = dvAt + (dvalues ? align(n) : 0);
-    const heap = this.#reserve(outAt + n);
-    heap.set(x, xAt);
-    if (dvalues) {
-      heap.set(dvalues, dvAt);
-      this.#exports.reluBackward(xAt * B, dvAt * B, outAt * B, n);
-    } else this.#exports.relu(xAt * B, outAt * B, n);
-    out.set(this.#slice(outAt, n));
+    // Each operand where it lies resident, else in this call's scratch.
+    let end = this.#origin() + align(this.#mr * this.#nr);
+    const place = (array: FloatArray) => {
+      const at = this.#residentAt(array);
+      if (at >= 0) return at;
+      end += align(n);
+      return end - align(n);
+    };
+    const xAt = place(x), dvAt = dvalues ? place(dvalues) : -1, outAt = place(out);
+    const heap = this.#reserve(end);
+    if (this.#residentAt(x) < 0) heap.set(x, xAt);
+    if (dvalues && this.#residentAt(dvalues) < 0) heap.set(dvalues, dvAt);
+    const call = (first: number, count: number): [TaskFunction, ...number[]] =>
+      dvalues
+        ? ["reluBackward", (xAt + first) * B, (dvAt + first) * B, (outAt + first) * B, count]
+        : ["relu", (xAt + first) * B, (outAt + first) * B, count];
+    if (parallel) this.#split(parallel, n, 1, 16, call);
+    else {
+      const [fn, ...args] = call(0, n);
+      (this.#exports[fn as "relu"] as (...args: number[]) => void)(...args);
+    }
+    if (this.#residentAt(out) < 0) out.set(this.#slice(outAt, n));
+  }
+
+  /**
+   * A zeroed array resident in the shared memory (see `Backend.allocate`), or undefined where
+   * there is none (no threads here) or the array is too small or would pass the cap.
+   */
+  allocate(length: number): FloatArray | undefined {
+    const threads = this.#threads?.();
+    return threads?.resident.allocate(this.float === "f64" ? "float64" : "float32", length);
   }
 
   /** Adam's update of `value`, `momentum`, `cache` in place; see `Backend.adam`. */
@@ -707,7 +790,7 @@ export class WasmKernels {
     hyper: AdamHyper,
   ): void {
     const n = value.length, B = this.#bytes;
-    const at = align(this.#mr * this.#nr);
+    const at = this.#origin() + align(this.#mr * this.#nr);
     const [gradAt, momentumAt, cacheAt] = [at + align(n), at + 2 * align(n), at + 3 * align(n)];
     const heap = this.#reserve(cacheAt + n);
     heap.set(value, at);
@@ -772,6 +855,8 @@ export class Threads {
   readonly f32: WasmKernels;
   /** The float64 kernels (task module 1). */
   readonly f64: WasmKernels;
+  /** Layers' training buffers placed in {@linkcode memory} (see `Backend.allocate`). */
+  readonly resident: ResidentHeap;
   #pool: WorkerPool | undefined;
   #backoff = 0; // products to run on one thread after the last contended job
   #skip = 0; // of which still to run
@@ -783,8 +868,9 @@ export class Threads {
       new WebAssembly.Module(decode(base64) as Uint8Array<ArrayBuffer>);
     const f32 = module(relaxed ? SHARED_RELAXED_KERNELS : SHARED_PLAIN_KERNELS);
     const f64 = module(relaxed ? SHARED_RELAXED_KERNELS_F64 : SHARED_PLAIN_KERNELS_F64);
-    this.f32 = new WasmKernels(f32, variant, "f32", this.memory);
-    this.f64 = new WasmKernels(f64, variant, "f64", this.memory);
+    this.resident = new ResidentHeap(this.memory);
+    this.f32 = new WasmKernels(f32, variant, "f32", this.memory, undefined, this.resident);
+    this.f64 = new WasmKernels(f64, variant, "f64", this.memory, undefined, this.resident);
   }
 
   /** The shared kernels for `variant`, or null where the runtime rejects a shared memory. */
@@ -804,7 +890,7 @@ export class Threads {
   pool(): WorkerPool | null {
     const threads = getThreads();
     if (threads < 2) return null;
-    if (this.#skip > 0) {
+    if (this.#skip > 0 && parallelTuning.backoff) {
       this.#skip--;
       return null;
     }
@@ -1058,6 +1144,10 @@ export const wasmBackend: Backend = {
     if (!kernels || !same(dw) || !same(dbias) || !same(dx)) return false;
     kernels.conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry);
     return true;
+  },
+  allocate(dtype, length) {
+    if (length < RESIDENT_MIN_ELEMENTS) return undefined;
+    return (dtype === "float64" ? loadWasmKernels64() : loadWasmKernels())?.allocate(length);
   },
   adam(value, grad, momentum, cache, hyper) {
     const kernels = elementwiseKernels(value.length, value, grad, momentum);

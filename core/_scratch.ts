@@ -1,3 +1,4 @@
+import type { Backend } from "./backend.ts";
 import { allocate, type DType, Tensor } from "./tensor.ts";
 
 /**
@@ -10,8 +11,11 @@ export class Scratch {
   #recent?: Tensor;
   #older?: Tensor;
 
-  /** A tensor of `dtype` and `shape` whose contents are whatever was last written to it. */
-  get(dtype: DType, shape: readonly number[]): Tensor {
+  /**
+   * A tensor of `dtype` and `shape` whose contents are whatever was last written to it; a new
+   * one is placed by `backend` where it offers to (`Backend.allocate`).
+   */
+  get(dtype: DType, shape: readonly number[], backend?: Pick<Backend, "allocate">): Tensor {
     const recent = this.#recent;
     if (recent && matches(recent, dtype, shape)) return recent;
     const older = this.#older;
@@ -22,7 +26,7 @@ export class Scratch {
     }
     let size = 1;
     for (const dim of shape) size *= dim;
-    const fresh = new Tensor(allocate(dtype, size), shape);
+    const fresh = new Tensor(backend?.allocate?.(dtype, size) ?? allocate(dtype, size), shape);
     this.#older = recent;
     this.#recent = fresh;
     return fresh;

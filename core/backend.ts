@@ -1,4 +1,4 @@
-import type { FloatArray } from "./tensor.ts";
+import type { DType, FloatArray } from "./tensor.ts";
 
 // Dimension letters: m rows of the left operand, k the shared dimension, n columns of the
 // result. Every array is flat and row-major; `accumulate` adds into `c` instead of overwriting.
@@ -94,6 +94,14 @@ export interface Backend {
     dx: FloatArray | null,
     geometry: ConvGeometry,
   ): boolean;
+  /**
+   * A zeroed array of `length` elements of `dtype`, placed where this backend's kernels read
+   * and write it in place, for a layer's reusable training buffers (optional; undefined, as
+   * from a backend without it, means an ordinary array). The wasm backend places large
+   * buffers in its kernels' shared memory, so that its convolutions and ReLU need not copy
+   * them; such a buffer is a view of a `SharedArrayBuffer` and is never freed.
+   */
+  allocate?(dtype: DType, length: number): FloatArray | undefined;
   /**
    * One Adam update in place (optional: `Adam` loops itself when absent), the book's
    * operations in its order: `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²` (stored, then read

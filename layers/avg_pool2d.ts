@@ -1,3 +1,4 @@
+import { getBackend } from "../backends/selection.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
@@ -97,7 +98,7 @@ export class AvgPool2D implements Layer {
     this.#training = options?.training === true;
     const shape = [batch, channels, outH, outW];
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, shape)
+      ? this.#outputs.get(inputs.dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype: inputs.dtype });
     avgPool(inputs.data, outputs.data, batch * channels, height, width, window, false);
     return outputs;
@@ -111,7 +112,7 @@ export class AvgPool2D implements Layer {
     const window = this.#sizes.window;
     checkPooledGradient(dvalues, inputs, window, "AvgPool2D.backward");
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const [batch, channels, height, width] = inputs.shape;
     dinputs.data.fill(0);

@@ -276,7 +276,7 @@ export class Conv2D implements Layer {
     const positions = outH * outW, depth = channels * window.kernelH * window.kernelW;
     const shape = [batch, out, outH, outW];
     const outputs = training // [N, O, OH, OW]
-      ? this.#outputs.get(dtype, shape)
+      ? this.#outputs.get(dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype });
     const backend = getBackend();
     const x = inputs.data, w = this.weights.value.data, y = outputs.data;
@@ -334,7 +334,7 @@ export class Conv2D implements Layer {
     }
     const wantInputs = options?.inputGradient !== false;
     const dinputs = this.#training // [N, C, H, W]
-      ? this.#dinputs.get(dtype, inputs.shape)
+      ? this.#dinputs.get(dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype });
     const backend = getBackend();
     const x = inputs.data, w = this.weights.value.data, dv = dvalues.data;

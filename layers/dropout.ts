@@ -1,3 +1,4 @@
+import { getBackend } from "../backends/selection.ts";
 import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
@@ -80,7 +81,7 @@ export class Dropout implements Layer {
     const x = inputs.data;
     const mask = this.#masks.get(inputs.dtype, inputs.shape).data;
     fillMask(mask, 1 - this.rate, this.random);
-    const outputs = this.#outputs.get(inputs.dtype, inputs.shape);
+    const outputs = this.#outputs.get(inputs.dtype, inputs.shape, getBackend());
     const y = outputs.data;
     for (let i = 0; i < x.length; i++) y[i] = x[i] * mask[i];
     this.#mask = mask;
@@ -94,7 +95,7 @@ export class Dropout implements Layer {
     const mask = this.#mask;
     if (!mask) return dvalues;
     const dv = dvalues.data;
-    const dinputs = this.#dinputs.get(inputs.dtype, inputs.shape);
+    const dinputs = this.#dinputs.get(inputs.dtype, inputs.shape, getBackend());
     const dx = dinputs.data;
     for (let i = 0; i < dv.length; i++) dx[i] = dv[i] * mask[i];
     return dinputs;

@@ -1,3 +1,4 @@
+import { getBackend } from "../backends/selection.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
@@ -60,7 +61,7 @@ export class GlobalAvgPool2D implements Layer {
     this.#training = options?.training === true;
     const shape = [batch, channels];
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, shape)
+      ? this.#outputs.get(inputs.dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype: inputs.dtype });
     const x = inputs.data, y = outputs.data, plane = height * width;
     for (let q = 0; q < batch * channels; q++) {
@@ -91,7 +92,7 @@ export class GlobalAvgPool2D implements Layer {
       );
     }
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const dx = dinputs.data, dv = dvalues.data, plane = height * width;
     for (let q = 0; q < batch * channels; q++) dx.fill(dv[q] / plane, q * plane, (q + 1) * plane);

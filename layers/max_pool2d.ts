@@ -1,3 +1,4 @@
+import { getBackend } from "../backends/selection.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
@@ -99,7 +100,7 @@ export class MaxPool2D implements Layer {
     this.#training = options?.training === true;
     const shape = [batch, channels, outH, outW];
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, shape)
+      ? this.#outputs.get(inputs.dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype: inputs.dtype });
     const size = outputs.size;
     if (!this.#training) this.#argmax = new Int32Array(size);
@@ -123,7 +124,7 @@ export class MaxPool2D implements Layer {
     if (!inputs) throw new Error("MaxPool2D.backward: call forward first");
     checkPooledGradient(dvalues, inputs, this.#sizes.window, "MaxPool2D.backward");
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const dx = dinputs.data, dv = dvalues.data, argmax = this.#argmax;
     dx.fill(0);

@@ -77,6 +77,17 @@ export class FunctionBuilder {
     return this.#op(0xfd, ...uleb(opcode), ...rest);
   }
 
+  // Bulk memory (memory 0): native copies, where a copyWithin or fill of a shared memory's
+  // view goes byte by byte with relaxed atomics.
+  /** memory.copy: [dst, src, bytes] → [] */
+  memoryCopy(): this {
+    return this.#op(0xfc, ...uleb(10), 0x00, 0x00);
+  }
+  /** memory.fill: [dst, byte, bytes] → [] */
+  memoryFill(): this {
+    return this.#op(0xfc, ...uleb(11), 0x00);
+  }
+
   // Control flow. Every block is typed empty (0x40).
   block(): this {
     return this.#op(0x02, 0x40);

@@ -1,0 +1,272 @@
+// Layers' training buffers resident in the shared kernels' memory (backends/_resident.ts):
+// the kernels must read and write them in place with the same bits as copies, and keep
+// their own scratch clear of them, whatever the thread count.
+import assert from "node:assert/strict";
+import { RESIDENT_MIN_ELEMENTS, ResidentHeap } from "../backends/_resident.ts";
+import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
+import type { ConvGeometry } from "../core/backend.ts";
+import { jsBackend, wasmBackend } from "../plugin.ts";
+import {
+  Conv2D,
+  type DType,
+  type FloatArray,
+  MaxPool2D,
+  ReLU,
+  Sequential,
+  setThreads,
+  Tensor,
+  withBackend,
+} from "../mod.ts";
+import { assertSameBits, livePool, threads } from "./_threads.ts";
+
+const FLOATS = { float32: Float32Array, float64: Float64Array } as const;
+
+// Deterministic values in [-1, 1) with some exact zeros (ReLU's kink).
+function values(dtype: DType, length: number, seed: number): FloatArray {
+  const array = new FLOATS[dtype](length);
+  for (let i = 0; i < length; i++) {
+    const r = Math.sin(seed * 12.9898 + i * 78.233) * 43758.5453;
+    array[i] = i % 17 === 0 ? 0 : 2 * (r - Math.floor(r)) - 1;
+  }
+  return array;
+}
+
+// A resident copy of `array` in the shared memory.
+function resident(array: FloatArray): FloatArray {
+  const dtype: DType = array instanceof Float64Array ? "float64" : "float32";
+  const view = threads().resident.allocate(dtype, array.length)!;
+  view.set(array);
+  return view;
+}
+
+Deno.test("a resident heap hands out aligned, zeroed blocks up to its cap, and knows them", () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 100, shared: true });
+  const heap = new ResidentHeap(memory, 3 << 16);
+  const a = heap.allocate("float32", 3)!;
+  assert.equal(a.byteOffset, 0);
+  assert.equal(heap.top, 128);
+  new Float32Array(memory.buffer).fill(7, 32, 10_000); // scratch written above the blocks
+  const b = heap.allocate("float64", 20_000)!; // grows the memory past its first page
+  assert.ok(b instanceof Float64Array);
+  assert.equal(b.byteOffset, 128);
+  assert.ok(b.every((value) => value === 0), "a block is zeroed");
+  assert.deepEqual([...a], [0, 0, 0]);
+  assert.equal(heap.top, 128 + 160_000);
+  assert.ok(memory.buffer.byteLength >= heap.top);
+  assert.equal(heap.allocate("float32", 10_000), undefined, "past the cap");
+  assert.equal(heap.offsetOf(b), 128);
+  assert.equal(heap.offsetOf(b.subarray(5)), 168);
+  assert.equal(heap.offsetOf(new Float32Array(8)), -1, "an ordinary array");
+  const above = new Float32Array(memory.buffer, heap.top, 4);
+  assert.equal(heap.offsetOf(above), -1, "the memory above the blocks is scratch");
+  memory.grow(1);
+  b[19_999] = 5; // a block stays usable after the memory grows
+  assert.equal(new Float64Array(memory.buffer)[(128 + 8 * 19_999) / 8], 5);
+});
+
+Deno.test("the wasm backend places large training buffers in the shared memory only", async (t) => {
+  await t.step("wasm: buffers of at least RESIDENT_MIN_ELEMENTS, both element types", () => {
+    for (const dtype of ["float32", "float64"] as const) {
+      const big = wasmBackend.allocate!(dtype, RESIDENT_MIN_ELEMENTS)!;
+      assert.ok(big.buffer instanceof SharedArrayBuffer);
+      assert.equal(big.length, RESIDENT_MIN_ELEMENTS);
+      assert.ok(big instanceof FLOATS[dtype]);
+      assert.equal(wasmBackend.allocate!(dtype, RESIDENT_MIN_ELEMENTS - 1), undefined);
+    }
+  });
+  await t.step("a layer's training outputs under wasm, not under js", () => {
+    const x = new Tensor(values("float32", 2 * 3 * 128 * 128, 1), [2, 3, 128, 128]);
+    const layers = () => [new Conv2D(3, 4, 3, { padding: "same", seed: 2 }), new ReLU()];
+    const wasm = new Sequential(layers()).forward(x, { training: true });
+    const js = withBackend(
+      "js",
+      () => new Sequential(layers()).forward(x, { training: true }),
+    );
+    assert.ok(wasm.data.buffer instanceof SharedArrayBuffer);
+    assert.ok(!(js.data.buffer instanceof SharedArrayBuffer));
+    assert.ok(!(new ReLU().forward(x).data.buffer instanceof SharedArrayBuffer), "inference");
+  });
+});
+
+// A convolution whose every array is large enough to be resident on its own terms.
+const GEOMETRY: ConvGeometry = {
+  batch: 5,
+  channels: 3,
+  height: 17,
+  width: 15,
+  outChannels: 6,
+  outH: 17,
+  outW: 15,
+  kernelH: 3,
+  kernelW: 3,
+  strideH: 1,
+  strideW: 1,
+  dilationH: 1,
+  dilationW: 1,
+  padTop: 1,
+  padBottom: 1,
+  padLeft: 1,
+  padRight: 1,
+};
+const STRIDED: ConvGeometry = {
+  ...GEOMETRY,
+  outH: 8,
+  outW: 7,
+  strideH: 2,
+  strideW: 2,
+  padBottom: 0,
+  padRight: 0,
+};
+
+// conv forward and backward, ReLU and its gradient on `place`d arrays: every result.
+function run(dtype: DType, g: ConvGeometry, place: (a: FloatArray) => FloatArray): FloatArray[] {
+  const xLength = g.batch * g.channels * g.height * g.width;
+  const yLength = g.batch * g.outChannels * g.outH * g.outW;
+  const wLength = g.outChannels * g.channels * g.kernelH * g.kernelW;
+  const x = place(values(dtype, xLength, 1)), w = values(dtype, wLength, 2);
+  const bias = values(dtype, g.outChannels, 3);
+  const y = place(new FLOATS[dtype](yLength));
+  assert.ok(wasmBackend.conv2dForward!(x, w, bias, y, g));
+  const activated = place(new FLOATS[dtype](yLength));
+  wasmBackend.relu!(y, activated);
+  const dvalues = place(values(dtype, yLength, 4)), dy = place(new FLOATS[dtype](yLength));
+  wasmBackend.reluBackward!(y, dvalues, dy);
+  const dw = values(dtype, wLength, 5), dbias = values(dtype, g.outChannels, 6);
+  const dx = place(new FLOATS[dtype](xLength));
+  assert.ok(wasmBackend.conv2dBackward!(x, w, dy, dw, dbias, dx, g));
+  return [y, activated, dy, dw, dbias, dx].map((array) => array.slice());
+}
+
+Deno.test("resident operands give the same bits as copied ones, on 1 and 2 threads", async () => {
+  try {
+    parallelTuning.backoff = false; // tiny jobs gain nothing: do not judge them
+    for (const count of [1, 2]) {
+      if (count > 1) await livePool(count);
+      else setThreads(1);
+      // Every job on the pool, in many small tasks (ReLU included).
+      parallelTuning.threshold = 1;
+      parallelTuning.minTask = 64;
+      for (const dtype of ["float32", "float64"] as const) {
+        for (const [name, g] of [["same", GEOMETRY], ["strided", STRIDED]] as const) {
+          const copied = run(dtype, g, (array) => array);
+          const inPlace = run(dtype, g, resident);
+          const names = ["y", "relu", "relu'", "dw", "dbias", "dx"];
+          copied.forEach((want, i) => {
+            assertSameBits(inPlace[i], want, `${count} threads, ${dtype} ${name}: ${names[i]}`);
+          });
+        }
+      }
+    }
+  } finally {
+    resetParallelTuning();
+    setThreads(navigator.hardwareConcurrency);
+  }
+});
+
+// Every kernel the wasm backend runs on the shared memory: products of each shape class,
+// the element-wise passes, Adam, and the convolution, each checked against the js backend.
+function exerciseKernels(dtype: DType, seed: number): void {
+  const F = FLOATS[dtype];
+  const tolerance = dtype === "float32" ? 1e-4 : 1e-12;
+  const close = (got: FloatArray, want: FloatArray, what: string) => {
+    for (let i = 0; i < want.length; i++) {
+      if (Math.abs(got[i] - want[i]) > tolerance * (1 + Math.abs(want[i]))) {
+        assert.fail(`${dtype} ${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
+      }
+    }
+  };
+  for (const [m, k, n] of [[37, 29, 45], [300, 40, 3], [3, 200, 50], [64, 64, 64]]) {
+    // The Backend's shapes: a·b [m,k]·[k,n]; aᵀ·b [m,k]ᵀ·[m,n]; a·bᵀ [m,n]·[k,n]ᵀ.
+    const products = [
+      ["matmul", m * k, k * n, m * n],
+      ["matmulTransA", m * k, m * n, k * n],
+      ["matmulTransB", m * n, k * n, m * k],
+    ] as const;
+    for (const [fn, left, right, size] of products) {
+      const [a, b] = [values(dtype, left, seed), values(dtype, right, seed + 1)];
+      const [got, want] = [new F(size), new F(size)];
+      wasmBackend[fn](a, b, got, m, k, n);
+      jsBackend[fn](a, b, want, m, k, n);
+      close(got, want, `${fn} ${m}×${k}×${n}`);
+    }
+  }
+  const c = values(dtype, 40_000, seed + 4), bias = values(dtype, 100, seed + 5);
+  const [c1, c2] = [c.slice(), c.slice()];
+  wasmBackend.addBias(c1, bias, 400, 100);
+  jsBackend.addBias(c2, bias, 400, 100);
+  close(c1, c2, "addBias");
+  const [s1, s2] = [new F(100), new F(100)];
+  wasmBackend.sumColumns(c, s1, 400, 100);
+  jsBackend.sumColumns(c, s2, 400, 100);
+  close(s1, s2, "sumColumns");
+  const [r1, r2] = [new F(40_000), new F(40_000)];
+  wasmBackend.relu!(c, r1);
+  jsBackend.relu!(c, r2);
+  close(r1, r2, "relu");
+  const hyper = {
+    beta1: 0.9,
+    beta2: 0.999,
+    learningRate: 1e-3,
+    correction1: 0.1,
+    correction2: 0.001,
+    epsilon: 1e-7,
+  };
+  const state = () => [values(dtype, 5000, 7), values(dtype, 5000, 8), new F(5000), new F(5000)];
+  const [v1, g1, m1, q1] = state(), [v2, g2, m2, q2] = state();
+  wasmBackend.adam!(v1, g1, m1, q1, hyper);
+  jsBackend.adam!(v2, g2, m2, q2, hyper);
+  close(v1, v2, "adam");
+  run(dtype, STRIDED, resident);
+}
+
+Deno.test("the kernels keep their scratch above the resident blocks", async () => {
+  // Every resident byte so far (earlier tests' blocks, and two more here) must survive.
+  resident(values("float32", 3000, 11));
+  resident(values("float64", 4000, 12));
+  const { memory } = threads();
+  try {
+    parallelTuning.backoff = false; // tiny jobs gain nothing: do not judge them
+    for (const count of [1, 2]) {
+      if (count > 1) await livePool(count);
+      else setThreads(1);
+      parallelTuning.threshold = 1; // products on the shared kernels, in many tasks
+      parallelTuning.minTask = 64;
+      parallelTuning.minPackTask = 16;
+      const top = threads().resident.top;
+      const before = new Uint8Array(memory.buffer, 0, top).slice();
+      for (const dtype of ["float32", "float64"] as const) exerciseKernels(dtype, 20 + count);
+      const after = new Uint8Array(memory.buffer, 0, top);
+      const changed = after.findIndex((byte, i) => byte !== before[i]);
+      assert.equal(changed, -1, `${count} threads: resident byte ${changed} of ${top} changed`);
+    }
+  } finally {
+    resetParallelTuning();
+    setThreads(navigator.hardwareConcurrency);
+  }
+});
+
+Deno.test("a model trains the same on resident and on ordinary buffers", () => {
+  const x = new Tensor(values("float32", 4 * 2 * 64 * 64, 9), [4, 2, 64, 64]);
+  const trained = (backend: "wasm" | "js") =>
+    withBackend(backend, () => {
+      const net = new Sequential([
+        new Conv2D(2, 8, 3, { padding: "same", seed: 3 }),
+        new ReLU(),
+        new MaxPool2D(2),
+        new Conv2D(8, 4, 3, { padding: "same", seed: 4 }),
+        new ReLU(),
+      ]);
+      const out = net.forward(x, { training: true });
+      const dx = net.backward(out); // d(½‖out‖²)/d out = out
+      return [out.data.slice(), dx.data.slice(), ...net.params().map((p) => p.grad.data.slice())];
+    });
+  const [wasm, js] = [trained("wasm"), trained("js")];
+  wasm.forEach((got, i) => {
+    const want = js[i];
+    let worst = 0;
+    for (let j = 0; j < want.length; j++) {
+      worst = Math.max(worst, Math.abs(got[j] - want[j]) / (1 + Math.abs(want[j])));
+    }
+    assert.ok(worst < 1e-4, `array ${i}: differs by ${worst}`);
+  });
+});
