@@ -275,4 +275,11 @@ Deno.test("a task whose view of the memory lags behind a grow refreshes it, or s
     () => readConv({ memory: lagging(false), exports: [] }, 0, 0),
     /convolution task: the memory is 65536 bytes, expected 131072/,
   );
+  // A descriptor above resident blocks, beyond what the lagging buffer covers.
+  writeConvDescriptor(new Int32Array(memory.buffer), 70_000 / 4, geometry, placement);
+  assert.equal(readConv({ memory: lagging(true), exports: [] }, 0, 70_000).heap.length, 32768);
+  assert.throws(
+    () => readConv({ memory: lagging(false), exports: [] }, 0, 70_000),
+    /convolution task: the memory is 65536 bytes, expected 70128/,
+  );
 });
