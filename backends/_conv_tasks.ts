@@ -16,6 +16,7 @@
 import { col2im, im2col, rangeEnd, rangeFirst } from "./_lowering.ts";
 import type { ConvGeometry, Window2D } from "../core/backend.ts";
 import type { ConvKernelExports, TaskContext } from "./_task_context.ts";
+import { taskBuffer } from "./_task_buffer.ts";
 
 /** Where a convolution's arrays lie in the memory (element offsets; −1 for none). */
 export interface ConvPlacement {
@@ -159,23 +160,7 @@ export interface ConvView {
  * @throws {Error} when the memory's buffer is shorter than the caller's.
  */
 export function readConv(context: TaskContext, thread: number, descriptor: number): ConvView {
-  // A worker's `memory.buffer` can lag behind a grow on the calling thread (the wasm code
-  // sees the new pages at once, a JavaScript view only what that buffer covers); grow(0)
-  // refreshes it. The descriptor lies above the resident blocks, so it may be beyond a
-  // lagging buffer too; it says how many bytes the views must cover.
-  let buffer = context.memory.buffer;
-  const pages = () => new Int32Array(buffer, descriptor, 32)[29] * 65536;
-  const short = () => buffer.byteLength < descriptor + 128 || buffer.byteLength < pages();
-  if (short()) {
-    context.memory.grow(0);
-    buffer = context.memory.buffer;
-    if (short()) {
-      const wanted = buffer.byteLength < descriptor + 128 ? descriptor + 128 : pages();
-      throw new Error(
-        `convolution task: the memory is ${buffer.byteLength} bytes, expected ${wanted}`,
-      );
-    }
-  }
+  const buffer = taskBuffer(context, descriptor, 29, "convolution task");
   const d = new Int32Array(buffer, descriptor, 32);
   const heap = d[0] === 1 ? new Float64Array(buffer) : new Float32Array(buffer);
   const [channels, height, width, out, outH, outW] = [d[1], d[2], d[3], d[4], d[5], d[6]];

@@ -64,7 +64,7 @@ export class ResidentHeap {
   }
 
   /** `array`'s byte offset in the memory when it lies in a resident block, else −1. */
-  offsetOf(array: FloatArray): number {
+  offsetOf(array: ArrayBufferView): number {
     const inside = this.#buffers.has(array.buffer) &&
       array.byteOffset + array.byteLength <= this.#top;
     return inside ? array.byteOffset : -1;

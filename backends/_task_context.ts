@@ -53,8 +53,8 @@ export interface TaskHost {
   reserve(floats: number): FloatArray;
   /** Where this call's scratch may start (elements): above the memory's resident blocks. */
   readonly origin: number;
-  /** `array`'s element offset in the memory when it lies there resident, else −1. */
-  residentAt(array: FloatArray): number;
+  /** `array`'s offset in the memory, in its own elements, when it lies there resident, else −1. */
+  residentAt(array: FloatArray | Int32Array): number;
   /**
    * Runs one job of `task` over `groups` ([first, count] each) on the pool, or returns
    * false when there is no pool (then the caller runs the tasks itself).
@@ -65,7 +65,12 @@ export interface TaskHost {
 }
 
 /** The tasks the pool runs in JavaScript, by index (task module {@linkcode JS_MODULE}). */
-export const JS_TASK_NAMES = ["convForward", "convBackward"] as const;
+export const JS_TASK_NAMES = [
+  "convForward",
+  "convBackward",
+  "maxPoolForward",
+  "maxPoolBackward",
+] as const;
 
 /** A JavaScript task as a job names it. */
 export type JsTaskName = typeof JS_TASK_NAMES[number];

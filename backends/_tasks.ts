@@ -15,11 +15,20 @@ import {
   readConv,
   zeroWrapped,
 } from "./_conv_tasks.ts";
-import type { JsTask } from "./_task_context.ts";
+import { floatView, maxPoolBackwardTask, maxPoolForwardTask } from "./_pool_tasks.ts";
+import { POOLING_FUNCTIONS } from "./_pooling.ts";
+import { taskBuffer } from "./_task_buffer.ts";
+import {
+  JS_TASK_NAMES,
+  type JsTask,
+  type JsTaskName,
+  type TaskContext,
+  type TaskHost,
+} from "./_task_context.ts";
 
 /** The tasks, in the order of `JS_TASK_NAMES` (backends/_task_context.ts). */
 export function jsTasks(): JsTask[] {
-  return [convForwardTask, convBackwardTask] as JsTask[];
+  return [convForwardTask, convBackwardTask, maxPoolForwardTask, maxPoolBackwardTask] as JsTask[];
 }
 
 /**
@@ -28,6 +37,9 @@ export function jsTasks(): JsTask[] {
  */
 export function jsTaskSource(): string {
   const functions = [
+    taskBuffer,
+    floatView,
+    ...POOLING_FUNCTIONS,
     rangeFirst,
     rangeEnd,
     shiftedCopy,
@@ -43,4 +55,26 @@ export function jsTaskSource(): string {
   ];
   const names = jsTasks().map((task) => task.name).join(", ");
   return `${functions.map(String).join("\n")}\nconst JS_TASKS = [${names}];\n`;
+}
+
+/** [first, count] pairs covering [0, total) in steps of `step`. */
+export function spans(total: number, step: number): [number, number][] {
+  const groups: [number, number][] = [];
+  for (let first = 0; first < total; first += step) {
+    groups.push([first, Math.min(step, total - first)]);
+  }
+  return groups;
+}
+
+/** A job of `task` over `groups` on the host's pool, or its tasks one by one on this thread. */
+export function runTasks(
+  host: TaskHost,
+  task: JsTaskName,
+  descriptor: number,
+  groups: [number, number][],
+): void {
+  if (host.runJob(task, descriptor, groups)) return;
+  const context: TaskContext = { memory: host.memory, exports: [host.exports, host.exports] };
+  const fn = jsTasks()[JS_TASK_NAMES.indexOf(task)];
+  for (const [first, count] of groups) fn(context, 0, descriptor, first, count);
 }

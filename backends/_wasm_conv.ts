@@ -7,13 +7,8 @@
 import type { ConvGeometry } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import { convScratch, DESCRIPTOR_LENGTH, writeConvDescriptor } from "./_conv_tasks.ts";
-import {
-  JS_TASK_NAMES,
-  type JsTaskName,
-  type TaskContext,
-  type TaskHost,
-} from "./_task_context.ts";
-import { jsTasks } from "./_tasks.ts";
+import type { TaskHost } from "./_task_context.ts";
+import { runTasks, spans } from "./_tasks.ts";
 import { MAX_TASKS } from "./pool.ts";
 
 // Backward sums the weights' gradient per group of samples, then over the groups in order:
@@ -28,15 +23,6 @@ const panels = (n: number, width: number) => Math.ceil(n / width) * width;
 export function backwardGroup(batch: number, weights: number): number {
   const groups = Math.max(1, Math.min(batch, MAX_GROUPS, Math.floor(PARTS_ELEMENTS / weights)));
   return Math.ceil(batch / groups);
-}
-
-// [first, count] pairs covering [0, batch) in steps of `step`.
-function spans(batch: number, step: number): [number, number][] {
-  const groups: [number, number][] = [];
-  for (let first = 0; first < batch; first += step) {
-    groups.push([first, Math.min(step, batch - first)]);
-  }
-  return groups;
 }
 
 // Lays out `lengths` one after another from `start` (aligned), returning their offsets and
@@ -100,7 +86,7 @@ export function convForward(
     group: 1,
   });
   const tasks = Math.min(g.batch, MAX_TASKS, 8 * host.threads);
-  run(host, "convForward", descriptor * bytes, spans(g.batch, Math.ceil(g.batch / tasks)));
+  runTasks(host, "convForward", descriptor * bytes, spans(g.batch, Math.ceil(g.batch / tasks)));
   if (yResident < 0) y.set(heap.subarray(yAt, yAt + y.length));
 }
 
@@ -170,7 +156,7 @@ export function convBackward(
     scratchLength,
     group,
   });
-  run(host, "convBackward", descriptor * bytes, spans(g.batch, group));
+  runTasks(host, "convBackward", descriptor * bytes, spans(g.batch, group));
   // The groups' sums, added to the gradients in the order of the groups.
   heap.set(dw, dwAt);
   host.exports.sumRows(weightParts * bytes, dwAt * bytes, groups, out * depth);
@@ -181,12 +167,4 @@ export function convBackward(
     dbias.set(heap.subarray(dbAt, dbAt + out));
   }
   if (dx && dxResident < 0) dx.set(heap.subarray(dxAt, dxAt + dx.length));
-}
-
-// The job on the pool, or its tasks one after another on this thread (as thread 0).
-function run(host: TaskHost, task: JsTaskName, descriptor: number, groups: [number, number][]) {
-  if (host.runJob(task, descriptor, groups)) return;
-  const context: TaskContext = { memory: host.memory, exports: [host.exports, host.exports] };
-  const fn = jsTasks()[JS_TASK_NAMES.indexOf(task)];
-  for (const [first, count] of groups) fn(context, 0, descriptor, first, count);
 }

@@ -1,8 +1,9 @@
 import type { AdamHyper, Backend } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
-import type { ConvGeometry } from "../core/backend.ts";
+import type { ConvGeometry, PoolGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convForward } from "./_wasm_conv.ts";
+import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { type ConvKernelExports, JS_MODULE, type TaskHost } from "./_task_context.ts";
 import { RESIDENT_MIN_ELEMENTS, ResidentHeap } from "./_resident.ts";
 import {
@@ -158,9 +159,9 @@ export function resetParallelTuning(): void {
 const PRODUCTS = ["matmul", "matmulTransA", "matmulTransB"] as const;
 
 // The arrays of one call, for finding the resident ones.
-type Operands = readonly (FloatArray | null | undefined)[];
+type Operands = readonly (FloatArray | Int32Array | null | undefined)[];
 
-const isShared = (array: FloatArray | null | undefined): boolean =>
+const isShared = (array: FloatArray | Int32Array | null | undefined): boolean =>
   !!array && typeof SharedArrayBuffer === "function" &&
   array.buffer instanceof SharedArrayBuffer;
 
@@ -645,6 +646,42 @@ export class WasmKernels {
     convBackward(host, x, w, dvalues, dw, dbias, dx, g);
   }
 
+  /**
+   * Max pooling's forward pass (see `Backend.maxPool2dForward`) where x, y and argmax lie
+   * resident in the shared memory, on the pool when threads are wanted and x has at least
+   * twice `parallelTuning.minTask` elements; false (nothing done) otherwise.
+   */
+  maxPool2dForward(x: FloatArray, y: FloatArray, argmax: Int32Array, g: PoolGeometry): boolean {
+    const host = this.#residentHost(x.length, "maxPool2dForward", [x, y, argmax]);
+    return host !== null && maxPoolForward(host, x, y, argmax, g);
+  }
+
+  /** Its backward pass (see `Backend.maxPool2dBackward`), placed likewise. */
+  maxPool2dBackward(
+    dvalues: FloatArray,
+    dx: FloatArray,
+    argmax: Int32Array,
+    g: PoolGeometry,
+  ): boolean {
+    const host = this.#residentHost(dx.length, "maxPool2dBackward", [dvalues, dx, argmax]);
+    return host !== null && maxPoolBackward(host, dvalues, dx, argmax, g);
+  }
+
+  // The shared kernels' host for a pass over resident arrays of `elements` elements: with
+  // the pool when large enough; null when an operand is not resident.
+  #residentHost(elements: number, name: string, operands: Operands): TaskHost | null {
+    const large = elements >= 2 * parallelTuning.minTask;
+    const shared = this.#sharedFor(large, operands);
+    const resident = (array: FloatArray | Int32Array | null | undefined) =>
+      !array || (shared?.threads.resident.offsetOf(array) ?? -1) >= 0;
+    if (!shared || !operands.every(resident)) return null;
+    const pool = large ? shared.threads.pool() : null;
+    const where = `wasmBackend.${name}`;
+    return pool
+      ? shared.kernels.#host({ pool, threads: shared.threads, where })
+      : shared.kernels.#host();
+  }
+
   // The kernels a job of tasks runs on: the shared ones with their pool when it is `large`
   // enough and threads are wanted (and not backing off); else the shared ones on this thread
   // when an operand lies resident in their memory; else these, on this thread.
@@ -670,10 +707,10 @@ export class WasmKernels {
     return { threads, kernels, resident };
   }
 
-  // `array`'s element offset when it lies resident in this memory, else −1.
-  #residentAt(array: FloatArray): number {
+  // `array`'s offset in its own elements when it lies resident in this memory, else −1.
+  #residentAt(array: FloatArray | Int32Array): number {
     const at = this.#resident?.offsetOf(array) ?? -1;
-    return at < 0 ? -1 : at / this.#bytes;
+    return at < 0 ? -1 : at / array.BYTES_PER_ELEMENT;
   }
 
   #host(parallel?: Parallel): TaskHost {
@@ -684,7 +721,7 @@ export class WasmKernels {
       exports: this.#exports,
       reserve: (floats: number) => this.#reserve(floats),
       origin: this.#origin(),
-      residentAt: (array: FloatArray) => this.#residentAt(array),
+      residentAt: (array: FloatArray | Int32Array) => this.#residentAt(array),
       threads: parallel ? parallel.pool.workers + 1 : 1,
       runJob: (task, descriptor, groups) => {
         if (!parallel) return false;
@@ -1135,6 +1172,14 @@ export const wasmBackend: Backend = {
     if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
     kernels.conv2dForward(x, w, bias, y, geometry);
     return true;
+  },
+  maxPool2dForward(x, y, argmax, geometry) {
+    const kernels = kernelsFor(x, y, y);
+    return kernels !== null && kernels.maxPool2dForward(x, y, argmax, geometry);
+  },
+  maxPool2dBackward(dvalues, dx, argmax, geometry) {
+    const kernels = kernelsFor(dvalues, dx, dx);
+    return kernels !== null && kernels.maxPool2dBackward(dvalues, dx, argmax, geometry);
   },
   conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry) {
     const whole = 2 * x.length + dvalues.length <= parallelTuning.convElements;

@@ -95,6 +95,29 @@ export interface Backend {
     geometry: ConvGeometry,
   ): boolean;
   /**
+   * MaxPool2D's forward pass (optional: the layer loops itself when absent or when this
+   * returns false): over every plane (one channel of one sample) of `x` [planes, H, W],
+   * y[plane, oh, ow] = the window's largest input (the first of equals; a NaN wins, as in
+   * PyTorch) and argmax[plane, oh, ow] = its flat index in x.
+   */
+  maxPool2dForward?(
+    x: FloatArray,
+    y: FloatArray,
+    argmax: Int32Array,
+    geometry: PoolGeometry,
+  ): boolean;
+  /**
+   * The backward pass of {@linkcode Backend.maxPool2dForward} (optional, likewise):
+   * dx = 0, then dx[argmax[o]] += dvalues[o] in the order of o. Returns false when it did
+   * nothing.
+   */
+  maxPool2dBackward?(
+    dvalues: FloatArray,
+    dx: FloatArray,
+    argmax: Int32Array,
+    geometry: PoolGeometry,
+  ): boolean;
+  /**
    * A zeroed array of `length` elements of `dtype`, placed where this backend's kernels read
    * and write it in place, for a layer's reusable training buffers (optional; undefined, as
    * from a backend without it, means an ordinary array). The wasm backend places large
@@ -174,6 +197,20 @@ export interface ConvGeometry extends Window2D {
   width: number;
   /** O output channels. */
   outChannels: number;
+  /** OH */
+  outH: number;
+  /** OW */
+  outW: number;
+}
+
+/** The sizes of one pooling call (see {@linkcode Backend.maxPool2dForward}). */
+export interface PoolGeometry extends Window2D {
+  /** N·C planes: one channel of one sample each. */
+  planes: number;
+  /** H */
+  height: number;
+  /** W */
+  width: number;
   /** OH */
   outH: number;
   /** OW */

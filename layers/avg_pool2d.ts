@@ -1,4 +1,3 @@
-import { getBackend } from "../backends/selection.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
@@ -98,7 +97,7 @@ export class AvgPool2D implements Layer {
     this.#training = options?.training === true;
     const shape = [batch, channels, outH, outW];
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, shape, getBackend())
+      ? this.#outputs.get(inputs.dtype, shape)
       : Tensor.zeros(shape, { dtype: inputs.dtype });
     avgPool(inputs.data, outputs.data, batch * channels, height, width, window, false);
     return outputs;
@@ -112,7 +111,7 @@ export class AvgPool2D implements Layer {
     const window = this.#sizes.window;
     checkPooledGradient(dvalues, inputs, window, "AvgPool2D.backward");
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
+      ? this.#dinputs.get(inputs.dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const [batch, channels, height, width] = inputs.shape;
     dinputs.data.fill(0);

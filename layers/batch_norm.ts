@@ -1,4 +1,3 @@
-import { getBackend } from "../backends/selection.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, StateTensor } from "../core/layer.ts";
@@ -190,7 +189,7 @@ export class BatchNorm implements Layer {
       }
     }
     const outputs = training
-      ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
+      ? this.#outputs.get(inputs.dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const y = outputs.data, gamma = this.gamma.value.data, beta = this.beta.value.data;
     for (let n = 0; n < batch; n++) {
@@ -254,7 +253,7 @@ export class BatchNorm implements Layer {
       dbeta[f] += sumDv[f];
     }
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
+      ? this.#dinputs.get(inputs.dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     if (options?.inputGradient === false) return dinputs;
     const dx = dinputs.data, gamma = this.gamma.value.data;

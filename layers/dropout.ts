@@ -1,4 +1,3 @@
-import { getBackend } from "../backends/selection.ts";
 import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
@@ -81,7 +80,7 @@ export class Dropout implements Layer {
     const x = inputs.data;
     const mask = this.#masks.get(inputs.dtype, inputs.shape).data;
     fillMask(mask, 1 - this.rate, this.random);
-    const outputs = this.#outputs.get(inputs.dtype, inputs.shape, getBackend());
+    const outputs = this.#outputs.get(inputs.dtype, inputs.shape);
     const y = outputs.data;
     for (let i = 0; i < x.length; i++) y[i] = x[i] * mask[i];
     this.#mask = mask;
@@ -95,7 +94,7 @@ export class Dropout implements Layer {
     const mask = this.#mask;
     if (!mask) return dvalues;
     const dv = dvalues.data;
-    const dinputs = this.#dinputs.get(inputs.dtype, inputs.shape, getBackend());
+    const dinputs = this.#dinputs.get(inputs.dtype, inputs.shape);
     const dx = dinputs.data;
     for (let i = 0; i < dv.length; i++) dx[i] = dv[i] * mask[i];
     return dinputs;

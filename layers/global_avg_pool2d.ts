@@ -1,4 +1,3 @@
-import { getBackend } from "../backends/selection.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
@@ -61,7 +60,7 @@ export class GlobalAvgPool2D implements Layer {
     this.#training = options?.training === true;
     const shape = [batch, channels];
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, shape, getBackend())
+      ? this.#outputs.get(inputs.dtype, shape)
       : Tensor.zeros(shape, { dtype: inputs.dtype });
     const x = inputs.data, y = outputs.data, plane = height * width;
     for (let q = 0; q < batch * channels; q++) {
@@ -92,7 +91,7 @@ export class GlobalAvgPool2D implements Layer {
       );
     }
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
+      ? this.#dinputs.get(inputs.dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const dx = dinputs.data, dv = dvalues.data, plane = height * width;
     for (let q = 0; q < batch * channels; q++) dx.fill(dv[q] / plane, q * plane, (q + 1) * plane);

@@ -1,19 +1,19 @@
 import { getBackend } from "../backends/selection.ts";
+import { maxPoolBackwardPlanes, maxPoolPlanes } from "../backends/_pooling.ts";
+import type { Backend, PoolGeometry } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
-import { type FloatArray, Tensor } from "../core/tensor.ts";
+import { Tensor } from "../core/tensor.ts";
 import {
   checkImages,
   checkPooledGradient,
-  outputSize,
   poolConfig,
   type PoolOptions,
   type PoolSizes,
   poolSizes,
   poolText,
-  type Window2D,
 } from "./_im2col.ts";
 
 /** Options of {@linkcode MaxPool2D}. */
@@ -60,7 +60,8 @@ export class MaxPool2D implements Layer {
   readonly #sizes: PoolSizes;
   #inputs?: Tensor; // [N, C, H, W], cached by forward for backward
   #training = false;
-  #argmax = new Int32Array(0); // [N·C·OH·OW]: the input index each output came from
+  #argmax: Int32Array = new Int32Array(0); // [N·C·OH·OW]: the input index each output came from
+  #geometry?: PoolGeometry; // of the cached forward
   #keys?: Int32Array; // the last float32 inputs' bits, a view kept while they are the same
   #outputs = new Scratch(); // reused by training forwards
   #dinputs = new Scratch(); // reused by backward after a training forward
@@ -102,10 +103,13 @@ export class MaxPool2D implements Layer {
     const outputs = this.#training
       ? this.#outputs.get(inputs.dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype: inputs.dtype });
-    const size = outputs.size;
+    const size = outputs.size, backend = getBackend();
     if (!this.#training) this.#argmax = new Int32Array(size);
-    else if (this.#argmax.length < size) this.#argmax = new Int32Array(size);
+    else if (this.#argmax.length < size) this.#argmax = indices(backend, size);
+    const planes = batch * channels;
+    const g = this.#geometry = { ...window, planes, height, width, outH, outW };
     const x = inputs.data;
+    if (backend.maxPool2dForward?.(x, outputs.data, this.#argmax, g)) return outputs;
     let keys: Int32Array | null = null; // float32 bits, for the branch-free comparisons
     if (x instanceof Float32Array) {
       const kept = this.#keys;
@@ -113,22 +117,36 @@ export class MaxPool2D implements Layer {
         kept.byteOffset === x.byteOffset && kept.length === x.length;
       keys = same ? kept : (this.#keys = new Int32Array(x.buffer, x.byteOffset, x.length));
     }
-    maxPool(x, outputs.data, this.#argmax, batch * channels, height, width, window, keys);
+    maxPoolPlanes(
+      x,
+      keys,
+      outputs.data,
+      this.#argmax,
+      0,
+      planes,
+      height,
+      width,
+      outH,
+      outW,
+      window,
+    );
     return outputs;
   }
 
   // dinputs[argmax] += dvalues: each output's gradient goes to the input that won.
   /** `dvalues` [N, C, OH, OW] → dinputs [N, C, H, W] */
   backward(dvalues: Tensor): Tensor {
-    const inputs = this.#inputs;
-    if (!inputs) throw new Error("MaxPool2D.backward: call forward first");
+    const inputs = this.#inputs, g = this.#geometry;
+    if (!inputs || !g) throw new Error("MaxPool2D.backward: call forward first");
     checkPooledGradient(dvalues, inputs, this.#sizes.window, "MaxPool2D.backward");
+    const backend = getBackend();
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
+      ? this.#dinputs.get(inputs.dtype, inputs.shape, backend)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const dx = dinputs.data, dv = dvalues.data, argmax = this.#argmax;
+    if (backend.maxPool2dBackward?.(dv, dx, argmax, g)) return dinputs;
     dx.fill(0);
-    for (let i = 0; i < dv.length; i++) dx[argmax[i]] += dv[i];
+    maxPoolBackwardPlanes(dv, dx, argmax, 0, g.planes, g.outH * g.outW);
     return dinputs;
   }
 
@@ -148,135 +166,9 @@ export class MaxPool2D implements Layer {
   }
 }
 
-// y[plane, oh, ow] = max of the window; argmax = the flat index in x of the first maximum.
-// `planes` = N·C. Float32 inputs are compared as integers, without a branch (a data-dependent
-// branch per comparison mispredicts on real activations: 8.6 → 2.3 ms for W4's first pool);
-// float64 inputs (gradient checks) take the plain loop.
-function maxPool(
-  x: FloatArray,
-  y: FloatArray,
-  argmax: Int32Array,
-  planes: number,
-  height: number,
-  width: number,
-  window: Window2D,
-  keys: Int32Array | null,
-): void {
-  const [outH, outW] = outputSize(window, height, width);
-  const { kernelH, kernelW, strideH, strideW, padTop, padLeft } = window;
-  if (kernelH === 2 && kernelW === 2 && strideH === 2 && strideW === 2) {
-    if (padTop === 0 && padLeft === 0) {
-      return maxPool2x2(keys, x, y, argmax, planes, height, width, outH, outW);
-    }
-  }
-  const plane = height * width;
-  let o = 0;
-  for (let q = 0; q < planes; q++) {
-    const base = q * plane;
-    for (let oh = 0; oh < outH; oh++) {
-      const top = oh * strideH - padTop;
-      const hFrom = Math.max(top, 0), hTo = Math.min(top + kernelH, height);
-      for (let ow = 0; ow < outW; ow++, o++) {
-        const left = ow * strideW - padLeft;
-        const wFrom = Math.max(left, 0), wTo = Math.min(left + kernelW, width);
-        const at = windowMax(x, keys, base, hFrom, hTo, wFrom, wTo, width);
-        y[o] = x[at];
-        argmax[o] = at;
-      }
-    }
-  }
-}
-
-// The 2×2, stride 2 windows of W4 and most CNNs: three float comparisons per output, made
-// into 0/1 and used as index offsets, so no branch depends on the data (W4's first pool in a
-// training step: 3.3 → 2.4 ms). A comparison with NaN is false, so a window holding a NaN (its sum is
-// NaN) takes the general rule instead (`windowMax`).
-function maxPool2x2(
-  keys: Int32Array | null,
-  x: FloatArray,
-  y: FloatArray,
-  argmax: Int32Array,
-  planes: number,
-  height: number,
-  width: number,
-  outH: number,
-  outW: number,
-): void {
-  let o = 0;
-  for (let q = 0; q < planes; q++) {
-    const base = q * height * width;
-    for (let oh = 0; oh < outH; oh++) {
-      const rowStart = base + 2 * oh * width;
-      for (let ow = 0; ow < outW; ow++, o++) {
-        const i = rowStart + 2 * ow, k = i + width;
-        const a = x[i], b = x[i + 1], c = x[k], d = x[k + 1];
-        const sum = a + b + c + d;
-        let j: number;
-        if (sum === sum) {
-          const upper = i + +(b > a), lower = k + +(d > c); // ties: the first
-          j = upper + +(x[lower] > x[upper]) * (lower - upper);
-        } else j = windowMax(x, keys, base, 2 * oh, 2 * oh + 2, 2 * ow, 2 * ow + 2, width);
-        y[o] = x[j];
-        argmax[o] = j;
-      }
-    }
-  }
-}
-
-// The flat index of the largest of x[base + ih·width + iw] over rows [hFrom, hTo) and columns
-// [wFrom, wTo): the first of equals; float32 by keys, float64 by a loop in which a NaN wins
-// and stays, as in PyTorch.
-function windowMax(
-  x: FloatArray,
-  keys: Int32Array | null,
-  base: number,
-  hFrom: number,
-  hTo: number,
-  wFrom: number,
-  wTo: number,
-  width: number,
-): number {
-  let at = base + hFrom * width + wFrom;
-  if (keys) {
-    let best = orderKey(keys[at]);
-    for (let ih = hFrom; ih < hTo; ih++) {
-      const row = base + ih * width;
-      for (let iw = wFrom; iw < wTo; iw++) {
-        const key = orderKey(keys[row + iw]);
-        const less = lessThan(best, key); // 1 when this cell is larger
-        best ^= (best ^ key) & -less;
-        at ^= (at ^ (row + iw)) & -less;
-      }
-    }
-    return at;
-  }
-  let best = -Infinity;
-  for (let ih = hFrom; ih < hTo; ih++) {
-    const row = base + ih * width;
-    for (let iw = wFrom; iw < wTo; iw++) {
-      const v = x[row + iw];
-      if (v > best || v !== v) {
-        best = v;
-        at = row + iw;
-      }
-    }
-  }
-  return at;
-}
-
-// A float32's bits as an int32 that orders like the float: its magnitude bits, negated for a
-// negative float, so that −0 and +0 tie (the first wins, as in PyTorch); a NaN of either sign
-// keeps its magnitude, above +∞, so it wins as PyTorch's NaN does. No branch.
-function orderKey(bits: number): number {
-  const magnitude = bits & 0x7fffffff;
-  const nan = (0x7f800000 - magnitude) >> 31; // −1 for a NaN, else 0
-  const flip = (bits >> 31) & ~nan; // −1 to negate
-  return (magnitude ^ flip) - flip;
-}
-
-// 1 when a < b, else 0, for int32 a and b: the sign of a − b, corrected where the difference
-// overflows int32; no branch.
-function lessThan(a: number, b: number): number {
-  const difference = (a - b) | 0;
-  return (difference ^ ((a ^ b) & (difference ^ a))) >>> 31;
+// The winners' indices of a training forward: where the backend places its buffers (so that
+// its pooling can write them in place), else an ordinary array.
+function indices(backend: Backend, size: number): Int32Array {
+  const block = backend.allocate?.("float32", size);
+  return block ? new Int32Array(block.buffer, block.byteOffset, size) : new Int32Array(size);
 }

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { RESIDENT_MIN_ELEMENTS, ResidentHeap } from "../backends/_resident.ts";
 import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
-import type { ConvGeometry } from "../core/backend.ts";
+import type { Backend, ConvGeometry } from "../core/backend.ts";
 import { jsBackend, wasmBackend } from "../plugin.ts";
 import {
   Conv2D,
@@ -270,3 +270,65 @@ Deno.test("a model trains the same on resident and on ordinary buffers", () => {
     assert.ok(worst < 1e-4, `array ${i}: differs by ${worst}`);
   });
 });
+
+Deno.test("MaxPool2D on resident buffers (the wasm tasks) gives its own loops' bits", async () => {
+  // Activations with ties, NaN, ±∞ and −0 in some windows; enough to be resident.
+  const special = [0, -0, NaN, Infinity, -Infinity, 1, 1];
+  const images = (dtype: DType, wasm: boolean) => {
+    const x = values(dtype, 4 * 8 * 96 * 90, 13);
+    for (let i = 0; i < x.length; i += 97) x[i] = special[(i / 97) % special.length];
+    return new Tensor(wasm ? resident(x) : x, [4, 8, 96, 90]); // resident: a layer's outputs
+  };
+  // Two steps, so that stale buffers of the first would show in the second.
+  const pass = (pool: MaxPool2D, x: Tensor) => {
+    let y = pool.forward(x, { training: true });
+    const gradient = values(x.dtype, y.size, 14); // resident under wasm, as a layer's dinputs
+    const dvalues = new Tensor(
+      x.data.buffer instanceof SharedArrayBuffer ? resident(gradient) : gradient,
+      y.shape,
+    );
+    pool.backward(dvalues);
+    y = pool.forward(x, { training: true });
+    const dx = pool.backward(dvalues);
+    return { y: y.data.slice(), dx: dx.data.slice() };
+  };
+  parallelTuning.backoff = false;
+  try {
+    for (const count of [1, 2]) {
+      if (count > 1) await livePool(count);
+      else setThreads(1);
+      parallelTuning.minTask = 64; // the pool for these sizes too
+      for (const dtype of ["float32", "float64"] as const) {
+        for (const [kernel, options] of [[2, {}], [3, { stride: 2, padding: 1 }]] as const) {
+          const want = withBackend(
+            "js",
+            () => pass(new MaxPool2D(kernel, options), images(dtype, false)),
+          );
+          const ran: boolean[] = [];
+          const spy: Backend = {
+            ...wasmBackend,
+            name: "spy",
+            maxPool2dForward: (...args) => record(ran, wasmBackend.maxPool2dForward!(...args)),
+            maxPool2dBackward: (...args) => record(ran, wasmBackend.maxPool2dBackward!(...args)),
+          };
+          const got = withBackend(
+            spy,
+            () => pass(new MaxPool2D(kernel, options), images(dtype, true)),
+          );
+          assert.deepEqual(ran, [true, true, true, true], "the wasm tasks ran every pass");
+          const what = `${count} threads, ${dtype}, kernel ${kernel}`;
+          assertSameBits(got.y, want.y, `${what}: outputs`);
+          assertSameBits(got.dx, want.dx, `${what}: dinputs`);
+        }
+      }
+    }
+  } finally {
+    resetParallelTuning();
+    setThreads(navigator.hardwareConcurrency);
+  }
+});
+
+function record(log: boolean[], result: boolean): boolean {
+  log.push(result);
+  return result;
+}

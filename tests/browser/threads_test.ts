@@ -25,6 +25,8 @@ interface Report {
     identical: boolean[];
     convIdentical: boolean;
     convWorkerTasks: number;
+    cnnIdentical: boolean;
+    cnnResident: boolean;
     workerTasks: number;
     rounds: number;
   };
@@ -58,6 +60,10 @@ browserTest(
       await t.step("a convolution has the same bits on 1 and 2 threads, run by both", () => {
         assert.equal(report.worker.convIdentical, true);
         assert.ok(report.worker.convWorkerTasks > 0, "no convolution task ran on a worker");
+      });
+      await t.step("a CNN step on resident buffers has the same bits on 1 and 2 threads", () => {
+        assert.equal(report.worker.cnnResident, true, "its activations are in the shared memory");
+        assert.equal(report.worker.cnnIdentical, true);
       });
       await t.step("no console errors", () => {
         assert.deepEqual(page.errors, [], describeErrors(page));

@@ -4,6 +4,9 @@
 import {
   Conv2D,
   getThreads,
+  MaxPool2D,
+  ReLU,
+  Sequential,
   setThreads,
   Tensor,
   threadsUnavailable,
@@ -70,13 +73,38 @@ do {
 } while (
   (loadThreads(variant)?.current?.workerTasks ?? 0) === tasksBefore && convRounds < 100
 );
+const workerTasks = loadThreads(variant)?.current?.workerTasks ?? 0;
+
+// A Conv2D → ReLU → MaxPool2D training step whose activations are resident in the shared
+// memory (large enough), so that its passes run in place: the same bits on 1 and 2 threads.
+const cnnImages = Tensor.randn([16, 8, 32, 32], { seed: 5 });
+function cnnStep(): { arrays: Float32Array[]; resident: boolean } {
+  const net = new Sequential([
+    new Conv2D(8, 16, 3, { padding: 1, seed: 4 }),
+    new ReLU(),
+    new MaxPool2D(2),
+  ]);
+  const outputs = net.forward(cnnImages, { training: true });
+  const dinputs = net.backward(outputs);
+  const grads = net.params().map((param) => param.grad.data.slice());
+  return {
+    arrays: [outputs.data.slice(), dinputs.data.slice(), ...grads] as Float32Array[],
+    resident: outputs.data.buffer instanceof SharedArrayBuffer,
+  };
+}
+setThreads(1);
+const cnnOne = cnnStep();
+setThreads(2);
+const cnnTwo = cnnStep();
 postMessage({
+  cnnIdentical: cnnOne.arrays.every((array, i) => sameBits(array, cnnTwo.arrays[i])),
+  cnnResident: cnnOne.resident && cnnTwo.resident,
   threads: getThreads(),
   convIdentical,
-  convWorkerTasks: (loadThreads(variant)?.current?.workerTasks ?? 0) - tasksBefore,
+  convWorkerTasks: workerTasks - tasksBefore,
   why: threadsUnavailable(),
   identical,
-  workerTasks: loadThreads(variant)?.current?.workerTasks ?? 0,
+  workerTasks,
   rounds,
 });
 setThreads(1); // the pool's workers exit at once
