@@ -15,7 +15,7 @@
 // of samples (groups fixed by the batch, not the threads), then over the groups in order.
 import { col2im, im2col, rangeEnd, rangeFirst } from "./_lowering.ts";
 import type { ConvGeometry, Window2D } from "../core/backend.ts";
-import type { ConvKernelExports, TaskContext } from "./_task_context.ts";
+import type { TaskContext, TaskKernelExports } from "./_task_context.ts";
 import { taskBuffer } from "./_task_buffer.ts";
 
 /** Where a convolution's arrays lie in the memory (element offsets; −1 for none). */
@@ -125,7 +125,7 @@ export interface ConvView {
   /** The whole memory as elements. */
   heap: Float32Array | Float64Array;
   /** The kernels of the element type. */
-  kernels: ConvKernelExports;
+  kernels: TaskKernelExports;
   channels: number;
   height: number;
   width: number;

@@ -1,8 +1,8 @@
 // What the pool's JavaScript tasks (backends/_tasks.ts) run against, on any thread.
 import type { FloatArray } from "../core/tensor.ts";
 
-/** The kernel exports a convolution task calls (byte offsets, as in backends/wasm.ts). */
-export interface ConvKernelExports {
+/** The kernel exports the JavaScript tasks call (byte offsets, as in backends/wasm.ts). */
+export interface TaskKernelExports {
   gemm(
     lp: number,
     rp: number,
@@ -26,12 +26,28 @@ export interface ConvKernelExports {
   copyBytes(dst: number, src: number, n: number): void;
   /** memory[dst, dst + n) = 0 (bytes). */
   zeroBytes(dst: number, n: number): void;
+  /** Adam's update of n elements in place (see `Backend.adam`; the eight scalars as there). */
+  adam(
+    value: number,
+    grad: number,
+    momentum: number,
+    cache: number,
+    n: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    negativeRate: number,
+    correction1: number,
+    correction2: number,
+    epsilon: number,
+  ): void;
 }
 
 /** What a task runs against: the memory, and the kernels by module (0 float32, 1 float64). */
 export interface TaskContext {
   memory: WebAssembly.Memory;
-  exports: readonly ConvKernelExports[];
+  exports: readonly TaskKernelExports[];
 }
 
 /** A task as the pool calls it: the context, the thread's index, then its arguments. */
@@ -46,7 +62,7 @@ export interface TaskHost {
   /** The memory the kernels use. */
   readonly memory: WebAssembly.Memory;
   /** The kernels' exports. */
-  readonly exports: ConvKernelExports & {
+  readonly exports: TaskKernelExports & {
     sumRows(a: number, out: number, m: number, n: number): void;
   };
   /** Grows the memory to hold `floats` elements; the whole memory as elements. */
@@ -70,6 +86,7 @@ export const JS_TASK_NAMES = [
   "convBackward",
   "maxPoolForward",
   "maxPoolBackward",
+  "adam",
 ] as const;
 
 /** A JavaScript task as a job names it. */

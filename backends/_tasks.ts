@@ -16,6 +16,7 @@ import {
   zeroWrapped,
 } from "./_conv_tasks.ts";
 import { floatView, maxPoolBackwardTask, maxPoolForwardTask } from "./_pool_tasks.ts";
+import { adamTask } from "./_adam_task.ts";
 import { POOLING_FUNCTIONS } from "./_pooling.ts";
 import { taskBuffer } from "./_task_buffer.ts";
 import {
@@ -28,7 +29,13 @@ import {
 
 /** The tasks, in the order of `JS_TASK_NAMES` (backends/_task_context.ts). */
 export function jsTasks(): JsTask[] {
-  return [convForwardTask, convBackwardTask, maxPoolForwardTask, maxPoolBackwardTask] as JsTask[];
+  return [
+    convForwardTask,
+    convBackwardTask,
+    maxPoolForwardTask,
+    maxPoolBackwardTask,
+    adamTask,
+  ] as JsTask[];
 }
 
 /**

@@ -4,7 +4,9 @@ import type { ConvGeometry, PoolGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
-import { type ConvKernelExports, JS_MODULE, type TaskHost } from "./_task_context.ts";
+import { writeAdamDescriptor } from "./_adam_task.ts";
+import { spans } from "./_tasks.ts";
+import { JS_MODULE, type TaskHost, type TaskKernelExports } from "./_task_context.ts";
 import { RESIDENT_MIN_ELEMENTS, ResidentHeap } from "./_resident.ts";
 import {
   PLAIN_KERNELS,
@@ -35,9 +37,10 @@ import {
 
 // The wasm backend copies each operand into a scratch area of the module's memory
 // (one memcpy, ~1% of a 1024³ product), packs it into panels there and runs the SIMD
-// kernels (one module for float32, one for float64); the result is copied back. Keeping
-// operands resident in wasm memory would save the copies but would tie every tensor to a
-// memory that detaches when it grows.
+// kernels (one module for float32, one for float64); the result is copied back. The
+// exception: layers' large training buffers (`allocate`) live in the shared memory of the
+// threads' builds, which never detaches, and the convolutions, ReLU and max pooling read and
+// write them where they lie (backends/_resident.ts); every call's scratch starts above them.
 //
 // Threads (backends/threads.ts, pool.ts): where workers are available, both modules are the
 // builds that import one shared memory, and a product of at least PARALLEL_THRESHOLD
@@ -49,7 +52,7 @@ import {
 
 // gemm(lp, rp, c, m, n, k, ldc, load, scratch) and the four packings, as the convolution
 // tasks call them too, then the rest.
-interface KernelExports extends ConvKernelExports {
+interface KernelExports extends TaskKernelExports {
   memory?: WebAssembly.Memory; // absent from the shared builds, which import theirs
   addBias(c: number, bias: number, m: number, n: number): void;
   sumRows(a: number, out: number, m: number, n: number): void;
@@ -65,21 +68,6 @@ interface KernelExports extends ConvKernelExports {
     n: number,
     load: number,
     lda: number,
-  ): void;
-  adam(
-    value: number,
-    grad: number,
-    momentum: number,
-    cache: number,
-    n: number,
-    beta1: number,
-    oneMinusBeta1: number,
-    beta2: number,
-    oneMinusBeta2: number,
-    negativeRate: number,
-    correction1: number,
-    correction2: number,
-    epsilon: number,
   ): void;
 }
 
@@ -818,7 +806,11 @@ export class WasmKernels {
     return threads?.resident.allocate(this.float === "f64" ? "float64" : "float32", length);
   }
 
-  /** Adam's update of `value`, `momentum`, `cache` in place; see `Backend.adam`. */
+  /**
+   * Adam's update of `value`, `momentum`, `cache` in place; see `Backend.adam`. Where the
+   * moments lie resident in the shared memory (the optimizer placed them there), the shared
+   * kernels update them in place, on the pool from `parallelTuning.minTask` elements.
+   */
   adam(
     value: FloatArray,
     grad: FloatArray,
@@ -826,21 +818,38 @@ export class WasmKernels {
     cache: FloatArray,
     hyper: AdamHyper,
   ): void {
+    const large = value.length >= parallelTuning.minTask;
+    const shared = this.#sharedFor(large, [momentum, cache]);
+    if (!shared?.resident) return this.#adam(value, grad, momentum, cache, hyper);
+    const pool = large ? shared.threads.pool() : null;
+    const parallel = pool
+      ? { pool, threads: shared.threads, where: "wasmBackend.adam" }
+      : undefined;
+    shared.kernels.#adam(value, grad, momentum, cache, hyper, parallel);
+  }
+
+  #adam(
+    value: FloatArray,
+    grad: FloatArray,
+    momentum: FloatArray,
+    cache: FloatArray,
+    hyper: AdamHyper,
+    parallel?: Parallel,
+  ): void {
     const n = value.length, B = this.#bytes;
-    const at = this.#origin() + align(this.#mr * this.#nr);
-    const [gradAt, momentumAt, cacheAt] = [at + align(n), at + 2 * align(n), at + 3 * align(n)];
-    const heap = this.#reserve(cacheAt + n);
-    heap.set(value, at);
-    heap.set(grad, gradAt);
-    heap.set(momentum, momentumAt);
-    heap.set(cache, cacheAt);
+    const descriptor = this.#origin() + align(this.#mr * this.#nr);
+    let end = descriptor + 128 / B;
+    const arrays = [value, grad, momentum, cache];
+    const resident = arrays.map((array) => this.#residentAt(array));
+    const at = resident.map((offset) => {
+      if (offset >= 0) return offset;
+      end += align(n);
+      return end - align(n);
+    });
+    const heap = this.#reserve(end);
+    arrays.forEach((array, k) => resident[k] < 0 && heap.set(array, at[k]));
     const { beta1, beta2, epsilon } = hyper;
-    this.#exports.adam(
-      at * B,
-      gradAt * B,
-      momentumAt * B,
-      cacheAt * B,
-      n,
+    const scalars = [
       beta1,
       1 - beta1,
       beta2,
@@ -849,10 +858,38 @@ export class WasmKernels {
       hyper.correction1,
       hyper.correction2,
       epsilon,
-    );
-    value.set(this.#slice(at, n));
-    momentum.set(this.#slice(momentumAt, n));
-    cache.set(this.#slice(cacheAt, n));
+    ];
+    if (parallel) {
+      const module = this.float === "f64" ? 1 : 0;
+      writeAdamDescriptor(
+        heap.buffer,
+        descriptor * B,
+        [module, at[0], at[1], at[2], at[3]],
+        scalars,
+      );
+      // An element costs about what 16 multiply-adds do (two divisions and a square root).
+      const tasks = taskCount(16 * n, parallel.pool.workers + 1);
+      this.#host(parallel).runJob("adam", descriptor * B, spans(n, Math.ceil(n / tasks / 16) * 16));
+    } else {
+      const [s0, s1, s2, s3, s4, s5, s6, s7] = scalars;
+      this.#exports.adam(
+        at[0] * B,
+        at[1] * B,
+        at[2] * B,
+        at[3] * B,
+        n,
+        s0,
+        s1,
+        s2,
+        s3,
+        s4,
+        s5,
+        s6,
+        s7,
+      );
+    }
+    // The updated arrays that were copied in go back out.
+    for (const k of [0, 2, 3]) if (resident[k] < 0) arrays[k].set(this.#slice(at[k], n));
   }
 }
 

@@ -1,5 +1,6 @@
 // What the built-in optimizers share: per-parameter buffers and their save/restore, the
 // schedule's part of toString(). Not exported from mod.ts.
+import type { Backend } from "../core/backend.ts";
 import type { OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
 import type { LearningRateSchedule } from "../core/schedule.ts";
@@ -14,12 +15,19 @@ export class Slots<S extends string> {
     this.names = names;
   }
 
-  /** The buffers of `param`, created zeroed in its dtype on first use. */
-  of(param: Param): Record<S, FloatArray> {
+  /**
+   * The buffers of `param`, created zeroed in its dtype on first use, placed by `backend`
+   * where it offers to (`Backend.allocate`: the wasm backend's Adam then updates them where
+   * they lie).
+   */
+  of(param: Param, backend?: Pick<Backend, "allocate">): Record<S, FloatArray> {
     let buffers = this.#buffers.get(param);
     if (!buffers) {
       buffers = {} as Record<S, FloatArray>;
-      for (const name of this.names) buffers[name] = allocate(param.dtype, param.value.size);
+      for (const name of this.names) {
+        const size = param.value.size;
+        buffers[name] = backend?.allocate?.(param.dtype, size) ?? allocate(param.dtype, size);
+      }
       this.#buffers.set(param, buffers);
     }
     return buffers;
@@ -41,7 +49,12 @@ export class Slots<S extends string> {
    * @throws {TypeError} naming `where` when the count is not an integer ≥ 0, or a slot is
    * missing or does not match its param.
    */
-  restore(params: readonly Param[], state: OptimizerState, where: string): number {
+  restore(
+    params: readonly Param[],
+    state: OptimizerState,
+    where: string,
+    backend?: Pick<Backend, "allocate">,
+  ): number {
     const iterations = state?.scalars?.iterations;
     if (!Number.isSafeInteger(iterations) || iterations < 0) {
       throw new TypeError(
@@ -62,7 +75,9 @@ export class Slots<S extends string> {
       }
     });
     params.forEach((param, i) => {
-      for (const name of this.names) this.of(param)[name].set(state.slots[name][i].data);
+      for (const name of this.names) {
+        this.of(param, backend)[name].set(state.slots[name][i].data);
+      }
     });
     return iterations;
   }

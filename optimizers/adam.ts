@@ -123,7 +123,7 @@ export class Adam implements Optimizer {
     // scalar float64 loop cost ~5 ns per element (0.5 ms of a 1 ms W2 step with blas).
     const backend = getBackend();
     for (const param of params) {
-      const { momentum, cache } = this.moments(param);
+      const { momentum, cache } = this.#slots.of(param, backend);
       const value = param.value.data, grad = param.grad.data;
       if (backend.adam) backend.adam(value, grad, momentum, cache, hyper);
       else adamLoop(value, grad, momentum, cache, hyper);
@@ -142,7 +142,8 @@ export class Adam implements Optimizer {
    * @throws {TypeError} when a slot is missing or does not match its param's shape.
    */
   setState(params: readonly Param[], state: OptimizerState): void {
-    this.iterations = this.#slots.restore(params, state, `${this.kind}.setState`);
+    const where = `${this.kind}.setState`;
+    this.iterations = this.#slots.restore(params, state, where, getBackend());
   }
 
   /** The hyper-parameters as JSON. */

@@ -134,7 +134,21 @@ function run(dtype: DType, g: ConvGeometry, place: (a: FloatArray) => FloatArray
   const dw = values(dtype, wLength, 5), dbias = values(dtype, g.outChannels, 6);
   const dx = place(new FLOATS[dtype](xLength));
   assert.ok(wasmBackend.conv2dBackward!(x, w, dy, dw, dbias, dx, g));
-  return [y, activated, dy, dw, dbias, dx].map((array) => array.slice());
+  // Adam's moments resident (as the optimizer places them), its value and gradient not.
+  const value = values(dtype, xLength, 7), grad = values(dtype, xLength, 8);
+  const momentum = place(values(dtype, xLength, 9).map(Math.abs));
+  const cache = place(values(dtype, xLength, 10).map(Math.abs));
+  for (let step = 1; step <= 2; step++) {
+    wasmBackend.adam!(value, grad, momentum, cache, {
+      beta1: 0.9,
+      beta2: 0.999,
+      learningRate: 1e-3,
+      correction1: 1 - 0.9 ** step,
+      correction2: 1 - 0.999 ** step,
+      epsilon: 1e-7,
+    });
+  }
+  return [y, activated, dy, dw, dbias, dx, value, momentum, cache].map((array) => array.slice());
 }
 
 Deno.test("resident operands give the same bits as copied ones, on 1 and 2 threads", async () => {
@@ -150,7 +164,7 @@ Deno.test("resident operands give the same bits as copied ones, on 1 and 2 threa
         for (const [name, g] of [["same", GEOMETRY], ["strided", STRIDED]] as const) {
           const copied = run(dtype, g, (array) => array);
           const inPlace = run(dtype, g, resident);
-          const names = ["y", "relu", "relu'", "dw", "dbias", "dx"];
+          const names = ["y", "relu", "relu'", "dw", "dbias", "dx", "value", "momentum", "cache"];
           copied.forEach((want, i) => {
             assertSameBits(inPlace[i], want, `${count} threads, ${dtype} ${name}: ${names[i]}`);
           });
