@@ -773,18 +773,13 @@ export class WasmKernels {
   #relu(x: FloatArray, out: FloatArray, dvalues?: FloatArray, parallel?: Parallel): void {
     const n = x.length;
     const B = this.#bytes;
-    // Each operand where it lies resident, else in this call's scratch.
-    let end = this.#origin() + align(this.#mr * this.#nr);
-    const place = (array: FloatArray) => {
-      const at = this.#residentAt(array);
-      if (at >= 0) return at;
-      end += align(n);
-      return end - align(n);
-    };
-    const xAt = place(x), dvAt = dvalues ? place(dvalues) : -1, outAt = place(out);
-    const heap = this.#reserve(end);
-    if (this.#residentAt(x) < 0) heap.set(x, xAt);
-    if (dvalues && this.#residentAt(dvalues) < 0) heap.set(dvalues, dvAt);
+    const inputs = dvalues ? [x, dvalues] : [x];
+    const offsets = this.#place(
+      inputs,
+      [out],
+      this.#origin() + align(this.#mr * this.#nr),
+    );
+    const [xAt, dvAt, outAt] = dvalues ? offsets : [offsets[0], -1, offsets[1]];
     const call = (first: number, count: number): [TaskFunction, ...number[]] =>
       dvalues
         ? ["reluBackward", (xAt + first) * B, (dvAt + first) * B, (outAt + first) * B, count]
@@ -795,6 +790,25 @@ export class WasmKernels {
       (this.#exports[fn as "relu"] as (...args: number[]) => void)(...args);
     }
     if (this.#residentAt(out) < 0) out.set(this.#slice(outAt, n));
+  }
+
+  // Element offsets of one call's arrays (all of one length), inputs then outputs: a resident
+  // array where it lies, any other one after another in this call's scratch from `start`,
+  // the inputs copied there (copying outputs back is the caller's part).
+  #place(inputs: FloatArray[], outputs: FloatArray[], start: number): number[] {
+    const n = inputs[0].length;
+    let end = start;
+    const offsets = [...inputs, ...outputs].map((array) => {
+      const at = this.#residentAt(array);
+      if (at >= 0) return at;
+      end += align(n);
+      return end - align(n);
+    });
+    const heap = this.#reserve(end);
+    inputs.forEach((array, k) => {
+      if (this.#residentAt(array) < 0) heap.set(array, offsets[k]);
+    });
+    return offsets;
   }
 
   /**
@@ -837,17 +851,9 @@ export class WasmKernels {
     parallel?: Parallel,
   ): void {
     const n = value.length, B = this.#bytes;
-    const descriptor = this.#origin() + align(this.#mr * this.#nr);
-    let end = descriptor + 128 / B;
+    const descriptor = this.#origin() + align(this.#mr * this.#nr); // 128 bytes, when parallel
     const arrays = [value, grad, momentum, cache];
-    const resident = arrays.map((array) => this.#residentAt(array));
-    const at = resident.map((offset) => {
-      if (offset >= 0) return offset;
-      end += align(n);
-      return end - align(n);
-    });
-    const heap = this.#reserve(end);
-    arrays.forEach((array, k) => resident[k] < 0 && heap.set(array, at[k]));
+    const at = this.#place(arrays, [], descriptor + 128 / B);
     const { beta1, beta2, epsilon } = hyper;
     const scalars = [
       beta1,
@@ -861,12 +867,8 @@ export class WasmKernels {
     ];
     if (parallel) {
       const module = this.float === "f64" ? 1 : 0;
-      writeAdamDescriptor(
-        heap.buffer,
-        descriptor * B,
-        [module, at[0], at[1], at[2], at[3]],
-        scalars,
-      );
+      const offsets = [module, at[0], at[1], at[2], at[3]] as const;
+      writeAdamDescriptor(this.#heap.buffer, descriptor * B, offsets, scalars);
       // An element costs about what 16 multiply-adds do (two divisions and a square root).
       const tasks = taskCount(16 * n, parallel.pool.workers + 1);
       this.#host(parallel).runJob("adam", descriptor * B, spans(n, Math.ceil(n / tasks / 16) * 16));
@@ -889,7 +891,9 @@ export class WasmKernels {
       );
     }
     // The updated arrays that were copied in go back out.
-    for (const k of [0, 2, 3]) if (resident[k] < 0) arrays[k].set(this.#slice(at[k], n));
+    for (const k of [0, 2, 3]) {
+      if (this.#residentAt(arrays[k]) < 0) arrays[k].set(this.#slice(at[k], n));
+    }
   }
 }
 

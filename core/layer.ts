@@ -7,7 +7,9 @@ import type { Tensor } from "./tensor.ts";
  *
  * In training, layers may reuse their buffers from one step to the next: a tensor returned
  * by a training forward, or by `backward`, is valid until that layer's next training
- * forward or backward. Inference (training false or absent) always returns fresh tensors.
+ * forward or backward. Its data may be a view of the backend's shared memory (the wasm
+ * backend's, for large buffers): `data.slice()` copies it out. Inference (training false or
+ * absent) always returns fresh tensors of their own.
  */
 export interface ForwardOptions {
   /** True while training (dropout drops, buffers are reused); false or absent at inference. */
