@@ -61,6 +61,7 @@ export class MaxPool2D implements Layer {
   #inputs?: Tensor; // [N, C, H, W], cached by forward for backward
   #training = false;
   #argmax: Int32Array = new Int32Array(0); // [N·C·OH·OW]: the input index each output came from
+  #trainingArgmax: Int32Array = new Int32Array(0); // the same, reused by training forwards
   #geometry?: PoolGeometry; // of the cached forward
   #keys?: Int32Array; // the last float32 inputs' bits, a view kept while they are the same
   #outputs = new Scratch(); // reused by training forwards
@@ -104,8 +105,10 @@ export class MaxPool2D implements Layer {
       ? this.#outputs.get(inputs.dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype: inputs.dtype });
     const size = outputs.size, backend = getBackend();
-    if (!this.#training) this.#argmax = new Int32Array(size);
-    else if (this.#argmax.length < size) this.#argmax = indices(backend, size);
+    if (this.#training && this.#trainingArgmax.length < size) {
+      this.#trainingArgmax = indices(backend, size);
+    }
+    this.#argmax = this.#training ? this.#trainingArgmax : new Int32Array(size);
     const planes = batch * channels;
     const g = this.#geometry = { ...window, planes, height, width, outH, outW };
     const x = inputs.data;

@@ -330,6 +330,15 @@ Deno.test("MaxPool2D on resident buffers (the wasm tasks) gives its own loops' b
             () => pass(new MaxPool2D(kernel, options), images(dtype, true)),
           );
           assert.deepEqual(ran, [true, true, true, true], "the wasm tasks ran every pass");
+          // An inference pass on a larger batch between training steps leaves them resident.
+          const layer = new MaxPool2D(kernel, options);
+          ran.length = 0;
+          withBackend(spy, () => {
+            layer.forward(images(dtype, true), { training: true });
+            layer.forward(new Tensor(new FLOATS[dtype](8 * 8 * 96 * 90), [8, 8, 96, 90]));
+            layer.forward(images(dtype, true), { training: true });
+          });
+          assert.deepEqual(ran, [true, false, true], "training after inference");
           const what = `${count} threads, ${dtype}, kernel ${kernel}`;
           assertSameBits(got.y, want.y, `${what}: outputs`);
           assertSameBits(got.dx, want.dx, `${what}: dinputs`);
