@@ -162,11 +162,15 @@ type PackCall = [
   number,
 ];
 
-// A product in parallel: the pool, the kernels' Threads (which run jobs), the caller's name.
+// A product in parallel: the pool, the kernels' Threads (which run jobs), the caller's name;
+// `judge: false` for the memory-bound passes (ReLU, pooling, Adam), whose modest gain on two
+// threads says nothing of a busy machine: judged, they backed W4 off the pool ~20 times in 85
+// steps, each time sending the next job (a convolution, as often as not) to one thread.
 interface Parallel {
   pool: WorkerPool;
   threads: Threads;
   where: string;
+  judge?: boolean;
 }
 
 /** The multiply-adds of one product of a convolution: N·O·C·KH·KW·OH·OW. */
@@ -531,7 +535,7 @@ export class WasmKernels {
   // Runs `extent` output rows (of `work` multiply-adds each) as tasks of a multiple of
   // `multiple` rows; `call(first, count)` gives each task's function and arguments.
   #split(
-    { pool, threads, where }: Parallel,
+    { pool, threads, where, judge = true }: Parallel,
     extent: number,
     work: number,
     multiple: number,
@@ -544,7 +548,7 @@ export class WasmKernels {
       const [fn, ...args] = call(first, Math.min(step, extent - first));
       pool.task(module, fn, ...args);
     }
-    threads.run(pool, where);
+    threads.run(pool, where, judge);
   }
 
   /** c = heap[out, out + rows·cols) (+ bias on every row). */
@@ -666,7 +670,7 @@ export class WasmKernels {
     const pool = large ? shared.threads.pool() : null;
     const where = `wasmBackend.${name}`;
     return pool
-      ? shared.kernels.#host({ pool, threads: shared.threads, where })
+      ? shared.kernels.#host({ pool, threads: shared.threads, where, judge: false })
       : shared.kernels.#host();
   }
 
@@ -716,7 +720,7 @@ export class WasmKernels {
         for (const [first, count] of groups) {
           parallel.pool.task(JS_MODULE, task, descriptor, first, count);
         }
-        parallel.threads.run(parallel.pool, parallel.where);
+        parallel.threads.run(parallel.pool, parallel.where, parallel.judge ?? true);
         return true;
       },
     };
@@ -762,12 +766,8 @@ export class WasmKernels {
     if (!shared?.resident) return this.#relu(x, out, dvalues);
     const pool = large ? shared.threads.pool() : null;
     const where = "wasmBackend.relu";
-    shared.kernels.#relu(
-      x,
-      out,
-      dvalues,
-      pool ? { pool, threads: shared.threads, where } : undefined,
-    );
+    const parallel = pool ? { pool, threads: shared.threads, where, judge: false } : undefined;
+    shared.kernels.#relu(x, out, dvalues, parallel);
   }
 
   #relu(x: FloatArray, out: FloatArray, dvalues?: FloatArray, parallel?: Parallel): void {
@@ -836,9 +836,8 @@ export class WasmKernels {
     const shared = this.#sharedFor(large, [momentum, cache]);
     if (!shared?.resident) return this.#adam(value, grad, momentum, cache, hyper);
     const pool = large ? shared.threads.pool() : null;
-    const parallel = pool
-      ? { pool, threads: shared.threads, where: "wasmBackend.adam" }
-      : undefined;
+    const where = "wasmBackend.adam";
+    const parallel = pool ? { pool, threads: shared.threads, where, judge: false } : undefined;
     shared.kernels.#adam(value, grad, momentum, cache, hyper, parallel);
   }
 
