@@ -39,10 +39,10 @@ export class ReLU implements Layer {
     expectTensor(inputs, "ReLU.forward");
     this.#inputs = inputs;
     this.#training = options?.training === true;
-    const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
-      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const backend = getBackend();
+    const outputs = this.#training
+      ? this.#outputs.get(inputs.dtype, inputs.shape, backend)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     if (backend.relu) backend.relu(inputs.data, outputs.data);
     else {
       const x = inputs.data;
@@ -56,10 +56,10 @@ export class ReLU implements Layer {
   /** `dvalues` [...] → dinputs [...] */
   backward(dvalues: Tensor): Tensor {
     const inputs = expectLike(dvalues, this.#inputs, "ReLU.backward");
-    const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
-      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const backend = getBackend();
+    const dinputs = this.#training
+      ? this.#dinputs.get(inputs.dtype, inputs.shape, backend)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     if (backend.reluBackward) backend.reluBackward(inputs.data, dvalues.data, dinputs.data);
     else {
       const x = inputs.data;

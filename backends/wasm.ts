@@ -644,8 +644,9 @@ export class WasmKernels {
    * twice `parallelTuning.minTask` elements; false (nothing done) otherwise.
    */
   maxPool2dForward(x: FloatArray, y: FloatArray, argmax: Int32Array, g: PoolGeometry): boolean {
-    const host = this.#residentHost(x.length, "maxPool2dForward", [x, y, argmax]);
-    return host !== null && maxPoolForward(host, x, y, argmax, g);
+    const large = x.length >= 2 * parallelTuning.minTask;
+    const pass = this.#residentPass(large, "maxPool2dForward", [x, y, argmax], true);
+    return pass !== null && maxPoolForward(pass.kernels.#host(pass.parallel), x, y, argmax, g);
   }
 
   /** Its backward pass (see `Backend.maxPool2dBackward`), placed likewise. */
@@ -655,23 +656,30 @@ export class WasmKernels {
     argmax: Int32Array,
     g: PoolGeometry,
   ): boolean {
-    const host = this.#residentHost(dx.length, "maxPool2dBackward", [dvalues, dx, argmax]);
-    return host !== null && maxPoolBackward(host, dvalues, dx, argmax, g);
+    const large = dx.length >= 2 * parallelTuning.minTask;
+    const pass = this.#residentPass(large, "maxPool2dBackward", [dvalues, dx, argmax], true);
+    return pass !== null &&
+      maxPoolBackward(pass.kernels.#host(pass.parallel), dvalues, dx, argmax, g);
   }
 
-  // The shared kernels' host for a pass over resident arrays of `elements` elements: with
-  // the pool when large enough; null when an operand is not resident.
-  #residentHost(elements: number, name: string, operands: Operands): TaskHost | null {
-    const large = elements >= 2 * parallelTuning.minTask;
+  // A memory-bound pass (ReLU, pooling, Adam) over `operands`, one of them resident in the
+  // shared memory (`all`: every one): the shared kernels, with their pool when the pass is
+  // `large` (its jobs not judged for the back-off); null when the operands are not so.
+  #residentPass(
+    large: boolean,
+    name: string,
+    operands: Operands,
+    all = false,
+  ): { kernels: WasmKernels; parallel?: Parallel } | null {
     const shared = this.#sharedFor(large, operands);
-    const resident = (array: FloatArray | Int32Array | null | undefined) =>
-      !array || (shared?.threads.resident.offsetOf(array) ?? -1) >= 0;
-    if (!shared || !operands.every(resident)) return null;
-    const pool = large ? shared.threads.pool() : null;
+    if (!shared) return null;
+    const { threads, kernels } = shared;
+    const placed = (array: FloatArray | Int32Array | null | undefined) =>
+      !array || threads.resident.offsetOf(array) >= 0;
+    if (all ? !operands.every(placed) : !shared.resident) return null;
+    const pool = large ? threads.pool() : null;
     const where = `wasmBackend.${name}`;
-    return pool
-      ? shared.kernels.#host({ pool, threads: shared.threads, where, judge: false })
-      : shared.kernels.#host();
+    return { kernels, parallel: pool ? { pool, threads, where, judge: false } : undefined };
   }
 
   // The kernels a job of tasks runs on: the shared ones with their pool when it is `large`
@@ -762,12 +770,9 @@ export class WasmKernels {
    */
   relu(x: FloatArray, out: FloatArray, dvalues?: FloatArray): void {
     const large = x.length >= 2 * parallelTuning.minTask;
-    const shared = this.#sharedFor(large, [x, out, dvalues]);
-    if (!shared?.resident) return this.#relu(x, out, dvalues);
-    const pool = large ? shared.threads.pool() : null;
-    const where = "wasmBackend.relu";
-    const parallel = pool ? { pool, threads: shared.threads, where, judge: false } : undefined;
-    shared.kernels.#relu(x, out, dvalues, parallel);
+    const pass = this.#residentPass(large, "relu", [x, out, dvalues]);
+    if (!pass) return this.#relu(x, out, dvalues);
+    pass.kernels.#relu(x, out, dvalues, pass.parallel);
   }
 
   #relu(x: FloatArray, out: FloatArray, dvalues?: FloatArray, parallel?: Parallel): void {
@@ -833,12 +838,9 @@ export class WasmKernels {
     hyper: AdamHyper,
   ): void {
     const large = value.length >= parallelTuning.minTask;
-    const shared = this.#sharedFor(large, [momentum, cache]);
-    if (!shared?.resident) return this.#adam(value, grad, momentum, cache, hyper);
-    const pool = large ? shared.threads.pool() : null;
-    const where = "wasmBackend.adam";
-    const parallel = pool ? { pool, threads: shared.threads, where, judge: false } : undefined;
-    shared.kernels.#adam(value, grad, momentum, cache, hyper, parallel);
+    const pass = this.#residentPass(large, "adam", [momentum, cache]);
+    if (!pass) return this.#adam(value, grad, momentum, cache, hyper);
+    pass.kernels.#adam(value, grad, momentum, cache, hyper, pass.parallel);
   }
 
   #adam(

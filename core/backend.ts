@@ -121,8 +121,9 @@ export interface Backend {
    * A zeroed array of `length` elements of `dtype`, placed where this backend's kernels read
    * and write it in place, for a layer's reusable training buffers (optional; undefined, as
    * from a backend without it, means an ordinary array). The wasm backend places large
-   * buffers in its kernels' shared memory, so that its convolutions and ReLU need not copy
-   * them; such a buffer is a view of a `SharedArrayBuffer` and is never freed.
+   * buffers in its kernels' shared memory, so that its convolutions, ReLU, max pooling and
+   * Adam need not copy them; such a buffer is a view of a `SharedArrayBuffer` and is never
+   * freed.
    */
   allocate?(dtype: DType, length: number): FloatArray | undefined;
   /**

@@ -275,10 +275,10 @@ export class Conv2D implements Layer {
     const dtype = this.dtype, out = this.outChannels;
     const positions = outH * outW, depth = channels * window.kernelH * window.kernelW;
     const shape = [batch, out, outH, outW];
-    const outputs = training // [N, O, OH, OW]
-      ? this.#outputs.get(dtype, shape, getBackend())
-      : Tensor.zeros(shape, { dtype });
     const backend = getBackend();
+    const outputs = training // [N, O, OH, OW]
+      ? this.#outputs.get(dtype, shape, backend)
+      : Tensor.zeros(shape, { dtype });
     const x = inputs.data, w = this.weights.value.data, y = outputs.data;
     const geometry = { ...window, batch, channels, height, width, outChannels: out, outH, outW };
     this.#colsKept = false;
@@ -333,10 +333,11 @@ export class Conv2D implements Layer {
       );
     }
     const wantInputs = options?.inputGradient !== false;
-    const dinputs = this.#training // [N, C, H, W]
-      ? this.#dinputs.get(dtype, inputs.shape, getBackend())
-      : Tensor.zeros(inputs.shape, { dtype });
     const backend = getBackend();
+    // An input gradient nobody reads is not placed in the backend's memory (never freed).
+    const dinputs = this.#training // [N, C, H, W]
+      ? this.#dinputs.get(dtype, inputs.shape, wantInputs ? backend : undefined)
+      : Tensor.zeros(inputs.shape, { dtype });
     const x = inputs.data, w = this.weights.value.data, dv = dvalues.data;
     const dw = this.weights.grad.data, dx = dinputs.data;
     const dbiases = this.biases?.grad.data;

@@ -189,7 +189,7 @@ export class Dense implements Layer {
     addPenaltyGradient(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
     const shape = [batch, inFeatures];
     const dinputs = this.#training // [batch, inFeatures]
-      ? this.#dinputs.get(this.dtype, shape, backend)
+      ? this.#dinputs.get(this.dtype, shape, options?.inputGradient === false ? undefined : backend)
       : Tensor.zeros(shape, { dtype: this.dtype });
     if (options?.inputGradient === false) return dinputs;
     backend.matmulTransB(

@@ -101,10 +101,11 @@ export class MaxPool2D implements Layer {
     this.#inputs = inputs;
     this.#training = options?.training === true;
     const shape = [batch, channels, outH, outW];
+    const backend = getBackend();
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, shape, getBackend())
+      ? this.#outputs.get(inputs.dtype, shape, backend)
       : Tensor.zeros(shape, { dtype: inputs.dtype });
-    const size = outputs.size, backend = getBackend();
+    const size = outputs.size;
     if (this.#training && this.#trainingArgmax.length < size) {
       this.#trainingArgmax = indices(backend, size);
     }
