@@ -171,7 +171,8 @@ export class MaxPool2D implements Layer {
 }
 
 // The winners' indices of a training forward: where the backend places its buffers (so that
-// its pooling can write them in place), else an ordinary array.
+// its pooling can write them in place), else an ordinary array. `allocate` takes float dtypes
+// only, so the indices are a float32 block seen as int32 (the same 4 bytes an element).
 function indices(backend: Backend, size: number): Int32Array {
   const block = backend.allocate?.("float32", size);
   return block ? new Int32Array(block.buffer, block.byteOffset, size) : new Int32Array(size);
