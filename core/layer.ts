@@ -35,6 +35,25 @@ export interface StateTensor {
 }
 
 /**
+ * How a PyTorch state dict names and lays out one of a layer's params or buffers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Dense } from "@chainrule/nn";
+ *
+ * const names = new Dense(2, 3).torchNames();
+ * assert.deepEqual(names.weights, { torch: "weight", transpose: true });
+ * ```
+ */
+export interface TorchName {
+  /** PyTorch's name under the layer's prefix: `"weight"`, `"out_proj.bias"`. */
+  readonly torch: string;
+  /** True for a 2-D tensor kept `[in, out]` here and `[out, in]` by PyTorch. */
+  readonly transpose?: boolean;
+}
+
+/**
  * The contract every layer implements; the runner needs nothing else.
  *
  * `forward` caches what `backward` needs. `backward(dvalues)` takes d(loss)/d(outputs),
@@ -88,4 +107,11 @@ export interface Layer {
    * saved and loaded with the params, restored by `EarlyStopping`, never seen by optimizers.
    */
   buffers?(): StateTensor[];
+  /**
+   * PyTorch's names for this layer's params and buffers, keyed by their names here
+   * (`{ weights: { torch: "weight", transpose: true }, biases: { torch: "bias" } }`), so
+   * that `toTorchStateDict` and `loadTorchStateDict` can move its weights to and from the
+   * PyTorch module of the same function. Absent: the layer has no PyTorch counterpart.
+   */
+  torchNames?(): Readonly<Record<string, TorchName>>;
 }

@@ -1,31 +1,48 @@
 // PyTorch's names for a model's parameters, so weights move between chainrule and
 // `torch.nn.Sequential` through a safetensors file.
 import type { Chain } from "../core/chain.ts";
+import type { Layer } from "../core/layer.ts";
 import { type FloatArray, Tensor } from "../core/tensor.ts";
 import { bufferSites, paramSites } from "./model_io.ts";
 import { TensorReader } from "./_tensor_reader.ts";
 import type { TensorSource } from "./safetensors.ts";
 
-// The book names a Dense layer's parameters "weights" `[in, out]` and "biases"; PyTorch's
-// Linear names them "weight" `[out, in]` (the transpose) and "bias". A Conv2D's "weights" are
-// already in PyTorch's layout `[out, in, kh, kw]`. BatchNorm's "gamma" and "beta" are
-// PyTorch's "weight" and "bias"; its state tensors are PyTorch's buffers, in snake case.
-const PARAM_NAMES: Record<string, string> = {
-  weights: "weight",
-  biases: "bias",
-  gamma: "weight",
-  beta: "bias",
-};
-const BUFFER_NAMES: Record<string, string> = {
-  runningMean: "running_mean",
-  runningVar: "running_var",
-  numBatchesTracked: "num_batches_tracked",
-};
-
 interface TorchEntry {
   name: string;
-  transpose: boolean; // a 2-D [in, out] weight stored as [out, in]
+  transpose: boolean; // a 2-D [in, out] tensor stored as [out, in]
   value: Tensor;
+}
+
+// The PyTorch name a layer gives one of its params or buffers (see `Layer.torchNames`).
+function torchName(
+  layer: Layer,
+  path: number[],
+  role: "param" | "buffer",
+  name: string,
+  value: Tensor,
+  where: string,
+): TorchEntry {
+  const names = layer.torchNames?.();
+  const mapped = names && Object.hasOwn(names, name) ? names[name] : undefined;
+  if (!mapped) {
+    const known = names
+      ? `its torchNames() maps ${Object.keys(names).map((key) => `"${key}"`).join(", ")}`
+      : "it has no torchNames()";
+    throw new TypeError(
+      `${where}: ${role} "${name}" (shape [${value.shape}]) of layer ${
+        path.join(".")
+      } (${layer.kind}) ` +
+        `has no PyTorch name; ${known}`,
+    );
+  }
+  const transpose = mapped.transpose === true;
+  if (transpose && value.rank !== 2) {
+    throw new TypeError(
+      `${where}: "${name}" of layer ${path.join(".")} (${layer.kind}) is marked transposed ` +
+        `but has shape [${value.shape}], not 2-D`,
+    );
+  }
+  return { name: `${path.join(".")}.${mapped.torch}`, transpose, value };
 }
 
 // PyTorch's name for every param and buffer of `model`, in the order state_dict() lists
@@ -33,35 +50,14 @@ interface TorchEntry {
 function torchEntries(model: Chain, where: string): TorchEntry[] {
   const entries: (TorchEntry & { path: number[] })[] = [];
   for (const { param, path, layers } of paramSites(model, where)) {
-    const name = Object.hasOwn(PARAM_NAMES, param.name) ? PARAM_NAMES[param.name] : undefined;
-    if (!name) {
-      throw new TypeError(
-        `${where}: param "${param.name}" (shape [${param.value.shape}]) of layer ${
-          path.join(".")
-        } (${layers.at(-1)!.kind}) has no PyTorch name; only "weights" (→ "weight", ` +
-          `transposed when 2-D), "biases" (→ "bias"), "gamma" (→ "weight") and "beta" ` +
-          `(→ "bias") are mapped`,
-      );
-    }
-    const transpose = param.name === "weights" && param.value.rank === 2;
-    entries.push({ name: `${path.join(".")}.${name}`, transpose, value: param.value, path });
+    entries.push({
+      ...torchName(layers.at(-1)!, path, "param", param.name, param.value, where),
+      path,
+    });
   }
   for (const { buffer, path, layers } of bufferSites(model, where)) {
-    const name = Object.hasOwn(BUFFER_NAMES, buffer.name) ? BUFFER_NAMES[buffer.name] : undefined;
-    if (!name) {
-      const known = Object.entries(BUFFER_NAMES).map(([ours, theirs]) =>
-        `"${ours}" (→ "${theirs}")`
-      );
-      throw new TypeError(
-        `${where}: buffer "${buffer.name}" of layer ${path.join(".")} (${
-          layers.at(-1)!.kind
-        }) has no PyTorch name; only ${known.join(", ")} are mapped`,
-      );
-    }
     entries.push({
-      name: `${path.join(".")}.${name}`,
-      transpose: false,
-      value: buffer.value,
+      ...torchName(layers.at(-1)!, path, "buffer", buffer.name, buffer.value, where),
       path,
     });
   }

@@ -1,6 +1,12 @@
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { BackwardOptions, ForwardOptions, Layer, StateTensor } from "../core/layer.ts";
+import type {
+  BackwardOptions,
+  ForwardOptions,
+  Layer,
+  StateTensor,
+  TorchName,
+} from "../core/layer.ts";
 import { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import {
@@ -287,6 +293,20 @@ export class BatchNorm implements Layer {
       { name: "runningVar", value: this.runningVar },
       { name: "numBatchesTracked", value: this.numBatchesTracked },
     ];
+  }
+
+  /**
+   * PyTorch's `nn.BatchNorm2d` names: gamma and beta are `weight` and `bias`; the state is
+   * `running_mean`, `running_var` and `num_batches_tracked` (an int64 there).
+   */
+  torchNames(): Record<string, TorchName> {
+    return {
+      gamma: { torch: "weight" },
+      beta: { torch: "bias" },
+      runningMean: { torch: "running_mean" },
+      runningVar: { torch: "running_var" },
+      numBatchesTracked: { torch: "num_batches_tracked" },
+    };
   }
 
   /** `{ features, momentum, epsilon, dtype }` */

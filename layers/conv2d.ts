@@ -2,7 +2,7 @@ import { getBackend } from "../backends/selection.ts";
 import { getInitializer } from "../initializers/initializers.ts";
 import type { Backend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
+import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
@@ -407,6 +407,11 @@ export class Conv2D implements Layer {
   /** `[weights, biases]`, or `[weights]` without biases. */
   params(): Param[] {
     return this.biases ? [this.weights, this.biases] : [this.weights];
+  }
+
+  /** PyTorch's `nn.Conv2d` names, in the same layout `[out, in, kh, kw]`: `weight`, `bias`. */
+  torchNames(): Record<string, TorchName> {
+    return { weights: { torch: "weight" }, biases: { torch: "bias" } };
   }
 
   /** The L1/L2 penalties of the current weights and biases. */

@@ -1,7 +1,7 @@
 import { getBackend } from "../backends/selection.ts";
 import { getInitializer } from "../initializers/initializers.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
+import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
@@ -206,6 +206,11 @@ export class Dense implements Layer {
   /** `[weights, biases]` */
   params(): Param[] {
     return [this.weights, this.biases];
+  }
+
+  /** PyTorch's `nn.Linear` names: `weight` (the transpose, `[out, in]`) and `bias`. */
+  torchNames(): Record<string, TorchName> {
+    return { weights: { torch: "weight", transpose: true }, biases: { torch: "bias" } };
   }
 
   /** The L1/L2 penalties of the current weights and biases. */
