@@ -66,6 +66,7 @@ export * from "./layers/avg_pool2d.ts";
 export * from "./layers/global_avg_pool2d.ts";
 export * from "./layers/flatten.ts";
 export * from "./layers/batch_norm.ts";
+export * from "./layers/residual.ts";
 export * from "./activations/relu.ts";
 export * from "./activations/leaky_relu.ts";
 export * from "./activations/sigmoid.ts";

@@ -14,6 +14,7 @@ import { Dropout } from "../layers/dropout.ts";
 import { Flatten } from "../layers/flatten.ts";
 import { GlobalAvgPool2D } from "../layers/global_avg_pool2d.ts";
 import { MaxPool2D } from "../layers/max_pool2d.ts";
+import { Residual } from "../layers/residual.ts";
 import { BinaryCrossEntropy } from "../losses/binary_cross_entropy.ts";
 import { CategoricalCrossEntropy } from "../losses/categorical_cross_entropy.ts";
 import { Huber } from "../losses/huber.ts";
@@ -74,6 +75,10 @@ export function builtinLayers(create: (kind: string, config: JsonObject) => Laye
     ["Linear", Linear.fromConfig],
     ["MaxPool2D", MaxPool2D.fromConfig],
     ["ReLU", ReLU.fromConfig],
+    [
+      "Residual",
+      (config) => new Residual(chainFromConfig(config, create, "Residual.fromConfig").layers),
+    ],
     ["Sequential", (config) => chainFromConfig(config, create)],
     ["Sigmoid", Sigmoid.fromConfig],
     ["Softmax", Softmax.fromConfig],

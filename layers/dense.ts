@@ -34,6 +34,26 @@ export interface DenseOptions extends RandomOptions {
   biasRegularizerL2?: number;
 }
 
+// Rows of `tensor` read as `[rows, features]`: a matrix, or the leading axes of a tensor of
+// rank 3 or more flattened (`[batch, T, features]` → `batch·T` rows), as nn.Linear reads them.
+function rowsOf(tensor: Tensor, where: string, argument: string, features: number): number {
+  if (!(tensor instanceof Tensor) || tensor.rank < 3) {
+    return expectMatrix(tensor, where, argument, features)[0];
+  }
+  const last = tensor.shape[tensor.rank - 1];
+  if (last !== features) {
+    throw new TypeError(
+      `${where}: ${argument} has ${last} features in its last axis, expected ${features} (${argument} shape ${
+        formatShape(tensor.shape)
+      })${tensor.rank === 4 ? "; images need a Flatten() before a Dense" : ""}`,
+    );
+  }
+  if (tensor.size === 0) {
+    throw new RangeError(`${where}: ${argument} is empty (shape ${formatShape(tensor.shape)})`);
+  }
+  return tensor.size / features;
+}
+
 function checkDimension(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(`new Dense: ${name} must be a positive integer, got ${value}`);
@@ -43,7 +63,9 @@ function checkDimension(value: number, name: string): void {
 /**
  * Fully connected layer: `outputs = inputs·W + b`.
  *
- * Shapes: inputs `[batch, inFeatures]` → outputs `[batch, outFeatures]`. The weights are
+ * Shapes: inputs `[batch, inFeatures]` → outputs `[batch, outFeatures]`; inputs of rank 3 or
+ * more apply to the last axis, as `nn.Linear` and Keras' Dense do: `[batch, T, inFeatures]` →
+ * `[batch, T, outFeatures]` (every position through the same weights). The weights are
  * kept `[inFeatures, outFeatures]`, as the book keeps them (PyTorch's `Linear.weight` is
  * the transpose).
  *
@@ -127,11 +149,12 @@ export class Dense implements Layer {
   }
 
   /**
-   * `inputs` [batch, inFeatures] → outputs [batch, outFeatures]. A training forward
+   * `inputs` [batch, …, inFeatures] → outputs [batch, …, outFeatures]. A training forward
    * reuses its output buffer (see `ForwardOptions`).
    */
   forward(inputs: Tensor, options?: ForwardOptions): Tensor {
-    const [batch] = expectMatrix(inputs, "Dense.forward", "inputs", this.inFeatures);
+    const batch = rowsOf(inputs, "Dense.forward", "inputs", this.inFeatures); // rows
+
     if (inputs.dtype !== this.dtype) {
       throw new TypeError(
         `Dense.forward: inputs are ${inputs.dtype}, the layer is ${this.dtype} (convert with tensor.clone({ dtype: "${this.dtype}" }))`,
@@ -139,8 +162,8 @@ export class Dense implements Layer {
     }
     this.#inputs = inputs;
     this.#training = options?.training === true;
-    const shape = [batch, this.outFeatures];
-    const outputs = this.#training // [batch, outFeatures]
+    const shape = [...inputs.shape.slice(0, -1), this.outFeatures];
+    const outputs = this.#training // [batch, …, outFeatures]
       ? this.#outputs.get(this.dtype, shape)
       : Tensor.zeros(shape, { dtype: this.dtype });
     const backend = getBackend();
@@ -156,21 +179,23 @@ export class Dense implements Layer {
 
   // dinputs = dvalues·Wᵀ   dweights += inputsᵀ·dvalues   dbiases += Σ_batch dvalues
   /**
-   * `dvalues` [batch, outFeatures] → dinputs [batch, inFeatures], left uncomputed when
+   * `dvalues` [batch, …, outFeatures] → dinputs [batch, …, inFeatures], left uncomputed when
    * `options.inputGradient` is false.
    */
   backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
     const inputs = this.#inputs;
     if (!inputs) throw new Error("Dense.backward: call forward first");
-    const batch = inputs.shape[0];
-    expectMatrix(dvalues, "Dense.backward", "dvalues", this.outFeatures);
-    if (dvalues.shape[0] !== batch || dvalues.dtype !== this.dtype) {
+    const batch = inputs.size / this.inFeatures; // rows
+    const expected = [...inputs.shape.slice(0, -1), this.outFeatures];
+    rowsOf(dvalues, "Dense.backward", "dvalues", this.outFeatures);
+    if (
+      dvalues.dtype !== this.dtype || dvalues.rank !== expected.length ||
+      dvalues.shape.some((d, i) => d !== expected[i])
+    ) {
       throw new TypeError(
         `Dense.backward: dvalues is ${dvalues.dtype} ${
           formatShape(dvalues.shape)
-        }, expected ${this.dtype} ${
-          formatShape([batch, this.outFeatures])
-        } like the last forward's outputs`,
+        }, expected ${this.dtype} ${formatShape(expected)} like the last forward's outputs`,
       );
     }
     const backend = getBackend();
@@ -187,8 +212,8 @@ export class Dense implements Layer {
     backend.sumColumns(dvalues.data, this.biases.grad.data, batch, outFeatures, true);
     addPenaltyGradient(this.weights, this.weightRegularizerL1, this.weightRegularizerL2);
     addPenaltyGradient(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
-    const shape = [batch, inFeatures];
-    const dinputs = this.#training // [batch, inFeatures]
+    const shape = inputs.shape;
+    const dinputs = this.#training // [batch, …, inFeatures]
       ? this.#dinputs.get(this.dtype, shape, options?.inputGradient === false ? undefined : backend)
       : Tensor.zeros(shape, { dtype: this.dtype });
     if (options?.inputGradient === false) return dinputs;

@@ -1,0 +1,90 @@
+import { Chain } from "../core/chain.ts";
+import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
+import { Scratch } from "../core/_scratch.ts";
+import { formatShape, Tensor } from "../core/tensor.ts";
+
+/**
+ * A skip connection around a stack of layers: `outputs = inputs + layers(inputs)`, the block
+ * of every transformer and ResNet.
+ *
+ * Shapes: the inner layers must give back the shape they were given (`[batch, T, dim]` →
+ * `[batch, T, dim]`). The inner layers are a nested model: they save and load like a nested
+ * `Sequential`, and PyTorch names them like one (`<index>.<inner index>.weight`, as an
+ * `nn.Sequential` subclass whose forward adds its input).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Dense, Residual, Tensor } from "@chainrule/nn";
+ *
+ * const block = new Residual([new Dense(2, 2, { weights: [[1, 0], [0, 2]] })]);
+ * const out = block.forward(Tensor.from([[1, 1]]));
+ * assert.deepEqual(out.toArray(), [[2, 3]]); // [1, 1] + [1, 2]
+ * ```
+ */
+export class Residual extends Chain {
+  /** Registry name. */
+  override readonly kind: string = "Residual";
+  #outputs = new Scratch(); // [batch, …], reused by training forwards
+  #dinputs = new Scratch(); // [batch, …], reused by training backwards
+  #shape?: readonly number[]; // the last forward's inputs' shape
+  #training = false;
+
+  /**
+   * Wraps `layers`, run in order between the skip connection's ends.
+   *
+   * @throws {TypeError} when `layers` is not an array of layers.
+   */
+  constructor(layers: Layer[]) {
+    super(layers);
+  }
+
+  /** `inputs` [batch, …] → `inputs + layers(inputs)` [batch, …] */
+  override forward(inputs: Tensor, options: ForwardOptions = {}): Tensor {
+    const inner = super.forward(inputs, options); // [batch, …]
+    if (!sameShape(inner, inputs)) {
+      throw new TypeError(
+        `Residual.forward: the inner layers turned ${inputs.dtype} ${
+          formatShape(inputs.shape)
+        } into ${inner.dtype} ${
+          formatShape(inner.shape)
+        }; a residual block must keep the shape and dtype to add its input back`,
+      );
+    }
+    this.#shape = inputs.shape;
+    this.#training = options.training === true;
+    const outputs = this.#training
+      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    const x = inputs.data, f = inner.data, out = outputs.data;
+    for (let i = 0; i < out.length; i++) out[i] = x[i] + f[i];
+    return outputs;
+  }
+
+  // dinputs = dvalues + d(layers)/d(inputs)ᵀ·dvalues
+  /** `dvalues` [batch, …] → dinputs [batch, …]; the inner layers accumulate their gradients. */
+  override backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const shape = this.#shape;
+    if (!shape) throw new Error("Residual.backward: call forward first");
+    if (!(dvalues instanceof Tensor) || !sameShape(dvalues, { shape, dtype: dvalues.dtype })) {
+      throw new TypeError(
+        `Residual.backward: dvalues has shape ${
+          dvalues instanceof Tensor ? formatShape(dvalues.shape) : typeof dvalues
+        }, expected ${formatShape(shape)} like the last forward's outputs`,
+      );
+    }
+    const inner = super.backward(dvalues, options); // [batch, …]
+    if (options?.inputGradient === false) return inner;
+    const dinputs = this.#training
+      ? this.#dinputs.get(dvalues.dtype, shape)
+      : Tensor.zeros(shape, { dtype: dvalues.dtype });
+    const d = dvalues.data, di = inner.data, out = dinputs.data;
+    for (let i = 0; i < out.length; i++) out[i] = d[i] + di[i];
+    return dinputs;
+  }
+}
+
+function sameShape(a: Tensor, b: Pick<Tensor, "shape" | "dtype">): boolean {
+  return a.dtype === b.dtype && a.shape.length === b.shape.length &&
+    a.shape.every((d, i) => d === b.shape[i]);
+}
