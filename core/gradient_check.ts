@@ -17,6 +17,13 @@ export interface GradientCheckOptions {
   seed?: number;
   /** Passed to `forward` as `training`; false when omitted. */
   training?: boolean;
+  /**
+   * Whether to check d/d(inputs); true when omitted. False for inputs that are not
+   * differentiable, such as an `Embedding`'s token ids, which a central difference would
+   * turn into non-integers: only the parameters are then checked (and the report has no
+   * `inputs` row).
+   */
+  checkInputs?: boolean;
 }
 
 /** How far one tensor's analytic gradient is from the numeric one. */
@@ -39,7 +46,7 @@ export interface TensorGradientError {
 
 /** The outcome of {@linkcode checkGradients}: one row per checked tensor. */
 export class GradientReport {
-  /** One entry per tensor: the inputs first, then every parameter. */
+  /** One entry per tensor: the inputs (unless `checkInputs` was false), then every parameter. */
   readonly tensors: readonly TensorGradientError[];
 
   /** Wraps the per-tensor results. */
@@ -110,11 +117,12 @@ interface Evaluation {
  *
  * The subject is a layer or a model (checked through `options.loss` and `options.targets`,
  * or, without a loss, through the scalar `Σ outputs·R` for a fixed random `R`), or a loss on
- * its own (with `options.targets`). It checks d/d(inputs) and d/d(every parameter),
- * regularization penalties included, and returns a report to assert on. The subject must
- * compute in float64 (`dtype: "float64"`).
+ * its own (with `options.targets`). It checks d/d(inputs) (unless `options.checkInputs` is
+ * false) and d/d(every parameter), regularization penalties included, and returns a report
+ * to assert on. The subject must compute in float64 (`dtype: "float64"`).
  *
- * @throws {TypeError} when a parameter is float32 or a loss has no targets.
+ * @throws {TypeError} when a parameter is float32, a loss has no targets, or
+ * `checkInputs` is false for a subject without parameters (nothing would be checked).
  *
  * @example
  * ```ts
@@ -141,6 +149,11 @@ export function checkGradients(
     throw new TypeError("checkGradients: options.targets is required when checking through a loss");
   }
   const params = isLoss(subject) ? [] : subject.params();
+  if (options.checkInputs === false && params.length === 0) {
+    throw new TypeError(
+      `checkGradients: checkInputs is false and ${subject} has no parameters, so nothing would be checked`,
+    );
+  }
   for (const param of params) {
     if (param.dtype !== "float64") {
       throw new TypeError(
@@ -180,7 +193,8 @@ export function checkGradients(
       dinputs = subject.backward(projection);
     }
   }
-  if (dinputs.size !== x.size) {
+  const checkInputs = options.checkInputs ?? true;
+  if (checkInputs && dinputs.size !== x.size) {
     throw new TypeError(
       `checkGradients: backward returned shape ${
         formatShape(dinputs.shape)
@@ -242,7 +256,7 @@ export function checkGradients(
   const analyticInputs = Float64Array.from(dinputs.data);
   const analyticParams = params.map((p) => Float64Array.from(p.grad.data));
   const names = isLoss(subject) ? [] : paramNames(subject);
-  const rows = [compare("inputs", x.shape, analyticInputs, x.data)];
+  const rows = checkInputs ? [compare("inputs", x.shape, analyticInputs, x.data)] : [];
   params.forEach((param, k) => {
     rows.push(
       compare(names[k] ?? param.name, param.value.shape, analyticParams[k], param.value.data),

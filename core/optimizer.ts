@@ -30,3 +30,25 @@ export interface Optimizer {
   /** Restores state taken with `getState` for the same parameters, in the same order. */
   setState?(params: readonly Param[], state: OptimizerState): void;
 }
+
+/**
+ * The gradient clipping every built-in optimizer offers, applied to the gradients in place
+ * at the start of each `step(params)`, before the update (as PyTorch users call
+ * `clip_grad_value_` and `clip_grad_norm_` before `optimizer.step()`). With both, the
+ * values are clipped first, then the norm.
+ */
+export interface ClipOptions {
+  /**
+   * The largest global L2 norm of the gradients: `norm = √Σ g²` over every parameter passed
+   * to one `step(params)`, and when `max / (norm + 1e-6) < 1` every gradient is multiplied
+   * by it (`torch.nn.utils.clip_grad_norm_`). A non-finite norm (NaN or infinite
+   * gradients) stops the step with a RangeError, leaving the parameters untouched. None
+   * when omitted.
+   */
+  globalClipNorm?: number;
+  /**
+   * The largest magnitude of a gradient element: each is clamped to [−v, v]
+   * (`torch.nn.utils.clip_grad_value_`; a NaN stays NaN). None when omitted.
+   */
+  clipValue?: number;
+}

@@ -2,8 +2,8 @@ import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import { softmaxRows } from "../activations/softmax.ts";
 import { Scratch } from "../core/_scratch.ts";
-import { type ClassTargets, classTargets } from "./_targets.ts";
-import { expectMatrix, type Tensor } from "../core/tensor.ts";
+import { checkIgnoreIndex, type ClassTargets, classTargetsFor } from "./_targets.ts";
+import type { Tensor } from "../core/tensor.ts";
 import { clip } from "./_clip.ts";
 
 // The book clips probabilities before the log in the value only: the fused backward
@@ -12,14 +12,34 @@ function clippedLog(p: number): number {
   return Math.log(clip(p));
 }
 
+/** Options of {@linkcode SoftmaxCrossEntropy} and {@linkcode CategoricalCrossEntropy}. */
+export interface ClassLossOptions {
+  /**
+   * A class-index target that marks a position to leave out (PyTorch's `ignore_index`,
+   * e.g. the padding id): it adds nothing to the loss, is not counted in the mean, and gets
+   * a zero gradient. Any integer, in range or not (PyTorch's default is −100); none when
+   * omitted. It does not apply to one-hot targets.
+   */
+  ignoreIndex?: number;
+}
+
 /**
  * Softmax followed by categorical cross-entropy, fused, on logits: the book's
  * `Activation_Softmax_Loss_CategoricalCrossentropy` (PyTorch's `CrossEntropyLoss`).
  *
- * Shapes: outputs (logits) `[batch, classes]`; targets class indices `[batch]` or one-hot
- * rows `[batch, classes]`. The value is the mean over the batch of `−Σ_j y_j·log p_j`, with
- * `p` clipped to [1e-7, 1 − 1e-7] as the book does; the softmax subtracts each row's max,
- * so large logits are safe.
+ * Shapes: outputs (logits) `[batch, classes]`, or `[batch, T, classes]` (any rank ≥ 2: the
+ * classes are the last axis); targets class indices shaped like the outputs without their
+ * last axis (`[batch]`, `[batch, T]`: a tensor of integer values, or a flat array of all
+ * positions), or one-hot (probability) rows shaped like the outputs. A rank-2 targets
+ * tensor is read as one-hot rows for `[batch, classes]` outputs and as class indices for
+ * `[batch, T, classes]` outputs.
+ *
+ * The value is the mean over every position (`batch·T` of them) of `−Σ_j y_j·log p_j`, as
+ * `F.cross_entropy(out.reshape(-1, C), y.reshape(-1))`, with `p` clipped to
+ * [1e-7, 1 − 1e-7] as the book does; the softmax subtracts each row's max, so large logits
+ * are safe. With `ignoreIndex`, positions whose target is it are left out of the mean and
+ * get a zero gradient; when every position is ignored the value is 0 with a zero gradient
+ * (where PyTorch returns NaN).
  *
  * The loss reuses its buffers from one batch to the next: the tensor `backward()` returns
  * is valid until the next `backward()`.
@@ -34,81 +54,120 @@ function clippedLog(p: number): number {
  * assert.ok(Math.abs(value - Math.log(3)) < 1e-12);
  * const d = loss.backward().toArray<number[][]>();
  * assert.ok(Math.abs(d[0][2] - (1 / 3 - 1)) < 1e-12);
+ *
+ * // A sequence [batch 1, T 2, classes 3] whose second position is padding (id 0).
+ * const padded = new SoftmaxCrossEntropy({ ignoreIndex: 0 });
+ * const logits = Tensor.from([[[0, 0, 0], [5, 1, 2]]], { dtype: "float64" });
+ * assert.ok(Math.abs(padded.forward(logits, Tensor.from([[2, 0]])) - Math.log(3)) < 1e-12);
+ * assert.deepEqual(padded.backward().toArray<number[][][]>()[0][1], [0, 0, 0]);
  * ```
  */
 export class SoftmaxCrossEntropy implements Loss {
   /** Registry name. */
   readonly kind = "SoftmaxCrossEntropy";
-  #probabilities?: Tensor; // [batch, classes], cached by forward for backward
-  #targets?: ClassTargets; // [batch] or [batch, classes]
-  #scratch = new Scratch(); // probabilities [batch, classes]
-  #dinputs = new Scratch(); // [batch, classes]
-  #indices?: Int32Array; // [batch], reused for class-index targets
+  /** The class-index target left out of the loss, if any. */
+  readonly ignoreIndex?: number;
+  #probabilities?: Tensor; // [batch, …, classes], cached by forward for backward
+  #targets?: ClassTargets; // [positions] or [positions, classes]
+  #count = 0; // positions counted in the mean
+  #scratch = new Scratch(); // probabilities [batch, …, classes]
+  #dinputs = new Scratch(); // [batch, …, classes]
+  #indices?: Int32Array; // [positions], reused for class-index targets
 
-  /** Rebuilds the loss from its (empty) config. */
-  static fromConfig(_config: JsonObject): SoftmaxCrossEntropy {
-    return new SoftmaxCrossEntropy();
+  /**
+   * Creates the loss.
+   *
+   * @throws {RangeError} when `ignoreIndex` is not an integer.
+   */
+  constructor(options: ClassLossOptions = {}) {
+    this.ignoreIndex = checkIgnoreIndex("new SoftmaxCrossEntropy", options?.ignoreIndex);
   }
 
-  /** `outputs` [batch, classes] logits, `targets` [batch] or [batch, classes] → mean loss */
+  /** Rebuilds the loss from {@linkcode SoftmaxCrossEntropy.config}. */
+  static fromConfig(config: JsonObject): SoftmaxCrossEntropy {
+    return new SoftmaxCrossEntropy(config as ClassLossOptions);
+  }
+
+  /**
+   * `outputs` [batch, …, classes] logits, `targets` [batch, …] indices or
+   * [batch, …, classes] rows → mean loss over the counted positions
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   * @throws {RangeError} when a class index is out of range or not an integer.
+   */
   forward(outputs: Tensor, targets: Targets): number {
-    const [batch, classes] = expectMatrix(outputs, "SoftmaxCrossEntropy.forward", "outputs");
-    const normalized = classTargets(
-      targets,
-      batch,
-      classes,
-      "SoftmaxCrossEntropy.forward",
-      this.#indices,
-    );
+    const where = "SoftmaxCrossEntropy.forward";
+    const ignore = this.ignoreIndex;
+    const normalized = classTargetsFor(outputs, targets, where, {
+      ignoreIndex: ignore,
+      reuse: this.#indices,
+    });
+    const classes = outputs.shape[outputs.rank - 1];
+    const positions = outputs.size / classes;
     if (normalized.kind === "indices") this.#indices = normalized.indices;
     const probabilities = this.#scratch.get(outputs.dtype, outputs.shape);
     const p = probabilities.data;
-    softmaxRows(outputs.data, p, batch, classes);
+    softmaxRows(outputs.data, p, positions, classes);
     let total = 0;
+    let count = positions;
     if (normalized.kind === "indices") {
       const y = normalized.indices;
-      for (let i = 0; i < batch; i++) total -= clippedLog(p[i * classes + y[i]]);
+      for (let i = 0; i < positions; i++) {
+        if (y[i] === ignore) count--;
+        else total -= clippedLog(p[i * classes + y[i]]);
+      }
     } else {
       const y = normalized.rows.data;
       for (let i = 0; i < p.length; i++) if (y[i] !== 0) total -= y[i] * clippedLog(p[i]);
     }
     this.#probabilities = probabilities;
     this.#targets = normalized;
-    return total / batch;
+    this.#count = count;
+    return count === 0 ? 0 : total / count;
   }
 
-  // dlogits = (softmax − onehot) / batch
-  /** → dinputs [batch, classes] */
+  // dlogits = (softmax − onehot) / count, 0 at ignored positions
+  /** → dinputs [batch, …, classes] */
   backward(): Tensor {
     const probabilities = this.#probabilities;
     const targets = this.#targets;
     if (!probabilities || !targets) {
       throw new Error("SoftmaxCrossEntropy.backward: call forward first");
     }
-    const [batch, classes] = probabilities.shape;
+    const classes = probabilities.shape[probabilities.rank - 1];
+    const positions = probabilities.size / classes;
+    const count = this.#count;
+    const ignore = this.ignoreIndex;
     const p = probabilities.data;
     const gradient = this.#dinputs.get(probabilities.dtype, probabilities.shape);
     const dinputs = gradient.data;
     if (targets.kind === "indices") {
       const y = targets.indices;
       dinputs.set(p);
-      for (let i = 0; i < batch; i++) dinputs[i * classes + y[i]] -= 1;
+      for (let i = 0; i < positions; i++) {
+        const row = i * classes;
+        if (y[i] === ignore) dinputs.fill(0, row, row + classes);
+        else dinputs[row + y[i]] -= 1;
+      }
     } else {
       const y = targets.rows.data;
       for (let i = 0; i < p.length; i++) dinputs[i] = p[i] - y[i];
     }
-    // Divides rather than multiplying by 1/batch, as the book does, so float64 runs match it bit for bit.
-    for (let i = 0; i < dinputs.length; i++) dinputs[i] /= batch;
+    // Every position ignored: the rows are already 0, and 0 / 0 would be NaN.
+    if (count === 0) return gradient;
+    // Divides rather than multiplying by 1/count, as the book does, so float64 runs match it bit for bit.
+    for (let i = 0; i < dinputs.length; i++) dinputs[i] /= count;
     return gradient;
   }
 
-  /** `{}` */
+  /** `{}`, or `{ ignoreIndex }` */
   config(): JsonObject {
-    return {};
+    return this.ignoreIndex === undefined ? {} : { ignoreIndex: this.ignoreIndex };
   }
 
-  /** `SoftmaxCrossEntropy()` */
+  /** `SoftmaxCrossEntropy()`, `SoftmaxCrossEntropy(ignoreIndex=0)` */
   toString(): string {
-    return "SoftmaxCrossEntropy()";
+    const ignore = this.ignoreIndex === undefined ? "" : `ignoreIndex=${this.ignoreIndex}`;
+    return `SoftmaxCrossEntropy(${ignore})`;
   }
 }

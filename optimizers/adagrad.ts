@@ -1,13 +1,20 @@
 import type { JsonObject } from "../core/json.ts";
-import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
+import type { ClipOptions, Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
 import type { LearningRateSchedule, ScheduleOptions } from "../core/schedule.ts";
 import { resolveSchedule, scheduleConfig, scheduledRate } from "./_schedule.ts";
-import { describeSchedule, Slots } from "./_common.ts";
+import {
+  clipConfig,
+  clipGradients,
+  describeClipping,
+  describeSchedule,
+  resolveClipping,
+  Slots,
+} from "./_common.ts";
 import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode AdaGrad}, with the book's defaults. */
-export interface AdaGradOptions extends ScheduleOptions {
+export interface AdaGradOptions extends ScheduleOptions, ClipOptions {
   /** Initial step size; 1.0 when omitted. */
   learningRate?: number;
   /** Added to the square root of the cache; 1e-7. */
@@ -42,6 +49,10 @@ export class AdaGrad implements Optimizer {
   readonly schedule?: LearningRateSchedule;
   /** Denominator guard. */
   readonly epsilon: number;
+  /** The largest global L2 norm of the gradients of one step, if any. */
+  readonly globalClipNorm?: number;
+  /** The largest magnitude of a gradient element, if any. */
+  readonly clipValue?: number;
   /** Updates done so far (t). */
   iterations = 0;
   #rate?: LearningRateSchedule;
@@ -50,7 +61,8 @@ export class AdaGrad implements Optimizer {
   /**
    * Creates the optimizer.
    *
-   * @throws {RangeError} when a hyper-parameter is out of range.
+   * @throws {RangeError} when a hyper-parameter is out of range, or a clipping bound is
+   * not a positive finite number.
    */
   constructor(options: AdaGradOptions = {}) {
     this.learningRate = checkHyper("new AdaGrad", "learningRate", options.learningRate ?? 1);
@@ -58,6 +70,9 @@ export class AdaGrad implements Optimizer {
     this.decay = options.decay ?? 0;
     this.schedule = options.schedule;
     this.#rate = resolveSchedule("new AdaGrad", options);
+    const clipping = resolveClipping("new AdaGrad", options);
+    this.globalClipNorm = clipping.globalClipNorm;
+    this.clipValue = clipping.clipValue;
   }
 
   /** Rebuilds the optimizer from {@linkcode AdaGrad.config} (`createOptimizer` rebuilds its schedule). */
@@ -70,8 +85,13 @@ export class AdaGrad implements Optimizer {
     return scheduledRate(this.learningRate, this.#rate, this.iterations);
   }
 
-  /** One update of every parameter. */
+  /**
+   * One update of every parameter, after clipping the gradients (in place) if asked.
+   *
+   * @throws {RangeError} when clipping to `globalClipNorm` meets a non-finite norm.
+   */
   step(params: readonly Param[]): void {
+    clipGradients(params, this, "AdaGrad.step");
     const lr = this.currentLearningRate;
     const epsilon = this.epsilon;
     for (const param of params) {
@@ -104,13 +124,19 @@ export class AdaGrad implements Optimizer {
   /** The hyper-parameters as JSON. */
   config(): JsonObject {
     const { learningRate, decay, epsilon } = this;
-    return { learningRate, decay, epsilon, ...scheduleConfig(this.schedule) };
+    return {
+      learningRate,
+      decay,
+      epsilon,
+      ...scheduleConfig(this.schedule),
+      ...clipConfig(this),
+    };
   }
 
   /** `AdaGrad(learningRate=1, decay=0.0001)` */
   toString(): string {
     return `AdaGrad(learningRate=${this.learningRate}${
       describeSchedule(this.decay, this.schedule)
-    })`;
+    }${describeClipping(this)})`;
   }
 }

@@ -2,16 +2,23 @@ import { adamLoop } from "../backends/js.ts";
 import type { AdamHyper } from "../core/backend.ts";
 import { getBackend } from "../backends/selection.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
+import type { ClipOptions, Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
 import type { LearningRateSchedule, ScheduleOptions } from "../core/schedule.ts";
 import { resolveSchedule, scheduleConfig, scheduledRate } from "./_schedule.ts";
 import type { FloatArray } from "../core/tensor.ts";
-import { describeSchedule, Slots } from "./_common.ts";
+import {
+  clipConfig,
+  clipGradients,
+  describeClipping,
+  describeSchedule,
+  resolveClipping,
+  Slots,
+} from "./_common.ts";
 import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode Adam}, with the book's defaults. */
-export interface AdamOptions extends ScheduleOptions {
+export interface AdamOptions extends ScheduleOptions, ClipOptions {
   /** Initial step size; 0.001 when omitted. */
   learningRate?: number;
   /** Decay of the first-moment (momentum) average; 0.9. */
@@ -35,7 +42,8 @@ export interface AdamMoments {
  *
  * For update t = 0, 1, …: `lr_t = lr · schedule.factor(t)` (with `decay`, the book's
  * `lr / (1 + decay·t)`), `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`,
- * `p −= lr_t · (m / (1−β₁^(t+1))) / (√(v / (1−β₂^(t+1))) + ε)`.
+ * `p −= lr_t · (m / (1−β₁^(t+1))) / (√(v / (1−β₂^(t+1))) + ε)`. With `clipValue` and
+ * `globalClipNorm` (see {@linkcode ClipOptions}) the gradients are clipped in place first.
  *
  * @example
  * ```ts
@@ -64,6 +72,10 @@ export class Adam implements Optimizer {
   readonly beta2: number;
   /** Denominator guard. */
   readonly epsilon: number;
+  /** The largest global L2 norm of the gradients of one step, if any. */
+  readonly globalClipNorm?: number;
+  /** The largest magnitude of a gradient element, if any. */
+  readonly clipValue?: number;
   /** Updates done so far (t). */
   iterations = 0;
   #rate?: LearningRateSchedule;
@@ -80,7 +92,8 @@ export class Adam implements Optimizer {
   /**
    * Creates the optimizer.
    *
-   * @throws {RangeError} when a hyper-parameter is out of range.
+   * @throws {RangeError} when a hyper-parameter is out of range, or a clipping bound is
+   * not a positive finite number.
    */
   constructor(options: AdamOptions = {}) {
     const where = `new ${new.target.name}`;
@@ -91,6 +104,9 @@ export class Adam implements Optimizer {
     this.decay = options.decay ?? 0;
     this.schedule = options.schedule;
     this.#rate = resolveSchedule(where, options);
+    const clipping = resolveClipping(where, options);
+    this.globalClipNorm = clipping.globalClipNorm;
+    this.clipValue = clipping.clipValue;
   }
 
   /** Rebuilds the optimizer from {@linkcode Adam.config} (`createOptimizer` rebuilds its schedule). */
@@ -108,11 +124,17 @@ export class Adam implements Optimizer {
     return this.#slots.of(param);
   }
 
-  /** One update of every parameter. */
+  /**
+   * One update of every parameter, after clipping the gradients (in place) if asked.
+   *
+   * @throws {RangeError} when clipping to `globalClipNorm` meets a non-finite norm.
+   */
   step(params: readonly Param[]): void {
+    clipGradients(params, this, `${this.kind}.step`);
     const { beta1, beta2, epsilon } = this;
     const hyper = this.#hyper;
     hyper.learningRate = this.currentLearningRate;
+    this.beforeUpdate(params, hyper.learningRate);
     hyper.beta1 = beta1;
     hyper.beta2 = beta2;
     hyper.epsilon = epsilon;
@@ -130,6 +152,12 @@ export class Adam implements Optimizer {
     }
     this.iterations++;
   }
+
+  /**
+   * Called by `step` after clipping, before Adam's update, with the step size of the
+   * update: a subclass's hook ({@linkcode AdamW}'s weight decay). Does nothing in Adam.
+   */
+  protected beforeUpdate(_params: readonly Param[], _learningRate: number): void {}
 
   /** Copies of the update count and of every param's moments. */
   getState(params: readonly Param[]): OptimizerState {
@@ -149,11 +177,21 @@ export class Adam implements Optimizer {
   /** The hyper-parameters as JSON. */
   config(): JsonObject {
     const { learningRate, decay, beta1, beta2, epsilon } = this;
-    return { learningRate, decay, beta1, beta2, epsilon, ...scheduleConfig(this.schedule) };
+    return {
+      learningRate,
+      decay,
+      beta1,
+      beta2,
+      epsilon,
+      ...scheduleConfig(this.schedule),
+      ...clipConfig(this),
+    };
   }
 
   /** `Adam(learningRate=0.05, decay=5e-7)` */
   toString(): string {
-    return `Adam(learningRate=${this.learningRate}${describeSchedule(this.decay, this.schedule)})`;
+    return `Adam(learningRate=${this.learningRate}${describeSchedule(this.decay, this.schedule)}${
+      describeClipping(this)
+    })`;
   }
 }

@@ -1,6 +1,6 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Param } from "../core/param.ts";
-import { describeSchedule } from "./_common.ts";
+import { describeClipping, describeSchedule } from "./_common.ts";
 import { Adam, type AdamOptions } from "./adam.ts";
 import { checkHyper } from "../core/_checks.ts";
 
@@ -49,16 +49,14 @@ export class AdamW extends Adam {
   }
 
   // p ← p·(1 − lr_t·weightDecay), then Adam's update with the same lr_t
-  /** One update of every parameter. */
-  override step(params: readonly Param[]): void {
-    const shrink = 1 - this.currentLearningRate * this.weightDecay;
-    if (shrink !== 1) {
-      for (const param of params) {
-        const value = param.value.data;
-        for (let i = 0; i < value.length; i++) value[i] *= shrink;
-      }
+  /** Shrinks every parameter before Adam's update (after clipping, which it does not read). */
+  protected override beforeUpdate(params: readonly Param[], learningRate: number): void {
+    const shrink = 1 - learningRate * this.weightDecay;
+    if (shrink === 1) return;
+    for (const param of params) {
+      const value = param.value.data;
+      for (let i = 0; i < value.length; i++) value[i] *= shrink;
     }
-    super.step(params);
   }
 
   /** The hyper-parameters as JSON. */
@@ -70,6 +68,6 @@ export class AdamW extends Adam {
   override toString(): string {
     return `AdamW(learningRate=${this.learningRate}, weightDecay=${this.weightDecay}${
       describeSchedule(this.decay, this.schedule)
-    })`;
+    }${describeClipping(this)})`;
   }
 }

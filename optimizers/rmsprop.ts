@@ -1,13 +1,20 @@
 import type { JsonObject } from "../core/json.ts";
-import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
+import type { ClipOptions, Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
 import type { LearningRateSchedule, ScheduleOptions } from "../core/schedule.ts";
 import { resolveSchedule, scheduleConfig, scheduledRate } from "./_schedule.ts";
-import { describeSchedule, Slots } from "./_common.ts";
+import {
+  clipConfig,
+  clipGradients,
+  describeClipping,
+  describeSchedule,
+  resolveClipping,
+  Slots,
+} from "./_common.ts";
 import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode RMSprop}, with the book's defaults. */
-export interface RMSpropOptions extends ScheduleOptions {
+export interface RMSpropOptions extends ScheduleOptions, ClipOptions {
   /** Initial step size; 0.001 when omitted. */
   learningRate?: number;
   /** Decay of the cache's moving average, in [0, 1]; 0.9. */
@@ -47,6 +54,10 @@ export class RMSprop implements Optimizer {
   readonly rho: number;
   /** Denominator guard. */
   readonly epsilon: number;
+  /** The largest global L2 norm of the gradients of one step, if any. */
+  readonly globalClipNorm?: number;
+  /** The largest magnitude of a gradient element, if any. */
+  readonly clipValue?: number;
   /** Updates done so far (t). */
   iterations = 0;
   #rate?: LearningRateSchedule;
@@ -55,7 +66,8 @@ export class RMSprop implements Optimizer {
   /**
    * Creates the optimizer.
    *
-   * @throws {RangeError} when a hyper-parameter is out of range.
+   * @throws {RangeError} when a hyper-parameter is out of range, or a clipping bound is
+   * not a positive finite number.
    */
   constructor(options: RMSpropOptions = {}) {
     this.learningRate = checkHyper("new RMSprop", "learningRate", options.learningRate ?? 0.001);
@@ -64,6 +76,9 @@ export class RMSprop implements Optimizer {
     this.decay = options.decay ?? 0;
     this.schedule = options.schedule;
     this.#rate = resolveSchedule("new RMSprop", options);
+    const clipping = resolveClipping("new RMSprop", options);
+    this.globalClipNorm = clipping.globalClipNorm;
+    this.clipValue = clipping.clipValue;
   }
 
   /** Rebuilds the optimizer from {@linkcode RMSprop.config} (`createOptimizer` rebuilds its schedule). */
@@ -76,8 +91,13 @@ export class RMSprop implements Optimizer {
     return scheduledRate(this.learningRate, this.#rate, this.iterations);
   }
 
-  /** One update of every parameter. */
+  /**
+   * One update of every parameter, after clipping the gradients (in place) if asked.
+   *
+   * @throws {RangeError} when clipping to `globalClipNorm` meets a non-finite norm.
+   */
   step(params: readonly Param[]): void {
+    clipGradients(params, this, "RMSprop.step");
     const lr = this.currentLearningRate;
     const { rho, epsilon } = this;
     for (const param of params) {
@@ -110,13 +130,20 @@ export class RMSprop implements Optimizer {
   /** The hyper-parameters as JSON. */
   config(): JsonObject {
     const { learningRate, decay, rho, epsilon } = this;
-    return { learningRate, decay, rho, epsilon, ...scheduleConfig(this.schedule) };
+    return {
+      learningRate,
+      decay,
+      rho,
+      epsilon,
+      ...scheduleConfig(this.schedule),
+      ...clipConfig(this),
+    };
   }
 
   /** `RMSprop(learningRate=0.02, decay=0.00001)` */
   toString(): string {
     return `RMSprop(learningRate=${this.learningRate}${
       describeSchedule(this.decay, this.schedule)
-    })`;
+    }${describeClipping(this)})`;
   }
 }

@@ -1,13 +1,20 @@
 import { checkHyper } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { Optimizer, OptimizerState } from "../core/optimizer.ts";
+import type { ClipOptions, Optimizer, OptimizerState } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
 import type { LearningRateSchedule, ScheduleOptions } from "../core/schedule.ts";
 import { resolveSchedule, scheduleConfig, scheduledRate } from "./_schedule.ts";
-import { describeSchedule, Slots } from "./_common.ts";
+import {
+  clipConfig,
+  clipGradients,
+  describeClipping,
+  describeSchedule,
+  resolveClipping,
+  Slots,
+} from "./_common.ts";
 
 /** Options of {@linkcode SGD}, with the book's defaults. */
-export interface SGDOptions extends ScheduleOptions {
+export interface SGDOptions extends ScheduleOptions, ClipOptions {
   /** Step size; 1.0 when omitted, the book's default. */
   learningRate?: number;
   /** Fraction of the previous update carried into the next, in [0, 1]; 0 (none). */
@@ -21,7 +28,9 @@ export interface SGDOptions extends ScheduleOptions {
  * `value −= lr·grad`; with momentum, `update = momentum·update − lr·grad` and
  * `value += update`; with Nesterov, `value += momentum·update − lr·grad` after that (the
  * gradient taken at the look-ahead point, as Keras writes it). The step size of update t is
- * `learningRate · schedule.factor(t)`; `decay` is the book's `1 / (1 + decay·t)`.
+ * `learningRate · schedule.factor(t)`; `decay` is the book's `1 / (1 + decay·t)`. With
+ * `clipValue` and `globalClipNorm` (see {@linkcode ClipOptions}) the gradients are clipped
+ * in place first.
  *
  * @example
  * ```ts
@@ -38,6 +47,12 @@ export interface SGDOptions extends ScheduleOptions {
  * optimizer.step([p]); // update −2: value −3
  * optimizer.step([p]); // update 0.9·(−2) − 2 = −3.8: value −6.8
  * assert.ok(Math.abs(p.value.data[0] - -6.8) < 1e-12);
+ *
+ * // Clipped to a global norm of 1, the gradient [3, 4] (norm 5) steps by [0.6, 0.8]·lr.
+ * const q = new Param("q", Tensor.from([0, 0], { dtype: "float64" }));
+ * q.grad.data.set([3, 4]);
+ * new SGD({ learningRate: 0.5, globalClipNorm: 1 }).step([q]);
+ * assert.ok(Math.abs(q.value.data[1] - -0.4) < 1e-6);
  * ```
  */
 export class SGD implements Optimizer {
@@ -53,6 +68,10 @@ export class SGD implements Optimizer {
   readonly decay: number;
   /** The schedule given instead of `decay`, if any. */
   readonly schedule?: LearningRateSchedule;
+  /** The largest global L2 norm of the gradients of one step, if any. */
+  readonly globalClipNorm?: number;
+  /** The largest magnitude of a gradient element, if any. */
+  readonly clipValue?: number;
   /** Updates done so far (t). */
   iterations = 0;
   #rate?: LearningRateSchedule;
@@ -62,7 +81,7 @@ export class SGD implements Optimizer {
    * Creates the optimizer.
    *
    * @throws {RangeError} when a hyper-parameter is out of range, or `nesterov` is set
-   * without momentum.
+   * without momentum, or a clipping bound is not a positive finite number.
    */
   constructor(options: SGDOptions = {}) {
     this.learningRate = checkHyper("new SGD", "learningRate", options.learningRate ?? 1);
@@ -74,6 +93,9 @@ export class SGD implements Optimizer {
     this.decay = options.decay ?? 0;
     this.schedule = options.schedule;
     this.#rate = resolveSchedule("new SGD", options);
+    const clipping = resolveClipping("new SGD", options);
+    this.globalClipNorm = clipping.globalClipNorm;
+    this.clipValue = clipping.clipValue;
     this.#slots = new Slots(this.momentum ? ["momentum"] : []);
   }
 
@@ -87,8 +109,13 @@ export class SGD implements Optimizer {
     return scheduledRate(this.learningRate, this.#rate, this.iterations);
   }
 
-  /** One update of every parameter. */
+  /**
+   * One update of every parameter, after clipping the gradients (in place) if asked.
+   *
+   * @throws {RangeError} when clipping to `globalClipNorm` meets a non-finite norm.
+   */
   step(params: readonly Param[]): void {
+    clipGradients(params, this, "SGD.step");
     const lr = this.currentLearningRate;
     const { momentum, nesterov } = this;
     for (const param of params) {
@@ -125,14 +152,23 @@ export class SGD implements Optimizer {
   /** The hyper-parameters as JSON. */
   config(): JsonObject {
     const { learningRate, momentum, nesterov, decay } = this;
-    return { learningRate, momentum, nesterov, decay, ...scheduleConfig(this.schedule) };
+    return {
+      learningRate,
+      momentum,
+      nesterov,
+      decay,
+      ...scheduleConfig(this.schedule),
+      ...clipConfig(this),
+    };
   }
 
-  /** `SGD(learningRate=1, momentum=0.9, decay=0.001)` */
+  /** `SGD(learningRate=1, momentum=0.9, decay=0.001, globalClipNorm=1)` */
   toString(): string {
     const parts = [`learningRate=${this.learningRate}`];
     if (this.momentum) parts.push(`momentum=${this.momentum}`);
     if (this.nesterov) parts.push("nesterov");
-    return `SGD(${parts.join(", ")}${describeSchedule(this.decay, this.schedule)})`;
+    return `SGD(${parts.join(", ")}${describeSchedule(this.decay, this.schedule)}${
+      describeClipping(this)
+    })`;
   }
 }

@@ -160,9 +160,13 @@ Deno.test("every loss", async (t) => {
       });
     });
     await t.step(`${summary}: 1-D outputs are rejected`, () => {
+      // The class losses take [batch, …, classes] of any rank ≥ 2.
+      const expected = classLosses.some(([name]) => name === summary)
+        ? "outputs must be [batch, classes] or [batch, …, classes], got shape [2]"
+        : "outputs must be 2-D [batch, features], got shape [2]";
       assert.throws(() => make().forward(Tensor.from([0.5, 0.5]), [1, 0]), {
         name: "TypeError",
-        message: `${kind}.forward: outputs must be 2-D [batch, features], got shape [2]`,
+        message: `${kind}.forward: ${expected}`,
       });
     });
   }
@@ -196,4 +200,45 @@ Deno.test("fit trains with per-output targets given as a plain array, mini-batch
   const p = [0, 1, 2, 3].map((v) => 1 / (1 + Math.exp(-v)));
   const expected = p.reduce((sum, v, i) => sum + (v - [0.25, 0.5, 0.75, 1][i]) ** 2, 0) / 4;
   assert.ok(Math.abs(history.loss[0] - expected) < 1e-15);
+});
+
+Deno.test("class losses on sequences [batch, T, classes]", async (t) => {
+  for (const [summary, make] of classLosses) {
+    const kind = summary.split("(")[0];
+    await t.step(`${kind}: the mean over batch·T positions, as rows [batch·T, classes]`, () => {
+      // Two sequences of two positions, probabilities that a softmax could give.
+      const rows = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.2, 0.5, 0.3]];
+      const flat = Tensor.from(rows, f64);
+      const sequence = flat.reshape([2, 2, 3]);
+      const labels = [0, 1, 2, 1];
+      const reference = make();
+      const value = reference.forward(flat, labels);
+      const gradient = reference.backward().data.slice();
+      for (const targets of [Tensor.from([[0, 1], [2, 1]]), labels]) {
+        const loss = make();
+        assert.equal(loss.forward(sequence, targets), value);
+        const d = loss.backward();
+        assert.deepEqual(d.shape, [2, 2, 3]);
+        assert.deepEqual(d.data, gradient);
+      }
+      // One-hot rows shaped like the outputs are rows, not indices.
+      const oneHot = Tensor.from([[[1, 0, 0], [0, 1, 0]], [[0, 0, 1], [0, 1, 0]]], f64);
+      assert.equal(make().forward(sequence, oneHot), value);
+    });
+    await t.step(`${kind}: ignoreIndex leaves rank-2 samples out of the mean`, () => {
+      const p = Tensor.from(bookOutputs, f64);
+      const loss = createLoss(kind, { ignoreIndex: 1 });
+      const all = make().forward(p, [0, 1, 1]);
+      const kept = make().forward(Tensor.from([bookOutputs[0]], f64), [0]);
+      assert.ok(Math.abs(all - kept) > 0.005);
+      assert.equal(loss.forward(p, [0, 1, 1]), kept);
+      const d = loss.backward().toArray<number[][]>();
+      assert.deepEqual([...d[1], ...d[2]].map(Math.abs), [0, 0, 0, 0, 0, 0]);
+      // Without ignored labels the value is the plain one, bit for bit.
+      assert.equal(loss.forward(p, [0, 2, 0]), make().forward(p, [0, 2, 0]));
+      // ignoreIndex does not apply to one-hot rows.
+      const oneHot = Tensor.from([[1, 0, 0], [0, 1, 0], [0, 1, 0]], f64);
+      assert.equal(loss.forward(p, oneHot), all);
+    });
+  }
 });

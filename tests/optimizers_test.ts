@@ -3,12 +3,17 @@ import {
   AdaGrad,
   Adam,
   AdamW,
+  CosineDecay,
   createOptimizer,
+  Dense,
   InverseTimeDecay,
+  modelFromBytes,
   type Optimizer,
   Param,
   RMSprop,
+  Sequential,
   SGD,
+  type SGDOptions,
   StepDecay,
   Tensor,
 } from "../mod.ts";
@@ -226,4 +231,183 @@ Deno.test("hyper-parameters out of range are rejected", () => {
         /new Adam: pass decay \(0\.001\) or schedule \(StepDecay\(stepSize=5, gamma=0\.1\)\), not both/,
     },
   );
+});
+
+// PyTorch's clip_grad_norm_ / clip_grad_value_ and optimizer steps after them, in float64
+// (tests/fixtures/torch_losses.py).
+interface ClipFixture {
+  clipping: {
+    grads: number[][];
+    [name: string]: { grads: number[][]; norm: number | null } | number[][];
+  };
+  steps: Record<string, number[][]>;
+}
+const torch = JSON.parse(
+  await Deno.readTextFile(new URL("./fixtures/torch_losses.json", import.meta.url)),
+) as ClipFixture;
+
+// Three params holding the fixture's gradients (values 0).
+function clipParams(): Param[] {
+  return torch.clipping.grads.map((g, i) => {
+    const grad = Tensor.from(g, f64);
+    const param = new Param(`p${i}`, Tensor.zeros(grad.shape, f64));
+    param.grad.data.set(grad.data);
+    return param;
+  });
+}
+
+function assertRelative(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const scale = Math.max(Math.abs(actual[i]), Math.abs(expected[i]), 1e-3);
+    assert.ok(
+      Math.abs(actual[i] - expected[i]) <= 1e-9 * scale,
+      `${what}[${i}]: got ${actual[i]}, PyTorch ${expected[i]}`,
+    );
+  }
+}
+
+Deno.test("gradient clipping equals torch.nn.utils.clip_grad_norm_ / clip_grad_value_", async (t) => {
+  // An SGD step with learning rate 1 from 0 leaves −(clipped gradient) in every param.
+  const cases: [string, SGDOptions][] = [
+    ["norm1", { globalClipNorm: 1 }],
+    ["norm100", { globalClipNorm: 100 }],
+    ["value0.5", { clipValue: 0.5 }],
+    ["value0.5norm1", { globalClipNorm: 1, clipValue: 0.5 }],
+  ];
+  for (const [name, options] of cases) {
+    await t.step(`${name}: ${new SGD(options)}`, () => {
+      const expected = torch.clipping[name] as { grads: number[][] };
+      const params = clipParams();
+      new SGD({ learningRate: 1, ...options }).step(params);
+      params.forEach((param, i) => {
+        const clipped = Tensor.from(expected.grads[i], f64).data;
+        assertRelative(param.grad.data, clipped, `${name} grad ${i}`);
+        assertRelative(param.value.data, clipped.map((g) => -g), `${name} value ${i}`);
+      });
+    });
+  }
+  await t.step(
+    "the fixture clips: norm 1 shrinks, norm 100 leaves the gradients as they are",
+    () => {
+      const norm1 = torch.clipping.norm1 as { norm: number };
+      assert.ok(norm1.norm > 10);
+      const params = clipParams();
+      new SGD({ globalClipNorm: 100 }).step(params);
+      params.forEach((p, i) =>
+        assert.deepEqual(p.grad.data, Tensor.from(torch.clipping.grads[i], f64).data)
+      );
+    },
+  );
+  await t.step("values are clipped before the norm (the other order gives another result)", () => {
+    const valueFirst = (torch.clipping["value0.5norm1"] as { grads: number[][] }).grads;
+    const normOnly = (torch.clipping.norm1 as { grads: number[][] }).grads;
+    assert.notDeepEqual(valueFirst, normOnly);
+  });
+});
+
+Deno.test("every optimizer with clipping steps as PyTorch's does after clipping", async (t) => {
+  // Minimizes 5·‖w‖² (gradient 10·w) from w = [1, −2, 0.5, 3], three steps.
+  const cases: [string, () => Optimizer][] = [
+    ["sgdMomentumNorm1", () => new SGD({ learningRate: 0.1, momentum: 0.9, globalClipNorm: 1 })],
+    ["adamNorm0.5", () => new Adam({ learningRate: 0.1, globalClipNorm: 0.5 })],
+    ["adamwValue2", () => new AdamW({ learningRate: 0.1, weightDecay: 0.1, clipValue: 2 })],
+    [
+      "rmspropValue1Norm1",
+      () => new RMSprop({ learningRate: 0.01, rho: 0.9, globalClipNorm: 1, clipValue: 1 }),
+    ],
+    ["adagradNorm2", () => new AdaGrad({ learningRate: 0.5, globalClipNorm: 2 })],
+  ];
+  for (const [name, make] of cases) {
+    await t.step(`${name}: ${make()}`, () => {
+      const optimizer = make();
+      const w = new Param("w", Tensor.from([1, -2, 0.5, 3], f64));
+      torch.steps[name].forEach((expected, step) => {
+        for (let i = 0; i < 4; i++) w.grad.data[i] = 10 * w.value.data[i];
+        optimizer.step([w]);
+        assertRelative(w.value.data, expected, `${name} step ${step}`);
+      });
+    });
+  }
+});
+
+Deno.test("clipping options: checked, saved, restored, shown; a non-finite norm stops the step", async (t) => {
+  const makers: [string, (options: SGDOptions) => Optimizer][] = [
+    ["SGD", (o) => new SGD(o)],
+    ["AdaGrad", (o) => new AdaGrad(o)],
+    ["RMSprop", (o) => new RMSprop(o)],
+    ["Adam", (o) => new Adam(o)],
+    ["AdamW", (o) => new AdamW(o)],
+  ];
+  for (const [kind, make] of makers) {
+    await t.step(`${kind}: bad bounds are rejected`, () => {
+      for (
+        const [name, value] of [["globalClipNorm", 0], ["clipValue", -1], [
+          "clipValue",
+          Infinity,
+        ]] as const
+      ) {
+        assert.throws(() => make({ [name]: value }), {
+          name: "RangeError",
+          message: `new ${kind}: ${name} must be a positive finite number, got ${value}`,
+        });
+      }
+    });
+    await t.step(`${kind}: config, registry and toString`, () => {
+      const optimizer = make({ globalClipNorm: 1, clipValue: 0.25 });
+      assert.match(optimizer.toString(), /, globalClipNorm=1, clipValue=0\.25\)$/);
+      const config = JSON.parse(JSON.stringify(optimizer.config()));
+      assert.equal(config.globalClipNorm, 1);
+      assert.equal(config.clipValue, 0.25);
+      const copy = createOptimizer(kind, config);
+      assert.equal(copy.toString(), optimizer.toString());
+      assert.deepEqual(copy.config(), optimizer.config());
+      assert.ok(!("globalClipNorm" in make({}).config()), "no key when not clipping");
+      assert.ok(!make({}).toString().includes("clip"));
+    });
+    await t.step(`${kind}: NaN or infinite gradients throw, leaving the params untouched`, () => {
+      const optimizer = make({ globalClipNorm: 1, learningRate: 0.1 });
+      for (const bad of [NaN, Infinity]) {
+        const a = new Param("a", Tensor.from([1, 2], f64));
+        const b = new Param("b", Tensor.from([3], f64));
+        a.grad.data.set([0.5, bad]);
+        b.grad.data[0] = 1;
+        assert.throws(() => optimizer.step([a, b]), {
+          name: "RangeError",
+          message: new RegExp(
+            `^${kind}\\.step: the global gradient norm is ${bad}, so globalClipNorm cannot rescale it; ` +
+              "the step was not taken",
+          ),
+        });
+        assert.deepEqual(Array.from(a.value.data), [1, 2]);
+        assert.deepEqual(Array.from(b.value.data), [3]);
+      }
+    });
+  }
+  await t.step("the norm is global: over every param of one step together", () => {
+    // Norms 3 and 4 apart, 5 together: clipped to 1, both shrink by 1 / (5 + 1e-6).
+    const a = new Param("a", Tensor.zeros([1], f64));
+    const b = new Param("b", Tensor.zeros([1], f64));
+    a.grad.data[0] = 3;
+    b.grad.data[0] = 4;
+    new SGD({ learningRate: 1, globalClipNorm: 1 }).step([a, b]);
+    assertCloseTo(a.value, [-3 / (5 + 1e-6)], 1e-15);
+    assertCloseTo(b.value, [-4 / (5 + 1e-6)], 1e-15);
+  });
+  await t.step("saved with a model and loaded back, schedule with warmup included", () => {
+    const model = new Sequential([new Dense(2, 2, { seed: 1 })]);
+    const optimizer = new AdamW({
+      learningRate: 3e-4,
+      globalClipNorm: 1,
+      clipValue: 5,
+      schedule: new CosineDecay({ steps: 100, warmupSteps: 10, minFactor: 0.1 }),
+    });
+    const loaded = modelFromBytes(model.toBytes({ optimizer })).optimizer!;
+    assert.equal(
+      loaded.toString(),
+      "AdamW(learningRate=0.0003, weightDecay=0.01, schedule=CosineDecay(steps=100, " +
+        "minFactor=0.1, warmupSteps=10), globalClipNorm=1, clipValue=5)",
+    );
+    assert.deepEqual(loaded.config(), optimizer.config());
+  });
 });

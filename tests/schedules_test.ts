@@ -143,3 +143,63 @@ Deno.test("schedule options out of range are rejected", () => {
     message: /^new SGD: schedule must be a LearningRateSchedule .*createOptimizer\(kind, config\)/,
   });
 });
+
+Deno.test("CosineDecay with warmupSteps: linear (t + 1) / w, then the cosine from w", async (t) => {
+  await t.step("factors worked by hand", () => {
+    // w = 4: 1/4, 2/4, 3/4, 1; then cos over 6 steps from t = 4: 1, 0.75, 0.5, 0.25, 0, 0.
+    const schedule = new CosineDecay({ steps: 6, warmupSteps: 4 });
+    assertCloseTo(factors(schedule, [0, 1, 2, 3, 4, 6, 7, 8, 10, 50]), [
+      0.25,
+      0.5,
+      0.75,
+      1,
+      1,
+      0.75,
+      0.5,
+      0.25,
+      0,
+      0,
+    ], 1e-15);
+    // After the warmup it is the plain schedule shifted by w, bit for bit.
+    const plain = new CosineDecay({ steps: 6, minFactor: 0.2 });
+    const warm = new CosineDecay({ steps: 6, minFactor: 0.2, warmupSteps: 3 });
+    for (let t = 0; t < 12; t++) assert.equal(warm.factor(t + 3), plain.factor(t));
+    // warmupSteps 1: the first update already has factor 1.
+    assert.equal(new CosineDecay({ steps: 6, warmupSteps: 1 }).factor(0), 1);
+  });
+  await t.step("config omits a zero warmup, so old configs and summaries stay the same", () => {
+    const old = new CosineDecay({ steps: 6, minFactor: 0.2 });
+    assert.deepEqual(old.config(), { steps: 6, minFactor: 0.2 });
+    assert.deepEqual(new CosineDecay({ steps: 6, warmupSteps: 0 }).config(), {
+      steps: 6,
+      minFactor: 0,
+    });
+    assert.equal(old.toString(), "CosineDecay(steps=6, minFactor=0.2)");
+    const warm = new CosineDecay({ steps: 6, minFactor: 0.2, warmupSteps: 3 });
+    assert.deepEqual(warm.config(), { steps: 6, minFactor: 0.2, warmupSteps: 3 });
+    assert.equal(warm.toString(), "CosineDecay(steps=6, minFactor=0.2, warmupSteps=3)");
+    const copy = createSchedule("CosineDecay", JSON.parse(JSON.stringify(warm.config())));
+    assert.equal(copy.toString(), warm.toString());
+    assert.deepEqual(factors(copy, [0, 2, 5, 9]), factors(warm, [0, 2, 5, 9]));
+  });
+  await t.step("an optimizer warms up: the step size rises to learningRate", () => {
+    const sgd = new SGD({
+      learningRate: 0.8,
+      schedule: new CosineDecay({ steps: 10, warmupSteps: 4 }),
+    });
+    const rates: number[] = [];
+    for (let t = 0; t < 5; t++) {
+      rates.push(sgd.currentLearningRate);
+      sgd.step([]);
+    }
+    assertCloseTo(rates, [0.2, 0.4, 0.6, 0.8, 0.8], 1e-15);
+  });
+  await t.step("warmupSteps must be an integer ≥ 0", () => {
+    for (const warmupSteps of [-1, 2.5, NaN]) {
+      assert.throws(() => new CosineDecay({ steps: 6, warmupSteps }), {
+        name: "RangeError",
+        message: `new CosineDecay: warmupSteps must be an integer ≥ 0, got ${warmupSteps}`,
+      });
+    }
+  });
+});

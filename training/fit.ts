@@ -39,7 +39,9 @@ export interface EvaluateOptions {
   batchSize?: number;
   /**
    * Metrics to report; when omitted, categorical accuracy if the outputs and targets have
-   * the shapes of class scores and class indices (or one-hot rows), else none.
+   * the shapes of class scores and class indices (or one-hot rows), else none. Sequence
+   * outputs `[batch, T, classes]` with targets `[batch, T]` get the fraction of positions
+   * right, leaving out those whose target is the loss's `ignoreIndex`.
    */
   metrics?: Metric[];
 }
@@ -140,13 +142,21 @@ function checkMetrics(metrics: readonly Metric[] | undefined, where: string): Me
   return [...metrics];
 }
 
-// Categorical accuracy is inferred for class scores [batch, classes ≥ 2] against class
-// indices or one-hot rows as wide as the outputs; anything else needs explicit metrics.
-function inferMetrics(outputs: Tensor, y: Targets): Metric[] {
-  if (outputs.rank !== 2 || outputs.shape[1] < 2) return [];
-  const classes = !(y instanceof Tensor) || y.rank === 1 ||
-    (y.rank === 2 && y.shape[1] === outputs.shape[1]);
-  return classes ? [new CategoricalAccuracy()] : [];
+// Categorical accuracy is inferred for class scores [batch, …, classes ≥ 2] against class
+// indices (shaped like the outputs without their last axis, or a flat array) or, for
+// [batch, classes], one-hot rows as wide as the outputs; anything else needs explicit
+// metrics. The accuracy leaves out the positions the loss ignores (its `ignoreIndex`).
+function inferMetrics(outputs: Tensor, y: Targets, loss: Loss): Metric[] {
+  const rank = outputs.rank;
+  const classes = outputs.shape[rank - 1];
+  if (rank < 2 || classes < 2) return [];
+  let indices: boolean;
+  if (!(y instanceof Tensor)) indices = rank === 2 || y.length === outputs.size / classes;
+  else indices = y.rank === rank - 1 && y.shape.every((d, i) => d === outputs.shape[i]);
+  const oneHot = rank === 2 && y instanceof Tensor && y.rank === 2 && y.shape[1] === classes;
+  if (!indices && !oneHot) return [];
+  const ignoreIndex = (loss as { ignoreIndex?: unknown }).ignoreIndex;
+  return [new CategoricalAccuracy(typeof ignoreIndex === "number" ? { ignoreIndex } : {})];
 }
 
 // Sums a run of batches into sample-weighted means.
@@ -199,7 +209,7 @@ function measure(
     const count = Math.min(batchSize, samples - start);
     const [xb, yb] = batchOf(inputs, y, start, count);
     const outputs = model.forward(xb, { training: false });
-    metrics ??= inferMetrics(outputs, yb);
+    metrics ??= inferMetrics(outputs, yb, loss);
     meter.add(count, loss.forward(outputs, yb), 0, outputs, yb, metrics);
   }
   const logs = meter.logs(metrics ?? []);
@@ -318,7 +328,7 @@ function trainEpoch(run: EpochRun, order?: Int32Array): EpochLogs {
     const count = Math.min(batchSize, samples - start);
     const [xb, yb] = batchOf(inputs, y, start, count, order, run.buffers);
     const result = model.trainBatch(xb, yb, options);
-    const metrics = run.metrics ??= inferMetrics(result.outputs, yb);
+    const metrics = run.metrics ??= inferMetrics(result.outputs, yb, options.loss);
     meter.add(count, result.loss, result.regularizationLoss, result.outputs, yb, metrics);
     if (hooks.length === 0) continue;
     const logs: BatchLogs = {

@@ -1,6 +1,6 @@
 import type { Targets } from "../../core/loss.ts";
 import type { Metric } from "../metric.ts";
-import { classTargets } from "../../losses/_targets.ts";
+import { checkIgnoreIndex, classTargetsFor } from "../../losses/_targets.ts";
 import type { Tensor } from "../../core/tensor.ts";
 
 /** Options shared by the accuracy metrics. */
@@ -9,13 +9,26 @@ export interface MetricOptions {
   name?: string;
 }
 
+/** Options of {@linkcode CategoricalAccuracy}. */
+export interface CategoricalAccuracyOptions extends MetricOptions {
+  /**
+   * A class-index target that marks a position to leave out (padding), as the losses'
+   * `ignoreIndex`: not counted, right or wrong. None when omitted.
+   */
+  ignoreIndex?: number;
+}
+
 /**
- * Categorical accuracy, the book's `Accuracy_Categorical`: the fraction of samples whose
- * largest output is the target class.
+ * Categorical accuracy, the book's `Accuracy_Categorical`: the fraction of samples (of
+ * positions, for sequences) whose largest output is the target class.
  *
- * Shapes: outputs `[batch, classes]`; targets class indices `[batch]` or one-hot rows
- * `[batch, classes]`. `fit` picks this metric by itself when the shapes look like that and
- * no `metrics` are given.
+ * Shapes: outputs `[batch, classes]`, or `[batch, T, classes]` (any rank ≥ 2, the classes
+ * last); targets class indices `[batch]` (`[batch, T]`) or one-hot rows shaped like the
+ * outputs, as the classification losses take them. For sequences the score is the
+ * fraction of the `batch·T` positions that are right, leaving out those whose target is
+ * `ignoreIndex`; a batch with every position ignored scores 0. `fit` picks this metric by
+ * itself when the shapes look like that and no `metrics` are given (with the loss's
+ * `ignoreIndex`, if it has one).
  *
  * @example
  * ```ts
@@ -24,34 +37,51 @@ export interface MetricOptions {
  *
  * const metric = new CategoricalAccuracy();
  * assert.equal(metric.measure(Tensor.from([[0.1, 0.9], [0.8, 0.2]]), [1, 1]), 0.5);
+ *
+ * // One sequence of 3 positions, the last one padding (0): 1 of the 2 others is right.
+ * const padded = new CategoricalAccuracy({ ignoreIndex: 0 });
+ * const outputs = Tensor.from([[[0.1, 0.9, 0], [0.8, 0.1, 0.1], [0.1, 0.9, 0]]]);
+ * assert.equal(padded.measure(outputs, Tensor.from([[1, 2, 0]])), 0.5);
  * ```
  */
 export class CategoricalAccuracy implements Metric {
   /** Key in logs and history. */
   readonly name: string;
+  /** The class-index target left out of the score, if any. */
+  readonly ignoreIndex?: number;
 
-  /** Creates the metric. */
-  constructor(options: MetricOptions = {}) {
+  /**
+   * Creates the metric.
+   *
+   * @throws {RangeError} when `ignoreIndex` is not an integer.
+   */
+  constructor(options: CategoricalAccuracyOptions = {}) {
     this.name = options.name ?? "accuracy";
+    this.ignoreIndex = checkIgnoreIndex("new CategoricalAccuracy", options.ignoreIndex);
   }
 
-  /** Fraction of rows of `outputs` whose argmax is the target class. */
+  /** Fraction of rows (positions) of `outputs` whose argmax is the target class. */
   measure(outputs: Tensor, targets: Targets): number {
-    return accuracy(outputs, targets, `${this}.measure`);
+    return accuracy(outputs, targets, `${this}.measure`, this.ignoreIndex);
   }
 
-  /** `CategoricalAccuracy()` */
+  /** `CategoricalAccuracy()`, `CategoricalAccuracy(ignoreIndex=0)` */
   toString(): string {
-    return "CategoricalAccuracy()";
+    const ignore = this.ignoreIndex === undefined ? "" : `ignoreIndex=${this.ignoreIndex}`;
+    return `CategoricalAccuracy(${ignore})`;
   }
 }
 
-/** Index of the largest value in each row of `outputs` [batch, classes]. */
+/**
+ * Index of the largest value in each row of `outputs` `[batch, classes]` (along the last
+ * axis for `[batch, …, classes]`, one per position, flattened); the first one on a tie.
+ */
 export function argmaxRows(outputs: Tensor): Int32Array {
-  const [batch, classes] = outputs.shape;
+  const classes = outputs.shape[outputs.rank - 1];
+  const rows = classes > 0 ? outputs.size / classes : 0;
   const x = outputs.data;
-  const out = new Int32Array(batch);
-  for (let i = 0; i < batch; i++) {
+  const out = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
     const row = i * classes;
     let best = 0;
     for (let j = 1; j < classes; j++) if (x[row + j] > x[row + best]) best = j;
@@ -61,7 +91,8 @@ export function argmaxRows(outputs: Tensor): Int32Array {
 }
 
 /**
- * Fraction of samples whose largest output is the target class (the book's accuracy).
+ * Fraction of samples (positions) whose largest output is the target class (the book's
+ * accuracy), leaving out positions whose target is `ignoreIndex`.
  *
  * Targets are class indices or one-hot rows, as the classification losses take them; `where`
  * names the caller in error messages.
@@ -72,14 +103,24 @@ export function argmaxRows(outputs: Tensor): Int32Array {
  * import { accuracy, Tensor } from "@chainrule/nn";
  *
  * assert.equal(accuracy(Tensor.from([[0.1, 0.9], [0.8, 0.2]]), [1, 1]), 0.5);
+ * // [batch 1, T 2, classes 2] against [batch 1, T 2] indices.
+ * assert.equal(accuracy(Tensor.from([[[0.1, 0.9], [0.8, 0.2]]]), Tensor.from([[1, 0]])), 1);
  * ```
  */
-export function accuracy(outputs: Tensor, targets: Targets, where = "accuracy"): number {
-  const [batch, classes] = outputs.shape;
-  const normalized = classTargets(targets, batch, classes, where);
+export function accuracy(
+  outputs: Tensor,
+  targets: Targets,
+  where = "accuracy",
+  ignoreIndex?: number,
+): number {
+  const normalized = classTargetsFor(outputs, targets, where, { ignoreIndex });
   const predicted = argmaxRows(outputs);
   const truth = normalized.kind === "indices" ? normalized.indices : argmaxRows(normalized.rows);
   let correct = 0;
-  for (let i = 0; i < batch; i++) if (predicted[i] === truth[i]) correct++;
-  return correct / batch;
+  let count = predicted.length;
+  for (let i = 0; i < predicted.length; i++) {
+    if (truth[i] === ignoreIndex && normalized.kind === "indices") count--;
+    else if (predicted[i] === truth[i]) correct++;
+  }
+  return count === 0 ? 0 : correct / count;
 }
