@@ -1,0 +1,358 @@
+// Legend: x the inputs, w = −x/√2, Φ(x) = erfc(w)/2 the standard normal CDF,
+// φ(x) = e^(−x²/2)/√(2π) its density, so that GELU(x) = x·Φ(x) and GELU′(x) = Φ(x) + x·φ(x).
+import { expectLike, expectTensor } from "../core/_checks.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { ForwardOptions, Layer } from "../core/layer.ts";
+import type { Param } from "../core/param.ts";
+import { Scratch } from "../core/_scratch.ts";
+import { Tensor } from "../core/tensor.ts";
+
+const TWO_OVER_SQRT_PI = 1.1283791670955126; // 2/√π
+const INV_SQRT_PI = 0.5641895835477563; // 1/√π
+const INV_TWO_SQRT_TWO = 0.35355339059327373; // 1/(2√2)
+const TANH_BETA = 0.7978845608028654; // √(2/π), PyTorch's kBeta
+const TANH_KAPPA = 0.044715; // κ, PyTorch's kKappa
+
+// erfc is tabulated as Taylor polynomials about the centers a_k = k/16 − 6 (k = 0 … 192):
+// erfc(a + s) = Σ_{n=0..12} c_n·s^n with |s| ≤ 1/32, where, since
+// dⁿ/dxⁿ e^(−x²) = (−1)ⁿ·Hₙ(x)·e^(−x²) (Hermite polynomials),
+//   c_0 = erfc(a),  c_n = −(2/√π)·e^(−a²)·(−1)^(n−1)·H_(n−1)(a)/n!  (n ≥ 1).
+// Every coefficient but c_0 carries e^(−a²), so the polynomial keeps erfc's relative
+// precision where erfc is tiny. The truncation error is about the first term left out,
+// (2·a·s)^13/13! relative: under 1e−17 for |a| ≤ 4.5, 5e−16 at the table's ends (a = ±6,
+// |s| = 1/32). Beyond |x| = 6 erfc(x) is under 2e−17: negative x give 2, positive x the
+// continued fraction below.
+const STEPS = 16; // centers per unit
+const STEP = 1 / STEPS;
+const REACH = 6; // the centers span [−REACH, REACH]
+const LIMIT = REACH + 0.5 / STEPS; // the table answers for |x| < LIMIT
+const DEGREE = 12;
+const WIDTH = DEGREE + 1; // coefficients per center
+const CENTERS = 2 * REACH * STEPS + 1;
+const UNDERFLOW = 27.3; // erfc(x) and e^(−x²) round to 0 beyond
+// erf(x) near 0, where 1 − erfc(x) would lose erf's relative precision: the Taylor series
+// erf(x) = (2/√π)·Σ_n (−1)ⁿ·x^(2n+1)/(n!·(2n+1)), whose 13th term is below 1e−17 for |x| < 1/2.
+const ERF_SERIES_TERMS = 13;
+const ERF_SERIES_LIMIT = 0.5;
+
+interface ErfcTable {
+  value: Float64Array; // [CENTERS, WIDTH]: c_0 … c_12 per center
+  slope: Float64Array; // [CENTERS, DEGREE]: the derivative's coefficients (n + 1)·c_(n+1)
+  series: Float64Array; // [ERF_SERIES_TERMS]: (2/√π)·(−1)ⁿ/(n!·(2n+1))
+}
+
+let table: ErfcTable | undefined;
+
+// Built on first use (a few thousand operations), so that importing computes nothing.
+function erfcTable(): ErfcTable {
+  table ??= buildTable();
+  return table;
+}
+
+function buildTable(): ErfcTable {
+  const value = new Float64Array(CENTERS * WIDTH);
+  const slope = new Float64Array(CENTERS * DEGREE);
+  for (let k = 0; k < CENTERS; k++) {
+    const a = k * STEP - REACH; // exact, and so is a²
+    const offset = k * WIDTH;
+    value[offset] = erfcAtCenter(a);
+    const scale = -TWO_OVER_SQRT_PI * Math.exp(-a * a);
+    let hermite = 1, previous = 0, factorial = 1; // H_0, H_(−1), 0!
+    for (let n = 1; n <= DEGREE; n++) {
+      factorial *= n;
+      // c_n = −(2/√π)·e^(−a²)·(−1)^(n−1)·H_(n−1)(a)/n!
+      const c = scale * (n % 2 === 1 ? hermite : -hermite) / factorial;
+      value[offset + n] = c;
+      slope[k * DEGREE + n - 1] = n * c;
+      // H_n = 2a·H_(n−1) − 2(n − 1)·H_(n−2)
+      const next = 2 * a * hermite - 2 * (n - 1) * previous;
+      previous = hermite;
+      hermite = next;
+    }
+  }
+  const series = new Float64Array(ERF_SERIES_TERMS);
+  let factorial = 1;
+  for (let n = 0; n < ERF_SERIES_TERMS; n++) {
+    if (n > 0) factorial *= n;
+    series[n] = (n % 2 === 0 ? TWO_OVER_SQRT_PI : -TWO_OVER_SQRT_PI) / (factorial * (2 * n + 1));
+  }
+  return { value, slope, series };
+}
+
+// erfc at a table center, to a few units in the last place: from the erf series where
+// |a| ≤ 1/2 (no cancellation in 1 − erf there), else from the continued fraction.
+function erfcAtCenter(a: number): number {
+  if (a < -ERF_SERIES_LIMIT) return 2 - erfcContinuedFraction(-a);
+  if (a > ERF_SERIES_LIMIT) return erfcContinuedFraction(a);
+  // erf(a) = (2/√π)·e^(−a²)·Σ_n 2ⁿ·a^(2n+1)/(1·3·5⋯(2n+1)): terms of one sign, no cancellation.
+  const twoA2 = 2 * a * a;
+  let term = a, sum = a;
+  for (let n = 1; Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+    term *= twoA2 / (2 * n + 1);
+    sum += term;
+  }
+  return 1 - TWO_OVER_SQRT_PI * Math.exp(-a * a) * sum;
+}
+
+// erfc(z) for z > 0 from Laplace's continued fraction
+//   erfc(z) = e^(−z²)/√π · 1/(z + (1/2)/(z + (2/2)/(z + (3/2)/(z + ⋯)))),
+// evaluated bottom-up (stable) from a depth that converges to full precision (checked
+// against mpmath): 16 + 400/z² levels, 1,280 at the first center it serves (z = 9/16), 27
+// where the table ends (z = 6).
+function erfcContinuedFraction(z: number): number {
+  if (z > UNDERFLOW) return 0;
+  let tail = z;
+  for (let n = Math.ceil(16 + 400 / (z * z)); n >= 1; n--) tail = z + n / 2 / tail;
+  return expNegSquare(z) * INV_SQRT_PI / tail;
+}
+
+// e^(−z²) to full relative precision for large z: z² rounded would cost z²·2⁻⁵³ relative,
+// so z is split into zh (24 bits, so zh² is exact) and z − zh:
+// e^(−z²) = e^(−zh²)·e^(−(z − zh)(z + zh)).
+function expNegSquare(z: number): number {
+  if (z > UNDERFLOW) return 0;
+  const high = Math.fround(z);
+  return Math.exp(-high * high) * Math.exp(-(z - high) * (z + high));
+}
+
+/**
+ * The complementary error function `erfc(x) = 1 − erf(x) = (2/√π)·∫ₓ^∞ e^(−t²) dt`, to about
+ * 5e−16 relative over the whole line, tails included (checked against mpmath): `erfc(10)`
+ * is 2.088e−45 to full precision, where `1 − erf(10)` would give 0.
+ *
+ * JavaScript has no `Math.erfc`. Within |x| ≤ 6 it evaluates Taylor polynomials of erfc
+ * about points 1/16 apart, whose coefficients follow from the Hermite polynomials;
+ * beyond, Laplace's continued fraction (for x > 6) or 2 (for x < −6: erfc(−x) < 2e−17).
+ *
+ * @param x any number (NaN gives NaN).
+ * @returns erfc(x), in [0, 2].
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { erfc } from "@chainrule/nn";
+ *
+ * assert.equal(erfc(0), 1);
+ * assert.ok(Math.abs(erfc(1) - 0.15729920705028513) < 1e-16);
+ * assert.ok(Math.abs(erfc(10) / 2.088487583762545e-45 - 1) < 1e-15);
+ * assert.equal(erfc(-10), 2);
+ * ```
+ */
+export function erfc(x: number): number {
+  const { value } = erfcTable();
+  if (x > -LIMIT && x < LIMIT) {
+    const k = ((x + REACH) * STEPS + 0.5) | 0; // the nearest center
+    return polynomial13(value, k * WIDTH, x - (k * STEP - REACH));
+  }
+  return x < 0 ? 2 : erfcContinuedFraction(x); // NaN goes to the fraction, which gives NaN
+}
+
+/**
+ * The error function `erf(x) = (2/√π)·∫₀ˣ e^(−t²) dt`, to about 5e−16 relative (checked
+ * against mpmath and Python's `math.erf`), including near 0, where it follows its Taylor
+ * series (`erf(1e−10)` is 1.1283791670955126e−10), and in the tails (see {@linkcode erfc}).
+ *
+ * @param x any number (NaN gives NaN).
+ * @returns erf(x), in [−1, 1].
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { erf } from "@chainrule/nn";
+ *
+ * assert.equal(erf(0), 0);
+ * assert.ok(Math.abs(erf(0.5) / 0.5204998778130465 - 1) < 5e-16);
+ * assert.equal(erf(1e-10), 1.1283791670955126e-10);
+ * assert.equal(erf(-1), -erf(1));
+ * assert.equal(erf(7), 1);
+ * ```
+ */
+export function erf(x: number): number {
+  if (Math.abs(x) < ERF_SERIES_LIMIT) {
+    const c = erfcTable().series;
+    const y = x * x;
+    let sum = c[ERF_SERIES_TERMS - 1];
+    for (let n = ERF_SERIES_TERMS - 2; n >= 0; n--) sum = sum * y + c[n];
+    return x * sum;
+  }
+  return x > 0 ? 1 - erfc(x) : erfc(-x) - 1;
+}
+
+// Σ_{n=0..12} c[o + n]·sⁿ by Estrin's scheme (shorter dependency chains than Horner's).
+function polynomial13(c: Float64Array, o: number, s: number): number {
+  const s2 = s * s, s4 = s2 * s2, s8 = s4 * s4;
+  return (c[o] + s * c[o + 1]) + s2 * (c[o + 2] + s * c[o + 3]) +
+    s4 * ((c[o + 4] + s * c[o + 5]) + s2 * (c[o + 6] + s * c[o + 7])) +
+    s8 * ((c[o + 8] + s * c[o + 9]) + s2 * (c[o + 10] + s * c[o + 11]) + s4 * c[o + 12]);
+}
+
+// Σ_{n=0..11} c[o + n]·sⁿ, the derivative's polynomial.
+function polynomial12(c: Float64Array, o: number, s: number): number {
+  const s2 = s * s, s4 = s2 * s2, s8 = s4 * s4;
+  return (c[o] + s * c[o + 1]) + s2 * (c[o + 2] + s * c[o + 3]) +
+    s4 * ((c[o + 4] + s * c[o + 5]) + s2 * (c[o + 6] + s * c[o + 7])) +
+    s8 * ((c[o + 8] + s * c[o + 9]) + s2 * (c[o + 10] + s * c[o + 11]));
+}
+
+/** The two forms of {@linkcode GELU}, as PyTorch names them. */
+export type GELUApproximate = "none" | "tanh";
+
+/** Options of {@linkcode GELU}. */
+export interface GELUOptions {
+  /**
+   * `"none"` (the default): the exact `x·Φ(x)`, as `torch.nn.GELU()`; `"tanh"`: PyTorch's
+   * approximation `x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (`nn.GELU(approximate="tanh")`).
+   */
+  approximate?: GELUApproximate;
+}
+
+/**
+ * Gaussian error linear unit (Hendrycks & Gimpel 2016), element-wise:
+ * `outputs = inputs·Φ(inputs)`, where Φ is the standard normal CDF, the activation of
+ * BERT's and GPT's feed-forward blocks; equal to `torch.nn.GELU()` (float64 forward and
+ * backward agree to 1e−15 relative).
+ *
+ * Φ(x) is computed as `erfc(−x/√2)/2` (see {@linkcode erfc}), so the outputs keep their
+ * relative precision where they are tiny: `GELU(−10)` is −7.62e−23, not a rounding residue.
+ * With `approximate: "tanh"` it is PyTorch's tanh form, computed as `x/(1 + e^(−2u))` with
+ * `u = √(2/π)·(x + 0.044715·x³)`, which is the same function without the cancellation of
+ * `1 + tanh(u)` for negative x.
+ *
+ * Shapes: any → the same shape. No parameters. A training forward reuses its output buffer
+ * (see `ForwardOptions`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GELU, Tensor } from "@chainrule/nn";
+ *
+ * const gelu = new GELU();
+ * const out = gelu.forward(Tensor.from([[0, 1, -1]], { dtype: "float64" }));
+ * // Φ(1) = 0.8413447460685429, so GELU(1) = Φ(1) and GELU(−1) = −(1 − Φ(1))
+ * assert.ok(Math.abs(out.get(0, 1) - 0.8413447460685429) < 1e-15);
+ * assert.ok(Math.abs(out.get(0, 2) + 0.15865525393145705) < 1e-15);
+ * // GELU′(0) = Φ(0) = 1/2
+ * assert.equal(gelu.backward(Tensor.from([[1, 0, 0]], { dtype: "float64" })).get(0, 0), 0.5);
+ * assert.equal(new GELU({ approximate: "tanh" }).toString(), 'GELU(approximate="tanh")');
+ * ```
+ */
+export class GELU implements Layer {
+  /** Registry name. */
+  readonly kind = "GELU";
+  /** `"none"` for the exact form, `"tanh"` for PyTorch's tanh approximation. */
+  readonly approximate: GELUApproximate;
+  #inputs?: Tensor; // [...], cached by forward for backward
+  #training = false; // whether the cached forward was a training one
+  #outputs = new Scratch(); // [...], reused by training forwards
+  #dinputs = new Scratch(); // [...], reused by backward after a training forward
+
+  /**
+   * Creates the layer.
+   *
+   * @throws {TypeError} when `approximate` is neither `"none"` nor `"tanh"`.
+   */
+  constructor(options: GELUOptions = {}) {
+    const approximate = options.approximate ?? "none";
+    if (approximate !== "none" && approximate !== "tanh") {
+      throw new TypeError(
+        `new GELU: approximate must be "none" or "tanh", got ${JSON.stringify(approximate)}`,
+      );
+    }
+    this.approximate = approximate;
+  }
+
+  /** Rebuilds the layer from {@linkcode GELU.config}. */
+  static fromConfig(config: JsonObject): GELU {
+    return new GELU(config as GELUOptions);
+  }
+
+  /** `inputs` [...] → outputs [...]; a training forward reuses its output buffer. */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    expectTensor(inputs, "GELU.forward");
+    this.#inputs = inputs;
+    this.#training = options?.training === true;
+    const outputs = this.#training
+      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    const x = inputs.data, y = outputs.data, n = x.length;
+    if (this.approximate === "tanh") {
+      // y = x·(1 + tanh u)/2 = x/(1 + e^(−2u)), u = √(2/π)·(x + 0.044715·x³)
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        const u = TANH_BETA * (v + TANH_KAPPA * (v * v * v));
+        y[i] = v / (1 + Math.exp(-2 * u));
+      }
+      return outputs;
+    }
+    const { value } = erfcTable();
+    // y = x·Φ(x) = x·erfc(w)/2, w = −x/√2
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      const w = -Math.SQRT1_2 * v;
+      let e: number; // erfc(w)
+      if (w > -LIMIT && w < LIMIT) {
+        const k = ((w + REACH) * STEPS + 0.5) | 0;
+        e = polynomial13(value, k * WIDTH, w - (k * STEP - REACH));
+      } else {
+        e = w < 0 ? 2 : erfcContinuedFraction(w);
+      }
+      y[i] = 0.5 * v * e;
+    }
+    return outputs;
+  }
+
+  // dinputs = dvalues·(Φ(x) + x·φ(x)), with Φ(x) = erfc(w)/2 and φ(x) = −erfc′(w)/(2√2)
+  // tanh form: dvalues·(σ + 2x·σ·(1 − σ)·u′), σ = 1/(1 + e^(−2u)), u′ = √(2/π)·(1 + 3κ·x²)
+  /** `dvalues` [...] → dinputs [...] */
+  backward(dvalues: Tensor): Tensor {
+    const inputs = expectLike(dvalues, this.#inputs, "GELU.backward");
+    const dinputs = this.#training
+      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    const x = inputs.data, dv = dvalues.data, dx = dinputs.data, n = x.length;
+    if (this.approximate === "tanh") {
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        const v2 = v * v;
+        const e = Math.exp(-2 * TANH_BETA * (v + TANH_KAPPA * (v2 * v)));
+        const sigma = 1 / (1 + e);
+        // σ·(1 − σ) = σ·e·σ, which is 0 (not ∞·0) once e overflows
+        const spread = e === Infinity ? 0 : sigma * (e * sigma);
+        dx[i] = dv[i] * (sigma + 2 * v * spread * TANH_BETA * (1 + 3 * TANH_KAPPA * v2));
+      }
+      return dinputs;
+    }
+    const { value, slope } = erfcTable();
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      const w = -Math.SQRT1_2 * v;
+      let e: number, de: number; // erfc(w), erfc′(w) = −(2/√π)·e^(−w²)
+      if (w > -LIMIT && w < LIMIT) {
+        const k = ((w + REACH) * STEPS + 0.5) | 0;
+        const s = w - (k * STEP - REACH);
+        e = polynomial13(value, k * WIDTH, s);
+        de = polynomial12(slope, k * DEGREE, s);
+      } else {
+        e = w < 0 ? 2 : erfcContinuedFraction(w);
+        de = -TWO_OVER_SQRT_PI * expNegSquare(Math.abs(w));
+      }
+      dx[i] = dv[i] * (0.5 * e - INV_TWO_SQRT_TWO * v * de);
+    }
+    return dinputs;
+  }
+
+  /** None: GELU has no parameters. */
+  params(): Param[] {
+    return [];
+  }
+
+  /** `{ approximate }` */
+  config(): JsonObject {
+    return { approximate: this.approximate };
+  }
+
+  /** `GELU()`, or `GELU(approximate="tanh")` */
+  toString(): string {
+    return this.approximate === "none" ? "GELU()" : `GELU(approximate="${this.approximate}")`;
+  }
+}

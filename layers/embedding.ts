@@ -1,0 +1,256 @@
+import type { JsonObject } from "../core/json.ts";
+import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
+import { Param } from "../core/param.ts";
+import { type RandomOptions, resolveRandom } from "../core/random.ts";
+import { Scratch } from "../core/_scratch.ts";
+import { type DType, formatShape, type NestedArray, Tensor, toTensor } from "../core/tensor.ts";
+import { fillExplicit } from "./_weights.ts";
+
+/** Options of {@linkcode Embedding}. */
+export interface EmbeddingOptions extends RandomOptions {
+  /**
+   * A token id whose row stays zero and gets no gradient (padding), as PyTorch's
+   * `padding_idx`. A negative value counts from the end (−1 is the last row), as in PyTorch;
+   * it is stored as the row it names.
+   */
+  paddingIdx?: number;
+  /**
+   * Initial table `[numEmbeddings, dim]`: nested arrays or a flat row-major array. Taken as
+   * given, the `paddingIdx` row included (as PyTorch's `Embedding.from_pretrained`).
+   */
+  weights?: NestedArray;
+  /** Element type of the table and the outputs; `"float32"` when omitted. */
+  dtype?: DType;
+}
+
+function checkCount(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`new Embedding: ${name} must be a positive integer, got ${value}`);
+  }
+}
+
+// The position of flat index `i` in `shape`, as error messages show it: `[1, 3]`.
+function positionOf(i: number, shape: readonly number[]): string {
+  const at = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    at[d] = i % shape[d];
+    i = Math.floor(i / shape[d]);
+  }
+  return formatShape(at);
+}
+
+/**
+ * A lookup table of learned vectors, one per token id: `outputs[…, :] = weights[ids[…], :]`,
+ * as PyTorch's `nn.Embedding` (the first layer of a language model).
+ *
+ * The ids are integers held in a float tensor of either dtype (what `fit` and `predict`
+ * make of nested arrays), or nested arrays of integers. The table is drawn from N(0, 1), as
+ * `nn.Embedding` draws it, with the `paddingIdx` row zeroed. Backward adds each position's
+ * `dvalues` row into the gradient of the row its id picked (a scatter-add; the `paddingIdx`
+ * row gets none) and returns zeros for the ids, which have no gradient.
+ *
+ * Shapes: ids `[batch, T]` (any rank ≥ 1) → outputs `[batch, T, dim]` (`[...ids.shape, dim]`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Embedding, Tensor } from "@chainrule/nn";
+ *
+ * const embed = new Embedding(3, 2, { weights: [[0, 0], [1, 2], [3, 4]], paddingIdx: 0 });
+ * const out = embed.forward(Tensor.from([[2, 1, 0]]));
+ * assert.deepEqual(out.shape, [1, 3, 2]);
+ * assert.deepEqual(out.toArray(), [[[3, 4], [1, 2], [0, 0]]]);
+ * embed.backward(Tensor.from([[[1, 1], [2, 2], [5, 5]]]));
+ * assert.deepEqual(embed.weights.grad.toArray(), [[0, 0], [2, 2], [1, 1]]); // row 0 pads
+ * ```
+ */
+export class Embedding implements Layer {
+  /** Registry name. */
+  readonly kind = "Embedding";
+  /** How many ids the table holds: ids are in [0, numEmbeddings). */
+  readonly numEmbeddings: number;
+  /** Length of each vector. */
+  readonly dim: number;
+  /** The padding id (in [0, numEmbeddings)), or undefined when there is none. */
+  readonly paddingIdx?: number;
+  /** The table `[numEmbeddings, dim]` (PyTorch's `weight`, same layout). */
+  readonly weights: Param;
+  #ids?: Int32Array; // [...ids shape], the last forward's ids, read by backward
+  #idsShape?: readonly number[]; // the shape of the ids (what backward returns)
+  #idsDType: DType = "float32"; // the dtype of the ids tensor (nested arrays: the layer's)
+  #training = false; // whether the cached forward was a training one
+  #outputs = new Scratch(); // [...ids shape, dim], reused by training forwards
+  #dinputs = new Scratch(); // [...ids shape], zeros returned by backward after a training forward
+
+  /**
+   * Creates the table, drawn from N(0, 1) (zero at `paddingIdx`) unless `weights` are given.
+   *
+   * @throws {RangeError} when `numEmbeddings` or `dim` is not a positive integer, or
+   * `paddingIdx` is not an integer in [−numEmbeddings, numEmbeddings).
+   * @throws {TypeError} for an unknown dtype or `weights` of another shape.
+   */
+  constructor(numEmbeddings: number, dim: number, options: EmbeddingOptions = {}) {
+    const where = "new Embedding";
+    checkCount(numEmbeddings, "numEmbeddings");
+    checkCount(dim, "dim");
+    this.numEmbeddings = numEmbeddings;
+    this.dim = dim;
+    const dtype = options.dtype ?? "float32";
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+    }
+    const padding = options.paddingIdx;
+    if (padding !== undefined) {
+      if (!Number.isInteger(padding) || padding < -numEmbeddings || padding >= numEmbeddings) {
+        throw new RangeError(
+          `${where}: paddingIdx must be an integer in [${-numEmbeddings}, ${numEmbeddings}) ` +
+            `for ${numEmbeddings} embeddings, got ${padding}`,
+        );
+      }
+      this.paddingIdx = padding < 0 ? padding + numEmbeddings : padding;
+    }
+    this.weights = new Param("weights", Tensor.zeros([numEmbeddings, dim], { dtype }));
+    const w = this.weights.value.data;
+    if (options.weights !== undefined) {
+      fillExplicit(this.weights.value, options.weights, "weights", where);
+    } else {
+      const random = resolveRandom(options);
+      for (let i = 0; i < w.length; i++) w[i] = random.randn();
+      if (this.paddingIdx !== undefined) {
+        w.fill(0, this.paddingIdx * dim, (this.paddingIdx + 1) * dim);
+      }
+    }
+  }
+
+  /** Rebuilds a layer from {@linkcode Embedding.config} (the table is drawn anew). */
+  static fromConfig(config: JsonObject): Embedding {
+    const { numEmbeddings, dim, ...options } = config as unknown as
+      & { numEmbeddings: number; dim: number }
+      & EmbeddingOptions;
+    return new Embedding(numEmbeddings, dim, options);
+  }
+
+  /** Element type of the table and the outputs. */
+  get dtype(): DType {
+    return this.weights.dtype;
+  }
+
+  /**
+   * `ids` [...] (integers, in a tensor of either dtype or nested arrays) → outputs
+   * [..., dim] of the layer's dtype. A training forward reuses its output buffer.
+   *
+   * @throws {TypeError} for ids that are not a tensor or nested arrays, or a scalar.
+   * @throws {RangeError} for an id that is not an integer in [0, numEmbeddings), naming it
+   * and its position.
+   */
+  forward(ids: Tensor | NestedArray, options?: ForwardOptions): Tensor {
+    const where = "Embedding.forward";
+    // Nested arrays become float64, which holds every id exactly.
+    const tensor = ids instanceof Tensor ? ids : toTensor(ids, "float64", where, "ids");
+    if (tensor.rank < 1) {
+      throw new TypeError(
+        `${where}: ids must have at least 1 dimension ([batch, T] usually), got shape ${
+          formatShape(tensor.shape)
+        }`,
+      );
+    }
+    const source = tensor.data, count = source.length, rows = this.numEmbeddings;
+    for (let i = 0; i < count; i++) {
+      const id = source[i];
+      if (!(Number.isInteger(id) && id >= 0 && id < rows)) {
+        const what = Number.isInteger(id)
+          ? `is out of range [0, ${rows})`
+          : Number.isNaN(id)
+          ? "is not a number"
+          : "is not an integer";
+        throw new RangeError(
+          `${where}: id ${id} at position ${positionOf(i, tensor.shape)} ${what} ` +
+            `(ids shape ${formatShape(tensor.shape)}, ${rows} embeddings)`,
+        );
+      }
+    }
+    const cached = this.#ids?.length === count ? this.#ids : new Int32Array(count);
+    for (let i = 0; i < count; i++) cached[i] = source[i];
+    this.#ids = cached;
+    this.#idsShape = tensor.shape;
+    this.#idsDType = tensor.dtype;
+    this.#training = options?.training === true;
+    const dim = this.dim;
+    const shape = [...tensor.shape, dim];
+    const outputs = this.#training // [...ids shape, dim]
+      ? this.#outputs.get(this.dtype, shape)
+      : Tensor.zeros(shape, { dtype: this.dtype });
+    const w = this.weights.value.data, out = outputs.data;
+    for (let i = 0; i < count; i++) {
+      const from = cached[i] * dim, to = i * dim;
+      for (let j = 0; j < dim; j++) out[to + j] = w[from + j];
+    }
+    return outputs;
+  }
+
+  // dweights[ids[p]] += dvalues[p] for every position p whose id is not paddingIdx;
+  // dids = 0 (ids are not differentiable)
+  /**
+   * `dvalues` [..., dim] → zeros shaped like the ids (not filled when
+   * `options.inputGradient` is false).
+   *
+   * @throws {Error} before any forward; {TypeError} when `dvalues` is not shaped like the
+   * last outputs.
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const ids = this.#ids, idsShape = this.#idsShape;
+    if (!ids || !idsShape) throw new Error("Embedding.backward: call forward first");
+    const dim = this.dim;
+    const shape = [...idsShape, dim];
+    const same = dvalues instanceof Tensor && dvalues.dtype === this.dtype &&
+      dvalues.rank === shape.length && dvalues.shape.every((d, i) => d === shape[i]);
+    if (!same) {
+      const got = dvalues instanceof Tensor
+        ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
+        : typeof dvalues;
+      throw new TypeError(
+        `Embedding.backward: dvalues is ${got}, expected ${this.dtype} ${
+          formatShape(shape)
+        } like the last forward's outputs`,
+      );
+    }
+    const dv = dvalues.data, dw = this.weights.grad.data, padding = this.paddingIdx ?? -1;
+    for (let p = 0; p < ids.length; p++) {
+      const id = ids[p];
+      if (id === padding) continue;
+      const to = id * dim, from = p * dim;
+      for (let j = 0; j < dim; j++) dw[to + j] += dv[from + j];
+    }
+    if (!this.#training) return Tensor.zeros(idsShape, { dtype: this.#idsDType });
+    const dids = this.#dinputs.get(this.#idsDType, idsShape); // [...ids shape]
+    if (options?.inputGradient !== false) dids.data.fill(0);
+    return dids;
+  }
+
+  /** `[weights]` */
+  params(): Param[] {
+    return [this.weights];
+  }
+
+  /** PyTorch's `nn.Embedding` name: `weight`, `[numEmbeddings, dim]` as here. */
+  torchNames(): Record<string, TorchName> {
+    return { weights: { torch: "weight" } };
+  }
+
+  /** `{ numEmbeddings, dim, dtype }`, and `paddingIdx` when set. */
+  config(): JsonObject {
+    const config: JsonObject = {
+      numEmbeddings: this.numEmbeddings,
+      dim: this.dim,
+      dtype: this.dtype,
+    };
+    if (this.paddingIdx !== undefined) config.paddingIdx = this.paddingIdx;
+    return config;
+  }
+
+  /** `Embedding(numEmbeddings=50257, dim=768)`, with `paddingIdx` when set. */
+  toString(): string {
+    const padding = this.paddingIdx === undefined ? "" : `, paddingIdx=${this.paddingIdx}`;
+    return `Embedding(numEmbeddings=${this.numEmbeddings}, dim=${this.dim}${padding})`;
+  }
+}

@@ -1,0 +1,249 @@
+import { expectTensor } from "../core/_checks.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
+import { Param } from "../core/param.ts";
+import { Scratch } from "../core/_scratch.ts";
+import { type DType, formatShape, type NestedArray, Tensor } from "../core/tensor.ts";
+import { fillExplicit } from "./_weights.ts";
+
+/** Options of {@linkcode LayerNorm}. */
+export interface LayerNormOptions {
+  /** Added to the variance before its square root; 1e-5 when omitted (PyTorch's default). */
+  epsilon?: number;
+  /** Initial scale `[features]`; ones when omitted. */
+  gamma?: NestedArray;
+  /** Initial shift `[features]`; zeros when omitted. */
+  beta?: NestedArray;
+  /** Element type of the parameters; `"float32"` when omitted. */
+  dtype?: DType;
+}
+
+/**
+ * Layer normalization (Ba, Kiros & Hinton 2016), as PyTorch's `nn.LayerNorm(features)`:
+ * each row (the last axis) is normalized to zero mean and unit variance, then scaled and
+ * shifted by trained `gamma` and `beta`:
+ * `outputs = gamma·(inputs − mean)/√(var + ε) + beta`, with the mean and the biased
+ * variance taken over the row's `features` values. Unlike {@linkcode BatchNorm} it needs no
+ * batch statistics: training and inference compute the same thing, and every sample (every
+ * position of a sequence) is normalized on its own.
+ *
+ * Shapes: inputs `[..., features]` (any rank ≥ 1, e.g. `[batch, T, features]`) → outputs of
+ * the same shape.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LayerNorm, Tensor } from "@chainrule/nn";
+ *
+ * const norm = new LayerNorm(2, { epsilon: 0, gamma: [2, 1], beta: [0, 5], dtype: "float64" });
+ * // rows [1, 3] and [0, 10]: means 2 and 5, standard deviations 1 and 5
+ * const out = norm.forward(Tensor.from([[1, 3], [0, 10]], { dtype: "float64" }));
+ * assert.deepEqual(out.toArray(), [[-2, 6], [-2, 6]]);
+ * ```
+ */
+export class LayerNorm implements Layer {
+  /** Registry name. */
+  readonly kind = "LayerNorm";
+  /** Size of the last axis, over which each row is normalized. */
+  readonly features: number;
+  /** Added to the variance before its square root. */
+  readonly epsilon: number;
+  /** Scale `[features]` (PyTorch's `weight`). */
+  readonly gamma: Param;
+  /** Shift `[features]` (PyTorch's `bias`). */
+  readonly beta: Param;
+  #inputs?: Tensor; // [..., features], cached by forward for backward
+  #mean = new Float64Array(0); // [rows]: each row's mean
+  #invStd = new Float64Array(0); // [rows]: each row's 1/√(var + ε)
+  #dgamma: Float64Array; // [features]: backward's sums, added to gamma.grad once
+  #dbeta: Float64Array; // [features]
+  #training = false; // whether the cached forward was a training one
+  #outputs = new Scratch(); // [..., features], reused by training forwards
+  #dinputs = new Scratch(); // [..., features], reused by backward after a training forward
+
+  /**
+   * Creates the layer: gamma ones, beta zeros unless given.
+   *
+   * @throws {RangeError} for a feature count that is not a positive integer or an epsilon
+   * that is not a finite number ≥ 0.
+   * @throws {TypeError} for an unknown dtype or `gamma`/`beta` of another shape.
+   */
+  constructor(features: number, options: LayerNormOptions = {}) {
+    const where = "new LayerNorm";
+    if (!Number.isSafeInteger(features) || features <= 0) {
+      throw new RangeError(`${where}: features must be a positive integer, got ${features}`);
+    }
+    const epsilon = options.epsilon ?? 1e-5;
+    if (typeof epsilon !== "number" || !Number.isFinite(epsilon) || epsilon < 0) {
+      throw new RangeError(`${where}: epsilon must be a finite number ≥ 0, got ${epsilon}`);
+    }
+    this.features = features;
+    this.epsilon = epsilon;
+    const dtype = options.dtype ?? "float32";
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+    }
+    this.gamma = new Param("gamma", Tensor.filled([features], 1, { dtype }));
+    this.beta = new Param("beta", Tensor.zeros([features], { dtype }));
+    if (options.gamma !== undefined) fillExplicit(this.gamma.value, options.gamma, "gamma", where);
+    if (options.beta !== undefined) fillExplicit(this.beta.value, options.beta, "beta", where);
+    this.#dgamma = new Float64Array(features);
+    this.#dbeta = new Float64Array(features);
+  }
+
+  /** Rebuilds a layer from {@linkcode LayerNorm.config} (fresh gamma and beta). */
+  static fromConfig(config: JsonObject): LayerNorm {
+    const { features, ...options } = config as unknown as
+      & { features: number }
+      & LayerNormOptions;
+    return new LayerNorm(features, options);
+  }
+
+  /** Element type of the parameters. */
+  get dtype(): DType {
+    return this.gamma.dtype;
+  }
+
+  /**
+   * `inputs` [..., features] → outputs of the same shape, each row normalized, scaled and
+   * shifted. A training forward reuses its output buffer.
+   *
+   * @throws {TypeError} for a scalar, another last dimension or another dtype.
+   * @throws {RangeError} for a row of equal values when epsilon is 0 (0/0).
+   */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    const where = "LayerNorm.forward";
+    expectTensor(inputs, where);
+    const features = this.features;
+    if (inputs.rank < 1 || inputs.shape[inputs.rank - 1] !== features) {
+      throw new TypeError(
+        `${where}: inputs must be [..., ${features}] (${features} features on the last axis), got shape ${
+          formatShape(inputs.shape)
+        }`,
+      );
+    }
+    if (inputs.dtype !== this.dtype) {
+      throw new TypeError(
+        `${where}: inputs are ${inputs.dtype}, the layer is ${this.dtype} (convert with tensor.clone({ dtype: "${this.dtype}" }))`,
+      );
+    }
+    const rows = inputs.size / features;
+    if (this.#mean.length !== rows) {
+      this.#mean = new Float64Array(rows);
+      this.#invStd = new Float64Array(rows);
+    }
+    this.#inputs = inputs;
+    this.#training = options?.training === true;
+    const outputs = this.#training
+      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    const x = inputs.data, y = outputs.data, gamma = this.gamma.value.data;
+    const beta = this.beta.value.data, means = this.#mean, invStds = this.#invStd;
+    for (let r = 0; r < rows; r++) {
+      const start = r * features, end = start + features;
+      let sum = 0;
+      for (let i = start; i < end; i++) sum += x[i];
+      const mean = sum / features;
+      let squares = 0;
+      for (let i = start; i < end; i++) squares += (x[i] - mean) * (x[i] - mean);
+      const variance = squares / features + this.epsilon; // biased, as PyTorch
+      if (variance === 0) {
+        throw new RangeError(
+          `${where}: row ${r} of inputs shape ${
+            formatShape(inputs.shape)
+          } has all its values equal and epsilon is 0, so its normalization is 0/0; use epsilon > 0`,
+        );
+      }
+      const invStd = 1 / Math.sqrt(variance);
+      means[r] = mean;
+      invStds[r] = invStd;
+      for (let i = start, f = 0; i < end; i++, f++) {
+        y[i] = (x[i] - mean) * invStd * gamma[f] + beta[f];
+      }
+    }
+    return outputs;
+  }
+
+  // x̂ = (x − mean)·invStd   dgamma += Σ_rows dvalues·x̂   dbeta += Σ_rows dvalues
+  // dinputs = invStd·(g − mean(g) − x̂·mean(g·x̂)) per row, with g = gamma·dvalues
+  /**
+   * `dvalues` [..., features] → dinputs of the same shape, left uncomputed when
+   * `options.inputGradient` is false.
+   *
+   * @throws {Error} before any forward; {TypeError} when `dvalues` is not shaped like the
+   * last outputs.
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const inputs = this.#inputs;
+    if (!inputs) throw new Error("LayerNorm.backward: call forward first");
+    const same = dvalues instanceof Tensor && dvalues.dtype === inputs.dtype &&
+      dvalues.rank === inputs.rank && dvalues.shape.every((d, i) => d === inputs.shape[i]);
+    if (!same) {
+      const got = dvalues instanceof Tensor
+        ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
+        : typeof dvalues;
+      throw new TypeError(
+        `LayerNorm.backward: dvalues is ${got}, expected ${inputs.dtype} ${
+          formatShape(inputs.shape)
+        } like the last forward's outputs`,
+      );
+    }
+    const features = this.features, rows = inputs.size / features;
+    const x = inputs.data, dv = dvalues.data, gamma = this.gamma.value.data;
+    const means = this.#mean, invStds = this.#invStd;
+    const dgamma = this.#dgamma, dbeta = this.#dbeta;
+    dgamma.fill(0);
+    dbeta.fill(0);
+    const needInputs = options?.inputGradient !== false;
+    const dinputs = this.#training
+      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
+    const dx = dinputs.data;
+    for (let r = 0; r < rows; r++) {
+      const start = r * features, end = start + features;
+      const mean = means[r], invStd = invStds[r];
+      let sumG = 0, sumGXhat = 0;
+      for (let i = start, f = 0; i < end; i++, f++) {
+        const xhat = (x[i] - mean) * invStd;
+        const g = gamma[f] * dv[i];
+        dgamma[f] += dv[i] * xhat;
+        dbeta[f] += dv[i];
+        sumG += g;
+        sumGXhat += g * xhat;
+      }
+      if (!needInputs) continue;
+      const meanG = sumG / features, meanGXhat = sumGXhat / features;
+      for (let i = start, f = 0; i < end; i++, f++) {
+        const xhat = (x[i] - mean) * invStd;
+        dx[i] = invStd * (gamma[f] * dv[i] - meanG - xhat * meanGXhat);
+      }
+    }
+    const gammaGrad = this.gamma.grad.data, betaGrad = this.beta.grad.data;
+    for (let f = 0; f < features; f++) {
+      gammaGrad[f] += dgamma[f];
+      betaGrad[f] += dbeta[f];
+    }
+    return dinputs;
+  }
+
+  /** `[gamma, beta]` */
+  params(): Param[] {
+    return [this.gamma, this.beta];
+  }
+
+  /** PyTorch's `nn.LayerNorm` names: gamma and beta are `weight` and `bias`. */
+  torchNames(): Record<string, TorchName> {
+    return { gamma: { torch: "weight" }, beta: { torch: "bias" } };
+  }
+
+  /** `{ features, epsilon, dtype }` */
+  config(): JsonObject {
+    return { features: this.features, epsilon: this.epsilon, dtype: this.dtype };
+  }
+
+  /** `LayerNorm(features=128)`, with epsilon where not the default. */
+  toString(): string {
+    const extra = this.epsilon !== 1e-5 ? `, epsilon=${this.epsilon}` : "";
+    return `LayerNorm(features=${this.features}${extra})`;
+  }
+}
