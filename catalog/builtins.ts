@@ -1,5 +1,6 @@
 // The built-in plugins, by kind. Add a line here when adding a plugin; nothing in the core
 // names a concrete plugin.
+import { GELU } from "../activations/gelu.ts";
 import { LeakyReLU } from "../activations/leaky_relu.ts";
 import { Linear } from "../activations/linear.ts";
 import { ReLU } from "../activations/relu.ts";
@@ -11,9 +12,15 @@ import { BatchNorm } from "../layers/batch_norm.ts";
 import { Conv2D } from "../layers/conv2d.ts";
 import { Dense } from "../layers/dense.ts";
 import { Dropout } from "../layers/dropout.ts";
+import { Embedding } from "../layers/embedding.ts";
 import { Flatten } from "../layers/flatten.ts";
 import { GlobalAvgPool2D } from "../layers/global_avg_pool2d.ts";
+import { GRU } from "../layers/gru.ts";
+import { LayerNorm } from "../layers/layer_norm.ts";
+import { LSTM } from "../layers/lstm.ts";
 import { MaxPool2D } from "../layers/max_pool2d.ts";
+import { MultiHeadAttention } from "../layers/multi_head_attention.ts";
+import { PositionalEmbedding } from "../layers/positional_embedding.ts";
 import { Residual } from "../layers/residual.ts";
 import { BinaryCrossEntropy } from "../losses/binary_cross_entropy.ts";
 import { CategoricalCrossEntropy } from "../losses/categorical_cross_entropy.ts";
@@ -69,11 +76,18 @@ export function builtinLayers(create: (kind: string, config: JsonObject) => Laye
     ["Conv2D", Conv2D.fromConfig],
     ["Dense", Dense.fromConfig],
     ["Dropout", Dropout.fromConfig],
+    ["Embedding", Embedding.fromConfig],
     ["Flatten", Flatten.fromConfig],
+    ["GELU", GELU.fromConfig],
     ["GlobalAvgPool2D", GlobalAvgPool2D.fromConfig],
+    ["GRU", GRU.fromConfig],
+    ["LayerNorm", LayerNorm.fromConfig],
     ["LeakyReLU", LeakyReLU.fromConfig],
     ["Linear", Linear.fromConfig],
+    ["LSTM", LSTM.fromConfig],
     ["MaxPool2D", MaxPool2D.fromConfig],
+    ["MultiHeadAttention", MultiHeadAttention.fromConfig],
+    ["PositionalEmbedding", PositionalEmbedding.fromConfig],
     ["ReLU", ReLU.fromConfig],
     [
       "Residual",

@@ -1,0 +1,352 @@
+import { getBackend } from "../backends/selection.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
+import type { Param } from "../core/param.ts";
+import type { RandomOptions } from "../core/random.ts";
+import { Scratch } from "../core/_scratch.ts";
+import { type DType, type FloatArray, type NestedArray, Tensor } from "../core/tensor.ts";
+import {
+  affine,
+  createRecurrentParams,
+  expectDvalues,
+  expectSequence,
+  RECURRENT_TORCH_NAMES,
+  sigmoid,
+  StepViews,
+  tanh,
+  toBatchMajor,
+  toTimeMajor,
+} from "./_recurrent.ts";
+
+// Dimension letters: B batch, T time steps, I = inputSize, H = hidden, G = 3·H gate columns
+// (r | z | n). Sequences are kept time-major inside, [T, B, ·], so that each step's rows
+// are contiguous.
+
+// What a forward leaves for backward: views of the buffers below, all time-major.
+interface GRUCache {
+  batch: number; // B
+  steps: number; // T
+  x: FloatArray; // [T, B, I]
+  gates: FloatArray; // [T, B, G]: r, z, n
+  recurrent: FloatArray; // [T, B, G]: h_{t−1}·U + b_h (backward reads its n part)
+  hiddens: FloatArray; // [T, B, H]
+}
+
+/** Options of {@linkcode GRU}. */
+export interface GRUOptions extends RandomOptions {
+  /** True (the default): outputs every step's hidden state; false: only the last one. */
+  returnSequences?: boolean;
+  /** Element type of the parameters; `"float32"` when omitted. */
+  dtype?: DType;
+  /** Initial input weights `[inputSize, 3·hidden]`, gate columns r, z, n. */
+  inputWeights?: NestedArray;
+  /** Initial recurrent weights `[hidden, 3·hidden]`. */
+  recurrentWeights?: NestedArray;
+  /** Initial input biases `[3·hidden]`. */
+  inputBiases?: NestedArray;
+  /** Initial recurrent biases `[3·hidden]`. */
+  recurrentBiases?: NestedArray;
+}
+
+/**
+ * Gated recurrent unit (Cho et al. 2014), one layer, as PyTorch's
+ * `nn.GRU(inputSize, hidden, batch_first=True)` computes it from a zero initial state:
+ *
+ * ```text
+ * r = σ(x·W_r + b_ir + h·U_r + b_hr)    z = σ(x·W_z + b_iz + h·U_z + b_hz)
+ * n = tanh(x·W_n + b_in + r⊙(h·U_n + b_hn))
+ * h' = (1 − z)⊙n + z⊙h
+ * ```
+ *
+ * Shapes: inputs `[batch, T, inputSize]` → outputs `[batch, T, hidden]` (every step's h), or
+ * `[batch, hidden]` (the last step's) with `returnSequences: false`.
+ *
+ * The params, in PyTorch's order: `inputWeights` `[inputSize, 3·hidden]` (kept `[in, out]`
+ * like `Dense`, gate columns r | z | n: the transpose of `weight_ih_l0`), `recurrentWeights`
+ * `[hidden, 3·hidden]` (`weight_hh_l0`ᵀ), `inputBiases` `[3·hidden]` (`bias_ih_l0`) and
+ * `recurrentBiases` `[3·hidden]` (`bias_hh_l0`), all drawn from U(−1/√hidden, 1/√hidden)
+ * unless given.
+ *
+ * The input projection of all steps is one product; each step computes `h·U + b_h` (one
+ * product), kept for backward since r multiplies its n part, and runs the gates in one
+ * loop. Backward (through time) does one product per step, and the weight gradients and
+ * d(inputs) as single products after it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GRU, Tensor } from "@chainrule/nn";
+ *
+ * // One unit, one input: z = σ(0) = 0.5, n = tanh(x), so h = 0.5·tanh(x) from h₀ = 0.
+ * const gru = new GRU(1, 1, {
+ *   inputWeights: [[0, 0, 1]],
+ *   recurrentWeights: [[0, 0, 0]],
+ *   inputBiases: [0, 0, 0],
+ *   recurrentBiases: [0, 0, 0],
+ *   dtype: "float64",
+ *   returnSequences: false,
+ * });
+ * const h = gru.forward(Tensor.from([[[0.5]]], { dtype: "float64" }));
+ * assert.deepEqual(h.shape, [1, 1]);
+ * assert.ok(Math.abs(h.get(0, 0) - 0.5 * Math.tanh(0.5)) < 1e-15);
+ * ```
+ */
+export class GRU implements Layer {
+  /** Registry name. */
+  readonly kind = "GRU";
+  /** Features per input step (I). */
+  readonly inputSize: number;
+  /** Hidden units (H). */
+  readonly hidden: number;
+  /** Whether outputs hold every step (`[batch, T, hidden]`) or the last (`[batch, hidden]`). */
+  readonly returnSequences: boolean;
+  /** `[inputSize, 3·hidden]` */
+  readonly inputWeights: Param;
+  /** `[hidden, 3·hidden]` */
+  readonly recurrentWeights: Param;
+  /** `[3·hidden]` */
+  readonly inputBiases: Param;
+  /** `[3·hidden]` */
+  readonly recurrentBiases: Param;
+  #training = false; // whether the cached forward was a training one
+  #cache?: GRUCache; // what the last forward left for backward
+  #inputs = new Scratch(); // [T, B, I]: the inputs, time-major
+  #gates = new Scratch(); // [T, B, G]: x·W + b_i, then r, z, n in place
+  #recurrent = new Scratch(); // [T, B, G]: h_{t−1}·U + b_h
+  #hiddens = new Scratch(); // [T, B, H]: h after each step
+  #outputs = new Scratch(); // [B, T, H] or [B, H], reused by training forwards
+  #dgates = new Scratch(); // [T, B, G]: d(loss)/d(x·W + b_i)
+  #drecurrent = new Scratch(); // [T, B, G]: d(loss)/d(h_{t−1}·U + b_h)
+  #dhidden = new Scratch(); // [B, H]: d(loss)/d(h) flowing back from the next step
+  #dbias = new Scratch(); // [G]: a column sum of #dgates or #drecurrent
+  #dinputsTime = new Scratch(); // [T, B, I]
+  #dinputs = new Scratch(); // [B, T, I], reused by backward after a training forward
+  #recurrentViews = new StepViews(); // [B, G] per step of #recurrent
+  #hiddenViews = new StepViews(); // [B, H] per step of #hiddens
+  #drecurrentViews = new StepViews(); // [B, G] per step of #drecurrent
+
+  /**
+   * Creates the layer, drawing the params from U(−1/√hidden, 1/√hidden) unless given.
+   *
+   * @throws {RangeError} for sizes that are not positive integers; {TypeError} for a bad
+   * dtype or `returnSequences`, or given params of the wrong shape.
+   */
+  constructor(inputSize: number, hidden: number, options: GRUOptions = {}) {
+    const params = createRecurrentParams("new GRU", inputSize, hidden, 3, options);
+    this.inputSize = inputSize;
+    this.hidden = hidden;
+    this.returnSequences = options.returnSequences ?? true;
+    this.inputWeights = params.inputWeights;
+    this.recurrentWeights = params.recurrentWeights;
+    this.inputBiases = params.inputBiases;
+    this.recurrentBiases = params.recurrentBiases;
+  }
+
+  /** Rebuilds a layer from {@linkcode GRU.config} (params are drawn anew). */
+  static fromConfig(config: JsonObject): GRU {
+    const { inputSize, hidden, ...options } = config as unknown as
+      & { inputSize: number; hidden: number }
+      & GRUOptions;
+    return new GRU(inputSize, hidden, options);
+  }
+
+  /** Element type of the parameters. */
+  get dtype(): DType {
+    return this.inputWeights.dtype;
+  }
+
+  /**
+   * `inputs` [batch, T, inputSize] → outputs [batch, T, hidden] (or [batch, hidden]). A
+   * training forward reuses its output buffer (see `ForwardOptions`).
+   *
+   * @throws {TypeError} for inputs that are not 3-D, have the wrong feature count or dtype;
+   * {RangeError} for an empty batch or T = 0.
+   */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    const { dtype, inputSize: I, hidden: H } = this;
+    const [B, T] = expectSequence(inputs, "GRU.forward", I, dtype);
+    const G = 3 * H, BH = B * H;
+    this.#training = options?.training === true;
+    const backend = getBackend();
+    const x = this.#inputs.get(dtype, [T, B, I]).data; // [T, B, I]
+    toTimeMajor(inputs.data, x, B, T, I);
+    const gates = this.#gates.get(dtype, [T, B, G]).data; // [T, B, G]
+    const w = this.inputWeights.value.data; // [I, G]
+    affine(backend, x, w, this.inputBiases.value.data, gates, T * B, I, G);
+    const recurrent = this.#recurrent.get(dtype, [T, B, G]).data; // [T, B, G]
+    const hiddens = this.#hiddens.get(dtype, [T, B, H]).data; // [T, B, H]
+    const recurrentViews = this.#recurrentViews.of(recurrent, B * G, T);
+    const hiddenViews = this.#hiddenViews.of(hiddens, BH, T);
+    const u = this.recurrentWeights.value.data; // [H, G]
+    const bh = this.recurrentBiases.value.data; // [G]
+    for (let t = 0; t < T; t++) {
+      if (t > 0) affine(backend, hiddenViews[t - 1], u, bh, recurrentViews[t], B, H, G);
+      else for (let b = 0; b < B; b++) recurrentViews[0].set(bh, b * G); // h₀ = 0
+      cellForward(gates, recurrent, hiddens, t, B, H);
+    }
+    this.#cache = { batch: B, steps: T, x, gates, recurrent, hiddens };
+    const shape = this.returnSequences ? [B, T, H] : [B, H];
+    const outputs = this.#training // [B, T, H] or [B, H]
+      ? this.#outputs.get(dtype, shape)
+      : Tensor.zeros(shape, { dtype });
+    if (this.returnSequences) toBatchMajor(hiddens, outputs.data, B, T, H);
+    else outputs.data.set(hiddenViews[T - 1]);
+    return outputs;
+  }
+
+  // dh_{t−1} = dvalues_{t−1} + dh_t⊙z + drec_t·Uᵀ (cellBackward, then the product)
+  // dW += Xᵀ·dgates   dU += H_{t−1}ᵀ·drec   db_i += Σ dgates   db_h += Σ drec   dinputs = dgates·Wᵀ
+  /**
+   * `dvalues` [batch, T, hidden] (or [batch, hidden]) → dinputs [batch, T, inputSize], left
+   * uncomputed when `options.inputGradient` is false.
+   *
+   * @throws {Error} before any forward; {TypeError} when `dvalues` is not shaped like the
+   * last forward's outputs.
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const cache = this.#cache;
+    if (!cache) throw new Error("GRU.backward: call forward first");
+    const { dtype, inputSize: I, hidden: H } = this;
+    const { batch: B, steps: T, x, gates, recurrent, hiddens } = cache;
+    const G = 3 * H, BH = B * H;
+    const sequences = this.returnSequences;
+    expectDvalues(dvalues, "GRU.backward", dtype, sequences ? [B, T, H] : [B, H]);
+    const backend = getBackend();
+    const dgates = this.#dgates.get(dtype, [T, B, G]).data; // [T, B, G]
+    const drecurrent = this.#drecurrent.get(dtype, [T, B, G]).data; // [T, B, G]
+    const dh = this.#dhidden.get(dtype, [B, H]).data; // [B, H]
+    const drecurrentViews = this.#drecurrentViews.of(drecurrent, B * G, T);
+    const dv = dvalues.data; // [B, T, H] or [B, H]
+    const u = this.recurrentWeights.value.data; // [H, G]
+    dh.fill(0);
+    for (let t = T - 1; t >= 0; t--) {
+      if (sequences) {
+        for (let b = 0; b < B; b++) {
+          const from = (b * T + t) * H, to = b * H;
+          for (let j = 0; j < H; j++) dh[to + j] += dv[from + j];
+        }
+      } else if (t === T - 1) dh.set(dv);
+      cellBackward(gates, recurrent, hiddens, dgates, drecurrent, dh, t, B, H);
+      // h₀ is a constant: nothing flows back from the first step.
+      if (t > 0) backend.matmulTransB(drecurrentViews[t], u, dh, B, H, G, true);
+    }
+    backend.matmulTransA(x, dgates, this.inputWeights.grad.data, T * B, I, G, true);
+    if (T > 1) {
+      // Rows t ≥ 1 only: the first step's recurrent input h₀ is zero.
+      const previous = hiddens.subarray(0, (T - 1) * BH);
+      const later = drecurrent.subarray(B * G);
+      backend.matmulTransA(
+        previous,
+        later,
+        this.recurrentWeights.grad.data,
+        (T - 1) * B,
+        H,
+        G,
+        true,
+      );
+    }
+    const dbias = this.#dbias.get(dtype, [G]).data; // [G]
+    backend.sumColumns(dgates, dbias, T * B, G);
+    const dbi = this.inputBiases.grad.data;
+    for (let q = 0; q < G; q++) dbi[q] += dbias[q];
+    backend.sumColumns(drecurrent, dbias, T * B, G);
+    const dbh = this.recurrentBiases.grad.data;
+    for (let q = 0; q < G; q++) dbh[q] += dbias[q];
+    const shape = [B, T, I];
+    const dinputs = this.#training // [B, T, I]
+      ? this.#dinputs.get(dtype, shape)
+      : Tensor.zeros(shape, { dtype });
+    if (options?.inputGradient === false) return dinputs;
+    const dx = this.#dinputsTime.get(dtype, [T, B, I]).data; // [T, B, I]
+    backend.matmulTransB(dgates, this.inputWeights.value.data, dx, T * B, I, G);
+    toBatchMajor(dx, dinputs.data, B, T, I);
+    return dinputs;
+  }
+
+  /** `[inputWeights, recurrentWeights, inputBiases, recurrentBiases]` */
+  params(): Param[] {
+    return [this.inputWeights, this.recurrentWeights, this.inputBiases, this.recurrentBiases];
+  }
+
+  /**
+   * PyTorch's `nn.GRU` names: `weight_ih_l0` and `weight_hh_l0` (transposed, `[3·hidden,
+   * in]`), `bias_ih_l0`, `bias_hh_l0`.
+   */
+  torchNames(): Record<string, TorchName> {
+    return { ...RECURRENT_TORCH_NAMES };
+  }
+
+  /** Constructor arguments as JSON (without the params, which are saved as tensors). */
+  config(): JsonObject {
+    return {
+      inputSize: this.inputSize,
+      hidden: this.hidden,
+      returnSequences: this.returnSequences,
+      dtype: this.dtype,
+    };
+  }
+
+  /** `GRU(inputSize=64, hidden=256)`, with `returnSequences=false` when set. */
+  toString(): string {
+    const last = this.returnSequences ? "" : ", returnSequences=false";
+    return `GRU(inputSize=${this.inputSize}, hidden=${this.hidden}${last})`;
+  }
+}
+
+// Step t's gates and h, every sample: `gates` (x·W + b_i) become r, z, n in place, with
+// `recurrent` (h_{t−1}·U + b_h) added; h is written at step t of `hiddens`.
+function cellForward(
+  gates: FloatArray, // [T, B, G]
+  recurrent: FloatArray, // [T, B, G]
+  hiddens: FloatArray, // [T, B, H]
+  t: number,
+  B: number,
+  H: number,
+): void {
+  const G = 3 * H, BH = B * H;
+  for (let b = 0; b < B; b++) {
+    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH;
+    for (let q = row; q < row + 2 * H; q++) gates[q] = sigmoid(gates[q] + recurrent[q]); // r, z
+    for (let j = 0; j < H; j++) {
+      const r = gates[row + j], z = gates[row + H + j];
+      const n = tanh(gates[row + 2 * H + j] + r * recurrent[row + 2 * H + j]);
+      const hPrev = t > 0 ? hiddens[prev + j] : 0; // h₀ = 0
+      gates[row + 2 * H + j] = n;
+      hiddens[at + j] = (1 - z) * n + z * hPrev;
+    }
+  }
+}
+
+// Step t's gate gradients from dh (d(loss)/d(h_t), in; its direct part dh⊙z of d(loss)/d(h_{t−1}), out):
+// dpre_n = dh⊙(1−z)⊙(1−n²)  dpre_z = dh⊙(h_{t−1}−n)⊙z(1−z)  dpre_r = dpre_n⊙(h·U_n + b_hn)⊙r(1−r)  dgates = [dpre_r, dpre_z, dpre_n]  drec = [dpre_r, dpre_z, dpre_n⊙r]
+function cellBackward(
+  gates: FloatArray, // [T, B, G]: r, z, n
+  recurrent: FloatArray, // [T, B, G]
+  hiddens: FloatArray, // [T, B, H]
+  dgates: FloatArray, // [T, B, G]
+  drecurrent: FloatArray, // [T, B, G]
+  dh: FloatArray, // [B, H]
+  t: number,
+  B: number,
+  H: number,
+): void {
+  const G = 3 * H, BH = B * H;
+  for (let b = 0; b < B; b++) {
+    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH, own = b * H;
+    for (let j = 0; j < H; j++) {
+      const r = gates[row + j], z = gates[row + H + j], n = gates[row + 2 * H + j];
+      const hPrev = t > 0 ? hiddens[prev + j] : 0;
+      const dhj = dh[own + j];
+      const dn = dhj * (1 - z) * (1 - n * n);
+      const dz = dhj * (hPrev - n) * z * (1 - z);
+      const dr = dn * recurrent[row + 2 * H + j] * r * (1 - r);
+      dgates[row + j] = dr;
+      dgates[row + H + j] = dz;
+      dgates[row + 2 * H + j] = dn;
+      drecurrent[row + j] = dr;
+      drecurrent[row + H + j] = dz;
+      drecurrent[row + 2 * H + j] = dn * r;
+      dh[own + j] = dhj * z;
+    }
+  }
+}

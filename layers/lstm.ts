@@ -1,0 +1,359 @@
+import { getBackend } from "../backends/selection.ts";
+import type { JsonObject } from "../core/json.ts";
+import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
+import type { Param } from "../core/param.ts";
+import type { RandomOptions } from "../core/random.ts";
+import { Scratch } from "../core/_scratch.ts";
+import { type DType, type FloatArray, type NestedArray, Tensor } from "../core/tensor.ts";
+import {
+  affine,
+  createRecurrentParams,
+  expectDvalues,
+  expectSequence,
+  RECURRENT_TORCH_NAMES,
+  sigmoid,
+  StepViews,
+  tanh,
+  toBatchMajor,
+  toTimeMajor,
+} from "./_recurrent.ts";
+
+// Dimension letters: B batch, T time steps, I = inputSize, H = hidden, G = 4·H gate columns
+// (i | f | g | o). Sequences are kept time-major inside, [T, B, ·], so that each step's rows
+// are contiguous.
+
+// What a forward leaves for backward: views of the buffers below, all time-major.
+interface LSTMCache {
+  batch: number; // B
+  steps: number; // T
+  x: FloatArray; // [T, B, I]
+  gates: FloatArray; // [T, B, G]: i, f, g, o
+  cells: FloatArray; // [T, B, H]
+  tanhCells: FloatArray; // [T, B, H]
+  hiddens: FloatArray; // [T, B, H]
+}
+
+/** Options of {@linkcode LSTM}. */
+export interface LSTMOptions extends RandomOptions {
+  /** True (the default): outputs every step's hidden state; false: only the last one. */
+  returnSequences?: boolean;
+  /** Element type of the parameters; `"float32"` when omitted. */
+  dtype?: DType;
+  /** Initial input weights `[inputSize, 4·hidden]`, gate columns i, f, g, o. */
+  inputWeights?: NestedArray;
+  /** Initial recurrent weights `[hidden, 4·hidden]`. */
+  recurrentWeights?: NestedArray;
+  /** Initial input biases `[4·hidden]`. */
+  inputBiases?: NestedArray;
+  /** Initial recurrent biases `[4·hidden]`. */
+  recurrentBiases?: NestedArray;
+}
+
+/**
+ * Long short-term memory (Hochreiter & Schmidhuber 1997), one layer, as PyTorch's
+ * `nn.LSTM(inputSize, hidden, batch_first=True)` computes it from a zero initial state:
+ *
+ * ```text
+ * i = σ(x·W_i + b_ii + h·U_i + b_hi)    f = σ(x·W_f + b_if + h·U_f + b_hf)
+ * g = tanh(x·W_g + b_ig + h·U_g + b_hg)  o = σ(x·W_o + b_io + h·U_o + b_ho)
+ * c' = f⊙c + i⊙g                        h' = o⊙tanh(c')
+ * ```
+ *
+ * Shapes: inputs `[batch, T, inputSize]` → outputs `[batch, T, hidden]` (every step's h), or
+ * `[batch, hidden]` (the last step's) with `returnSequences: false`.
+ *
+ * The params, in PyTorch's order: `inputWeights` `[inputSize, 4·hidden]` (kept `[in, out]`
+ * like `Dense`, gate columns i | f | g | o: the transpose of `weight_ih_l0`),
+ * `recurrentWeights` `[hidden, 4·hidden]` (`weight_hh_l0`ᵀ), `inputBiases` `[4·hidden]`
+ * (`bias_ih_l0`) and `recurrentBiases` `[4·hidden]` (`bias_hh_l0`), all drawn from
+ * U(−1/√hidden, 1/√hidden) unless given.
+ *
+ * The input projection of all steps is one product; each step adds `h·U` (one product) and
+ * runs the gates in one loop. Backward (through time) does one product per step,
+ * `dh = dgates·Uᵀ`, and the weight gradients and d(inputs) as single products after it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LSTM, Tensor } from "@chainrule/nn";
+ *
+ * // One unit, one input; only the cell gate's input weight and the input gate's bias are set.
+ * const lstm = new LSTM(1, 1, {
+ *   inputWeights: [[0, 0, 1, 0]],
+ *   recurrentWeights: [[0, 0, 0, 0]],
+ *   inputBiases: [100, 0, 0, 0], // i ≈ 1
+ *   recurrentBiases: [0, 0, 0, 0],
+ *   dtype: "float64",
+ * });
+ * const h = lstm.forward(Tensor.from([[[0.5]]], { dtype: "float64" }));
+ * // f = o = σ(0) = 0.5, g = tanh(0.5), c = g, h = 0.5·tanh(c)
+ * assert.ok(Math.abs(h.get(0, 0, 0) - 0.5 * Math.tanh(Math.tanh(0.5))) < 1e-15);
+ * assert.deepEqual(h.shape, [1, 1, 1]);
+ * ```
+ */
+export class LSTM implements Layer {
+  /** Registry name. */
+  readonly kind = "LSTM";
+  /** Features per input step (I). */
+  readonly inputSize: number;
+  /** Hidden units (H). */
+  readonly hidden: number;
+  /** Whether outputs hold every step (`[batch, T, hidden]`) or the last (`[batch, hidden]`). */
+  readonly returnSequences: boolean;
+  /** `[inputSize, 4·hidden]` */
+  readonly inputWeights: Param;
+  /** `[hidden, 4·hidden]` */
+  readonly recurrentWeights: Param;
+  /** `[4·hidden]` */
+  readonly inputBiases: Param;
+  /** `[4·hidden]` */
+  readonly recurrentBiases: Param;
+  #training = false; // whether the cached forward was a training one
+  #cache?: LSTMCache; // what the last forward left for backward
+  #inputs = new Scratch(); // [T, B, I]: the inputs, time-major
+  #gates = new Scratch(); // [T, B, G]: pre-activations, then i, f, g, o in place
+  #cells = new Scratch(); // [T, B, H]: c after each step
+  #tanhCells = new Scratch(); // [T, B, H]: tanh(c) after each step
+  #hiddens = new Scratch(); // [T, B, H]: h after each step
+  #bias = new Scratch(); // [G]: inputBiases + recurrentBiases
+  #outputs = new Scratch(); // [B, T, H] or [B, H], reused by training forwards
+  #dgates = new Scratch(); // [T, B, G]: d(loss)/d(gate pre-activations)
+  #dhidden = new Scratch(); // [B, H]: d(loss)/d(h) flowing back from the next step
+  #dcell = new Scratch(); // [B, H]: d(loss)/d(c) flowing back from the next step
+  #dbias = new Scratch(); // [G]: Σ over T·B rows of dgates
+  #dinputsTime = new Scratch(); // [T, B, I]
+  #dinputs = new Scratch(); // [B, T, I], reused by backward after a training forward
+  #gateViews = new StepViews(); // [B, G] per step of #gates
+  #hiddenViews = new StepViews(); // [B, H] per step of #hiddens
+  #dgateViews = new StepViews(); // [B, G] per step of #dgates
+
+  /**
+   * Creates the layer, drawing the params from U(−1/√hidden, 1/√hidden) unless given.
+   *
+   * @throws {RangeError} for sizes that are not positive integers; {TypeError} for a bad
+   * dtype or `returnSequences`, or given params of the wrong shape.
+   */
+  constructor(inputSize: number, hidden: number, options: LSTMOptions = {}) {
+    const params = createRecurrentParams("new LSTM", inputSize, hidden, 4, options);
+    this.inputSize = inputSize;
+    this.hidden = hidden;
+    this.returnSequences = options.returnSequences ?? true;
+    this.inputWeights = params.inputWeights;
+    this.recurrentWeights = params.recurrentWeights;
+    this.inputBiases = params.inputBiases;
+    this.recurrentBiases = params.recurrentBiases;
+  }
+
+  /** Rebuilds a layer from {@linkcode LSTM.config} (params are drawn anew). */
+  static fromConfig(config: JsonObject): LSTM {
+    const { inputSize, hidden, ...options } = config as unknown as
+      & { inputSize: number; hidden: number }
+      & LSTMOptions;
+    return new LSTM(inputSize, hidden, options);
+  }
+
+  /** Element type of the parameters. */
+  get dtype(): DType {
+    return this.inputWeights.dtype;
+  }
+
+  /**
+   * `inputs` [batch, T, inputSize] → outputs [batch, T, hidden] (or [batch, hidden]). A
+   * training forward reuses its output buffer (see `ForwardOptions`).
+   *
+   * @throws {TypeError} for inputs that are not 3-D, have the wrong feature count or dtype;
+   * {RangeError} for an empty batch or T = 0.
+   */
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    const { dtype, inputSize: I, hidden: H } = this;
+    const [B, T] = expectSequence(inputs, "LSTM.forward", I, dtype);
+    const G = 4 * H, BH = B * H;
+    this.#training = options?.training === true;
+    const backend = getBackend();
+    const x = this.#inputs.get(dtype, [T, B, I]).data; // [T, B, I]
+    toTimeMajor(inputs.data, x, B, T, I);
+    const bias = this.#bias.get(dtype, [G]).data; // [G]
+    const bi = this.inputBiases.value.data, bh = this.recurrentBiases.value.data;
+    for (let q = 0; q < G; q++) bias[q] = bi[q] + bh[q];
+    const gates = this.#gates.get(dtype, [T, B, G]).data; // [T, B, G]
+    affine(backend, x, this.inputWeights.value.data, bias, gates, T * B, I, G);
+    const cells = this.#cells.get(dtype, [T, B, H]).data; // [T, B, H]
+    const tanhCells = this.#tanhCells.get(dtype, [T, B, H]).data; // [T, B, H]
+    const hiddens = this.#hiddens.get(dtype, [T, B, H]).data; // [T, B, H]
+    const gateViews = this.#gateViews.of(gates, B * G, T);
+    const hiddenViews = this.#hiddenViews.of(hiddens, BH, T);
+    const u = this.recurrentWeights.value.data; // [H, G]
+    for (let t = 0; t < T; t++) {
+      // h₀ = 0: the first step has no recurrent term.
+      if (t > 0) backend.matmul(hiddenViews[t - 1], u, gateViews[t], B, H, G, true);
+      cellForward(gates, cells, tanhCells, hiddens, t, B, H);
+    }
+    this.#cache = { batch: B, steps: T, x, gates, cells, tanhCells, hiddens };
+    const shape = this.returnSequences ? [B, T, H] : [B, H];
+    const outputs = this.#training // [B, T, H] or [B, H]
+      ? this.#outputs.get(dtype, shape)
+      : Tensor.zeros(shape, { dtype });
+    if (this.returnSequences) toBatchMajor(hiddens, outputs.data, B, T, H);
+    else outputs.data.set(hiddenViews[T - 1]);
+    return outputs;
+  }
+
+  // dh_{t−1} = dvalues_{t−1} + dgates_t·Uᵀ (then cellBackward)   dW += Xᵀ·dgates
+  // dU += H_{t−1}ᵀ·dgates   db_i += Σ dgates   db_h += Σ dgates   dinputs = dgates·Wᵀ
+  /**
+   * `dvalues` [batch, T, hidden] (or [batch, hidden]) → dinputs [batch, T, inputSize], left
+   * uncomputed when `options.inputGradient` is false.
+   *
+   * @throws {Error} before any forward; {TypeError} when `dvalues` is not shaped like the
+   * last forward's outputs.
+   */
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const cache = this.#cache;
+    if (!cache) throw new Error("LSTM.backward: call forward first");
+    const { dtype, inputSize: I, hidden: H } = this;
+    const { batch: B, steps: T, x, gates, cells, tanhCells, hiddens } = cache;
+    const G = 4 * H, BH = B * H;
+    const sequences = this.returnSequences;
+    expectDvalues(dvalues, "LSTM.backward", dtype, sequences ? [B, T, H] : [B, H]);
+    const backend = getBackend();
+    const dgates = this.#dgates.get(dtype, [T, B, G]).data; // [T, B, G]
+    const dh = this.#dhidden.get(dtype, [B, H]).data; // [B, H]
+    const dc = this.#dcell.get(dtype, [B, H]).data; // [B, H]
+    const dgateViews = this.#dgateViews.of(dgates, B * G, T);
+    const dv = dvalues.data; // [B, T, H] or [B, H]
+    const u = this.recurrentWeights.value.data; // [H, G]
+    dh.fill(0);
+    dc.fill(0);
+    for (let t = T - 1; t >= 0; t--) {
+      if (sequences) {
+        for (let b = 0; b < B; b++) {
+          const from = (b * T + t) * H, to = b * H;
+          for (let j = 0; j < H; j++) dh[to + j] += dv[from + j];
+        }
+      } else if (t === T - 1) dh.set(dv);
+      cellBackward(gates, cells, tanhCells, dgates, dh, dc, t, B, H);
+      // h₀ is a constant: nothing flows back from the first step.
+      if (t > 0) backend.matmulTransB(dgateViews[t], u, dh, B, H, G);
+    }
+    backend.matmulTransA(x, dgates, this.inputWeights.grad.data, T * B, I, G, true);
+    if (T > 1) {
+      // Rows t ≥ 1 only: the first step's recurrent input h₀ is zero.
+      const previous = hiddens.subarray(0, (T - 1) * BH);
+      const later = dgates.subarray(B * G);
+      backend.matmulTransA(
+        previous,
+        later,
+        this.recurrentWeights.grad.data,
+        (T - 1) * B,
+        H,
+        G,
+        true,
+      );
+    }
+    const dbias = this.#dbias.get(dtype, [G]).data; // [G]
+    backend.sumColumns(dgates, dbias, T * B, G);
+    const dbi = this.inputBiases.grad.data, dbh = this.recurrentBiases.grad.data;
+    for (let q = 0; q < G; q++) {
+      dbi[q] += dbias[q];
+      dbh[q] += dbias[q];
+    }
+    const shape = [B, T, I];
+    const dinputs = this.#training // [B, T, I]
+      ? this.#dinputs.get(dtype, shape)
+      : Tensor.zeros(shape, { dtype });
+    if (options?.inputGradient === false) return dinputs;
+    const dx = this.#dinputsTime.get(dtype, [T, B, I]).data; // [T, B, I]
+    backend.matmulTransB(dgates, this.inputWeights.value.data, dx, T * B, I, G);
+    toBatchMajor(dx, dinputs.data, B, T, I);
+    return dinputs;
+  }
+
+  /** `[inputWeights, recurrentWeights, inputBiases, recurrentBiases]` */
+  params(): Param[] {
+    return [this.inputWeights, this.recurrentWeights, this.inputBiases, this.recurrentBiases];
+  }
+
+  /**
+   * PyTorch's `nn.LSTM` names: `weight_ih_l0` and `weight_hh_l0` (transposed, `[4·hidden,
+   * in]`), `bias_ih_l0`, `bias_hh_l0`.
+   */
+  torchNames(): Record<string, TorchName> {
+    return { ...RECURRENT_TORCH_NAMES };
+  }
+
+  /** Constructor arguments as JSON (without the params, which are saved as tensors). */
+  config(): JsonObject {
+    return {
+      inputSize: this.inputSize,
+      hidden: this.hidden,
+      returnSequences: this.returnSequences,
+      dtype: this.dtype,
+    };
+  }
+
+  /** `LSTM(inputSize=64, hidden=256)`, with `returnSequences=false` when set. */
+  toString(): string {
+    const last = this.returnSequences ? "" : ", returnSequences=false";
+    return `LSTM(inputSize=${this.inputSize}, hidden=${this.hidden}${last})`;
+  }
+}
+
+// Step t's gates and cell, every sample: the pre-activations in `gates` become i, f, g, o in
+// place; c, tanh(c) and h are written at step t of their buffers.
+function cellForward(
+  gates: FloatArray, // [T, B, G]
+  cells: FloatArray, // [T, B, H]
+  tanhCells: FloatArray, // [T, B, H]
+  hiddens: FloatArray, // [T, B, H]
+  t: number,
+  B: number,
+  H: number,
+): void {
+  const G = 4 * H, BH = B * H;
+  for (let b = 0; b < B; b++) {
+    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH;
+    for (let q = row; q < row + 2 * H; q++) gates[q] = sigmoid(gates[q]); // i, f
+    for (let q = row + 2 * H; q < row + 3 * H; q++) gates[q] = tanh(gates[q]); // g
+    for (let q = row + 3 * H; q < row + G; q++) gates[q] = sigmoid(gates[q]); // o
+    for (let j = 0; j < H; j++) {
+      const cPrev = t > 0 ? cells[prev + j] : 0; // c₀ = 0
+      const c = gates[row + H + j] * cPrev + gates[row + j] * gates[row + 2 * H + j];
+      const tc = tanh(c);
+      cells[at + j] = c;
+      tanhCells[at + j] = tc;
+      hiddens[at + j] = gates[row + 3 * H + j] * tc;
+    }
+  }
+}
+
+// Step t's gate gradients from dh (d(loss)/d(h_t), in) and dc (d(loss)/d(c_t) from step t + 1,
+// in; d(loss)/d(c_{t−1}), out).
+// dc += dh⊙o⊙(1−tanh²c)  dpre_i = dc⊙g⊙i(1−i)  dpre_f = dc⊙c_{t−1}⊙f(1−f)  dpre_g = dc⊙i⊙(1−g²)  dpre_o = dh⊙tanh(c)⊙o(1−o)  dc_{t−1} = dc⊙f
+function cellBackward(
+  gates: FloatArray, // [T, B, G]: i, f, g, o
+  cells: FloatArray, // [T, B, H]
+  tanhCells: FloatArray, // [T, B, H]
+  dgates: FloatArray, // [T, B, G]
+  dh: FloatArray, // [B, H]
+  dc: FloatArray, // [B, H]
+  t: number,
+  B: number,
+  H: number,
+): void {
+  const G = 4 * H, BH = B * H;
+  for (let b = 0; b < B; b++) {
+    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH, own = b * H;
+    for (let j = 0; j < H; j++) {
+      const i = gates[row + j], f = gates[row + H + j];
+      const g = gates[row + 2 * H + j], o = gates[row + 3 * H + j];
+      const tc = tanhCells[at + j], dhj = dh[own + j];
+      const cPrev = t > 0 ? cells[prev + j] : 0;
+      const dcj = dc[own + j] + dhj * o * (1 - tc * tc);
+      dgates[row + j] = dcj * g * i * (1 - i);
+      dgates[row + H + j] = dcj * cPrev * f * (1 - f);
+      dgates[row + 2 * H + j] = dcj * i * (1 - g * g);
+      dgates[row + 3 * H + j] = dhj * tc * o * (1 - o);
+      dc[own + j] = dcj * f;
+    }
+  }
+}
