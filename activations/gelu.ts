@@ -247,42 +247,53 @@ function exactSlope(v: number): number {
   return 0.5 * erfc(-Math.SQRT1_2 * v) + v * density;
 }
 
-// The grid's interval of v, clamped (elements off the grid are redone by the callers).
-function gridPosition(v: number): number {
-  const position = (v - FAST_LOW) * FAST_STEPS;
-  return position > 0 ? (position < FAST_INTERVALS ? position : FAST_INTERVALS - 1e-9) : 0;
-}
+// The float32 loops run every element through the grid, its position clamped to the table,
+// and list the indices of those off it (x < −3, x ≥ 8 or NaN: rare), which are then redone;
+// the main loops stay small and branch-free so that they compile tight. `offGrid` holds at
+// least as many entries as the data.
 
-// y = x·Φ(x), Φ from the grid's cubics; a second pass redoes the rare elements off the grid,
-// so that the main loop stays small and compiles tight.
-function fastForward(x: ArrayLike<number>, y: Float32Array): void {
+// y = x·Φ(x), Φ from the grid's cubics.
+function fastForward(x: ArrayLike<number>, y: Float32Array, offGrid: Int32Array): void {
   const cdf = fastGeluTable().cdf;
-  for (let i = 0; i < y.length; i++) {
+  const n = y.length, last = FAST_INTERVALS - 1e-9;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
     const v = x[i];
-    const position = gridPosition(v);
+    if (!(v >= FAST_LOW && v < FAST_HIGH)) offGrid[count++] = i;
+    const raw = (v - FAST_LOW) * FAST_STEPS;
+    const position = raw > 0 ? (raw < last ? raw : last) : 0;
     const k = position | 0, t = position - k, o = 4 * k;
     y[i] = v * (cdf[o] + t * (cdf[o + 1] + t * (cdf[o + 2] + t * cdf[o + 3])));
   }
-  for (let i = 0; i < y.length; i++) {
-    const v = x[i];
-    if (!(v >= FAST_LOW && v < FAST_HIGH)) y[i] = v >= FAST_HIGH ? v : exactGelu(v);
+  for (let j = 0; j < count; j++) {
+    const i = offGrid[j], v = x[i];
+    y[i] = v >= FAST_HIGH ? v : exactGelu(v);
   }
 }
 
-// dx = dvalues·(Φ(x) + x·φ(x)), Φ and φ from the grid's cubics, then the elements off it.
-function fastBackward(x: ArrayLike<number>, dv: ArrayLike<number>, dx: Float32Array): void {
+// dx = dvalues·(Φ(x) + x·φ(x)), Φ and φ from the grid's cubics.
+function fastBackward(
+  x: ArrayLike<number>,
+  dv: ArrayLike<number>,
+  dx: Float32Array,
+  offGrid: Int32Array,
+): void {
   const { cdf, pdf } = fastGeluTable();
-  for (let i = 0; i < dx.length; i++) {
+  const n = dx.length, last = FAST_INTERVALS - 1e-9;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
     const v = x[i];
-    const position = gridPosition(v);
+    if (!(v >= FAST_LOW && v < FAST_HIGH)) offGrid[count++] = i;
+    const raw = (v - FAST_LOW) * FAST_STEPS;
+    const position = raw > 0 ? (raw < last ? raw : last) : 0;
     const k = position | 0, t = position - k, o = 4 * k;
     const phi = cdf[o] + t * (cdf[o + 1] + t * (cdf[o + 2] + t * cdf[o + 3]));
     const density = pdf[o] + t * (pdf[o + 1] + t * (pdf[o + 2] + t * pdf[o + 3]));
     dx[i] = dv[i] * (phi + v * density);
   }
-  for (let i = 0; i < dx.length; i++) {
-    const v = x[i];
-    if (!(v >= FAST_LOW && v < FAST_HIGH)) dx[i] = v >= FAST_HIGH ? dv[i] : dv[i] * exactSlope(v);
+  for (let j = 0; j < count; j++) {
+    const i = offGrid[j], v = x[i];
+    dx[i] = v >= FAST_HIGH ? dv[i] : dv[i] * exactSlope(v);
   }
 }
 
@@ -355,6 +366,12 @@ export class GELU implements Layer {
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // [...], reused by training forwards
   #dinputs = new Scratch(); // [...], reused by backward after a training forward
+  #offGrid = new Int32Array(0); // [size], float32's list of elements off the grid
+
+  #offGridFor(size: number): Int32Array {
+    if (this.#offGrid.length < size) this.#offGrid = new Int32Array(size);
+    return this.#offGrid;
+  }
 
   /**
    * Creates the layer.
@@ -396,7 +413,7 @@ export class GELU implements Layer {
     }
     const { value } = erfcTable();
     if (y instanceof Float32Array) {
-      fastForward(x, y);
+      fastForward(x, y, this.#offGridFor(n));
       return outputs;
     }
     // y = x·Φ(x) = x·erfc(w)/2, w = −x/√2
@@ -438,7 +455,7 @@ export class GELU implements Layer {
     }
     const { value, slope } = erfcTable();
     if (dx instanceof Float32Array) {
-      fastBackward(x, dv, dx);
+      fastBackward(x, dv, dx, this.#offGridFor(n));
       return dinputs;
     }
     for (let i = 0; i < n; i++) {
