@@ -48,7 +48,17 @@ export { Scratch } from "./core/_scratch.ts";
 export { allocate, dtypeOf, expectMatrix, formatShape, toTensor } from "./core/tensor.ts";
 export { resolveRandom } from "./core/random.ts";
 export { Registry } from "./core/registry.ts";
-export { type ClassTargets, classTargets, targetCount, valueTargets } from "./losses/_targets.ts";
+export {
+  checkIgnoreIndex,
+  classOutputs,
+  type ClassTargets,
+  classTargets,
+  classTargetsFor,
+  type ClassTargetsOptions,
+  targetCount,
+  valueTargets,
+} from "./losses/_targets.ts";
+export { clipGradients, type Clipping, resolveClipping } from "./optimizers/_common.ts";
 export { getInitializer } from "./initializers/initializers.ts";
 export { naiveBackend } from "./backends/naive.ts";
 export { adamLoop, jsBackend } from "./backends/js.ts";

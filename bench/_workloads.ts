@@ -23,6 +23,18 @@ import {
   workloadW4,
   workloadW4Model,
 } from "./_workload_data.ts";
+import {
+  idsTensor,
+  SEQ,
+  seqBatch,
+  type SeqWorkload,
+  w5FlopsPerStep,
+  w6FlopsPerStep,
+  workloadW5,
+  workloadW5Model,
+  workloadW6,
+  workloadW6Model,
+} from "./_seq_workload_data.ts";
 
 /** One measured run, printed as `RESULT key=value …` like the NumPy peer prints it. */
 export type Result = Record<string, string | number>;
@@ -239,6 +251,71 @@ export function runW4(options: RunOptions): Result {
       net.trainBatch(xb, yb, step);
     }),
   };
+}
+
+// W5 and W6 train alike: 32 Adam steps on the stream's batches, the loss the mean
+// cross-entropy over all batch·T positions; the batches are made before the clock starts.
+function runSequences(
+  workload: SeqWorkload,
+  net: Sequential,
+  flopsPerStep: number,
+  options: RunOptions,
+): Result {
+  const steps = options.steps ?? 32, { B, T } = SEQ;
+  const batches = Array.from({ length: steps }, (_, s) => {
+    const { x, y } = seqBatch(workload.stream, s, B, T);
+    return [idsTensor(x, B, T, options.dtype), idsTensor(y, B, T, options.dtype)] as const;
+  });
+  const step = { loss: new SoftmaxCrossEntropy(), optimizer: new Adam({ learningRate: 1e-3 }) };
+  let loss0 = 0, last = 0, first = 0;
+  const t0 = performance.now();
+  for (let s = 0; s < steps; s++) {
+    const [xb, yb] = batches[s];
+    last = net.trainBatch(xb, yb, step).loss;
+    if (s === 0) {
+      loss0 = last;
+      first = performance.now() - t0;
+    }
+  }
+  const wall = (performance.now() - t0) / 1000;
+  return {
+    workload: workload.name,
+    wall_s: wall.toFixed(4),
+    per_step_ms: (wall / steps * 1e3).toFixed(2),
+    tokens_per_s: (B * T * steps / wall).toFixed(1),
+    gflops: (flopsPerStep * steps / wall / 1e9).toFixed(3),
+    loss0: loss0.toFixed(6),
+    loss: last.toFixed(6),
+    steps,
+    batch: B,
+    first_step_ms: first.toFixed(2),
+    ...heapGrowth(options.heapSteps ?? 0, (i) => {
+      const [xb, yb] = batches[i % steps];
+      net.trainBatch(xb, yb, step);
+    }),
+  };
+}
+
+/** W5 tiny GPT: 32 Adam steps of 32 sequences of 64 tokens, timed. */
+export function runW5(options: RunOptions): Result {
+  const workload = workloadW5();
+  return runSequences(
+    workload,
+    workloadW5Model(workload, options.dtype),
+    w5FlopsPerStep(),
+    options,
+  );
+}
+
+/** W6 char LSTM: 32 Adam steps of 32 sequences of 64 tokens, timed. */
+export function runW6(options: RunOptions): Result {
+  const workload = workloadW6();
+  return runSequences(
+    workload,
+    workloadW6Model(workload, options.dtype),
+    w6FlopsPerStep(),
+    options,
+  );
 }
 
 /** `RESULT key=value …` */

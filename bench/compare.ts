@@ -1,13 +1,13 @@
-// Runs the book's NumPy implementation (../shared/bench/peer_numpy.py), or for W4 the PyTorch
-// peer (peer_torch.py), and chainrule on the same reference workloads in one run,
+// Runs the book's NumPy implementation (../shared/bench/peer_numpy.py), or for W4, W5 and W6
+// the PyTorch peer (peer_torch.py), and chainrule on the same reference workloads in one run,
 // alternating, and prints both and their ratio.
 //
-//   deno task bench:compare [--workload W1|W2|W3|W4|all] [--repeats 3] [--threads 1,2]
+//   deno task bench:compare [--workload W1|W2|W3|W4|W5|W6|all] [--repeats 3] [--threads 1,2]
 //
 // The NumPy peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only, W1 on one OpenBLAS
 // thread, as ../shared/bench/README.md says, W2 and W3 on as many OpenBLAS threads as
-// chainrule's largest count. The PyTorch peer (W4) needs python3-torch and libopenblas0 and
+// chainrule's largest count. The PyTorch peer (W4, W5, W6) needs python3-torch and libopenblas0 and
 // runs on 1 thread and on the largest count. chainrule runs once per thread count
 // (`--threads`); the threads column says how many each row used. The `blas` rows need
 // libopenblas0.
@@ -15,18 +15,18 @@
 import { parseArgs } from "node:util";
 
 const USAGE =
-  `Run the book's NumPy peer (../shared/bench/peer_numpy.py; W4: the PyTorch peer, peer_torch.py)
+  `Run the book's NumPy peer (../shared/bench/peer_numpy.py; W4–W6: the PyTorch peer, peer_torch.py)
 and chainrule on the same reference workloads, alternating, and print both with their ratio.
 
 Usage: deno task bench:compare [options]
 
 Options:
-  --workload W    W1, W2, W3, W4 or all (default all)
+  --workload W    W1, W2, W3, W4, W5, W6 or all (default all)
   --repeats N     alternating runs of each side; medians are reported (default 1)
   --threads LIST  chainrule's thread counts, comma-separated (default 1 and the available
                   cores capped at 8); NumPy's OpenBLAS uses the largest (W1: 1, as the README)
   --peer-dir DIR  where peer_numpy.py lives (default ../shared/bench beside the repository)
-  --python PATH   the Python with NumPy (and torch for W4) (default: the first of python3 and
+  --python PATH   the Python with NumPy (and torch for W4–W6) (default: the first of python3 and
                   /usr/bin/python3 that imports it)
   --help          show this help`;
 
@@ -89,8 +89,11 @@ const isFile = (path: string) => {
     return false;
   }
 };
-const workloads = values.workload === "all" ? ["W1", "W2", "W3", "W4"] : [values.workload!];
-const wantsNumpy = workloads.some((w) => w !== "W4");
+const TORCH_WORKLOADS = ["W4", "W5", "W6"];
+const workloads = values.workload === "all"
+  ? ["W1", "W2", "W3", ...TORCH_WORKLOADS]
+  : [values.workload!];
+const wantsNumpy = workloads.some((w) => !TORCH_WORKLOADS.includes(w));
 const py = wantsNumpy ? python("numpy") : null;
 const peerOk = py !== null && isFile(`${peerDir}/peer_numpy.py`);
 if (wantsNumpy && !peerOk) {
@@ -101,9 +104,10 @@ if (wantsNumpy && !peerOk) {
       "showing chainrule only. apt-get install python3-numpy to compare.",
   );
 }
-const torchPy = workloads.includes("W4") ? python("torch") : null;
+const wantsTorch = workloads.some((w) => TORCH_WORKLOADS.includes(w));
+const torchPy = wantsTorch ? python("torch") : null;
 const torchOk = torchPy !== null && isFile(`${peerDir}/peer_torch.py`);
-if (workloads.includes("W4") && !torchOk) {
+if (wantsTorch && !torchOk) {
   console.log(
     `compare: PyTorch peer unavailable (python3 with torch: ${
       torchPy ?? "missing"
@@ -124,11 +128,18 @@ function numpy(workload: string, dtype: string, extra: string[] = []): Run[] {
   }];
 }
 
-function torch(threads: number): Run {
+function torch(workload: string, threads: number): Run {
   return {
     label: `torch t${threads}`,
     threads,
-    command: [torchPy!, `${peerDir}/peer_torch.py`, "--workload", "W4", "--threads", `${threads}`],
+    command: [
+      torchPy!,
+      `${peerDir}/peer_torch.py`,
+      "--workload",
+      workload,
+      "--threads",
+      `${threads}`,
+    ],
     unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
   };
 }
@@ -177,13 +188,21 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
   },
   W4: {
     runs: [
-      ...(torchOk ? [...new Set([1, most])].map(torch) : []),
+      ...(torchOk ? [...new Set([1, most])].map((t) => torch("W4", t)) : []),
       ...chainrule("W4", "f32"),
       ...chainrule("W4", "f32", "blas", [1]),
     ],
     metric: "per_step_ms",
     baselines: ["torch t1", `torch t${most}`],
   },
+  ...Object.fromEntries(["W5", "W6"].map((workload) => [workload, {
+    runs: [
+      ...(torchOk ? [...new Set([1, most])].map((t) => torch(workload, t)) : []),
+      ...chainrule(workload, "f32"),
+    ],
+    metric: "per_step_ms",
+    baselines: ["torch t1"],
+  }])),
 };
 
 function execute(run: Run, r: number): Record<string, string> | null {
@@ -220,7 +239,9 @@ const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 for (const workload of workloads) {
   const plan = PLANS[workload];
   if (!plan) {
-    throw new RangeError(`compare: unknown workload ${workload}, expected W1, W2, W3 or W4`);
+    throw new RangeError(
+      `compare: unknown workload ${workload}, expected W1, W2, W3, W4, W5, W6 or all`,
+    );
   }
   console.log(`\n${workload} (${repeats} alternating repeat(s); load average before: ${load()})`);
   const results = new Map<string, Record<string, string>[]>();
@@ -250,9 +271,11 @@ for (const workload of workloads) {
     const last = runs.at(-1)!;
     const gflops = runs[0].gflops ? median(runs.map((r) => Number(r.gflops))).toFixed(1) : "–";
     console.log(
-      `  | ${run.label} | ${run.threads} | ${value.toFixed(4)} | ${gflops} | ${last.loss} | ` +
-        `${last.acc} | ${ratios.join(", ")} |` +
-        (last.loss0 && workload === "W4" ? ` loss0=${last.loss0}` : "") +
+      `  | ${run.label} | ${run.threads} | ${value.toFixed(4)} | ${gflops} | ${
+        last.loss ?? last.loss_last
+      } | ` +
+        `${last.acc ?? "–"} | ${ratios.join(", ")} |` +
+        (last.loss0 && TORCH_WORKLOADS.includes(workload) ? ` loss0=${last.loss0}` : "") +
         (last.heap_growth_kib
           ? ` heap_growth_kib/${last.heap_steps}steps=${last.heap_growth_kib}`
           : ""),

@@ -7,7 +7,8 @@
 
 import { parseArgs } from "node:util";
 import { getThreads, setBackend, setThreads, threadsUnavailable, wasmSupport } from "../mod.ts";
-import { formatResult, runW1, runW2, runW3, runW4 } from "./_workloads.ts";
+import { formatResult, runW1, runW2, runW3, runW4, runW5, runW6 } from "./_workloads.ts";
+import { seqBatch, workloadW5, workloadW6 } from "./_seq_workload_data.ts";
 import { workloadW4 } from "./_workload_data.ts";
 import { sha16 } from "./_sha16.ts";
 
@@ -18,14 +19,14 @@ peer's format, plus the heap growth over 1,000 further steps.
 Usage: deno run --v8-flags=--expose-gc bench/workloads.ts [options]
 
 Options:
-  --workload W      W1, W2, W3 or W4 (default W1)
+  --workload W      W1, W2, W3, W4, W5 or W6 (default W1)
   --dtype D         f32 or f64 (default f32)
   --backend NAME    wasm, js, naive or blas (blas needs --allow-ffi --allow-read --allow-env)
   --threads N       threads for the large products (default: the available cores, capped at 8)
   --epochs N        W1 epochs (default 10001)
-  --steps N         W3 steps (default 20), W4 steps (default 64)
+  --steps N         W3 steps (default 20), W4 steps (default 64), W5/W6 steps (default 32)
   --max-steps N     stop W2's epoch early and extrapolate (smoke tests)
-  --heap-steps N    steps for the heap-growth report (default 1000; 0 for W3, 100 for W4)
+  --heap-steps N    steps for the heap-growth report (default 1000; 0 for W3, 100 for W4, 32 for W5/W6)
   --help            show this help`;
 
 const { values } = parseArgs({
@@ -60,7 +61,13 @@ if (values.backend === "blas") {
 const backend = values.backend ?? "default";
 const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
 const heapSteps = number(values["heap-steps"]) ??
-  (values.workload === "W3" ? 0 : values.workload === "W4" ? 100 : 1000);
+  (values.workload === "W3"
+    ? 0
+    : values.workload === "W4"
+    ? 100
+    : ["W5", "W6"].includes(values.workload!)
+    ? 32
+    : 1000);
 const options = {
   dtype,
   epochs: number(values.epochs),
@@ -68,9 +75,11 @@ const options = {
   maxSteps: number(values["max-steps"]),
   heapSteps,
 } as const;
-const run = { W1: runW1, W2: runW2, W3: runW3, W4: runW4 }[values.workload ?? "W1"];
+const run = { W1: runW1, W2: runW2, W3: runW3, W4: runW4, W5: runW5, W6: runW6 }[
+  values.workload ?? "W1"
+];
 if (!run) {
-  console.error(`workloads: --workload must be W1, W2, W3 or W4, got ${values.workload}`);
+  console.error(`workloads: --workload must be W1, W2, W3, W4, W5 or W6, got ${values.workload}`);
   Deno.exit(2);
 }
 const peer = `chainrule-${backend}-${values.dtype}`;
@@ -85,6 +94,18 @@ if (values.workload === "W4") {
     `DATA workload=W4 X=${await sha16(w.x.data)} y=${await sha16(w.y)} params=${await sha16(
       ...w.params,
     )}`,
+  );
+}
+if (values.workload === "W5" || values.workload === "W6") {
+  // The reference hashes: stream 1d6487ffa5de61c6, batch3 8f1e9de95eb0d46e, params W5
+  // 73d38b4023041c39, W6 a8b9d25ad55e7fa5.
+  const w = values.workload === "W5" ? workloadW5() : workloadW6();
+  const { x, y } = seqBatch(w.stream, 3);
+  console.log(
+    `DATA workload=${w.name} stream=${await sha16(w.stream)} batch3=${await sha16(
+      x,
+      y,
+    )} params=${await sha16(...w.params)}`,
   );
 }
 console.log(formatResult({ peer, threads: getThreads(), ...run(options) }));
