@@ -9,6 +9,15 @@ import {
   workloadW4,
   workloadW4Model,
 } from "../bench/_workload_data.ts";
+import {
+  idsTensor,
+  SEQ,
+  seqBatch,
+  workloadW5,
+  workloadW5Model,
+  workloadW6,
+  workloadW6Model,
+} from "../bench/_seq_workload_data.ts";
 import { sha16 } from "./_sha16.ts";
 
 // Reference hashes from ../shared/bench/README.md (NumPy, Node and Deno agree bit for bit).
@@ -72,5 +81,32 @@ Deno.test("workloadModel builds the network with the reference weights in either
     const first = model.layers[0] as Dense;
     assert.equal(first.dtype, dtype);
     assert.deepEqual(Array.from(first.weights.value.data), Array.from(w.params[0]));
+  }
+});
+
+Deno.test("W5 and W6 reproduce the reference stream, batches and weights bit for bit", async () => {
+  const w5 = workloadW5(), w6 = workloadW6();
+  assert.equal(await sha16(w5.stream), "1d6487ffa5de61c6");
+  const { x, y } = seqBatch(w5.stream, 3);
+  assert.equal(await sha16(x, y), "8f1e9de95eb0d46e");
+  assert.equal(await sha16(...w5.params), "73d38b4023041c39");
+  assert.equal(await sha16(...w6.params), "a8b9d25ad55e7fa5");
+});
+
+// PyTorch's float32 first losses from ../shared/bench/README.md: the same models, weights and
+// batch give the same loss to the printed digits.
+Deno.test("W5's and W6's first losses equal PyTorch's 5.050062 and 4.174033", () => {
+  const { B, T } = SEQ;
+  for (
+    const [workload, build, expected] of [
+      [workloadW5(), workloadW5Model, 5.050062],
+      [workloadW6(), workloadW6Model, 4.174033],
+    ] as const
+  ) {
+    const { x, y } = seqBatch(workload.stream, 0);
+    const outputs = build(workload).predict(idsTensor(x, B, T, "float32"));
+    assert.deepEqual(outputs.shape, [B, T, SEQ.V]);
+    const loss = new SoftmaxCrossEntropy().forward(outputs, idsTensor(y, B, T, "float32"));
+    assert.ok(Math.abs(loss - expected) < 1e-6, `${workload.name}: loss ${loss}`);
   }
 });
