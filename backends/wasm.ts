@@ -1,4 +1,4 @@
-import type { AdamHyper, Backend } from "../core/backend.ts";
+import type { AdamHyper, Backend, RightProduct } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import type { ConvGeometry, PoolGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
@@ -217,6 +217,19 @@ export function tileGrid(
   return best;
 }
 
+// Counts the calls that have used some kernels' scratch (every one reserves it first): a
+// right operand packed by `prepareRight` is still there while the count is the one its
+// last product left.
+let scratchUses = 0;
+
+// Where `prepareRight` last packed its operand: which kernels, at which element offset (the
+// origin of their scratch then), after how many scratch uses.
+interface PackedRight {
+  kernels?: WasmKernels;
+  at: number;
+  uses: number;
+}
+
 /** The wasm kernels of one instantiated module, with the copies in and out of its memory. */
 export class WasmKernels {
   /** `"relaxed-simd"` (fused multiply-add) or `"simd"` (mul + add). */
@@ -296,6 +309,7 @@ export class WasmKernels {
   // jobs; V8 makes grown shared pages visible to every instance at once (checked: 3,000
   // grow-then-use rounds with a worker, with and without explicit bounds checks).
   #reserve(floats: number): FloatArray {
+    scratchUses++;
     const memory = this.#memory;
     const missing = floats * this.#bytes - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / 65536));
@@ -407,6 +421,89 @@ export class WasmKernels {
       this.#tileTasks([packedL, packedR, out, tiles], rows, cols, depth, load, grid!, parallel);
     }
     this.#finish(out, c, rows, cols, bias);
+  }
+
+  /**
+   * The products by one right operand (see `Backend.prepareRight`): as
+   * {@linkcode WasmKernels.product} computes them, with `b` copied and packed once at the
+   * origin of the scratch of the kernels that run them, and again only when another call
+   * has used that scratch since, or the kernels change (the thread count, the size). Thin
+   * products (≤ 4 columns) go to `product` each time.
+   */
+  prepareRight(b: FloatArray, k: number, n: number, transposed: boolean): RightProduct {
+    const packed: PackedRight = { at: -1, uses: -1 };
+    return (a, c, m, accumulate = false) => {
+      // product()'s k and n: matmulTransB's k is the output's columns.
+      const [pk, pn] = transposed ? [n, k] : [k, n];
+      const kind = transposed ? 2 : 0;
+      const work = m * k * n;
+      const same = a.constructor === b.constructor && c.constructor === b.constructor;
+      if (n <= 4 || work < CROSSOVER || !same) {
+        if (same && work >= CROSSOVER) return this.product(kind, a, b, c, m, pk, pn, accumulate);
+        const js = transposed ? jsBackend.matmulTransB : jsBackend.matmul;
+        return js(a, b, c, m, pk, pn, accumulate);
+      }
+      // As product() places it: large products on the shared kernels (their pool, when
+      // there is one now), the rest here.
+      const threads = this.#threads && work >= parallelTuning.threshold ? this.#threads() : null;
+      const pool = threads?.pool();
+      if (!pool) return this.#productByPacked(packed, kind, a, b, c, m, k, n, accumulate);
+      const shared = this.float === "f64" ? threads!.f64 : threads!.f32;
+      const parallel = { pool, threads: threads!, where: "wasmBackend.prepareRight" };
+      shared.#productByPacked(packed, kind, a, b, c, m, k, n, accumulate, parallel);
+    };
+  }
+
+  // One product of prepareRight's: c[rows, cols] (=|+=) a[rows, depth]·R with R packed at
+  // the scratch's origin (packed first when `packed` says it is not there).
+  #productByPacked(
+    packed: PackedRight,
+    kind: 0 | 2,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    rows: number,
+    depth: number,
+    cols: number,
+    accumulate: boolean,
+    parallel?: Parallel,
+  ): void {
+    const MR = this.#mr, NR = this.#nr, B = this.#bytes;
+    const base = this.#origin();
+    const packedR = base;
+    const tile = align(MR * NR);
+    const edge = packedR + align(Math.ceil(cols / NR) * NR * depth); // gemm's edge scratch
+    const rawA = edge + tile;
+    const packedL = rawA + align(a.length);
+    const out = packedL + align(Math.ceil(rows / MR) * MR * depth);
+    const tiles = out + align(rows * cols);
+    const grid = parallel
+      ? tileGrid(
+        Math.ceil(rows / MR),
+        Math.ceil(cols / NR),
+        [MR, NR],
+        depth,
+        parallel.pool.workers + 1,
+      )
+      : undefined;
+    const rawB = grid ? tiles + grid.tasks * tile : tiles;
+    const stale = packed.kernels !== this || packed.at !== base || packed.uses !== scratchUses;
+    const heap = this.#reserve(stale ? rawB + b.length : rawB);
+    const x = this.#exports;
+    if (stale) {
+      heap.set(b, rawB);
+      if (kind === 0) x.packRowsR(rawB * B, cols, depth, cols, packedR * B);
+      else x.packColsR(rawB * B, depth, cols, depth, packedR * B);
+    }
+    heap.set(a, rawA);
+    if (accumulate) heap.set(c, out);
+    const load = accumulate ? 1 : 0;
+    x.packColsL(rawA * B, depth, rows, depth, packedL * B);
+    if (grid) {
+      this.#tileTasks([packedL, packedR, out, tiles], rows, cols, depth, load, grid, parallel!);
+    } else x.gemm(packedL * B, packedR * B, out * B, rows, cols, depth, cols, load, edge * B);
+    this.#finish(out, c, rows, cols);
+    Object.assign(packed, { kernels: this, at: base, uses: scratchUses });
   }
 
   // Runs the output tiles of a packed product as one job: rowPanels × colPanels register
@@ -1188,6 +1285,13 @@ export const wasmBackend: Backend = {
     const kernels = m * k * n >= CROSSOVER ? kernelsFor(a, b, c) : null;
     if (kernels) kernels.product(2, a, b, c, m, k, n, accumulate);
     else jsBackend.matmulTransB(a, b, c, m, k, n, accumulate);
+  },
+  prepareRight(b, k, n, transposed = false) {
+    const kernels = kernelsFor(b, b, b);
+    if (kernels) return kernels.prepareRight(b, k, n, transposed);
+    const js = transposed ? jsBackend.matmulTransB : jsBackend.matmul;
+    return (a, c, m, accumulate = false) =>
+      transposed ? js(a, b, c, m, n, k, accumulate) : js(a, b, c, m, k, n, accumulate);
   },
   addBias(c, bias, m, n) {
     const kernels = elementwiseKernels(m * n, c, bias, bias);

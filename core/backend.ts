@@ -4,6 +4,17 @@ import type { DType, FloatArray } from "./tensor.ts";
 // result. Every array is flat and row-major; `accumulate` adds into `c` instead of overwriting.
 
 /**
+ * c[m,n] (=|+=) a[m,k]·b with b fixed by {@linkcode Backend.prepareRight}; `accumulate`
+ * adds into c.
+ */
+export type RightProduct = (
+  a: FloatArray,
+  c: FloatArray,
+  m: number,
+  accumulate?: boolean,
+) => void;
+
+/**
  * The matrix products backpropagation needs, as a pluggable compute backend.
  *
  * Layers call the active backend (`getBackend()`, in `backends/selection.ts`); they hold no
@@ -56,6 +67,16 @@ export interface Backend {
     n: number,
     accumulate?: boolean,
   ): void;
+  /**
+   * Products by one fixed right operand (optional: call `matmul` or `matmulTransB` when
+   * absent): returns `product(a, c, m, accumulate)`, which computes c[m,n] (=|+=)
+   * a[m,k]·b[k,n], or with `transposed` c[m,n] (=|+=) a[m,k]·b[n,k]ᵀ, with the same bits as
+   * `matmul(a, b, c, m, k, n)` (`matmulTransB(a, b, c, m, n, k)`). A backend may copy and
+   * pack `b` once for all of them, so `product` holds b's values as they were when first
+   * called: prepare again after b changes. For the many small products of a recurrent layer
+   * (`h·U` at every step).
+   */
+  prepareRight?(b: FloatArray, k: number, n: number, transposed?: boolean): RightProduct;
   /** c[m,n] += bias[n] on every row. */
   addBias(c: FloatArray, bias: FloatArray, m: number, n: number): void;
   /** out[n] = Σ_rows a[m,n] (`dbiases = Σ_batch dvalues`). */

@@ -11,9 +11,12 @@ import {
   expectDvalues,
   expectSequence,
   RECURRENT_TORCH_NAMES,
+  rightProduct,
   sigmoid,
+  sigmoid32,
   StepViews,
   tanh,
+  tanh32,
   toBatchMajor,
   toTimeMajor,
 } from "./_recurrent.ts";
@@ -182,11 +185,22 @@ export class LSTM implements Layer {
     const hiddens = this.#hiddens.get(dtype, [T, B, H]).data; // [T, B, H]
     const gateViews = this.#gateViews.of(gates, B * G, T);
     const hiddenViews = this.#hiddenViews.of(hiddens, BH, T);
-    const u = this.recurrentWeights.value.data; // [H, G]
+    // h·U at every step, U [H, G] packed once
+    const recurrent = rightProduct(backend, this.recurrentWeights.value.data, H, G, false);
     for (let t = 0; t < T; t++) {
       // h₀ = 0: the first step has no recurrent term.
-      if (t > 0) backend.matmul(hiddenViews[t - 1], u, gateViews[t], B, H, G, true);
-      cellForward(gates, cells, tanhCells, hiddens, t, B, H);
+      if (t > 0) recurrent(hiddenViews[t - 1], gateViews[t], B, true);
+      if (gates instanceof Float32Array) {
+        cellForward32(
+          gates,
+          cells as Float32Array,
+          tanhCells as Float32Array,
+          hiddens as Float32Array,
+          t,
+          B,
+          H,
+        );
+      } else cellForward(gates, cells, tanhCells, hiddens, t, B, H);
     }
     this.#cache = { batch: B, steps: T, x, gates, cells, tanhCells, hiddens };
     const shape = this.returnSequences ? [B, T, H] : [B, H];
@@ -221,7 +235,8 @@ export class LSTM implements Layer {
     const dc = this.#dcell.get(dtype, [B, H]).data; // [B, H]
     const dgateViews = this.#dgateViews.of(dgates, B * G, T);
     const dv = dvalues.data; // [B, T, H] or [B, H]
-    const u = this.recurrentWeights.value.data; // [H, G]
+    // dgates·Uᵀ at every step, U [H, G] packed once
+    const recurrent = rightProduct(backend, this.recurrentWeights.value.data, G, H, true);
     dh.fill(0);
     dc.fill(0);
     for (let t = T - 1; t >= 0; t--) {
@@ -233,7 +248,7 @@ export class LSTM implements Layer {
       } else if (t === T - 1) dh.set(dv);
       cellBackward(gates, cells, tanhCells, dgates, dh, dc, t, B, H);
       // h₀ is a constant: nothing flows back from the first step.
-      if (t > 0) backend.matmulTransB(dgateViews[t], u, dh, B, H, G);
+      if (t > 0) recurrent(dgateViews[t], dh, B);
     }
     backend.matmulTransA(x, dgates, this.inputWeights.grad.data, T * B, I, G, true);
     if (T > 1) {
@@ -319,6 +334,33 @@ function cellForward(
       const cPrev = t > 0 ? cells[prev + j] : 0; // c₀ = 0
       const c = gates[row + H + j] * cPrev + gates[row + j] * gates[row + 2 * H + j];
       const tc = tanh(c);
+      cells[at + j] = c;
+      tanhCells[at + j] = tc;
+      hiddens[at + j] = gates[row + 3 * H + j] * tc;
+    }
+  }
+}
+
+// cellForward for float32 buffers, with the float32 sigmoid and tanh.
+function cellForward32(
+  gates: Float32Array, // [T, B, G]
+  cells: Float32Array, // [T, B, H]
+  tanhCells: Float32Array, // [T, B, H]
+  hiddens: Float32Array, // [T, B, H]
+  t: number,
+  B: number,
+  H: number,
+): void {
+  const G = 4 * H, BH = B * H;
+  for (let b = 0; b < B; b++) {
+    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH;
+    for (let q = row; q < row + 2 * H; q++) gates[q] = sigmoid32(gates[q]); // i, f
+    for (let q = row + 2 * H; q < row + 3 * H; q++) gates[q] = tanh32(gates[q]); // g
+    for (let q = row + 3 * H; q < row + G; q++) gates[q] = sigmoid32(gates[q]); // o
+    for (let j = 0; j < H; j++) {
+      const cPrev = t > 0 ? cells[prev + j] : 0; // c₀ = 0
+      const c = gates[row + H + j] * cPrev + gates[row + j] * gates[row + 2 * H + j];
+      const tc = tanh32(c);
       cells[at + j] = c;
       tanhCells[at + j] = tc;
       hiddens[at + j] = gates[row + 3 * H + j] * tc;

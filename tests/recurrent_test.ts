@@ -12,7 +12,7 @@ import {
   toTorchStateDict,
   withBackend,
 } from "../mod.ts";
-import { exp, sigmoid, tanh } from "../layers/_recurrent.ts";
+import { exp, sigmoid, sigmoid32, tanh, tanh32 } from "../layers/_recurrent.ts";
 import { uniformTensor } from "./_gradient_cases.ts";
 
 const f64 = { dtype: "float64" } as const;
@@ -416,4 +416,22 @@ Deno.test("the gate functions are within a few ulps of Math.exp and Math.tanh", 
   ]);
   assert.deepEqual([sigmoid(Infinity), sigmoid(800)], [1, 1]);
   assert.ok(sigmoid(-Infinity) < 1e-300 && sigmoid(-Infinity) >= 0, "clamped, not NaN");
+});
+
+Deno.test("the float32 gate functions are within 1e-10 of Math.tanh and the exact sigmoid", () => {
+  let worstTanh = 0, worstSigmoid = 0;
+  for (let k = -200000; k <= 200000; k++) {
+    for (const x of [k * 1e-4, k * 1e-8, k * 3e-3]) { // −20 … 20, −0.002 … 0.002, −600 … 600
+      if (x === 0) continue;
+      worstTanh = Math.max(worstTanh, Math.abs(tanh32(x) - Math.tanh(x)) / Math.abs(Math.tanh(x)));
+      const q = 1 / (1 + Math.exp(-x));
+      if (q > 0) worstSigmoid = Math.max(worstSigmoid, Math.abs(sigmoid32(x) - q) / q);
+    }
+  }
+  assert.ok(worstTanh < 1e-10, `tanh32: ${worstTanh}`);
+  assert.ok(worstSigmoid < 1e-10, `sigmoid32: ${worstSigmoid}`);
+  assert.ok(Number.isNaN(tanh32(NaN)) && Number.isNaN(sigmoid32(NaN)));
+  assert.deepEqual([tanh32(0), tanh32(Infinity), tanh32(-Infinity), tanh32(800)], [0, 1, -1, 1]);
+  assert.deepEqual([sigmoid32(Infinity), sigmoid32(800)], [1, 1]);
+  assert.ok(sigmoid32(-Infinity) < 1e-300 && sigmoid32(-Infinity) >= 0, "clamped, not NaN");
 });
