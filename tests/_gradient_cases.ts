@@ -11,19 +11,27 @@ import {
   Conv2D,
   Dense,
   Dropout,
+  Embedding,
   Flatten,
+  GELU,
   GlobalAvgPool2D,
   type GradientReport,
+  GRU,
   Huber,
   type Layer,
+  LayerNorm,
   LeakyReLU,
   Linear,
+  LSTM,
   MaxPool2D,
   MeanAbsoluteError,
   MeanSquaredError,
+  MultiHeadAttention,
   type Param,
+  PositionalEmbedding,
   RandomState,
   ReLU,
+  Residual,
   Sequential,
   Sigmoid,
   Softmax,
@@ -413,6 +421,52 @@ export const gradientCases: GradientCase[] = [
         targets: [1, 0, 0, 1, 1, 0],
       }),
   },
+  {
+    plugin: "MultiHeadAttention",
+    what:
+      "a tiny GPT: Embedding → PositionalEmbedding → Residual(LayerNorm → causal attention) → " +
+      "Residual(LayerNorm → Dense → GELU → Dense) → LayerNorm → Dense → SoftmaxCrossEntropy on [2, 5] ids",
+    run: () => {
+      const model = new Sequential([
+        new Embedding(7, 8, { ...f64, seed: 60 }),
+        new PositionalEmbedding(6, 8, { ...f64, seed: 61 }),
+        new Residual([
+          new LayerNorm(8, f64),
+          new MultiHeadAttention(8, 2, { ...f64, causal: true, seed: 62 }),
+        ]),
+        new Residual([
+          new LayerNorm(8, f64),
+          new Dense(8, 16, { ...f64, seed: 63 }),
+          new GELU(),
+          new Dense(16, 8, { ...f64, seed: 64 }),
+        ]),
+        new LayerNorm(8, f64),
+        new Dense(8, 7, { ...f64, seed: 65 }),
+      ]);
+      const ids = Tensor.from([[1, 4, 0, 6, 2], [3, 3, 5, 1, 0]], f64);
+      return checkGradients(model, ids, {
+        loss: new SoftmaxCrossEntropy(),
+        targets: Tensor.from([[4, 0, 6, 2, 1], [3, 5, 1, 0, 2]], f64),
+        checkInputs: false,
+      });
+    },
+  },
+  ...([LSTM, GRU] as const).map((Recurrent, i) => ({
+    plugin: Recurrent.name,
+    what: `Embedding → ${Recurrent.name}(4, 6) → Dense → SoftmaxCrossEntropy on [2, 5] ids`,
+    run: () => {
+      const model = new Sequential([
+        new Embedding(5, 4, { ...f64, seed: 70 + i }),
+        new Recurrent(4, 6, { ...f64, seed: 72 + i }),
+        new Dense(6, 5, { ...f64, seed: 74 + i }),
+      ]);
+      return checkGradients(model, Tensor.from([[1, 4, 0, 3, 2], [3, 3, 0, 1, 4]], f64), {
+        loss: new SoftmaxCrossEntropy(),
+        targets: Tensor.from([[4, 0, 3, 2, 1], [3, 0, 1, 4, 2]], f64),
+        checkInputs: false,
+      });
+    },
+  })),
   {
     plugin: "Linear",
     what: "Dense → Tanh → Dense → Linear → MeanSquaredError",

@@ -12,6 +12,7 @@ import {
   Tensor,
   toTorchStateDict,
 } from "../mod.ts";
+import { assertGradientsOf } from "./_assert.ts";
 
 function randomTensor(shape: number[], seed: number): Tensor {
   return Tensor.randn(shape, { seed, dtype: "float64" });
@@ -127,4 +128,8 @@ Deno.test("Residual adds its inputs to its layers' outputs", async (t) => {
       "1.2.bias",
     ]);
   });
+});
+
+Deno.test("whole sequence models (GPT, LSTM, GRU) match central differences in float64", () => {
+  for (const plugin of ["MultiHeadAttention", "LSTM", "GRU"]) assertGradientsOf(plugin);
 });
