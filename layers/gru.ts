@@ -11,6 +11,7 @@ import {
   expectDvalues,
   expectSequence,
   RECURRENT_TORCH_NAMES,
+  rightProduct,
   sigmoid,
   StepViews,
   tanh,
@@ -177,11 +178,12 @@ export class GRU implements Layer {
     const hiddens = this.#hiddens.get(dtype, [T, B, H]).data; // [T, B, H]
     const recurrentViews = this.#recurrentViews.of(recurrent, B * G, T);
     const hiddenViews = this.#hiddenViews.of(hiddens, BH, T);
-    const u = this.recurrentWeights.value.data; // [H, G]
+    // h·U by U packed once for all steps, added to the biases (h₀ = 0 leaves them alone).
+    const byU = rightProduct(backend, this.recurrentWeights.value.data, H, G, false); // [H, G]
     const bh = this.recurrentBiases.value.data; // [G]
     for (let t = 0; t < T; t++) {
-      if (t > 0) affine(backend, hiddenViews[t - 1], u, bh, recurrentViews[t], B, H, G);
-      else for (let b = 0; b < B; b++) recurrentViews[0].set(bh, b * G); // h₀ = 0
+      for (let b = 0; b < B; b++) recurrentViews[t].set(bh, b * G);
+      if (t > 0) byU(hiddenViews[t - 1], recurrentViews[t], B, true);
       cellForward(gates, recurrent, hiddens, t, B, H);
     }
     this.#cache = { batch: B, steps: T, x, gates, recurrent, hiddens };
@@ -217,7 +219,7 @@ export class GRU implements Layer {
     const dh = this.#dhidden.get(dtype, [B, H]).data; // [B, H]
     const drecurrentViews = this.#drecurrentViews.of(drecurrent, B * G, T);
     const dv = dvalues.data; // [B, T, H] or [B, H]
-    const u = this.recurrentWeights.value.data; // [H, G]
+    const byUT = rightProduct(backend, this.recurrentWeights.value.data, G, H, true); // Uᵀ
     dh.fill(0);
     for (let t = T - 1; t >= 0; t--) {
       if (sequences) {
@@ -228,7 +230,7 @@ export class GRU implements Layer {
       } else if (t === T - 1) dh.set(dv);
       cellBackward(gates, recurrent, hiddens, dgates, drecurrent, dh, t, B, H);
       // h₀ is a constant: nothing flows back from the first step.
-      if (t > 0) backend.matmulTransB(drecurrentViews[t], u, dh, B, H, G, true);
+      if (t > 0) byUT(drecurrentViews[t], dh, B, true);
     }
     backend.matmulTransA(x, dgates, this.inputWeights.grad.data, T * B, I, G, true);
     if (T > 1) {
