@@ -3,12 +3,17 @@ import type { JsonObject } from "../core/json.ts";
 import type { Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { allocate, expectMatrix, type FloatArray, Tensor } from "../core/tensor.ts";
+import { exp } from "../core/_fast_math.ts";
 
 /**
  * Row-wise softmax of `x` [batch, classes] into `out`, subtracting each row's max first so
  * that large logits cannot overflow.
  */
 export function softmaxRows(x: FloatArray, out: FloatArray, batch: number, classes: number): void {
+  if (x instanceof Float32Array && out instanceof Float32Array) {
+    softmaxRows32(x, out, batch, classes);
+    return;
+  }
   for (let i = 0; i < batch; i++) {
     const row = i * classes;
     let max = -Infinity;
@@ -21,6 +26,24 @@ export function softmaxRows(x: FloatArray, out: FloatArray, batch: number, class
     }
     const inverse = 1 / sum;
     for (let j = 0; j < classes; j++) out[row + j] *= inverse;
+  }
+}
+
+// float32 rows: the same steps with the range-reduced exp (a few float64 ulps, far below
+// float32's rounding, and about twice as fast as Math.exp); float64 keeps Math.exp.
+function softmaxRows32(x: Float32Array, out: Float32Array, batch: number, classes: number): void {
+  for (let i = 0; i < batch; i++) {
+    const row = i * classes, end = row + classes;
+    let max = -Infinity;
+    for (let j = row; j < end; j++) if (x[j] > max) max = x[j];
+    let sum = 0;
+    for (let j = row; j < end; j++) {
+      const e = exp(x[j] - max);
+      out[j] = e;
+      sum += e;
+    }
+    const inverse = 1 / sum;
+    for (let j = row; j < end; j++) out[j] *= inverse;
   }
 }
 

@@ -1,7 +1,7 @@
 // What LSTM and GRU share: their four params, the checks of their inputs, the transposes
-// between batch-major and time-major sequences, cached per-step views, and a sigmoid and a
-// tanh accurate to a few float64 ulps that are faster than Math.exp/Math.tanh in the gate
-// loops. Private to the layers.
+// between batch-major and time-major sequences, cached per-step views, and (from
+// core/_fast_math.ts) a sigmoid and a tanh accurate to a few float64 ulps that are faster
+// than Math.exp/Math.tanh in the gate loops. Private to the layers.
 //
 // Dimension letters: B batch, T time steps, I input features, H hidden units, G gates (4
 // for the LSTM, 3 for the GRU), so a row of gates holds G·H pre-activations.
@@ -16,6 +16,8 @@ import {
   Tensor,
 } from "../core/tensor.ts";
 import { fillExplicit } from "./_weights.ts";
+
+export { exp, sigmoid, sigmoid32, tanh, tanh32 } from "../core/_fast_math.ts";
 
 /** The constructor options LSTM and GRU share (their public option types extend this shape). */
 export interface RecurrentInit extends RandomOptions {
@@ -256,75 +258,4 @@ export class StepViews {
     }
     return this.#views;
   }
-}
-
-// e^x = 2^(k/64)·e^r with k = round(64·x/ln 2) and |r| ≤ ln 2/128: e^r − 1 by its Taylor
-// polynomial of degree 6 (truncation < 1e-19 relative), 2^(k/64) = 2^(k >> 6)·2^((k & 63)/64)
-// from two tables. The gate functions below are built on it: within a few float64 ulps of
-// their exact values (tanh within 5e-15 relative, its worst near ±0.003), and two to three times as
-// fast as Math.exp and Math.tanh in the gate loops. Arguments are clamped to [−708, 709],
-// which changes no sigmoid or tanh.
-const EXP_FRACTIONS = Float64Array.from({ length: 64 }, (_, j) => 2 ** (j / 64));
-const EXP_POWERS = Float64Array.from({ length: 2047 }, (_, e) => 2 ** (e - 1023));
-const INV_LN2_64 = 64 / Math.LN2;
-// ln 2/64 split so that k·HI is exact for |k| < 2^17; LO holds the rest (with the 2.3e-17
-// by which Math.LN2 falls short of ln 2).
-const LN2_64_HI = Math.floor((Math.LN2 / 64) * 2 ** 42) / 2 ** 42;
-const LN2_64_LO = (Math.LN2 / 64 - LN2_64_HI) + 2.319046813846299558e-17 / 64;
-const ROUND = 6755399441055744; // 1.5·2^52: adding and subtracting it rounds to an integer
-
-/** e^x for x in [−708, 709] to a few ulps; x clamped to that range (NaN gives NaN). */
-export function exp(x: number): number {
-  const v = x < -708 ? -708 : x > 709 ? 709 : x;
-  const kf = (v * INV_LN2_64 + ROUND) - ROUND;
-  const r = (v - kf * LN2_64_HI) - kf * LN2_64_LO;
-  const k = kf | 0;
-  const p = 1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r / 720)))));
-  return p * EXP_FRACTIONS[k & 63] * EXP_POWERS[(k >> 6) + 1023];
-}
-
-/** σ(x) = 1/(1 + e^−x), to a few ulps. */
-export function sigmoid(x: number): number {
-  return 1 / (1 + exp(-x));
-}
-
-/**
- * tanh(x) = m/(m + 2) with m = e^2x − 1, computed as (2^(k/64) − 1) + 2^(k/64)·(e^r − 1) so
- * that it does not cancel near 0: within 5e-15 relative; ±∞ gives ±1, NaN gives NaN.
- */
-export function tanh(x: number): number {
-  const v = x < -354 ? -708 : x > 354 ? 708 : 2 * x;
-  const kf = (v * INV_LN2_64 + ROUND) - ROUND;
-  const r = (v - kf * LN2_64_HI) - kf * LN2_64_LO;
-  const k = kf | 0;
-  const q = r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r / 720)))));
-  const scale = EXP_FRACTIONS[k & 63] * EXP_POWERS[(k >> 6) + 1023];
-  const m = (scale - 1) + scale * q;
-  return m / (m + 2);
-}
-
-// For float32 gates: the same reduction with e^r − 1 to degree 3 (sigmoid) or 4 (tanh), 4e-11
-// and 7e-12 relative at worst, far below float32's rounding (6e-8), and ~1.6× as fast in
-// the LSTM's gate loop.
-
-/** σ(x) for float32 results: within 1e-10 relative. */
-export function sigmoid32(x: number): number {
-  const v = x > 708 ? -708 : x < -709 ? 709 : -x;
-  const kf = (v * INV_LN2_64 + ROUND) - ROUND;
-  const r = (v - kf * LN2_64_HI) - kf * LN2_64_LO;
-  const k = kf | 0;
-  const p = 1 + r * (1 + r * (0.5 + r * (1 / 6)));
-  return 1 / (1 + p * EXP_FRACTIONS[k & 63] * EXP_POWERS[(k >> 6) + 1023]);
-}
-
-/** tanh(x) for float32 results: within 1e-10 relative; ±∞ gives ±1, NaN gives NaN. */
-export function tanh32(x: number): number {
-  const v = x < -354 ? -708 : x > 354 ? 708 : 2 * x;
-  const kf = (v * INV_LN2_64 + ROUND) - ROUND;
-  const r = (v - kf * LN2_64_HI) - kf * LN2_64_LO;
-  const k = kf | 0;
-  const q = r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24))));
-  const scale = EXP_FRACTIONS[k & 63] * EXP_POWERS[(k >> 6) + 1023];
-  const m = (scale - 1) + scale * q;
-  return m / (m + 2);
 }

@@ -6,6 +6,78 @@ import { Scratch } from "../core/_scratch.ts";
 import { type DType, formatShape, type NestedArray, Tensor } from "../core/tensor.ts";
 import { fillExplicit } from "./_weights.ts";
 
+// float32 rows sum in float64 over four interleaved partial sums: four independent add
+// chains, so that a row's sums are not bound by one add's latency (~3× faster at 128
+// features). float64 rows keep the one sequential sum, so their results are PyTorch's to
+// the last place as before.
+
+// Σ x[start … end)
+function sum32(x: Float32Array, start: number, end: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = start;
+  for (; i + 3 < end; i += 4) {
+    s0 += x[i];
+    s1 += x[i + 1];
+    s2 += x[i + 2];
+    s3 += x[i + 3];
+  }
+  for (; i < end; i++) s0 += x[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Σ (x − mean)² over x[start … end)
+function squares32(x: Float32Array, start: number, end: number, mean: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = start;
+  for (; i + 3 < end; i += 4) {
+    const d0 = x[i] - mean, d1 = x[i + 1] - mean, d2 = x[i + 2] - mean, d3 = x[i + 3] - mean;
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
+  }
+  for (; i < end; i++) s0 += (x[i] - mean) * (x[i] - mean);
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Σ g and Σ g·x̂ over a row (g = gamma·dvalues, x̂ = (x − mean)·invStd) into `sums`
+// [2], adding dvalues·x̂ and dvalues into dgamma and dbeta [features] on the way.
+function backwardSums32(
+  x: Float32Array,
+  dv: Float32Array,
+  gamma: Float32Array,
+  dgamma: Float64Array,
+  dbeta: Float64Array,
+  start: number,
+  features: number,
+  mean: number,
+  invStd: number,
+  sums: Float64Array,
+): void {
+  let g0 = 0, g1 = 0, h0 = 0, h1 = 0, f = 0;
+  for (; f + 1 < features; f += 2) {
+    const i = start + f;
+    const d0 = dv[i], d1 = dv[i + 1];
+    const xhat0 = (x[i] - mean) * invStd, xhat1 = (x[i + 1] - mean) * invStd;
+    const ga0 = gamma[f] * d0, ga1 = gamma[f + 1] * d1;
+    dgamma[f] += d0 * xhat0;
+    dgamma[f + 1] += d1 * xhat1;
+    dbeta[f] += d0;
+    dbeta[f + 1] += d1;
+    g0 += ga0;
+    g1 += ga1;
+    h0 += ga0 * xhat0;
+    h1 += ga1 * xhat1;
+  }
+  if (f < features) {
+    const i = start + f, d = dv[i], xhat = (x[i] - mean) * invStd, ga = gamma[f] * d;
+    dgamma[f] += d * xhat;
+    dbeta[f] += d;
+    g0 += ga;
+    h0 += ga * xhat;
+  }
+  sums[0] = g0 + g1;
+  sums[1] = h0 + h1;
+}
+
 /** Options of {@linkcode LayerNorm}. */
 export interface LayerNormOptions {
   /** Added to the variance before its square root; 1e-5 when omitted (PyTorch's default). */
@@ -57,6 +129,7 @@ export class LayerNorm implements Layer {
   #invStd = new Float64Array(0); // [rows]: each row's 1/√(var + ε)
   #dgamma: Float64Array; // [features]: backward's sums, added to gamma.grad once
   #dbeta: Float64Array; // [features]
+  #sums = new Float64Array(2); // [2]: a float32 row's Σ g and Σ g·x̂ in backward
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // [..., features], reused by training forwards
   #dinputs = new Scratch(); // [..., features], reused by backward after a training forward
@@ -139,13 +212,20 @@ export class LayerNorm implements Layer {
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const x = inputs.data, y = outputs.data, gamma = this.gamma.value.data;
     const beta = this.beta.value.data, means = this.#mean, invStds = this.#invStd;
+    const x32 = x instanceof Float32Array ? x : undefined;
     for (let r = 0; r < rows; r++) {
       const start = r * features, end = start + features;
-      let sum = 0;
-      for (let i = start; i < end; i++) sum += x[i];
-      const mean = sum / features;
-      let squares = 0;
-      for (let i = start; i < end; i++) squares += (x[i] - mean) * (x[i] - mean);
+      let mean: number, squares: number;
+      if (x32) {
+        mean = sum32(x32, start, end) / features;
+        squares = squares32(x32, start, end, mean);
+      } else {
+        let sum = 0;
+        for (let i = start; i < end; i++) sum += x[i];
+        mean = sum / features;
+        squares = 0;
+        for (let i = start; i < end; i++) squares += (x[i] - mean) * (x[i] - mean);
+      }
       const variance = squares / features + this.epsilon; // biased, as PyTorch
       if (variance === 0) {
         throw new RangeError(
@@ -199,17 +279,28 @@ export class LayerNorm implements Layer {
       ? this.#dinputs.get(inputs.dtype, inputs.shape)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const dx = dinputs.data;
+    // float32 rows (inputs, dvalues and gamma all float32) sum by backwardSums32
+    const x32 = x instanceof Float32Array ? x : undefined;
+    const dv32 = dv instanceof Float32Array ? dv : undefined;
+    const gamma32 = gamma instanceof Float32Array ? gamma : undefined;
+    const sums = this.#sums;
     for (let r = 0; r < rows; r++) {
       const start = r * features, end = start + features;
       const mean = means[r], invStd = invStds[r];
       let sumG = 0, sumGXhat = 0;
-      for (let i = start, f = 0; i < end; i++, f++) {
-        const xhat = (x[i] - mean) * invStd;
-        const g = gamma[f] * dv[i];
-        dgamma[f] += dv[i] * xhat;
-        dbeta[f] += dv[i];
-        sumG += g;
-        sumGXhat += g * xhat;
+      if (x32 && dv32 && gamma32) {
+        backwardSums32(x32, dv32, gamma32, dgamma, dbeta, start, features, mean, invStd, sums);
+        sumG = sums[0];
+        sumGXhat = sums[1];
+      } else {
+        for (let i = start, f = 0; i < end; i++, f++) {
+          const xhat = (x[i] - mean) * invStd;
+          const g = gamma[f] * dv[i];
+          dgamma[f] += dv[i] * xhat;
+          dbeta[f] += dv[i];
+          sumG += g;
+          sumGXhat += g * xhat;
+        }
       }
       if (!needInputs) continue;
       const meanG = sumG / features, meanGXhat = sumGXhat / features;

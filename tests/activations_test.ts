@@ -72,6 +72,22 @@ Deno.test("Softmax", async (t) => {
       0.02666667,
     ], 5e-9);
   });
+  await t.step("float32 rows (the range-reduced exp) are float64's rounded", () => {
+    const logits = Array.from({ length: 40 }, (_, i) => [
+      ...Array.from({ length: 65 }, (_, j) => Math.sin(i * 65 + j) * (1 + i / 4)),
+    ]);
+    logits[0][3] = 90; // far below: e^(x − max) under float32's smallest
+    logits[0][4] = -Infinity;
+    const x32 = Tensor.from(logits);
+    const p32 = new Softmax().forward(x32).data;
+    const p64 = new Softmax().forward(x32.clone(f64)).data; // the same (rounded) logits
+    assert.equal(p32[4], 0);
+    for (let i = 0; i < p64.length; i++) {
+      // an ulp (e is rounded to float32 before its division by the sum, as before), or the
+      // smallest subnormal (1.4e−45) for row 0's tiny ones
+      assert.ok(Math.abs(p32[i] - p64[i]) <= 1.2e-7 * p64[i] + 1.5e-45, `element ${i}`);
+    }
+  });
   await t.step("gradients match central differences", () => assertGradientsOf("Softmax"));
   await t.step("1-D inputs are rejected with their shape", () => {
     assert.throws(

@@ -489,6 +489,27 @@ Deno.test("LayerNorm", async (t) => {
     y64.forEach((v, i) => assert.ok(Math.abs(y32[i] - v) < 1e-5, `element ${i}`));
   });
 
+  await t.step("float32 rows (summed in four chains) follow float64, backward too", () => {
+    // 7 and 130 features: the unrolled float32 sums with and without a remainder
+    for (const features of [7, 130]) {
+      const x = uniform([6, features], 14, -3, 5), dv = uniform([6, features], 15);
+      const gamma = Array.from({ length: features }, (_, f) => 0.5 + f / features);
+      const beta = Array.from({ length: features }, (_, f) => f / 10 - 1);
+      const norm64 = new LayerNorm(features, { gamma, beta, ...f64 });
+      const norm32 = new LayerNorm(features, { gamma, beta });
+      const y64 = norm64.forward(x).data;
+      const y32 = norm32.forward(x.clone({ dtype: "float32" })).data;
+      y64.forEach((v, i) => assert.ok(Math.abs(y32[i] - v) < 1e-5, `y element ${i}`));
+      const dx64 = norm64.backward(dv).data;
+      const dx32 = norm32.backward(dv.clone({ dtype: "float32" })).data;
+      dx64.forEach((v, i) => assert.ok(Math.abs(dx32[i] - v) < 1e-5, `dx element ${i}`));
+      for (const name of ["gamma", "beta"] as const) {
+        const g64 = norm64[name].grad.data, g32 = norm32[name].grad.data;
+        g64.forEach((v, f) => assert.ok(Math.abs(g32[f] - v) < 1e-5, `d${name} ${f}`));
+      }
+    }
+  });
+
   await t.step("errors: shape, dtype, constructor arguments, 0/0", () => {
     const norm = new LayerNorm(4);
     assert.throws(() => norm.forward(Tensor.zeros([2, 3])), {
@@ -661,6 +682,24 @@ Deno.test("GELU", async (t) => {
         assert.ok(Math.abs(dx32[i] - dx64[i]) <= 2.5e-7 * dscale, `GELU'(${x32.data[i]})`);
         if (x32.data[i] < -3) assert.equal(out.data[i], Math.fround(y64[i]));
       }
+    }
+  });
+
+  await t.step("float32 on a dense grid of [−3.5, 8.5]: within float32 precision", () => {
+    // 120,001 points through both tables (Φ's and GELU′'s cubics) and past their ends
+    const n = 120001;
+    const x32 = new Tensor(new Float32Array(n).map((_, i) => -3.5 + 12 * i / (n - 1)), [n]);
+    const dv32 = Tensor.filled([n], 1);
+    const gelu32 = new GELU(), gelu64 = new GELU();
+    const y32 = gelu32.forward(x32, { training: true }).data;
+    const dx32 = gelu32.backward(dv32).data;
+    const y64 = gelu64.forward(x32.clone(f64)).data, dx64 = gelu64.backward(dv32.clone(f64)).data;
+    for (let i = 0; i < n; i++) {
+      const v = x32.data[i];
+      assert.ok(Math.abs(y32[i] - y64[i]) <= 1.2e-7 * Math.abs(y64[i]), `GELU(${v})`);
+      // GELU′ crosses 0 at x = −0.7518: there the tables' 3e−11 is the bound, not a relative one
+      const scale = Math.max(Math.abs(dx64[i]), 1e-3);
+      assert.ok(Math.abs(dx32[i] - dx64[i]) <= 1.2e-7 * scale, `GELU′(${v})`);
     }
   });
 
