@@ -2,7 +2,7 @@
 // the PyTorch peer (peer_torch.py), and chainrule on the same reference workloads in one run,
 // alternating, and prints both and their ratio.
 //
-//   deno task bench:compare [--workload W1|W2|W3|W4|W5|W6|all] [--repeats 3] [--threads 1,2]
+//   deno task bench:compare [--workload W1|W2|W3|W4|W5|W6|W5,W6|all] [--repeats 3] [--threads 1,2]
 //
 // The NumPy peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only, W1 on one OpenBLAS
@@ -21,7 +21,7 @@ and chainrule on the same reference workloads, alternating, and print both with 
 Usage: deno task bench:compare [options]
 
 Options:
-  --workload W    W1, W2, W3, W4, W5, W6 or all (default all)
+  --workload W    W1, W2, W3, W4, W5, W6, a comma-separated list (W5,W6) or all (default all)
   --repeats N     alternating runs of each side; medians are reported (default 1)
   --threads LIST  chainrule's thread counts, comma-separated (default 1 and the available
                   cores capped at 8); NumPy's OpenBLAS uses the largest (W1: 1, as the README)
@@ -92,7 +92,7 @@ const isFile = (path: string) => {
 const TORCH_WORKLOADS = ["W4", "W5", "W6"];
 const workloads = values.workload === "all"
   ? ["W1", "W2", "W3", ...TORCH_WORKLOADS]
-  : [values.workload!];
+  : values.workload!.split(",");
 const wantsNumpy = workloads.some((w) => !TORCH_WORKLOADS.includes(w));
 const py = wantsNumpy ? python("numpy") : null;
 const peerOk = py !== null && isFile(`${peerDir}/peer_numpy.py`);
