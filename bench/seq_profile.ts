@@ -2,7 +2,9 @@
 // Residual blocks too) wrapped in timers during real training steps, plus the loss and the
 // optimizer. The layers' own products, copies and loops are all inside their rows.
 //
-//   deno run --v8-flags=--expose-gc bench/seq_profile.ts [--workload W5|W6] [--threads 2] [--steps 8]
+//   deno run bench/seq_profile.ts [--workload W5|W6] [--threads 2] [--steps 8] [--warm 3]
+//
+// `--warm 0 --steps 1` shows where the first step's extra time goes.
 
 import { parseArgs } from "node:util";
 import { Adam, getThreads, type Layer, setThreads, SoftmaxCrossEntropy } from "../mod.ts";
@@ -21,13 +23,14 @@ const { values } = parseArgs({
     workload: { type: "string", default: "W5" },
     threads: { type: "string" },
     steps: { type: "string", default: "8" },
+    warm: { type: "string", default: "3" },
   },
 });
 if (values.threads) setThreads(Number(values.threads));
 const w5 = values.workload === "W5";
 const workload = w5 ? workloadW5() : workloadW6();
 const model = w5 ? workloadW5Model(workload) : workloadW6Model(workload);
-const steps = Number(values.steps), warm = 3;
+const steps = Number(values.steps), warm = Number(values.warm);
 
 const spent = new Map<string, number>();
 const add = (label: string, ms: number) => spent.set(label, (spent.get(label) ?? 0) + ms);
