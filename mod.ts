@@ -42,6 +42,11 @@ export {
   type RandomStateSnapshot,
   setGlobalSeed,
 } from "./core/random.ts";
+export {
+  getAllocationLimit,
+  RUNTIME_BUFFER_BYTES,
+  setAllocationLimit,
+} from "./core/_allocation.ts";
 export * from "./core/backend.ts";
 export type { Factory } from "./core/registry.ts";
 export * from "./core/chain.ts";
@@ -118,6 +123,8 @@ export * from "./training/callbacks/learning_rate_scheduler.ts";
 export {
   decodeSafetensors,
   MAX_HEADER_BYTES,
+  MAX_HEADER_VALUES,
+  MAX_TENSORS,
   readSafetensors,
   type SafetensorsData,
   type SafetensorsDType,
@@ -131,6 +138,9 @@ export { encodeSafetensors, type NamedTensors, writeSafetensors } from "./io/saf
 export { writeFileAtomic } from "./io/write_file_atomic.ts";
 export {
   bufferNames,
+  type LoadModelOptions,
+  MAX_LAYERS,
+  MAX_MODEL_DEPTH,
   MODEL_METADATA_KEY,
   modelToBytes,
   OPTIMIZER_METADATA_KEY,

@@ -44,8 +44,18 @@
  * @module
  */
 export { checkHyper, expectLike, expectTensor } from "./core/_checks.ts";
+export { describe, describeKind } from "./core/_describe.ts";
+export { checkAllocation, formatBytes } from "./core/_allocation.ts";
 export { Scratch } from "./core/_scratch.ts";
-export { allocate, dtypeOf, expectMatrix, formatShape, toTensor } from "./core/tensor.ts";
+export {
+  allocate,
+  dtypeOf,
+  expectMatrix,
+  formatShape,
+  toTensor,
+  withAllocationBudget,
+} from "./core/tensor.ts";
+export { type JsonLimits, type JsonScan, scanJson } from "./core/json.ts";
 export { resolveRandom } from "./core/random.ts";
 export { Registry } from "./core/registry.ts";
 export {

@@ -1,5 +1,6 @@
 // Legend: x the inputs, w = −x/√2, Φ(x) = erfc(w)/2 the standard normal CDF,
 // φ(x) = e^(−x²/2)/√(2π) its density, so that GELU(x) = x·Φ(x) and GELU′(x) = Φ(x) + x·φ(x).
+import { describe } from "../core/_describe.ts";
 import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
@@ -393,7 +394,7 @@ export class GELU implements Layer {
     const approximate = options.approximate ?? "none";
     if (approximate !== "none" && approximate !== "tanh") {
       throw new TypeError(
-        `new GELU: approximate must be "none" or "tanh", got ${JSON.stringify(approximate)}`,
+        `new GELU: approximate must be "none" or "tanh", got ${describe(approximate)}`,
       );
     }
     this.approximate = approximate;

@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { Layer } from "../core/layer.ts";
@@ -41,7 +42,7 @@ export class LeakyReLU implements Layer {
   constructor(options: LeakyReLUOptions = {}) {
     const slope = options.slope ?? 0.01;
     if (typeof slope !== "number" || !Number.isFinite(slope)) {
-      throw new RangeError(`new LeakyReLU: slope must be a finite number, got ${slope}`);
+      throw new RangeError(`new LeakyReLU: slope must be a finite number, got ${describe(slope)}`);
     }
     this.slope = slope;
   }

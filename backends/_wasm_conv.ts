@@ -38,6 +38,29 @@ function layout(start: number, lengths: number[]): number[] {
   return offsets;
 }
 
+/**
+ * An upper bound on the elements of memory {@linkcode convForward} (or, with `backward`,
+ * {@linkcode convBackward}) reserves above the host's origin on `threads` threads, every
+ * operand counted as copied: what the wasm backend compares with its memory budget.
+ */
+export function convElements(
+  g: ConvGeometry,
+  [mr, nr]: readonly [number, number],
+  threads: number,
+  backward: boolean,
+): number {
+  const depth = g.channels * g.kernelH * g.kernelW, positions = g.outH * g.outW;
+  const scratch = convScratch(depth, positions, g.outChannels, mr, nr);
+  const x = g.batch * g.channels * g.height * g.width;
+  const y = g.batch * g.outChannels * positions;
+  const weights = g.outChannels * depth;
+  const packed = panels(g.outChannels, mr) * depth + panels(depth, mr) * g.outChannels;
+  const fixed = align(mr * nr) + DESCRIPTOR_LENGTH + packed + 2 * g.outChannels + x + y + 8 * 16;
+  const groups = Math.ceil(g.batch / backwardGroup(g.batch, weights));
+  const sums = backward ? x + (groups + 1) * (weights + g.outChannels) : 0;
+  return fixed + sums + Math.max(threads * scratch[scratch.length - 1], weights);
+}
+
 /** `y = conv(x, w) + bias` on `host` (see `Backend.conv2dForward`). */
 export function convForward(
   host: TaskHost,

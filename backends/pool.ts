@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import { workerSource } from "./_worker_source.ts";
 import { jsTasks } from "./_tasks.ts";
 import {
@@ -169,7 +170,9 @@ export class WorkerPool {
     timing: Partial<PoolTiming> = {},
   ) {
     if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
-      throw new RangeError(`WorkerPool: workers must be 1 to ${MAX_WORKERS}, got ${workers}`);
+      throw new RangeError(
+        `WorkerPool: workers must be 1 to ${MAX_WORKERS}, got ${describe(workers)}`,
+      );
     }
     this.workers = workers;
     this.#memory = memory;

@@ -1,4 +1,5 @@
 // Which backend the layers compute with: the built-ins by name, registered ones, the default.
+import { describe } from "../core/_describe.ts";
 import type { Backend } from "../core/backend.ts";
 import { jsBackend } from "./js.ts";
 import { naiveBackend } from "./naive.ts";
@@ -30,7 +31,9 @@ export function registerBackend(backend: Backend): void {
 function resolve(backend: Backend | string, where: string): Backend {
   if (typeof backend !== "string") {
     if (!backend || typeof backend.matmul !== "function") {
-      throw new TypeError(`${where}: expected a Backend or a backend name, got ${backend}`);
+      throw new TypeError(
+        `${where}: expected a Backend or a backend name, got ${describe(backend)}`,
+      );
     }
     return backend;
   }

@@ -1,6 +1,7 @@
 // How many threads the large matrix products use: the public setThreads/getThreads, and
 // whether this runtime can run worker threads at all (threadsUnavailable). The pool itself
 // lives in pool.ts and is driven by wasm.ts; blas.ts passes the count to OpenBLAS.
+import { describe } from "../core/_describe.ts";
 
 /** The most threads {@linkcode setThreads} accepts: the caller and 63 workers. */
 export const MAX_THREADS = 64;
@@ -133,7 +134,7 @@ export function getThreads(): number {
 export function setThreads(threads: number): void {
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
     throw new RangeError(
-      `setThreads: threads must be an integer from 1 to ${MAX_THREADS}, got ${threads}`,
+      `setThreads: threads must be an integer from 1 to ${MAX_THREADS}, got ${describe(threads)}`,
     );
   }
   const before = requestedThreads();

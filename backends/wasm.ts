@@ -1,8 +1,9 @@
 import type { AdamHyper, Backend, RightProduct } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
+import { formatBytes } from "../core/_allocation.ts";
 import type { ConvGeometry, PoolGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
-import { convBackward, convForward } from "./_wasm_conv.ts";
+import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
 import { spans } from "./_tasks.ts";
@@ -115,6 +116,12 @@ export interface ParallelTuning {
    * convolution copies them whole into the kernels' memory, at most 4 GiB).
    */
   convElements: number;
+  /**
+   * The bytes of WebAssembly memory a call may use: {@linkcode WASM_MEMORY_BYTES} (4 GiB) by
+   * default. A product past it is computed in blocks of output rows and columns (the same
+   * bits), a convolution on fewer threads or lowered by Conv2D; tests lower it.
+   */
+  memoryBytes: number;
 }
 
 // Several tasks per thread, so that a thread descheduled on a loaded machine leaves the
@@ -130,6 +137,7 @@ const TUNING: Readonly<ParallelTuning> = {
   maxTask: 1 << 25,
   backoff: true,
   convElements: 1 << 26,
+  memoryBytes: 2 ** 32,
 };
 
 /**
@@ -142,6 +150,66 @@ export const parallelTuning: ParallelTuning = { ...TUNING };
 /** Restores {@linkcode parallelTuning}'s defaults. */
 export function resetParallelTuning(): void {
   Object.assign(parallelTuning, TUNING);
+}
+
+/**
+ * The wasm backend's memory budget: a WebAssembly memory holds at most 65,536 pages of
+ * 64 KiB, 4 GiB, the layers' resident training buffers (at most `RESIDENT_MAX_BYTES`)
+ * included. Every call copies its operands into it: a product whose copies and packed
+ * panels would pass it runs in blocks of output rows and columns (each output element
+ * still summed by the same kernel over the whole reduction: the same bits); a convolution
+ * whose per-thread scratch would pass it runs on fewer threads (the same bits on any thread
+ * count), or goes back to Conv2D, which lowers it sample by sample into such products. Work
+ * that cannot be cut so (a reduction too long for even one block of 48 × 48 outputs) fails
+ * with an error that says what to do.
+ */
+export const WASM_MEMORY_BYTES: number = 2 ** 32;
+
+// Output blocks of a product too large for the memory: row boundaries fall on multiples of
+// 48 (a multiple of every kernel's mr) and column ones on multiples of 8 (of every nr), so
+// that each element keeps its place in its register tile.
+const BLOCK_ROWS = 48;
+const BLOCK_COLS = 8;
+
+// Copies rows × width elements of `src` (leading dimension `ld`) from column `first` into a
+// new compact array: the columns [first, first + width) of a row-major matrix.
+function gatherColumns(
+  src: FloatArray,
+  ld: number,
+  rows: number,
+  first: number,
+  width: number,
+): FloatArray {
+  const out = new (src.constructor as Float32ArrayConstructor)(rows * width);
+  for (let r = 0; r < rows; r++) {
+    out.set(src.subarray(r * ld + first, r * ld + first + width), r * width);
+  }
+  return out;
+}
+
+// The inverse of gatherColumns: block [rows, width] into `dst`'s columns from `first`.
+function scatterColumns(
+  block: FloatArray,
+  dst: FloatArray,
+  ld: number,
+  rows: number,
+  first: number,
+  width: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    dst.set(block.subarray(r * width, (r + 1) * width), r * ld + first);
+  }
+}
+
+// Boundaries of `parts` near-equal blocks of [0, extent), on multiples of `multiple`.
+function boundaries(extent: number, parts: number, multiple: number): number[] {
+  const cuts = [0];
+  for (let i = 1; i < parts; i++) {
+    const cut = Math.round((i * extent) / parts / multiple) * multiple;
+    if (cut > cuts[cuts.length - 1] && cut < extent) cuts.push(cut);
+  }
+  cuts.push(extent);
+  return cuts;
 }
 
 const PRODUCTS = ["matmul", "matmulTransA", "matmulTransB"] as const;
@@ -311,8 +379,26 @@ export class WasmKernels {
   #reserve(floats: number): FloatArray {
     scratchUses++;
     const memory = this.#memory;
-    const missing = floats * this.#bytes - memory.buffer.byteLength;
-    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+    const bytes = floats * this.#bytes;
+    const budget = parallelTuning.memoryBytes;
+    let fits = bytes <= budget;
+    const missing = bytes - memory.buffer.byteLength;
+    if (fits && missing > 0) {
+      try {
+        memory.grow(Math.ceil(missing / 65536));
+      } catch {
+        fits = false; // past what the runtime gives: the same advice
+      }
+    }
+    if (!fits) {
+      throw new RangeError(
+        `wasmBackend: a call needs ${
+          formatBytes(bytes)
+        } bytes of WebAssembly memory, past the wasm backend's budget of ${
+          formatBytes(budget)
+        } bytes (WASM_MEMORY_BYTES, 4 GiB at most); use a smaller batch, fewer threads (setThreads(1)), or setBackend("js") for this work`,
+      );
+    }
     if (this.#heap.buffer !== memory.buffer) this.#heap = this.#view();
     return this.#heap;
   }
@@ -343,6 +429,9 @@ export class WasmKernels {
     const rows = kind === 1 ? k : m;
     const cols = kind === 2 ? k : n;
     const depth = kind === 0 ? k : kind === 1 ? m : n;
+    if (this.#productBytes(rows, cols, depth) > this.#room()) {
+      return this.#blocks(kind, a, b, c, m, k, n, accumulate, bias, parallel);
+    }
     // `a·b` and `a·bᵀ` with ≤ 4 output columns stay on the calling thread whatever their size:
     // copying their large operand in, which that thread does alone, costs about what the
     // dot products do (2048×1024×3 on two threads measured 0.83–1.18×).
@@ -423,6 +512,93 @@ export class WasmKernels {
     this.#finish(out, c, rows, cols, bias);
   }
 
+  // Bytes of this memory a call may still use: the budget above the resident blocks.
+  #room(): number {
+    return parallelTuning.memoryBytes - (this.#resident?.top ?? 0);
+  }
+
+  // An upper bound on the bytes a product of rows × cols outputs summing `depth` terms
+  // reserves: both operands copied and packed (panels padded), the output, a bias row and
+  // the tasks' edge tiles, each aligned.
+  #productBytes(rows: number, cols: number, depth: number): number {
+    const MR = this.#mr, NR = this.#nr;
+    const elements = 2 * (rows + MR + cols + NR) * depth + rows * cols + 2 * cols +
+      (MAX_TASKS + 2) * align(MR * NR) + 16 * 16;
+    return elements * this.#bytes;
+  }
+
+  // A product too large for the memory, as blocks of output rows and columns, each a product
+  // of its own (the larger side halved until a block fits).
+  #blocks(
+    kind: 0 | 1 | 2,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    m: number,
+    k: number,
+    n: number,
+    accumulate: boolean,
+    bias?: FloatArray,
+    parallel?: Parallel,
+  ): void {
+    const rows = kind === 1 ? k : m;
+    const cols = kind === 2 ? k : n;
+    const depth = kind === 0 ? k : kind === 1 ? m : n;
+    const room = this.#room();
+    let rowParts = 1, colParts = 1;
+    for (;;) {
+      const blockRows = Math.ceil(rows / rowParts), blockCols = Math.ceil(cols / colParts);
+      if (this.#productBytes(blockRows + BLOCK_ROWS, blockCols + BLOCK_COLS, depth) <= room) {
+        break;
+      }
+      const rowsSplit = blockRows > BLOCK_ROWS, colsSplit = blockCols > BLOCK_ROWS;
+      if (!rowsSplit && !colsSplit) {
+        const bytes = this.#productBytes(blockRows + BLOCK_ROWS, blockCols + BLOCK_COLS, depth);
+        throw new RangeError(
+          `wasmBackend.${PRODUCTS[kind]}: a product summing ${depth} terms per output needs ${
+            formatBytes(bytes)
+          } bytes of WebAssembly memory even in blocks of at most ${blockRows} × ${blockCols} outputs, past the wasm backend's budget of ${
+            formatBytes(room)
+          } bytes; use a smaller batch, or setBackend("js") for this work`,
+        );
+      }
+      if (rowsSplit && (blockRows >= blockCols || !colsSplit)) rowParts *= 2;
+      else colParts *= 2;
+    }
+    const rowCuts = boundaries(rows, rowParts, BLOCK_ROWS);
+    const colCuts = boundaries(cols, colParts, BLOCK_COLS);
+    for (let i = 0; i + 1 < rowCuts.length; i++) {
+      const r0 = rowCuts[i], R = rowCuts[i + 1] - r0;
+      for (let j = 0; j + 1 < colCuts.length; j++) {
+        const j0 = colCuts[j], C = colCuts[j + 1] - j0;
+        const wholeRows = C === cols; // the output block is contiguous rows of c
+        // The block's operands: [rows of a or b] as views, columns gathered.
+        let left: FloatArray, right: FloatArray;
+        if (kind === 0) {
+          left = a.subarray(r0 * k, (r0 + R) * k);
+          right = C === n ? b : gatherColumns(b, n, k, j0, C);
+        } else if (kind === 1) {
+          left = R === k ? a : gatherColumns(a, k, m, r0, R);
+          right = C === n ? b : gatherColumns(b, n, m, j0, C);
+        } else {
+          left = a.subarray(r0 * n, (r0 + R) * n);
+          right = b.subarray(j0 * n, (j0 + C) * n);
+        }
+        const out = wholeRows
+          ? c.subarray(r0 * cols, (r0 + R) * cols)
+          : accumulate
+          ? gatherColumns(c.subarray(r0 * cols), cols, R, j0, C)
+          : new (c.constructor as Float32ArrayConstructor)(R * C);
+        const blockBias = bias?.subarray(j0, j0 + C);
+        if (kind === 0) this.product(0, left, right, out, R, k, C, accumulate, blockBias, parallel);
+        else if (kind === 1) {
+          this.product(1, left, right, out, m, R, C, accumulate, blockBias, parallel);
+        } else this.product(2, left, right, out, R, C, n, accumulate, blockBias, parallel);
+        if (!wholeRows) scatterColumns(out, c.subarray(r0 * cols), cols, R, j0, C);
+      }
+    }
+  }
+
   /**
    * The products by one right operand (see `Backend.prepareRight`): as
    * {@linkcode WasmKernels.product} computes them, with `b` copied and packed once at the
@@ -442,6 +618,10 @@ export class WasmKernels {
         if (same && work >= CROSSOVER) return this.product(kind, a, b, c, m, pk, pn, accumulate);
         const js = transposed ? jsBackend.matmulTransB : jsBackend.matmul;
         return js(a, b, c, m, pk, pn, accumulate);
+      }
+      // Too large for the memory at once: product() runs it in blocks.
+      if (this.#productBytes(m, n, k) > this.#room()) {
+        return this.product(kind, a, b, c, m, pk, pn, accumulate);
       }
       // As product() places it: large products on the shared kernels (their pool, when
       // there is one now), the rest here.
@@ -703,7 +883,8 @@ export class WasmKernels {
   /**
    * The convolution's forward pass (see `Backend.conv2dForward`): on the shared kernels and
    * their pool when threads are wanted and it does at least `parallelTuning.threshold`
-   * multiply-adds, else here.
+   * multiply-adds, else here; on one thread when the threads' scratch would pass the memory
+   * budget (`parallelTuning.memoryBytes`), and not at all (false) when one thread's would.
    *
    * @throws {Error} when a worker thread failed (the next call runs on a fresh pool).
    */
@@ -713,10 +894,13 @@ export class WasmKernels {
     bias: FloatArray | undefined,
     y: FloatArray,
     g: ConvGeometry,
-  ): void {
+  ): boolean {
     const large = convWork(g) >= parallelTuning.threshold;
-    const host = this.#taskHost(large, "conv2dForward", [x, y]);
+    const need = (threads: number) => convElements(g, this.tileSize, threads, false);
+    const host = this.#taskHost(large, "conv2dForward", [x, y], need);
+    if (!host) return false;
     convForward(host, x, w, bias, y, g);
+    return true;
   }
 
   /** The convolution's backward pass (see `Backend.conv2dBackward`), placed as forward's. */
@@ -728,11 +912,14 @@ export class WasmKernels {
     dbias: FloatArray | undefined,
     dx: FloatArray | null,
     g: ConvGeometry,
-  ): void {
+  ): boolean {
     const work = (dx ? 2 : 1) * convWork(g);
     const large = work >= parallelTuning.threshold;
-    const host = this.#taskHost(large, "conv2dBackward", [x, dvalues, dx]);
+    const need = (threads: number) => convElements(g, this.tileSize, threads, true);
+    const host = this.#taskHost(large, "conv2dBackward", [x, dvalues, dx], need);
+    if (!host) return false;
     convBackward(host, x, w, dvalues, dw, dbias, dx, g);
+    return true;
   }
 
   /**
@@ -782,13 +969,35 @@ export class WasmKernels {
   // The kernels a job of tasks runs on: the shared ones with their pool when it is `large`
   // enough and threads are wanted (and not backing off); else the shared ones on this thread
   // when an operand lies resident in their memory; else these, on this thread.
-  #taskHost(large: boolean, name: string, operands: Operands): TaskHost {
+  // With `need` (the elements a job reserves on so many threads), a job whose scratch for all
+  // the pool's threads would pass the memory budget runs on the calling thread alone (the
+  // same bits), and one that would pass it even so gets null.
+  #taskHost(
+    large: boolean,
+    name: string,
+    operands: Operands,
+    need: (threads: number) => number = () => 0,
+  ): TaskHost | null {
     const shared = this.#sharedFor(large, operands);
-    if (!shared) return this.#host();
+    if (!shared) return this.#fits(need(1)) ? this.#host() : null;
+    const kernels = shared.kernels;
     const pool = large ? shared.threads.pool() : null;
     const where = `wasmBackend.${name}`;
-    if (pool) return shared.kernels.#host({ pool, threads: shared.threads, where });
-    return shared.resident ? shared.kernels.#host() : this.#host();
+    if (pool && kernels.#fits(need(pool.workers + 1))) {
+      return kernels.#host({ pool, threads: shared.threads, where });
+    }
+    if (shared.resident) return kernels.#fits(need(1)) ? kernels.#host() : null;
+    return this.#fits(need(1)) ? this.#host() : null;
+  }
+
+  // Whether `elements` above the origin fit the budget above the resident blocks.
+  #fits(elements: number): boolean {
+    return elements * this.#bytes <= this.#room();
+  }
+
+  /** The register tile of these kernels, [mr, nr]. */
+  get tileSize(): [number, number] {
+    return [this.#mr, this.#nr];
   }
 
   // The shared kernels of this element type, when these are the calling thread's own and the
@@ -1224,6 +1433,25 @@ function kernelsFor(x: FloatArray, y: FloatArray, z: FloatArray): WasmKernels | 
   return y instanceof Float64Array && z instanceof Float64Array ? loadWasmKernels64() : null;
 }
 
+// The most elements of each of (up to four) arrays that an element-wise pass copies into the
+// kernels' memory at once: an eighth of the budget. Longer arrays go in pieces, each element
+// computed alone (the column sums in row order, carried from piece to piece): the same bits.
+function pieceLength(array: FloatArray): number {
+  return Math.max(16, Math.floor(parallelTuning.memoryBytes / 8 / array.BYTES_PER_ELEMENT));
+}
+
+// Runs `run(first, count)` over [0, length) in pieces of at most `most`, or `whole()` (on the
+// arrays themselves: no views made) when one piece holds it all.
+function inPieces(
+  length: number,
+  most: number,
+  whole: () => void,
+  run: (first: number, count: number) => void,
+): void {
+  if (length <= most) return whole();
+  for (let first = 0; first < length; first += most) run(first, Math.min(most, length - first));
+}
+
 // The element-wise passes (bias add, column sums, ReLU) of large enough arrays run in wasm
 // for both element types: in W1's float64 training step this beat the JS loops by 0.7 s of
 // 2.2 s (the JS loops ran 3–5× slower there than in isolation).
@@ -1295,29 +1523,40 @@ export const wasmBackend: Backend = {
   },
   addBias(c, bias, m, n) {
     const kernels = elementwiseKernels(m * n, c, bias, bias);
-    if (kernels) kernels.addBias(c, bias, m, n);
-    else jsBackend.addBias(c, bias, m, n);
+    if (!kernels) return jsBackend.addBias(c, bias, m, n);
+    const rows = Math.max(1, Math.floor(pieceLength(c) / n));
+    inPieces(m, rows, () => kernels.addBias(c, bias, m, n), (r0, count) => {
+      kernels.addBias(c.subarray(r0 * n, (r0 + count) * n), bias, count, n);
+    });
   },
   sumColumns(a, out, m, n, accumulate = false) {
     const kernels = elementwiseKernels(m * n, a, out, out);
-    if (kernels) kernels.sumColumns(a, out, m, n, accumulate);
-    else jsBackend.sumColumns(a, out, m, n, accumulate);
+    if (!kernels) return jsBackend.sumColumns(a, out, m, n, accumulate);
+    const rows = Math.max(1, Math.floor(pieceLength(a) / n));
+    inPieces(m, rows, () => kernels.sumColumns(a, out, m, n, accumulate), (r0, count) => {
+      const part = a.subarray(r0 * n, (r0 + count) * n);
+      kernels.sumColumns(part, out, count, n, accumulate || r0 > 0);
+    });
   },
   relu(x, out) {
     const kernels = elementwiseKernels(x.length, x, out, out);
-    if (kernels) kernels.relu(x, out);
-    else jsBackend.relu!(x, out);
+    if (!kernels) return jsBackend.relu!(x, out);
+    inPieces(x.length, pieceLength(x), () => kernels.relu(x, out), (i, count) => {
+      kernels.relu(x.subarray(i, i + count), out.subarray(i, i + count));
+    });
   },
   reluBackward(x, dvalues, out) {
     const kernels = elementwiseKernels(x.length, x, dvalues, out);
-    if (kernels) kernels.relu(x, out, dvalues);
-    else jsBackend.reluBackward!(x, dvalues, out);
+    if (!kernels) return jsBackend.reluBackward!(x, dvalues, out);
+    inPieces(x.length, pieceLength(x), () => kernels.relu(x, out, dvalues), (i, count) => {
+      const end = i + count;
+      kernels.relu(x.subarray(i, end), out.subarray(i, end), dvalues.subarray(i, end));
+    });
   },
   conv2dForward(x, w, bias, y, geometry) {
     const kernels = x.length + y.length <= parallelTuning.convElements ? kernelsFor(x, w, y) : null;
     if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
-    kernels.conv2dForward(x, w, bias, y, geometry);
-    return true;
+    return kernels.conv2dForward(x, w, bias, y, geometry);
   },
   maxPool2dForward(x, y, argmax, geometry) {
     const kernels = kernelsFor(x, y, y);
@@ -1333,8 +1572,7 @@ export const wasmBackend: Backend = {
     const same = (array: FloatArray | null | undefined) =>
       !array || array.constructor === x.constructor;
     if (!kernels || !same(dw) || !same(dbias) || !same(dx)) return false;
-    kernels.conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry);
-    return true;
+    return kernels.conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry);
   },
   allocate(dtype, length) {
     if (length < RESIDENT_MIN_ELEMENTS) return undefined;
@@ -1343,7 +1581,13 @@ export const wasmBackend: Backend = {
   adam(value, grad, momentum, cache, hyper) {
     const kernels = elementwiseKernels(value.length, value, grad, momentum);
     if (kernels && cache.constructor === value.constructor) {
-      kernels.adam(value, grad, momentum, cache, hyper);
+      const whole = () => kernels.adam(value, grad, momentum, cache, hyper);
+      inPieces(value.length, pieceLength(value), whole, (i, count) => {
+        const [v, g, m, c] = [value, grad, momentum, cache].map((array) =>
+          array.subarray(i, i + count)
+        );
+        kernels.adam(v, g, m, c, hyper);
+      });
     } else adamLoop(value, grad, momentum, cache, hyper);
   },
 };

@@ -1,5 +1,6 @@
 // The built-in plugins, by kind. Add a line here when adding a plugin; nothing in the core
 // names a concrete plugin.
+import { describe } from "../core/_describe.ts";
 import { GELU } from "../activations/gelu.ts";
 import { LeakyReLU } from "../activations/leaky_relu.ts";
 import { Linear } from "../activations/linear.ts";
@@ -62,7 +63,7 @@ export function chainFromConfig(
   return new Chain(specs.map((spec, i) => {
     const { kind, config: layerConfig } = (spec ?? {}) as { kind?: unknown; config?: unknown };
     if (typeof kind !== "string") {
-      throw new TypeError(`${where}: layers[${i}].kind must be a string, got ${kind}`);
+      throw new TypeError(`${where}: layers[${i}].kind must be a string, got ${describe(kind)}`);
     }
     return create(kind, (layerConfig ?? {}) as JsonObject);
   }));

@@ -1,5 +1,6 @@
 // The registries of the plugins that ship with chainrule, and the functions users call to
 // add their own: a saved model finds its layers, losses, optimizers and schedules by kind.
+import { describe } from "../core/_describe.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { Layer } from "../core/layer.ts";
 import type { Loss } from "../core/loss.ts";
@@ -84,9 +85,7 @@ export function createOptimizer(kind: string, config: JsonObject = {}): Optimize
   };
   if (typeof scheduleKind !== "string") {
     throw new TypeError(
-      `createOptimizer: config.schedule of ${kind} must be { kind, config }, got ${
-        JSON.stringify(spec)
-      }`,
+      `createOptimizer: config.schedule of ${kind} must be { kind, config }, got ${describe(spec)}`,
     );
   }
   const schedule = createSchedule(scheduleKind, (scheduleConfig ?? {}) as JsonObject);

@@ -1,4 +1,5 @@
 // Argument checks shared by plugins; exported for plugin authors from the plugin entry.
+import { describe, describeKind } from "./_describe.ts";
 import { formatShape, Tensor } from "./tensor.ts";
 
 /**
@@ -8,7 +9,7 @@ import { formatShape, Tensor } from "./tensor.ts";
  */
 export function expectTensor(inputs: Tensor, where: string): void {
   if (!(inputs instanceof Tensor)) {
-    throw new TypeError(`${where}: inputs must be a Tensor, got ${typeof inputs}`);
+    throw new TypeError(`${where}: inputs must be a Tensor, got ${describeKind(inputs)}`);
   }
 }
 
@@ -30,7 +31,7 @@ export function expectLike(
   if (!same) {
     const got = dvalues instanceof Tensor
       ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-      : typeof dvalues;
+      : describeKind(dvalues);
     throw new TypeError(
       `${where}: dvalues is ${got}, expected ${cached.dtype} ${
         formatShape(cached.shape)
@@ -50,7 +51,9 @@ export function checkHyper(
 ): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
     const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
-    throw new RangeError(`${where}: ${name} must be a finite number ${range}, got ${value}`);
+    throw new RangeError(
+      `${where}: ${name} must be a finite number ${range}, got ${describe(value)}`,
+    );
   }
   return value;
 }

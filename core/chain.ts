@@ -1,3 +1,4 @@
+import { describe, describeKind } from "./_describe.ts";
 import type { JsonObject } from "./json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, StateTensor } from "./layer.ts";
 import type { Loss, Targets } from "./loss.ts";
@@ -59,12 +60,16 @@ export class Chain implements Layer {
   constructor(layers: Layer[]) {
     const where = `new ${new.target.name}`;
     if (!Array.isArray(layers)) {
-      throw new TypeError(`${where}: layers must be an array of layers, got ${typeof layers}`);
+      throw new TypeError(
+        `${where}: layers must be an array of layers, got ${describeKind(layers)}`,
+      );
     }
     layers.forEach((layer, i) => {
       if (!layer || typeof layer.forward !== "function" || typeof layer.backward !== "function") {
         throw new TypeError(
-          `${where}: layers[${i}] does not implement Layer (forward and backward), got ${layer}`,
+          `${where}: layers[${i}] does not implement Layer (forward and backward), got ${
+            describe(layer)
+          }`,
         );
       }
     });
@@ -119,15 +124,25 @@ export class Chain implements Layer {
    * One optimization step on one batch, for tensors already checked: forward, loss,
    * backward, update.
    *
+   * `beforeUpdate`, when given, sees the loss and the penalty first; what it throws stops
+   * the step before backward and the optimizer run (`trainStep` refuses a non-finite loss
+   * this way).
+   *
    * @returns the mean data loss, the regularization penalty (both before the update) and
    * the outputs of the forward pass.
    */
-  trainBatch(inputs: Tensor, y: Targets, options: TrainStepOptions): BatchResult {
+  trainBatch(
+    inputs: Tensor,
+    y: Targets,
+    options: TrainStepOptions,
+    beforeUpdate?: (loss: number, regularizationLoss: number) => void,
+  ): BatchResult {
     const params = this.params();
     for (const param of params) param.zeroGrad();
     const outputs = this.forward(inputs, { training: true });
     const loss = options.loss.forward(outputs, y);
     const regularizationLoss = this.regularizationLoss();
+    beforeUpdate?.(loss, regularizationLoss);
     // Nobody reads d(loss)/d(inputs) of the data, so the first layer may skip it.
     this.backward(options.loss.backward(), { inputGradient: false });
     options.optimizer.step(params);

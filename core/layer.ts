@@ -114,4 +114,10 @@ export interface Layer {
    * PyTorch module of the same function. Absent: the layer has no PyTorch counterpart.
    */
   torchNames?(): Readonly<Record<string, TorchName>>;
+  /**
+   * The fewest samples a training batch must hold (BatchNorm: 2, to compute a variance); 1
+   * when absent. `fit` reads it, through nested models too, to merge an epoch's last batch
+   * into the one before when it would be smaller (see `FitOptions.dropRemainder`).
+   */
+  readonly minTrainingBatch?: number;
 }

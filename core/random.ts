@@ -1,3 +1,4 @@
+import { describe } from "./_describe.ts";
 const N = 624;
 const M = 397;
 const UPPER = 0x80000000;
@@ -47,7 +48,9 @@ export class RandomState {
    */
   constructor(seed: number) {
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-      throw new RangeError(`new RandomState: seed must be an integer in [0, 2^32), got ${seed}`);
+      throw new RangeError(
+        `new RandomState: seed must be an integer in [0, 2^32), got ${describe(seed)}`,
+      );
     }
     const mt = this.#mt;
     mt[0] = seed;
@@ -125,11 +128,15 @@ export class RandomState {
   restore(state: RandomStateSnapshot): void {
     if (!Array.isArray(state.key) || state.key.length !== N) {
       throw new TypeError(
-        `RandomState.restore: key must hold ${N} words, got ${state.key?.length}`,
+        `RandomState.restore: key must hold ${N} words, got ${
+          Array.isArray(state.key) ? state.key.length : describe(state.key)
+        }`,
       );
     }
     if (!Number.isInteger(state.pos) || state.pos < 0 || state.pos > N) {
-      throw new RangeError(`RandomState.restore: pos must be in [0, ${N}], got ${state.pos}`);
+      throw new RangeError(
+        `RandomState.restore: pos must be in [0, ${N}], got ${describe(state.pos)}`,
+      );
     }
     this.#mt.set(state.key);
     this.#pos = state.pos;

@@ -1,3 +1,4 @@
+import { describe, describeKind } from "./_describe.ts";
 import type { JsonObject } from "./json.ts";
 
 /** Builds a plugin from its `config()`. */
@@ -23,11 +24,11 @@ export class Registry<T> {
   /** Adds or replaces the factory of `kind`; `where` names the caller in errors. */
   register(kind: string, factory: Factory<T>, where: string): void {
     if (typeof kind !== "string" || kind === "") {
-      throw new TypeError(`${where}: kind must be a non-empty string, got ${JSON.stringify(kind)}`);
+      throw new TypeError(`${where}: kind must be a non-empty string, got ${describe(kind)}`);
     }
     if (typeof factory !== "function") {
       throw new TypeError(
-        `${where}: factory for "${kind}" must be a function, got ${typeof factory}`,
+        `${where}: factory for "${kind}" must be a function, got ${describeKind(factory)}`,
       );
     }
     this.factories.set(kind, factory);

@@ -1,3 +1,4 @@
+import { describe, describeKind } from "./_describe.ts";
 import { type RandomOptions, resolveRandom } from "./random.ts";
 
 /** Element type of a tensor: `"float32"` (the default) or `"float64"` (for verification). */
@@ -15,9 +16,102 @@ export interface TensorOptions {
   dtype?: DType;
 }
 
-/** Allocates a zeroed flat array of the given dtype. */
+// The budget `withAllocationBudget` sets: what `allocate` may still hand out, and for whom.
+interface AllocationBudget {
+  left: number; // bytes
+  readonly total: number; // bytes
+  readonly where: string;
+  readonly why: string;
+  exceeded?: AllocationBudgetError; // the first refusal, rethrown by withAllocationBudget
+}
+const budgets: AllocationBudget[] = [];
+
+/** What `allocate` (or a layer's `checkAllocation`) throws past a budget; see withAllocationBudget. */
+export class AllocationBudgetError extends RangeError {
+  /** Creates the error; `message` names the budget's owner, the bytes asked and left. */
+  constructor(message: string) {
+    super(message);
+    this.name = "AllocationBudgetError";
+  }
+}
+
+function refuse(budget: AllocationBudget, what: string, bytes: number): never {
+  const error = new AllocationBudgetError(
+    `${budget.where}: refusing to allocate ${what} (${bytes} bytes): ` +
+      `only ${budget.left} of the ${budget.total} bytes ${budget.why} are left`,
+  );
+  budget.exceeded ??= error;
+  throw error;
+}
+
+/**
+ * Refuses `bytes` (what `what` describes: `new Dense's weights [3, 4]`) when they pass the
+ * budget of the innermost {@linkcode withAllocationBudget}, without counting them: a layer
+ * calls it before allocating its params, so the error can name it. Does nothing outside a
+ * budget.
+ *
+ * @throws {AllocationBudgetError} past the budget.
+ */
+export function checkAllocationBudget(what: string, bytes: number): void {
+  const budget = budgets.at(-1);
+  if (budget && !(bytes <= budget.left)) refuse(budget, what, bytes);
+}
+
+/**
+ * Allocates a zeroed flat array of the given dtype. Inside {@linkcode withAllocationBudget}
+ * the bytes are counted against the budget first, and an allocation past it is refused.
+ *
+ * @throws {RangeError} past the budget, naming the budget's owner, the bytes asked and left.
+ */
 export function allocate(dtype: DType, length: number): FloatArray {
+  const budget = budgets.at(-1);
+  if (budget) {
+    const bytes = length * (dtype === "float64" ? 8 : 4);
+    if (!(bytes <= budget.left)) refuse(budget, `${length} ${dtype} elements`, bytes);
+    budget.left -= bytes;
+  }
   return dtype === "float64" ? new Float64Array(length) : new Float32Array(length);
+}
+
+/**
+ * Runs `build` with every {@linkcode allocate} counted against `bytes`: the first
+ * allocation past it throws, before any memory is taken. A loader uses it to build layers
+ * from an untrusted file's config, with a budget derived from the tensors the file holds, so
+ * that a small file cannot declare a gigantic layer. `why` ends the error message
+ * (`"the file's tensors allow"`). Budgets nest; the innermost counts. If the budget was
+ * exceeded, the refusal is rethrown even when `build` caught it and threw another error.
+ *
+ * @throws {AllocationBudgetError} (a `RangeError`) when `build` allocates more than `bytes`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "@chainrule/nn";
+ * import { withAllocationBudget } from "@chainrule/nn/plugin";
+ *
+ * const small = withAllocationBudget(1024, "example", "the budget allows", () => Tensor.zeros([16]));
+ * assert.equal(small.size, 16);
+ * assert.throws(
+ *   () => withAllocationBudget(1024, "example", "the budget allows", () => Tensor.zeros([1e9])),
+ *   /example: refusing to allocate 1000000000 float32 elements \(4000000000 bytes\)/,
+ * );
+ * ```
+ */
+export function withAllocationBudget<T>(
+  bytes: number,
+  where: string,
+  why: string,
+  build: () => T,
+): T {
+  const budget: AllocationBudget = { left: bytes, total: bytes, where, why };
+  budgets.push(budget);
+  try {
+    return build();
+  } catch (error) {
+    throw budget.exceeded ?? error;
+  } finally {
+    budgets.splice(budgets.indexOf(budget), 1);
+  }
 }
 
 /** The dtype of a flat array. */
@@ -35,27 +129,14 @@ function checkShape(shape: readonly number[], where: string): number {
   for (const dim of shape) {
     if (!Number.isSafeInteger(dim) || dim < 0) {
       throw new TypeError(
-        `${where}: shape ${formatShape(shape)} must hold non-negative integers, got ${dim}`,
+        `${where}: shape ${formatShape(shape)} must hold non-negative integers, got ${
+          describe(dim)
+        }`,
       );
     }
     size *= dim;
   }
   return size;
-}
-
-// What a value is, for error messages: `a string ("hello")`, `an object`, `undefined`.
-function describeValue(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === "string") {
-    const text = value.length > 20 ? `${value.slice(0, 20)}…` : value;
-    return `a string (${JSON.stringify(text)})`;
-  }
-  if (typeof value === "number") return `the number ${value}`;
-  if (typeof value === "object") {
-    const name = (value as object).constructor?.name;
-    return name && name !== "Object" ? `a ${name}` : "an object";
-  }
-  return `a ${typeof value}`;
 }
 
 function isArrayLevel(value: unknown): value is ArrayLike<NestedArray> {
@@ -70,7 +151,7 @@ function inferShape(value: NestedArray, where: string, argument: string): number
       const at = shape.length === 0 ? "" : ` at depth ${shape.length}`;
       throw new TypeError(
         `${where}: ${argument} must be a Tensor or nested arrays of numbers, got ${
-          describeValue(level)
+          describeKind(level)
         }${at}`,
       );
     }
@@ -92,16 +173,14 @@ function flattenInto(
   if (depth === shape.length) {
     if (typeof value !== "number") {
       throw new TypeError(
-        `${where}: ragged nesting, expected a number at depth ${depth}, got ${
-          describeValue(value)
-        }`,
+        `${where}: ragged nesting, expected a number at depth ${depth}, got ${describeKind(value)}`,
       );
     }
     out[offset] = value;
     return offset + 1;
   }
   if (!isArrayLevel(value) || value.length !== shape[depth]) {
-    const got = isArrayLevel(value) ? `length ${value.length}` : describeValue(value);
+    const got = isArrayLevel(value) ? `length ${value.length}` : describeKind(value);
     throw new TypeError(
       `${where}: ragged nesting, expected length ${shape[depth]} at depth ${depth}, got ${got}`,
     );
@@ -322,7 +401,7 @@ export function expectMatrix(
   features?: number,
 ): [number, number] {
   if (!(tensor instanceof Tensor)) {
-    throw new TypeError(`${where}: ${argument} must be a Tensor, got ${typeof tensor}`);
+    throw new TypeError(`${where}: ${argument} must be a Tensor, got ${describeKind(tensor)}`);
   }
   if (tensor.rank !== 2) {
     throw new TypeError(

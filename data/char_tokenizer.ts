@@ -1,4 +1,5 @@
 // Characters to ids and back, for character-level language models.
+import { describe, describeKind } from "../core/_describe.ts";
 
 /** The JSON form of a {@linkcode CharTokenizer}: its vocabulary in id order. */
 export interface CharTokenizerJson {
@@ -57,7 +58,7 @@ export class CharTokenizer {
     if (typeof chars !== "string" && !Array.isArray(chars)) {
       throw new TypeError(
         `${where}: chars must be a string or an array of one-character strings, got ${
-          chars === null ? "null" : typeof chars
+          describeKind(chars)
         }`,
       );
     }
@@ -69,9 +70,7 @@ export class CharTokenizer {
     list.forEach((char, i) => {
       if (typeof char !== "string" || [...char].length !== 1) {
         throw new TypeError(
-          `${where}: chars[${i}] must be one character (one code point), got ${
-            typeof char === "string" ? JSON.stringify(char) : typeof char
-          }`,
+          `${where}: chars[${i}] must be one character (one code point), got ${describe(char)}`,
         );
       }
       const first = ids.get(char);
@@ -95,7 +94,7 @@ export class CharTokenizer {
   static fromText(text: string): CharTokenizer {
     const where = "CharTokenizer.fromText";
     if (typeof text !== "string") {
-      throw new TypeError(`${where}: text must be a string, got ${typeof text}`);
+      throw new TypeError(`${where}: text must be a string, got ${describeKind(text)}`);
     }
     if (text.length === 0) {
       throw new RangeError(`${where}: text is empty; it needs at least one character`);
@@ -111,7 +110,7 @@ export class CharTokenizer {
   static fromJSON(text: string): CharTokenizer {
     const where = "CharTokenizer.fromJSON";
     if (typeof text !== "string") {
-      throw new TypeError(`${where}: text must be a JSON string, got ${typeof text}`);
+      throw new TypeError(`${where}: text must be a JSON string, got ${describeKind(text)}`);
     }
     let json: Partial<CharTokenizerJson>;
     try {
@@ -142,7 +141,7 @@ export class CharTokenizer {
    */
   encode(text: string): Int32Array {
     if (typeof text !== "string") {
-      throw new TypeError(`CharTokenizer.encode: text must be a string, got ${typeof text}`);
+      throw new TypeError(`CharTokenizer.encode: text must be a string, got ${describeKind(text)}`);
     }
     const ids = this.#ids;
     const out: number[] = [];
@@ -170,7 +169,7 @@ export class CharTokenizer {
   decode(ids: ArrayLike<number>): string {
     const where = "CharTokenizer.decode";
     if (!Array.isArray(ids) && !(ArrayBuffer.isView(ids) && !(ids instanceof DataView))) {
-      throw new TypeError(`${where}: ids must be an array of integers, got ${typeof ids}`);
+      throw new TypeError(`${where}: ids must be an array of integers, got ${describeKind(ids)}`);
     }
     const chars = this.chars;
     const size = chars.length;
@@ -178,7 +177,7 @@ export class CharTokenizer {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (typeof id !== "number") {
-        throw new TypeError(`${where}: ids[${i}] must be a number, got ${typeof id}`);
+        throw new TypeError(`${where}: ids[${i}] must be a number, got ${describeKind(id)}`);
       }
       if (!Number.isInteger(id) || id < 0 || id >= size) {
         throw new RangeError(

@@ -1,3 +1,4 @@
+import { describe, describeKind } from "../core/_describe.ts";
 import { type DType, Tensor } from "../core/tensor.ts";
 
 type Read = (view: DataView, offset: number) => number;
@@ -91,7 +92,7 @@ function isGzip(bytes: Uint8Array): boolean {
 export function parseIdx(bytes: Uint8Array, name = "IDX data"): IdxArray {
   const where = `parseIdx: ${name}`;
   if (!(bytes instanceof Uint8Array)) {
-    throw new TypeError(`parseIdx: bytes must be a Uint8Array, got ${typeof bytes}`);
+    throw new TypeError(`parseIdx: bytes must be a Uint8Array, got ${describeKind(bytes)}`);
   }
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) {
     const hint = isGzip(bytes) ? "; it is gzip-compressed: use decodeIdx" : "";
@@ -283,7 +284,7 @@ export function idxDataset(
     );
   } else {
     throw new RangeError(
-      `idxDataset: layout must be "rows" or "nchw", got ${JSON.stringify(layout)}`,
+      `idxDataset: layout must be "rows" or "nchw", got ${describe(layout)}`,
     );
   }
   const x = Tensor.zeros(shape, { dtype: options.dtype ?? "float32" });

@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import { type RandomOptions, RandomState } from "../core/random.ts";
 import { allocate, type DType, Tensor } from "../core/tensor.ts";
 
@@ -46,7 +47,7 @@ function linspace(start: number, stop: number, n: number): Float64Array {
 export function spiralData(samples = 100, classes = 3, options: SpiralOptions = {}): Dataset {
   for (const [name, value] of [["samples", samples], ["classes", classes]] as const) {
     if (!Number.isSafeInteger(value) || value < 2) {
-      throw new RangeError(`spiralData: ${name} must be an integer ≥ 2, got ${value}`);
+      throw new RangeError(`spiralData: ${name} must be an integer ≥ 2, got ${describe(value)}`);
     }
   }
   const random = options.random ?? new RandomState(options.seed ?? 0);

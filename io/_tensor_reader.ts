@@ -1,6 +1,6 @@
 // Takes the tensors a model needs out of a map of named tensors (a file's, or a state dict
 // a user built), checking each one's shape and dtype and that none is left over.
-import type { JsonObject } from "../core/json.ts";
+import { type JsonLimits, type JsonObject, scanJson } from "../core/json.ts";
 import { formatShape } from "../core/tensor.ts";
 import { SafetensorsError, type SafetensorsErrorCode, type TensorSource } from "./safetensors.ts";
 
@@ -18,11 +18,33 @@ export class TensorReader {
     throw new SafetensorsError(code, `${this.where}: ${message}`);
   }
 
-  // A `{ kind, config, … }` object stored as JSON in the metadata under `key`.
-  spec(key: string): { kind: string; config: JsonObject } & JsonObject {
+  // A `{ kind, config, … }` object stored as JSON in the metadata under `key`, measured
+  // against `limits` before it is parsed (`what` names them in the error).
+  spec(
+    key: string,
+    limits: JsonLimits = {},
+    what: Partial<Record<"depth" | "containers" | "values" | "entries", string>> = {},
+  ): { kind: string; config: JsonObject } & JsonObject {
+    const text = this.metadata[key];
+    const scan = scanJson(text, limits);
+    if (scan.limit !== "") {
+      const passed = scan.limit === "depth"
+        ? `nests deeper than ${limits.maxDepth} levels`
+        : scan.limit === "containers"
+        ? `holds more than ${limits.maxContainers} arrays and objects`
+        : scan.limit === "values"
+        ? `holds more than ${limits.maxValues} values`
+        : `holds more than ${limits.maxEntries} entries`;
+      const detail = what[scan.limit] ? ` (${what[scan.limit]})` : "";
+      this.fail(
+        "model_too_large",
+        `__metadata__ "${key}" ${passed} by character ${scan.stoppedAt}${detail}; ` +
+          "it is refused before being parsed",
+      );
+    }
     let spec: unknown;
     try {
-      spec = JSON.parse(this.metadata[key]);
+      spec = JSON.parse(text);
     } catch {
       this.fail("model_metadata", `__metadata__ "${key}" is not JSON`);
     }
@@ -79,6 +101,41 @@ export class TensorReader {
     }
     this.take(name, shape, true);
     return Float64Array.from(data as ArrayLike<number | bigint>, (v) => Number(v));
+  }
+
+  // Refuses a tensor holding NaN or ±Infinity, or values that overflow `dtype` (float32);
+  // with `allow`, notes it in `warnings` instead (for one warning at the end of the load).
+  checkFinite(
+    name: string,
+    source: ArrayLike<number>,
+    dtype: "float32" | "float64",
+    allow: boolean,
+    warnings: string[],
+  ): void {
+    const float32 = dtype === "float32";
+    for (let i = 0; i < source.length; i++) {
+      const v = source[i];
+      if (float32 ? Number.isFinite(Math.fround(v)) : Number.isFinite(v)) continue;
+      let count = 0;
+      for (let j = i; j < source.length; j++) {
+        const w = source[j];
+        if (!(float32 ? Number.isFinite(Math.fround(w)) : Number.isFinite(w))) count++;
+      }
+      const what = Number.isFinite(v)
+        ? `${v} at element ${i}, which overflows the layer's float32`
+        : `${v} at element ${i}`;
+      const message = `tensor "${name}" holds ${what} (${count} of its ${source.length} ` +
+        "values are not finite)";
+      if (allow) {
+        warnings.push(message);
+        return;
+      }
+      this.fail(
+        "non_finite",
+        `${message}; a model with such weights predicts NaN. ` +
+          "Pass { allowNonFinite: true } to load it anyway",
+      );
+    }
   }
 
   // Every tensor must have been taken: a leftover means the model and the file disagree.

@@ -9,11 +9,11 @@ import type { Optimizer } from "../core/optimizer.ts";
 import type { Param } from "../core/param.ts";
 import { createLayer, createOptimizer } from "../catalog/registry.ts";
 import { Chain } from "../core/chain.ts";
-import { allocate, Tensor } from "../core/tensor.ts";
+import { allocate, AllocationBudgetError, Tensor, withAllocationBudget } from "../core/tensor.ts";
 import { TensorReader } from "./_tensor_reader.ts";
 import { parseSafetensors } from "./safetensors.ts";
 import { encodeSafetensorsChunks, joinChunks } from "./safetensors_writer.ts";
-import { readFileBytes, writeFileAtomic } from "./write_file_atomic.ts";
+import { readFileBytes, removeStaleTemps, writeFileAtomic } from "./write_file_atomic.ts";
 
 /** Metadata key of the architecture: `{"kind":"Sequential","config":{"layers":[…]}}`. */
 export const MODEL_METADATA_KEY = "chainrule.model";
@@ -32,6 +32,36 @@ export interface SaveModelOptions {
   optimizer?: Optimizer;
   /** Extra strings for `__metadata__` (keys starting with `chainrule.` are reserved). */
   metadata?: Record<string, string>;
+}
+
+/**
+ * The most layers a model file may hold, nested ones included; `{ maxLayers }` raises it.
+ * Each layer costs memory beyond its parameters (its object, its config), so the count is
+ * bounded apart from the tensors.
+ */
+export const MAX_LAYERS = 10_000;
+
+/** How deep layers may nest in a model file (a Sequential in a Sequential is 2); `{ maxDepth }` changes it. */
+export const MAX_MODEL_DEPTH = 32;
+
+// The layers built from a file may allocate this many bytes per element of the file's
+// tensors: value and gradient in float64, and a float64 draw of the initial weights, which
+// loading then overwrites.
+const BUDGET_BYTES_PER_ELEMENT = 24;
+// And this much beside, for what a layer allocates besides its parameters.
+const BUDGET_SLACK_BYTES = 1 << 20;
+
+/** Options of `loadModel`, `modelFromBytes`, `Sequential.load` and `Sequential.fromBytes`. */
+export interface LoadModelOptions {
+  /**
+   * Load weights that are NaN or ±Infinity (or that overflow the layer's float32) with a
+   * warning on the console, instead of refusing the file. Default `false`.
+   */
+  allowNonFinite?: boolean;
+  /** The most layers the file may hold, nested ones included; {@linkcode MAX_LAYERS} by default. */
+  maxLayers?: number;
+  /** How deep layers may nest; {@linkcode MAX_MODEL_DEPTH} by default. */
+  maxDepth?: number;
 }
 
 /** A model file's contents, rebuilt: what `loadModel` and `modelFromBytes` wrap. */
@@ -272,13 +302,63 @@ function rebuild<T>(build: () => T, where: string, what: string): T {
   }
 }
 
+// Copies the file's tensor `name` into `target`, checking its shape and values.
+function restore(
+  reader: TensorReader,
+  name: string,
+  target: Tensor,
+  options: LoadModelOptions,
+  warnings: string[],
+): void {
+  const source = reader.take(name, target.shape);
+  reader.checkFinite(name, source, target.dtype, options.allowNonFinite === true, warnings);
+  target.data.set(source);
+}
+
+// Counts the layers a model spec holds (any `{ kind: string, config: object }` inside it) and
+// how deep they nest, refusing past the limits. The JSON's depth is already bounded, so the
+// recursion is too.
+function checkLayerCount(
+  reader: TensorReader,
+  spec: JsonObject,
+  maxLayers: number,
+  maxDepth: number,
+): void {
+  let layers = 0;
+  const visit = (value: unknown, depth: number): void => {
+    if (typeof value !== "object" || value === null) return;
+    if (Array.isArray(value)) return value.forEach((item) => visit(item, depth));
+    const { kind, config } = value as { kind?: unknown; config?: unknown };
+    const isLayer = typeof kind === "string" && typeof config === "object" && config !== null;
+    if (isLayer) {
+      layers++;
+      if (layers > maxLayers) {
+        reader.fail(
+          "model_too_large",
+          `the model holds more than ${maxLayers} layers (maxLayers); pass { maxLayers } to load a larger one`,
+        );
+      }
+      if (depth + 1 > maxDepth) {
+        reader.fail(
+          "model_too_large",
+          `the model nests layers more than ${maxDepth} deep (maxDepth); pass { maxDepth } to load a deeper one`,
+        );
+      }
+    }
+    for (const item of Object.values(value)) visit(item, isLayer ? depth + 1 : depth);
+  };
+  visit(spec, 0);
+}
+
 function restoreOptimizer(
   reader: TensorReader,
   params: Param[],
   names: string[],
+  options: LoadModelOptions,
+  warnings: string[],
 ): Optimizer | undefined {
   if (reader.metadata[OPTIMIZER_METADATA_KEY] === undefined) return undefined;
-  const spec = reader.spec(OPTIMIZER_METADATA_KEY);
+  const spec = reader.spec(OPTIMIZER_METADATA_KEY, { maxDepth: 16, maxValues: 100_000 });
   const { scalars, slots } = spec as { scalars?: unknown; slots?: unknown };
   if (
     typeof scalars !== "object" || !scalars || Array.isArray(scalars) ||
@@ -298,10 +378,9 @@ function restoreOptimizer(
   const state: Record<string, Tensor[]> = {};
   for (const slot of slots as string[]) {
     state[slot] = params.map((param, i) => {
-      const data = reader.take(`optimizer.${slot}.${names[i]}`, param.value.shape);
-      const copy = allocate(param.dtype, data.length);
-      copy.set(data);
-      return new Tensor(copy, param.value.shape);
+      const copy = new Tensor(allocate(param.dtype, param.value.size), param.value.shape);
+      restore(reader, `optimizer.${slot}.${names[i]}`, copy, options, warnings);
+      return copy;
     });
   }
   rebuild(
@@ -316,8 +395,20 @@ function restoreOptimizer(
  * Rebuilds the model in `bytes` (see `modelToBytes`): each layer through the registry, then
  * the saved parameters and state tensors copied in, bit for bit, and the optimizer with its
  * state.
+ *
+ * The file is trusted no more than a safetensors file: its architecture's JSON is measured
+ * before it is parsed, its layers counted and their nesting bounded, and the layers are built
+ * under an allocation budget derived from the tensors the file holds (see
+ * `withAllocationBudget`), so a small file cannot declare a huge layer; weights that are NaN
+ * or ±Infinity are refused unless `allowNonFinite` is set.
  */
-export function decodeModel(bytes: Uint8Array, where: string): DecodedModel {
+export function decodeModel(
+  bytes: Uint8Array,
+  where: string,
+  options: LoadModelOptions = {},
+): DecodedModel {
+  const maxLayers = checkLimit(options.maxLayers, MAX_LAYERS, "maxLayers", where);
+  const maxDepth = checkLimit(options.maxDepth, MAX_MODEL_DEPTH, "maxDepth", where);
   const file = parseSafetensors(bytes, where);
   const reader = new TensorReader(file.tensors, file.metadata, where);
   const version = file.metadata[VERSION_METADATA_KEY];
@@ -334,26 +425,79 @@ export function decodeModel(bytes: Uint8Array, where: string): DecodedModel {
         "read it with readSafetensors, or load weights into a model you build with loadTorchStateDict",
     );
   }
-  const spec = reader.spec(MODEL_METADATA_KEY);
+  // A layer's JSON is `{"kind","config":{…"layers":[…]}}` (3 levels per nesting) with a few
+  // levels of its own, and a few dozen values.
+  const spec = reader.spec(MODEL_METADATA_KEY, {
+    maxDepth: 3 * maxDepth + 8,
+    maxContainers: 16 * maxLayers + 16,
+    maxValues: 64 * maxLayers + 64,
+  }, {
+    depth: `layers nest at most ${maxDepth} deep (maxDepth)`,
+    containers: `at most ${maxLayers} layers (maxLayers)`,
+    values: `at most ${maxLayers} layers (maxLayers)`,
+  });
   if (spec.kind !== "Sequential") {
     reader.fail("model_metadata", `the file holds a "${spec.kind}", not a Sequential model`);
   }
-  const model = rebuild(() => createLayer(spec.kind, spec.config), where, "model");
+  checkLayerCount(reader, spec, maxLayers, maxDepth);
+  let elements = 0;
+  for (const [name, tensor] of file.tensors) {
+    if (!name.startsWith("optimizer.")) elements += tensor.data.length;
+  }
+  const budget = BUDGET_BYTES_PER_ELEMENT * elements + BUDGET_SLACK_BYTES;
+  const why = `that the file's ${file.tensors.size} tensors (${elements} elements) allow`;
+  let model: Layer;
+  try {
+    model = withAllocationBudget(
+      budget,
+      where,
+      why,
+      () => rebuild(() => createLayer(spec.kind, spec.config), where, "model"),
+    );
+  } catch (error) {
+    if (error instanceof AllocationBudgetError) {
+      reader.fail(
+        "model_too_large",
+        `the model's layers declare more parameters than the file holds: ${
+          (error as Error).message.slice(where.length + 2)
+        }`,
+      );
+    }
+    throw error;
+  }
   if (!(model instanceof Chain)) {
     // Only a third-party factory registered over the built-in "Sequential" gets here.
     return reader.fail("model_metadata", `"${spec.kind}" did not rebuild as a chain of layers`);
   }
   const names = paramNames(model, where);
   const params = model.params();
-  params.forEach((param, i) => param.value.data.set(reader.take(names[i], param.value.shape)));
+  const warnings: string[] = [];
+  params.forEach((param, i) => restore(reader, names[i], param.value, options, warnings));
   const buffers = bufferSites(model, where);
   bufferNames(model, where).forEach((name, i) => {
-    const value = buffers[i].buffer.value;
-    value.data.set(reader.take(name, value.shape));
+    restore(reader, name, buffers[i].buffer.value, options, warnings);
   });
-  const optimizer = restoreOptimizer(reader, params, names);
+  const optimizer = restoreOptimizer(reader, params, names, options, warnings);
   reader.checkAllUsed();
+  if (warnings.length > 0) {
+    console.warn(
+      `${where}: loaded ${warnings.length} tensors with values that are not finite ` +
+        `(allowNonFinite): ${warnings.slice(0, 4).join("; ")}${warnings.length > 4 ? "; …" : ""}`,
+    );
+  }
   return { model, optimizer, metadata: file.metadata };
+}
+
+function checkLimit(value: unknown, fallback: number, name: string, where: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `${where}: ${name} must be a whole number ≥ 1, got ${
+        typeof value === "string" ? JSON.stringify(value) : String(value)
+      }`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -392,8 +536,16 @@ export async function saveModel(
   await writeFileAtomic(path, encodeModel(model, options, "saveModel"));
 }
 
-/** Reads and decodes the model file at `path` (see {@linkcode decodeModel}). */
-export async function readModelFile(path: string): Promise<DecodedModel> {
+/**
+ * Reads and decodes the model file at `path` (see {@linkcode decodeModel}), first removing
+ * the temporary files that killed saves left in its folder (see `removeStaleTemps`).
+ */
+export async function readModelFile(
+  path: string,
+  options: LoadModelOptions = {},
+): Promise<DecodedModel> {
   const where = `loadModel("${path}")`;
-  return decodeModel(await readFileBytes(path, where), where);
+  const bytes = await readFileBytes(path, where);
+  await removeStaleTemps(path);
+  return decodeModel(bytes, where, options);
 }

@@ -6,11 +6,28 @@
 //   the rest  the tensors' bytes, little-endian, row-major; offsets count from here
 // The reader trusts nothing in the file: every number is checked against the file before it
 // is used, and nothing is allocated before the checks pass.
+import { scanJson } from "../core/json.ts";
 import { formatShape } from "../core/tensor.ts";
-import { readFileBytes } from "./write_file_atomic.ts";
+import { readFileBytes, removeStaleTemps } from "./write_file_atomic.ts";
 
 /** The largest header the reader accepts, in bytes (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
+
+/**
+ * The most tensors a file may name. Each costs about a kilobyte of bookkeeping however small
+ * it is, so the count is bounded apart from the bytes.
+ */
+export const MAX_TENSORS = 100_000;
+
+/**
+ * The most values (numbers, strings, arrays, objects) a header may hold: enough for
+ * {@linkcode MAX_TENSORS} tensors of rank 8 and as many metadata entries. Checked by a scan
+ * of the text before `JSON.parse`, whose memory grows with it.
+ */
+export const MAX_HEADER_VALUES = 2_000_000;
+
+// A header nests three deep: the header object, a tensor's entry, its shape or offsets.
+const MAX_HEADER_DEPTH = 3;
 
 /**
  * The element types the reader understands. `F64` and `F32` are read and written as they
@@ -94,7 +111,10 @@ export type SafetensorsErrorCode =
   | "missing_tensor"
   | "unexpected_tensor"
   | "tensor_shape"
-  | "tensor_dtype";
+  | "tensor_dtype"
+  | "limit_exceeded"
+  | "model_too_large"
+  | "non_finite";
 
 /**
  * A file that breaks the safetensors format (or, for the model loader, does not hold the
@@ -318,6 +338,30 @@ class Reader {
   }
 
   json(text: string): Record<string, unknown> {
+    const scan = scanJson(text, {
+      maxDepth: MAX_HEADER_DEPTH,
+      maxValues: MAX_HEADER_VALUES,
+      maxEntries: MAX_TENSORS + 1, // and __metadata__
+    });
+    if (scan.limit === "entries") {
+      this.fail(
+        "limit_exceeded",
+        `the header names more than MAX_TENSORS = ${MAX_TENSORS} tensors (at character ${scan.stoppedAt})`,
+      );
+    }
+    if (scan.limit === "depth") {
+      this.fail(
+        "header_invalid",
+        `the header nests deeper than ${MAX_HEADER_DEPTH} levels (at character ${scan.stoppedAt}); ` +
+          "a safetensors header is an object of tensor entries whose shapes and offsets are flat arrays",
+      );
+    }
+    if (scan.limit === "values") {
+      this.fail(
+        "limit_exceeded",
+        `the header holds more than MAX_HEADER_VALUES = ${MAX_HEADER_VALUES} values (at character ${scan.stoppedAt})`,
+      );
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -535,6 +579,13 @@ export function parseSafetensors(bytes: Uint8Array, where: string): SafetensorsF
   const header = reader.json(text);
   let metadata: Record<string, string> = {};
   const entries: HeaderEntry[] = [];
+  const names = Object.keys(header);
+  if (names.length - (Object.hasOwn(header, "__metadata__") ? 1 : 0) > MAX_TENSORS) {
+    reader.fail(
+      "limit_exceeded",
+      `the header names ${names.length} tensors, more than MAX_TENSORS = ${MAX_TENSORS}`,
+    );
+  }
   for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") metadata = reader.metadata(value);
     else entries.push(reader.entry(name, value));
@@ -578,5 +629,7 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsFile {
  */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   const where = `readSafetensors("${path}")`;
-  return parseSafetensors(await readFileBytes(path, where), where);
+  const bytes = await readFileBytes(path, where);
+  await removeStaleTemps(path);
+  return parseSafetensors(bytes, where);
 }

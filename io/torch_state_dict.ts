@@ -137,7 +137,11 @@ export function toTorchStateDict(model: Chain): Map<string, Tensor> {
  * and no other. Any float dtype is accepted and converted to the model's
  * (`num_batches_tracked` may be an integer, as PyTorch saves it).
  *
- * @throws {SafetensorsError} for a missing, extra, misshapen or non-float tensor.
+ * Values that are NaN or ±Infinity (or that overflow a float32 model) are refused, unless
+ * `{ allowNonFinite: true }`, which loads them with a warning.
+ *
+ * @throws {SafetensorsError} for a missing, extra, misshapen or non-float tensor, or one
+ * holding NaN or ±Infinity (code `non_finite`).
  * @throws {TypeError} for a parameter or state tensor of the model that has no PyTorch name.
  *
  * @example
@@ -156,6 +160,7 @@ export function toTorchStateDict(model: Chain): Map<string, Tensor> {
 export function loadTorchStateDict(
   model: Chain,
   stateDict: ReadonlyMap<string, TensorSource>,
+  options: { allowNonFinite?: boolean } = {},
 ): void {
   const where = "loadTorchStateDict";
   if (!(stateDict instanceof Map)) {
@@ -174,6 +179,14 @@ export function loadTorchStateDict(
     };
   });
   reader.checkAllUsed();
+  const warnings: string[] = [];
+  for (const { entry, data } of sources) {
+    const allow = options.allowNonFinite === true;
+    reader.checkFinite(entry.name, data as ArrayLike<number>, entry.value.dtype, allow, warnings);
+  }
+  if (warnings.length > 0) {
+    console.warn(`${where}: loaded tensors that are not finite (allowNonFinite): ${warnings[0]}`);
+  }
   for (const { entry, data } of sources) {
     const value = entry.value;
     if (entry.transpose) transpose(data, value.data, value.shape[1], value.shape[0]);

@@ -6,6 +6,7 @@
 //
 // Dimension letters: N samples, C channels, H×W input height and width, KH×KW kernel,
 // OH×OW output height and width, P = OH·OW output positions per channel.
+import { describe, describeKind } from "../core/_describe.ts";
 import type { Window2D } from "../core/backend.ts";
 import { type FloatArray, formatShape, Tensor } from "../core/tensor.ts";
 
@@ -22,20 +23,25 @@ export type Size2D = number | readonly [number, number];
  * of them.
  */
 export function pair(value: Size2D, name: string, where: string, min = 1): [number, number] {
+  if (!isPair(value, min)) {
+    const kind = min === 0 ? "non-negative" : "positive";
+    throw new RangeError(
+      `${where}: ${name} must be a ${kind} integer or [height, width] of ${kind} integers, got ${
+        describe(value)
+      }`,
+    );
+  }
+  return typeof value === "number" ? [value, value] : [value[0], value[1]];
+}
+
+/** Whether `value` is an integer ≥ `min`, or a pair `[height, width]` of them. */
+export function isPair(value: unknown, min = 1): value is Size2D {
   const [h, w] = typeof value === "number"
     ? [value, value]
     : Array.isArray(value) && value.length === 2
     ? value
     : [NaN, NaN];
-  if (!Number.isSafeInteger(h) || !Number.isSafeInteger(w) || h < min || w < min) {
-    const kind = min === 0 ? "non-negative" : "positive";
-    throw new RangeError(
-      `${where}: ${name} must be a ${kind} integer or [height, width] of ${kind} integers, got ${
-        Array.isArray(value) ? `[${value.join(", ")}]` : JSON.stringify(value) ?? String(value)
-      }`,
-    );
-  }
-  return [h, w];
+  return Number.isSafeInteger(h) && Number.isSafeInteger(w) && h >= min && w >= min;
 }
 
 /** `3` for a square pair, `[3, 2]` otherwise: how configs store a pair. */
@@ -76,7 +82,7 @@ export function checkImages(
   dtype?: string,
 ): [number, number, number, number, number, number] {
   if (!(inputs instanceof Tensor)) {
-    throw new TypeError(`${where}: inputs must be a Tensor, got ${typeof inputs}`);
+    throw new TypeError(`${where}: inputs must be a Tensor, got ${describeKind(inputs)}`);
   }
   const shape = () => formatShape(inputs.shape); // for the messages only
   if (inputs.rank !== 4) {
@@ -209,8 +215,9 @@ export function poolSizes(
   where: string,
 ): PoolSizes {
   const kernel = pair(kernelSize, "kernelSize", where);
-  const stride = pair(options.stride ?? kernel, "stride", where);
-  const padding = pair(options.padding ?? 0, "padding", where, 0);
+  // Only an absent option takes its default: null is refused, as any other non-size.
+  const stride = pair(options.stride === undefined ? kernel : options.stride, "stride", where);
+  const padding = pair(options.padding === undefined ? 0 : options.padding, "padding", where, 0);
   if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1]) {
     throw new RangeError(
       `${where}: padding must be at most half the kernel size (as PyTorch), got padding ${

@@ -5,7 +5,9 @@
 //
 // Dimension letters: B batch, T time steps, I input features, H hidden units, G gates (4
 // for the LSTM, 3 for the GRU), so a row of gates holds G·H pre-activations.
+import { describe, describeKind } from "../core/_describe.ts";
 import type { Backend, RightProduct } from "../core/backend.ts";
+import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import {
@@ -66,16 +68,16 @@ export function createRecurrentParams(
 ): RecurrentParams {
   for (const [name, value] of [["inputSize", inputSize], ["hidden", hidden]] as const) {
     if (!Number.isSafeInteger(value) || value <= 0) {
-      throw new RangeError(`${where}: ${name} must be a positive integer, got ${value}`);
+      throw new RangeError(`${where}: ${name} must be a positive integer, got ${describe(value)}`);
     }
   }
   const dtype = options.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") {
-    throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+    throw new TypeError(`${where}: dtype must be "float32" or "float64", got ${describe(dtype)}`);
   }
   const sequences = options.returnSequences;
   if (sequences !== undefined && typeof sequences !== "boolean") {
-    throw new TypeError(`${where}: returnSequences must be a boolean, got ${sequences}`);
+    throw new TypeError(`${where}: returnSequences must be a boolean, got ${describe(sequences)}`);
   }
   const width = gates * hidden;
   const shapes = {
@@ -84,6 +86,7 @@ export function createRecurrentParams(
     inputBiases: [width],
     recurrentBiases: [width],
   } as const;
+  checkAllocation(where, dtype, shapes);
   const limit = 1 / Math.sqrt(hidden);
   let random: ReturnType<typeof resolveRandom> | undefined;
   const params = {} as RecurrentParams;
@@ -116,7 +119,7 @@ export function expectSequence(
   dtype: DType,
 ): [number, number] {
   if (!(inputs instanceof Tensor)) {
-    throw new TypeError(`${where}: inputs must be a Tensor, got ${typeof inputs}`);
+    throw new TypeError(`${where}: inputs must be a Tensor, got ${describeKind(inputs)}`);
   }
   const shape = formatShape(inputs.shape);
   if (inputs.rank !== 3) {

@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type {
@@ -7,6 +8,7 @@ import type {
   StateTensor,
   TorchName,
 } from "../core/layer.ts";
+import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import {
@@ -26,7 +28,7 @@ export interface BatchNormOptions {
    * `running = (1 − momentum)·running + momentum·batch`; 0.1 when omitted.
    */
   momentum?: number;
-  /** Added to the variance before its square root; 1e-5 when omitted. */
+  /** Added to the variance before its square root: a finite number > 0; 1e-5 when omitted. */
   epsilon?: number;
   /** Initial scale `[features]`; ones when omitted. */
   gamma?: NestedArray;
@@ -39,7 +41,7 @@ export interface BatchNormOptions {
 function checkFraction(value: number, name: string, min: number, max: number): number {
   if (typeof value !== "number" || !(value >= min && value <= max)) {
     throw new RangeError(
-      `new BatchNorm: ${name} must be a number in [${min}, ${max}], got ${value}`,
+      `new BatchNorm: ${name} must be a number in [${min}, ${max}], got ${describe(value)}`,
     );
   }
   return value;
@@ -71,7 +73,8 @@ function checkFraction(value: number, name: string, min: number, max: number): n
  * import assert from "node:assert/strict";
  * import { BatchNorm, Tensor } from "@chainrule/nn";
  *
- * const norm = new BatchNorm(1, { epsilon: 0, dtype: "float64" });
+ * // An epsilon of 1e-300 vanishes next to a variance of 1, so the values come out exact.
+ * const norm = new BatchNorm(1, { epsilon: 1e-300, dtype: "float64" });
  * const out = norm.forward(Tensor.from([[1], [3]], { dtype: "float64" }), { training: true });
  * assert.deepEqual(out.toArray(), [[-1], [1]]); // mean 2, variance 1
  * assert.deepEqual([...norm.runningMean.data], [0.2]); // 0.9·0 + 0.1·2
@@ -81,6 +84,8 @@ function checkFraction(value: number, name: string, min: number, max: number): n
 export class BatchNorm implements Layer {
   /** Registry name. */
   readonly kind = "BatchNorm";
+  /** Training needs 2 samples (2 values per feature; images of 1 sample would do). */
+  readonly minTrainingBatch = 2;
   /** Features (channels) on axis 1. */
   readonly features: number;
   /** Weight of the newest batch in the running statistics. */
@@ -110,20 +115,30 @@ export class BatchNorm implements Layer {
    * Creates the layer: gamma ones, beta zeros, running mean zeros, running variance ones.
    *
    * @throws {RangeError} for a feature count that is not a positive integer, a momentum
-   * outside [0, 1] or an epsilon that is not a finite number ≥ 0.
+   * outside [0, 1] or an epsilon that is not a finite number > 0.
    */
   constructor(features: number, options: BatchNormOptions = {}) {
     const where = "new BatchNorm";
     if (!Number.isSafeInteger(features) || features <= 0) {
-      throw new RangeError(`${where}: features must be a positive integer, got ${features}`);
+      throw new RangeError(
+        `${where}: features must be a positive integer, got ${describe(features)}`,
+      );
     }
     this.features = features;
     this.momentum = checkFraction(options.momentum ?? 0.1, "momentum", 0, 1);
-    this.epsilon = checkFraction(options.epsilon ?? 1e-5, "epsilon", 0, Number.MAX_VALUE);
+    const epsilon = options.epsilon ?? 1e-5;
+    if (typeof epsilon !== "number" || !Number.isFinite(epsilon) || epsilon <= 0) {
+      throw new RangeError(
+        `${where}: epsilon must be a finite number > 0 (with 0, a constant feature gives 0/0 = ` +
+          `NaN), got ${describe(epsilon)}`,
+      );
+    }
+    this.epsilon = epsilon;
     const dtype = options.dtype ?? "float32";
     if (dtype !== "float32" && dtype !== "float64") {
-      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got ${describe(dtype)}`);
     }
+    checkAllocation(where, dtype, { gamma: [features], beta: [features] });
     this.gamma = new Param("gamma", Tensor.filled([features], 1, { dtype }));
     this.beta = new Param("beta", Tensor.zeros([features], { dtype }));
     if (options.gamma !== undefined) fillExplicit(this.gamma.value, options.gamma, "gamma", where);

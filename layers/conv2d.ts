@@ -1,9 +1,11 @@
+import { describe } from "../core/_describe.ts";
 import { getBackend } from "../backends/selection.ts";
 import { getInitializer } from "../initializers/initializers.ts";
 import type { Backend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";
+import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import {
@@ -24,6 +26,7 @@ import {
   checkImages,
   col2im,
   im2col,
+  isPair,
   outputSize,
   pair,
   pairConfig,
@@ -84,7 +87,7 @@ const SAMPLE_POSITIONS = 256;
 
 function checkChannels(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`new Conv2D: ${name} must be a positive integer, got ${value}`);
+    throw new RangeError(`new Conv2D: ${name} must be a positive integer, got ${describe(value)}`);
   }
 }
 
@@ -176,9 +179,24 @@ export class Conv2D implements Layer {
     this.inChannels = inChannels;
     this.outChannels = outChannels;
     const [kh, kw] = this.kernelSize = pair(kernelSize, "kernelSize", where);
-    const [sh, sw] = this.stride = pair(options.stride ?? 1, "stride", where);
-    const [dh, dw] = this.dilation = pair(options.dilation ?? 1, "dilation", where);
-    const padding = options.padding ?? "valid";
+    // Only an absent option takes its default: null is refused, as any other non-size.
+    const [sh, sw] = this.stride = pair(
+      options.stride === undefined ? 1 : options.stride,
+      "stride",
+      where,
+    );
+    const [dh, dw] = this.dilation = pair(
+      options.dilation === undefined ? 1 : options.dilation,
+      "dilation",
+      where,
+    );
+    const padding = options.padding === undefined ? "valid" : options.padding;
+    if (padding !== "same" && padding !== "valid" && !isPair(padding, 0)) {
+      throw new RangeError(
+        `${where}: padding must be "same", "valid", a non-negative integer or [height, width] of ` +
+          `non-negative integers, got ${describe(padding)}`,
+      );
+    }
     let pads: [number, number, number, number]; // top, bottom, left, right
     if (padding === "same") {
       if (sh !== 1 || sw !== 1) {
@@ -212,20 +230,25 @@ export class Conv2D implements Layer {
     this.init = options.init ?? "he";
     const dtype = options.dtype ?? "float32";
     if (dtype !== "float32" && dtype !== "float64") {
-      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got ${describe(dtype)}`);
     }
     if (options.bias !== undefined && typeof options.bias !== "boolean") {
-      throw new TypeError(`${where}: bias must be true or false, got ${options.bias}`);
+      throw new TypeError(`${where}: bias must be true or false, got ${describe(options.bias)}`);
     }
     const shape = [outChannels, inChannels, kh, kw];
+    checkAllocation(
+      where,
+      dtype,
+      options.bias === false ? { weights: shape } : { weights: shape, biases: [outChannels] },
+    );
     this.weights = new Param("weights", Tensor.zeros(shape, { dtype }));
     const initializer = getInitializer(this.init, where);
     if (options.weights !== undefined) {
       fillExplicit(this.weights.value, options.weights, "weights", where);
     } else {
-      const values = new Float64Array(this.weights.value.size);
-      initializer(values, inChannels * kh * kw, outChannels * kh * kw, resolveRandom(options));
-      this.weights.value.data.set(values);
+      // Drawn in float64 and rounded once as each is stored: no temporary of the layer's size.
+      const fanIn = inChannels * kh * kw, fanOut = outChannels * kh * kw;
+      initializer(this.weights.value.data, fanIn, fanOut, resolveRandom(options));
     }
     if (options.bias !== false) {
       this.biases = new Param("biases", Tensor.zeros([outChannels], { dtype }));

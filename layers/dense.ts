@@ -1,8 +1,10 @@
+import { describe } from "../core/_describe.ts";
 import { getBackend } from "../backends/selection.ts";
 import { getInitializer } from "../initializers/initializers.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";
+import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import { type DType, expectMatrix, formatShape, type NestedArray, Tensor } from "../core/tensor.ts";
@@ -56,7 +58,7 @@ function rowsOf(tensor: Tensor, where: string, argument: string, features: numbe
 
 function checkDimension(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`new Dense: ${name} must be a positive integer, got ${value}`);
+    throw new RangeError(`new Dense: ${name} must be a positive integer, got ${describe(value)}`);
   }
 }
 
@@ -114,17 +116,22 @@ export class Dense implements Layer {
     this.init = options.init ?? "he";
     const dtype = options.dtype ?? "float32";
     if (dtype !== "float32" && dtype !== "float64") {
-      throw new TypeError(`new Dense: dtype must be "float32" or "float64", got "${dtype}"`);
+      throw new TypeError(
+        `new Dense: dtype must be "float32" or "float64", got ${describe(dtype)}`,
+      );
     }
+    checkAllocation("new Dense", dtype, {
+      weights: [inFeatures, outFeatures],
+      biases: [outFeatures],
+    });
     this.weights = new Param("weights", Tensor.zeros([inFeatures, outFeatures], { dtype }));
     this.biases = new Param("biases", Tensor.zeros([outFeatures], { dtype }));
     const initializer = getInitializer(this.init, "new Dense");
     if (options.weights !== undefined) {
       fillExplicit(this.weights.value, options.weights, "weights", "new Dense");
     } else {
-      const values = new Float64Array(inFeatures * outFeatures);
-      initializer(values, inFeatures, outFeatures, resolveRandom(options));
-      this.weights.value.data.set(values);
+      // Drawn in float64 and rounded once as each is stored: no temporary of the layer's size.
+      initializer(this.weights.value.data, inFeatures, outFeatures, resolveRandom(options));
     }
     if (options.biases !== undefined) {
       fillExplicit(this.biases.value, options.biases, "biases", "new Dense");

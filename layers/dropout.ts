@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
@@ -56,7 +57,7 @@ export class Dropout implements Layer {
    */
   constructor(rate: number, options: DropoutOptions = {}) {
     if (typeof rate !== "number" || !(rate >= 0 && rate < 1)) {
-      throw new RangeError(`new Dropout: rate must be a number in [0, 1), got ${rate}`);
+      throw new RangeError(`new Dropout: rate must be a number in [0, 1), got ${describe(rate)}`);
     }
     this.rate = rate;
     this.seed = options.seed;

@@ -1,5 +1,7 @@
+import { describe } from "../core/_describe.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
+import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
@@ -25,7 +27,9 @@ export interface EmbeddingOptions extends RandomOptions {
 
 function checkCount(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`new Embedding: ${name} must be a positive integer, got ${value}`);
+    throw new RangeError(
+      `new Embedding: ${name} must be a positive integer, got ${describe(value)}`,
+    );
   }
 }
 
@@ -97,18 +101,19 @@ export class Embedding implements Layer {
     this.dim = dim;
     const dtype = options.dtype ?? "float32";
     if (dtype !== "float32" && dtype !== "float64") {
-      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got ${describe(dtype)}`);
     }
     const padding = options.paddingIdx;
     if (padding !== undefined) {
       if (!Number.isInteger(padding) || padding < -numEmbeddings || padding >= numEmbeddings) {
         throw new RangeError(
           `${where}: paddingIdx must be an integer in [${-numEmbeddings}, ${numEmbeddings}) ` +
-            `for ${numEmbeddings} embeddings, got ${padding}`,
+            `for ${numEmbeddings} embeddings, got ${describe(padding)}`,
         );
       }
       this.paddingIdx = padding < 0 ? padding + numEmbeddings : padding;
     }
+    checkAllocation(where, dtype, { weights: [numEmbeddings, dim] });
     this.weights = new Param("weights", Tensor.zeros([numEmbeddings, dim], { dtype }));
     const w = this.weights.value.data;
     if (options.weights !== undefined) {

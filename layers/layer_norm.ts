@@ -1,6 +1,8 @@
+import { describe } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
+import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { type DType, formatShape, type NestedArray, Tensor } from "../core/tensor.ts";
@@ -80,7 +82,10 @@ function backwardSums32(
 
 /** Options of {@linkcode LayerNorm}. */
 export interface LayerNormOptions {
-  /** Added to the variance before its square root; 1e-5 when omitted (PyTorch's default). */
+  /**
+   * Added to the variance before its square root: a finite number > 0; 1e-5 when omitted
+   * (PyTorch's default).
+   */
   epsilon?: number;
   /** Initial scale `[features]`; ones when omitted. */
   gamma?: NestedArray;
@@ -107,7 +112,9 @@ export interface LayerNormOptions {
  * import assert from "node:assert/strict";
  * import { LayerNorm, Tensor } from "@chainrule/nn";
  *
- * const norm = new LayerNorm(2, { epsilon: 0, gamma: [2, 1], beta: [0, 5], dtype: "float64" });
+ * // An epsilon of 1e-300 vanishes next to variances of 1 and 25: the values come out exact.
+ * const options = { epsilon: 1e-300, gamma: [2, 1], beta: [0, 5], dtype: "float64" } as const;
+ * const norm = new LayerNorm(2, options);
  * // rows [1, 3] and [0, 10]: means 2 and 5, standard deviations 1 and 5
  * const out = norm.forward(Tensor.from([[1, 3], [0, 10]], { dtype: "float64" }));
  * assert.deepEqual(out.toArray(), [[-2, 6], [-2, 6]]);
@@ -138,24 +145,30 @@ export class LayerNorm implements Layer {
    * Creates the layer: gamma ones, beta zeros unless given.
    *
    * @throws {RangeError} for a feature count that is not a positive integer or an epsilon
-   * that is not a finite number ≥ 0.
+   * that is not a finite number > 0.
    * @throws {TypeError} for an unknown dtype or `gamma`/`beta` of another shape.
    */
   constructor(features: number, options: LayerNormOptions = {}) {
     const where = "new LayerNorm";
     if (!Number.isSafeInteger(features) || features <= 0) {
-      throw new RangeError(`${where}: features must be a positive integer, got ${features}`);
+      throw new RangeError(
+        `${where}: features must be a positive integer, got ${describe(features)}`,
+      );
     }
     const epsilon = options.epsilon ?? 1e-5;
-    if (typeof epsilon !== "number" || !Number.isFinite(epsilon) || epsilon < 0) {
-      throw new RangeError(`${where}: epsilon must be a finite number ≥ 0, got ${epsilon}`);
+    if (typeof epsilon !== "number" || !Number.isFinite(epsilon) || epsilon <= 0) {
+      throw new RangeError(
+        `${where}: epsilon must be a finite number > 0 (with 0, a row of equal values gives ` +
+          `0/0 = NaN), got ${describe(epsilon)}`,
+      );
     }
     this.features = features;
     this.epsilon = epsilon;
     const dtype = options.dtype ?? "float32";
     if (dtype !== "float32" && dtype !== "float64") {
-      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got ${describe(dtype)}`);
     }
+    checkAllocation(where, dtype, { gamma: [features], beta: [features] });
     this.gamma = new Param("gamma", Tensor.filled([features], 1, { dtype }));
     this.beta = new Param("beta", Tensor.zeros([features], { dtype }));
     if (options.gamma !== undefined) fillExplicit(this.gamma.value, options.gamma, "gamma", where);
@@ -182,7 +195,6 @@ export class LayerNorm implements Layer {
    * shifted. A training forward reuses its output buffer.
    *
    * @throws {TypeError} for a scalar, another last dimension or another dtype.
-   * @throws {RangeError} for a row of equal values when epsilon is 0 (0/0).
    */
   forward(inputs: Tensor, options?: ForwardOptions): Tensor {
     const where = "LayerNorm.forward";
@@ -226,14 +238,7 @@ export class LayerNorm implements Layer {
         squares = 0;
         for (let i = start; i < end; i++) squares += (x[i] - mean) * (x[i] - mean);
       }
-      const variance = squares / features + this.epsilon; // biased, as PyTorch
-      if (variance === 0) {
-        throw new RangeError(
-          `${where}: row ${r} of inputs shape ${
-            formatShape(inputs.shape)
-          } has all its values equal and epsilon is 0, so its normalization is 0/0; use epsilon > 0`,
-        );
-      }
+      const variance = squares / features + this.epsilon; // biased, as PyTorch; > 0
       const invStd = 1 / Math.sqrt(variance);
       means[r] = mean;
       invStds[r] = invStd;

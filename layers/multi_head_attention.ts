@@ -1,8 +1,10 @@
+import { describe } from "../core/_describe.ts";
 import { getBackend } from "../backends/selection.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { Backend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
+import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, type RandomState, resolveRandom } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
@@ -49,13 +51,13 @@ const WHERE = "new MultiHeadAttention";
 
 function checkCount(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`${WHERE}: ${name} must be a positive integer, got ${value}`);
+    throw new RangeError(`${WHERE}: ${name} must be a positive integer, got ${describe(value)}`);
   }
 }
 
 function checkFlag(value: unknown, name: string): boolean {
   if (typeof value !== "boolean") {
-    throw new TypeError(`${WHERE}: ${name} must be true or false, got ${value}`);
+    throw new TypeError(`${WHERE}: ${name} must be true or false, got ${describe(value)}`);
   }
   return value;
 }
@@ -177,11 +179,13 @@ export class MultiHeadAttention implements Layer {
     }
     const dropout = options.dropout ?? 0;
     if (typeof dropout !== "number" || !(dropout >= 0 && dropout < 1)) {
-      throw new RangeError(`${WHERE}: dropout must be a number in [0, 1), got ${dropout}`);
+      throw new RangeError(
+        `${WHERE}: dropout must be a number in [0, 1), got ${describe(dropout)}`,
+      );
     }
     const dtype = options.dtype ?? "float32";
     if (dtype !== "float32" && dtype !== "float64") {
-      throw new TypeError(`${WHERE}: dtype must be "float32" or "float64", got "${dtype}"`);
+      throw new TypeError(`${WHERE}: dtype must be "float32" or "float64", got ${describe(dtype)}`);
     }
     this.dim = dim;
     this.heads = heads;
@@ -191,6 +195,12 @@ export class MultiHeadAttention implements Layer {
     this.dropout = dropout;
     this.seed = options.seed;
     this.random = resolveRandom(options);
+    const shapes: Record<string, number[]> = {
+      inProjWeights: [dim, 3 * dim],
+      outProjWeights: [dim, dim],
+    };
+    if (this.bias) Object.assign(shapes, { inProjBiases: [3 * dim], outProjBiases: [dim] });
+    checkAllocation(WHERE, dtype, shapes);
     const zeros = (name: string, shape: number[]) =>
       new Param(name, Tensor.zeros(shape, { dtype }));
     this.inProjWeights = zeros("inProjWeights", [dim, 3 * dim]);
@@ -208,9 +218,7 @@ export class MultiHeadAttention implements Layer {
         fillExplicit(param.value, given, param.name, WHERE);
         continue;
       }
-      const values = new Float64Array(param.value.size);
-      uniform(values, limit, this.random);
-      param.value.data.set(values);
+      uniform(param.value.data, limit, this.random); // rounded once as each is stored
     }
     for (
       const [param, key] of [[this.inProjBiases, "inProjBiases"], [

@@ -1,6 +1,8 @@
+import { describe } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
+import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
@@ -18,7 +20,7 @@ export interface PositionalEmbeddingOptions extends RandomOptions {
 function checkCount(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(
-      `new PositionalEmbedding: ${name} must be a positive integer, got ${value}`,
+      `new PositionalEmbedding: ${name} must be a positive integer, got ${describe(value)}`,
     );
   }
 }
@@ -76,8 +78,9 @@ export class PositionalEmbedding implements Layer {
     this.dim = dim;
     const dtype = options.dtype ?? "float32";
     if (dtype !== "float32" && dtype !== "float64") {
-      throw new TypeError(`${where}: dtype must be "float32" or "float64", got "${dtype}"`);
+      throw new TypeError(`${where}: dtype must be "float32" or "float64", got ${describe(dtype)}`);
     }
+    checkAllocation(where, dtype, { weights: [maxLength, dim] });
     this.weights = new Param("weights", Tensor.zeros([maxLength, dim], { dtype }));
     if (options.weights !== undefined) {
       fillExplicit(this.weights.value, options.weights, "weights", where);

@@ -1,5 +1,6 @@
 // How the losses read their targets: class indices or one-hot rows, values per output.
 // Exported for plugin authors from the plugin entry.
+import { describe, describeKind } from "../core/_describe.ts";
 import type { Targets } from "../core/loss.ts";
 import { formatShape, Tensor } from "../core/tensor.ts";
 
@@ -85,7 +86,7 @@ export function classTargets(
  */
 export function classOutputs(outputs: Tensor, where: string): [number, number] {
   if (!(outputs instanceof Tensor)) {
-    throw new TypeError(`${where}: outputs must be a Tensor, got ${typeof outputs}`);
+    throw new TypeError(`${where}: outputs must be a Tensor, got ${describeKind(outputs)}`);
   }
   const shape = outputs.shape;
   if (shape.length < 2) {
@@ -224,7 +225,9 @@ export function checkIgnoreIndex(where: string, value: number | undefined): numb
   if (value === undefined) return undefined;
   if (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) {
     throw new RangeError(
-      `${where}: ignoreIndex must be an integer (a class index, or e.g. -100), got ${value}`,
+      `${where}: ignoreIndex must be an integer (a class index, or e.g. -100), got ${
+        describe(value)
+      }`,
     );
   }
   return value;

@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import { allocate, Tensor } from "../core/tensor.ts";
@@ -45,7 +46,7 @@ export class Huber implements Loss {
   constructor(options: HuberOptions = {}) {
     const delta = options.delta ?? 1;
     if (typeof delta !== "number" || !Number.isFinite(delta) || delta <= 0) {
-      throw new RangeError(`new Huber: delta must be a finite number > 0, got ${delta}`);
+      throw new RangeError(`new Huber: delta must be a finite number > 0, got ${describe(delta)}`);
     }
     this.delta = delta;
   }

@@ -1,5 +1,5 @@
 import type { Optimizer } from "../core/optimizer.ts";
-import { decodeModel, readModelFile } from "../io/model_io.ts";
+import { decodeModel, type LoadModelOptions, readModelFile } from "../io/model_io.ts";
 import { Sequential } from "./sequential.ts";
 
 /** What {@linkcode loadModel} and {@linkcode modelFromBytes} give back. */
@@ -15,9 +15,15 @@ export interface LoadedModel {
 /**
  * Rebuilds a model from `modelToBytes`'s bytes: each layer through the registry (a kind
  * registered with `registerLayer` loads like a built-in), then the saved parameters copied
- * in, bit for bit. Runs no code from the file.
+ * in, bit for bit. Runs no code from the file, and takes no more memory than a bound derived
+ * from the file's size (see docs/saving.md): the architecture's JSON is measured before it is
+ * parsed, layers are counted (`maxLayers`) and their nesting bounded (`maxDepth`), and the
+ * layers are built under an allocation budget from the tensors the file holds.
  *
- * @throws {SafetensorsError} for a malformed file, a missing, extra or misshapen tensor.
+ * @throws {SafetensorsError} for a malformed file, a missing, extra or misshapen tensor;
+ * `model_too_large` for a model past the limits or declaring more parameters than the file
+ * holds; `non_finite` for NaN or ±Infinity weights, unless `{ allowNonFinite: true }` (which
+ * loads them with a warning).
  * @throws {RangeError} for a layer or optimizer kind that is not registered, naming it and
  * saying how to register it.
  *
@@ -32,14 +38,15 @@ export interface LoadedModel {
  * assert.deepEqual(copy.predict([[1, 2]]).data, model.predict([[1, 2]]).data);
  * ```
  */
-export function modelFromBytes(bytes: Uint8Array): LoadedModel {
-  const { model, ...rest } = decodeModel(bytes, "modelFromBytes");
+export function modelFromBytes(bytes: Uint8Array, options: LoadModelOptions = {}): LoadedModel {
+  const { model, ...rest } = decodeModel(bytes, "modelFromBytes", options);
   return { model: new Sequential(model.layers), ...rest };
 }
 
 /**
- * Loads a model saved with `saveModel` or `model.save` (see {@linkcode modelFromBytes}).
- * Needs `--allow-read`.
+ * Loads a model saved with `saveModel` or `model.save` (see {@linkcode modelFromBytes}),
+ * first removing the temporary files that killed saves left in its folder over a minute ago.
+ * Needs `--allow-read` (and `--allow-write` for the cleaning, which is skipped without it).
  *
  * @example
  * ```ts
@@ -54,7 +61,10 @@ export function modelFromBytes(bytes: Uint8Array): LoadedModel {
  * assert.deepEqual(loaded.model.params()[0].value.data, model.params()[0].value.data);
  * ```
  */
-export async function loadModel(path: string): Promise<LoadedModel> {
-  const { model, ...rest } = await readModelFile(path);
+export async function loadModel(
+  path: string,
+  options: LoadModelOptions = {},
+): Promise<LoadedModel> {
+  const { model, ...rest } = await readModelFile(path, options);
   return { model: new Sequential(model.layers), ...rest };
 }

@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import { chainFromConfig } from "../catalog/builtins.ts";
 import { createLayer } from "../catalog/registry.ts";
 import { Chain, type TrainStepOptions } from "../core/chain.ts";
@@ -5,6 +6,7 @@ import type { JsonObject } from "../core/json.ts";
 import type { Tensor, TensorLike } from "../core/tensor.ts";
 import {
   decodeModel,
+  type LoadModelOptions,
   modelToBytes,
   readModelFile,
   saveModel,
@@ -18,7 +20,8 @@ import {
   fit,
   type FitOptions,
 } from "../training/fit.ts";
-import type { History } from "../training/history.ts";
+import { NonFiniteLossError } from "../training/callbacks/terminate_on_nan.ts";
+import { History } from "../training/history.ts";
 import { predict, type PredictOptions } from "../training/predict.ts";
 
 /**
@@ -54,14 +57,75 @@ export class Sequential extends Chain {
     return new Sequential(chainFromConfig(config, createLayer).layers);
   }
 
+  #steps = 0; // trainStep calls that updated the weights, to name a failing one
+
   /**
    * One optimization step on one batch: forward, loss, backward, update.
    *
    * @returns the batch's mean data loss (before the update).
+   * @throws {TypeError} for data of the wrong kind or sample counts that differ.
+   * @throws {RangeError} for an empty `x` or a non-finite value in `x` or `y`.
+   * @throws {NonFiniteLossError} when the loss or the penalty is NaN or ±Infinity, before
+   * backward runs: the parameters and the optimizer's state are left as they were (a
+   * BatchNorm's running statistics have seen the batch, as at every training forward).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import {
+   *   Dense,
+   *   NonFiniteLossError,
+   *   Sequential,
+   *   SGD,
+   *   SoftmaxCrossEntropy,
+   * } from "@chainrule/nn";
+   *
+   * // A step size of 1e30 sends the weights to infinity after one update; the next step
+   * // sees a NaN loss and refuses to update them.
+   * const model = new Sequential([new Dense(1, 2, { seed: 1 })]);
+   * const step = { loss: new SoftmaxCrossEntropy(), optimizer: new SGD({ learningRate: 1e30 }) };
+   * model.trainStep([[1e19], [1e19]], [0, 1], step);
+   * const before = [...model.params()[0].value.data];
+   * assert.throws(() => model.trainStep([[1e19], [1e19]], [0, 1], step), NonFiniteLossError);
+   * assert.deepEqual([...model.params()[0].value.data], before);
+   * ```
    */
   trainStep(x: TensorLike, y: TargetsLike, options: TrainStepOptions): number {
-    const data = checkedData(x, y, this.dtype, "Sequential.trainStep");
-    return this.trainBatch(data.inputs, data.y, options).loss;
+    const where = "Sequential.trainStep";
+    const data = checkedData(x, y, this.dtype, where);
+    const step = this.#steps;
+    const loss = this.trainBatch(data.inputs, data.y, options, (loss, penalty) => {
+      if (Number.isFinite(loss) && Number.isFinite(penalty)) return;
+      const [what, value] = Number.isFinite(loss)
+        ? ["regularization loss", penalty]
+        : ["loss", loss];
+      throw new NonFiniteLossError(
+        0,
+        step,
+        what,
+        value,
+        new History(),
+        `${where}: the ${what} is ${describe(value)} at step ${step} (this model's ` +
+          `trainStep calls, from 0); the weights were not updated${this.#divergedParam()} ` +
+          "(a lower learning rate or scaled inputs usually cure this)",
+      );
+    }).loss;
+    this.#steps = step + 1;
+    return loss;
+  }
+
+  // ", but layer 0 (Dense(in=2, out=3)) already holds Infinity in its weights: an earlier
+  // step diverged", or "" when every parameter is finite.
+  #divergedParam(): string {
+    for (let i = 0; i < this.layers.length; i++) {
+      for (const param of this.layers[i].params()) {
+        const bad = param.value.data.find((v) => v - v !== 0);
+        if (bad === undefined) continue;
+        return `, but layer ${i} (${this.layers[i]}) already holds ${bad} in its ${param.name}: ` +
+          "an earlier step diverged";
+      }
+    }
+    return "";
   }
 
   /**
@@ -104,8 +168,8 @@ export class Sequential extends Chain {
    * Loads a model saved with {@linkcode Sequential.save}, rebuilding its layers through the
    * registry; `loadModel` also gives back a saved optimizer. Needs `--allow-read`.
    */
-  static async load(path: string): Promise<Sequential> {
-    return new Sequential((await readModelFile(path)).model.layers);
+  static async load(path: string, options: LoadModelOptions = {}): Promise<Sequential> {
+    return new Sequential((await readModelFile(path, options)).model.layers);
   }
 
   /**
@@ -121,8 +185,8 @@ export class Sequential extends Chain {
    * assert.deepEqual(copy.predict([[1, 2, 3]]).data, model.predict([[1, 2, 3]]).data);
    * ```
    */
-  static fromBytes(bytes: Uint8Array): Sequential {
-    return new Sequential(decodeModel(bytes, "modelFromBytes").model.layers);
+  static fromBytes(bytes: Uint8Array, options: LoadModelOptions = {}): Sequential {
+    return new Sequential(decodeModel(bytes, "modelFromBytes", options).model.layers);
   }
 
   /** A table of the layers and their parameter counts, one line each. */

@@ -1,5 +1,6 @@
 // What the built-in optimizers share: per-parameter buffers and their save/restore, the
 // schedule's part of toString(), gradient clipping. Not exported from mod.ts.
+import { describe } from "../core/_describe.ts";
 import type { Backend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ClipOptions, OptimizerState } from "../core/optimizer.ts";
@@ -59,7 +60,7 @@ export class Slots<S extends string> {
     const iterations = state?.scalars?.iterations;
     if (!Number.isSafeInteger(iterations) || iterations < 0) {
       throw new TypeError(
-        `${where}: scalars.iterations must be an integer ≥ 0, got ${iterations}`,
+        `${where}: scalars.iterations must be an integer ≥ 0, got ${describe(iterations)}`,
       );
     }
     params.forEach((param, i) => {
@@ -95,7 +96,9 @@ export type Clipping = Readonly<ClipOptions>;
 function checkClip(where: string, name: string, value: number | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`${where}: ${name} must be a positive finite number, got ${value}`);
+    throw new RangeError(
+      `${where}: ${name} must be a positive finite number, got ${describe(value)}`,
+    );
   }
   return value;
 }

@@ -1,5 +1,6 @@
 // How the built-in optimizers turn their `decay`/`schedule` options into a step size, and
 // back into config. Exported for plugin authors from the plugin entry.
+import { describe } from "../core/_describe.ts";
 import { checkHyper } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { LearningRateSchedule, ScheduleOptions } from "../core/schedule.ts";
@@ -22,7 +23,7 @@ export function resolveSchedule(
   if (typeof schedule?.factor !== "function") {
     throw new TypeError(
       `${where}: schedule must be a LearningRateSchedule (with factor(step)), got ${
-        JSON.stringify(schedule)
+        describe(schedule)
       }; createOptimizer(kind, config) rebuilds one from its { kind, config }`,
     );
   }

@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 /** Options of {@linkcode combineSvg}. */
 export interface CombineOptions {
   /** Figures per row; all in one row when omitted. */
@@ -40,7 +41,9 @@ export function combineSvg(figures: string[], options: CombineOptions = {}): str
   }
   const columns = options.columns ?? figures.length;
   if (!Number.isSafeInteger(columns) || columns < 1) {
-    throw new RangeError(`combineSvg: columns must be a positive integer, got ${columns}`);
+    throw new RangeError(
+      `combineSvg: columns must be a positive integer, got ${describe(columns)}`,
+    );
   }
   const sizes = figures.map(size);
   const widths: number[] = [];

@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import type { Targets } from "../core/loss.ts";
 import type { PredictOptions } from "../training/predict.ts";
 import { argmaxRows } from "../training/metrics/categorical_accuracy.ts";
@@ -77,7 +78,9 @@ export function decisionBoundaryPlot(
   const labels = classLabels(y, samples, where);
   const resolution = options.resolution ?? 150;
   if (!Number.isSafeInteger(resolution) || resolution < 2) {
-    throw new RangeError(`${where}: resolution must be an integer ≥ 2, got ${resolution}`);
+    throw new RangeError(
+      `${where}: resolution must be an integer ≥ 2, got ${describe(resolution)}`,
+    );
   }
   const width = options.width ?? 480;
   const height = options.height ?? 500;

@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { LearningRateSchedule } from "../core/schedule.ts";
 import { checkHyper } from "../core/_checks.ts";
@@ -63,14 +64,16 @@ export class CosineDecay implements LearningRateSchedule {
   constructor(options: CosineDecayOptions) {
     const steps = options?.steps;
     if (!Number.isSafeInteger(steps) || steps <= 0) {
-      throw new RangeError(`new CosineDecay: steps must be a positive integer, got ${steps}`);
+      throw new RangeError(
+        `new CosineDecay: steps must be a positive integer, got ${describe(steps)}`,
+      );
     }
     this.steps = steps;
     this.minFactor = checkHyper("new CosineDecay", "minFactor", options.minFactor ?? 0, 0, 1);
     const warmupSteps = options.warmupSteps ?? 0;
     if (!Number.isSafeInteger(warmupSteps) || warmupSteps < 0) {
       throw new RangeError(
-        `new CosineDecay: warmupSteps must be an integer ≥ 0, got ${warmupSteps}`,
+        `new CosineDecay: warmupSteps must be an integer ≥ 0, got ${describe(warmupSteps)}`,
       );
     }
     this.warmupSteps = warmupSteps;

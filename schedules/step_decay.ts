@@ -1,3 +1,4 @@
+import { describe } from "../core/_describe.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { LearningRateSchedule } from "../core/schedule.ts";
 import { checkHyper } from "../core/_checks.ts";
@@ -39,7 +40,9 @@ export class StepDecay implements LearningRateSchedule {
   constructor(options: StepDecayOptions) {
     const stepSize = options?.stepSize;
     if (!Number.isSafeInteger(stepSize) || stepSize <= 0) {
-      throw new RangeError(`new StepDecay: stepSize must be a positive integer, got ${stepSize}`);
+      throw new RangeError(
+        `new StepDecay: stepSize must be a positive integer, got ${describe(stepSize)}`,
+      );
     }
     this.stepSize = stepSize;
     this.gamma = checkHyper("new StepDecay", "gamma", options.gamma ?? 0.1, 0, 1);

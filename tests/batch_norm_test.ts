@@ -11,10 +11,12 @@ import {
 import { assertCloseTo, assertGradientsOf } from "./_assert.ts";
 
 const f64 = { dtype: "float64" } as const;
+// epsilon must be > 0; 1e-300 vanishes next to the variances below, so values come out exact.
+const TINY = 1e-300;
 
 Deno.test("BatchNorm", async (t) => {
   await t.step("training: per-channel batch statistics, worked by hand", () => {
-    const norm = new BatchNorm(2, { ...f64, epsilon: 0 });
+    const norm = new BatchNorm(2, { ...f64, epsilon: TINY });
     // [2, 2, 1, 2]: channel 0 holds 1, 3, 1, 3 (mean 2, variance 1); channel 1 holds 0, 4,
     // 4, 0 (mean 2, variance 4).
     const x = Tensor.from([[[[1, 3]], [[0, 4]]], [[[1, 3]], [[4, 0]]]], f64);
@@ -31,12 +33,12 @@ Deno.test("BatchNorm", async (t) => {
     assert.equal(norm.numBatchesTracked.data[0], 2);
   });
   await t.step("gamma scales and beta shifts; [batch, features] works per feature", () => {
-    const norm = new BatchNorm(2, { ...f64, epsilon: 0, gamma: [2, 3], beta: [1, -1] });
+    const norm = new BatchNorm(2, { ...f64, epsilon: TINY, gamma: [2, 3], beta: [1, -1] });
     const out = norm.forward(Tensor.from([[0, 10], [2, 30]], f64), { training: true });
     assertCloseTo(out, [-1, -4, 3, 2]);
   });
   await t.step("inference normalizes with the running statistics", () => {
-    const norm = new BatchNorm(1, { ...f64, epsilon: 0, gamma: [2], beta: [1] });
+    const norm = new BatchNorm(1, { ...f64, epsilon: TINY, gamma: [2], beta: [1] });
     norm.runningMean.data[0] = 1;
     norm.runningVar.data[0] = 4;
     assert.deepEqual(norm.forward(Tensor.from([[5], [1], [-3]], f64)).toArray(), [[5], [1], [

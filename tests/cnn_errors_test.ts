@@ -73,7 +73,7 @@ Deno.test("the other argument errors of the convolutional layers", async (t) => 
     assert.throws(() => new Conv2D(1, 2, 3, { padding: -1 }), {
       name: "RangeError",
       message:
-        "new Conv2D: padding must be a non-negative integer or [height, width] of non-negative integers, got -1",
+        'new Conv2D: padding must be "same", "valid", a non-negative integer or [height, width] of non-negative integers, got -1',
     });
   });
   await t.step("inputs of the wrong dtype, an empty batch, backward before forward", () => {

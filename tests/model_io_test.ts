@@ -387,3 +387,91 @@ Deno.test("loading a file that is not there names the path", async () => {
     message: /^loadModel\("\/nonexistent\/model.safetensors"\): could not read the file/,
   });
 });
+
+// Sets a file's modification time `seconds` into the past.
+async function age(path: string, seconds: number): Promise<void> {
+  const then = new Date(Date.now() - seconds * 1000);
+  await Deno.utime(path, then, then);
+}
+
+Deno.test("a killed save leaves nothing a later save or load does not clean", async (t) => {
+  const writer = new URL("../io/write_file_atomic.ts", import.meta.url).href;
+  // A save that writes its first chunk, then hangs (a sync generator spinning) until killed.
+  const script = `import { writeFileAtomic } from "${writer}";
+    function* chunks() { yield new Uint8Array(1 << 20); for (;;) {} }
+    await writeFileAtomic(Deno.args[0], chunks());`;
+  for (const signal of ["SIGKILL", "SIGTERM", "SIGINT"] as const) {
+    await t.step(`${signal} mid-save, then a save and a load in that folder`, async () => {
+      await withTempDir(async (dir) => {
+        const path = `${dir}/model.safetensors`;
+        await mlp().save(path);
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["eval", "--ext=ts", script, path],
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        let temps: string[] = [];
+        for (let i = 0; i < 3000 && temps.length === 0; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          temps = (await listDir(dir)).filter((name) => name.endsWith(".tmp"));
+        }
+        child.kill(signal);
+        await child.status;
+        assert.equal(temps.length, 1, "the child started writing");
+        const name = (await listDir(dir)).find((entry) => entry.endsWith(".tmp"))!;
+        assert.match(
+          name,
+          new RegExp(`^model\\.safetensors\\.chainrule-${child.pid}-[0-9a-f]{12}\\.tmp$`),
+        );
+        // Under a minute old: a save elsewhere in the folder leaves it (it may be a live save).
+        await mlp().save(`${dir}/other.safetensors`);
+        assert.ok((await listDir(dir)).includes(name));
+        // Over a minute old, its process gone: the next save removes it…
+        await age(`${dir}/${name}`, 61);
+        await mlp().save(`${dir}/other.safetensors`);
+        assert.deepEqual(await listDir(dir), ["model.safetensors", "other.safetensors"]);
+        // …and so does the next load.
+        await Deno.writeFile(`${dir}/${name}`, new Uint8Array(8));
+        await age(`${dir}/${name}`, 61);
+        await Sequential.load(path);
+        assert.deepEqual(await listDir(dir), ["model.safetensors", "other.safetensors"]);
+      });
+    });
+  }
+  await t.step("what is cleaned and what is not", async () => {
+    await withTempDir(async (dir) => {
+      const live = new Deno.Command("sleep", { args: ["30"] }).spawn();
+      try {
+        const names = {
+          stale: "a.safetensors.chainrule-99999999-0123456789ab.tmp",
+          legacy: "b.safetensors.0123456789ab.tmp", // what saves before this naming left
+          fresh: "c.safetensors.chainrule-99999999-0123456789ab.tmp",
+          live: `d.safetensors.chainrule-${live.pid}-0123456789ab.tmp`,
+          unrelated: "notes.0123456789ab.tmp",
+          near: "e.safetensors.chainrule-1-0123456789a.tmp",
+        };
+        for (const name of Object.values(names)) {
+          await Deno.writeFile(`${dir}/${name}`, new Uint8Array(1));
+        }
+        for (const key of ["stale", "legacy", "live", "unrelated", "near"] as const) {
+          await age(`${dir}/${names[key]}`, 120);
+        }
+        await mlp().save(`${dir}/model.safetensors`);
+        // A live writer is seen where /proc can be read (Deno allows it only with -A); where it
+        // cannot, the age alone decides.
+        let seesProcesses = true;
+        try {
+          await Deno.stat(`/proc/${Deno.pid}`);
+        } catch {
+          seesProcesses = false;
+        }
+        const kept = [names.fresh, "model.safetensors", names.near, names.unrelated];
+        if (seesProcesses) kept.push(names.live);
+        assert.deepEqual(await listDir(dir), kept.sort());
+      } finally {
+        live.kill("SIGKILL");
+        await live.status;
+      }
+    });
+  });
+});

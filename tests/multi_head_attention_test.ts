@@ -478,7 +478,7 @@ Deno.test("MultiHeadAttention: errors name the problem", async (t) => {
       [
         () => new MultiHeadAttention(8, 2, { causal: "yes" as unknown as boolean }),
         "TypeError",
-        "causal must be true or false, got yes",
+        'causal must be true or false, got "yes"',
       ],
       [
         () => new MultiHeadAttention(2, 1, { inProjWeights: [[1, 2], [3, 4]] }),
@@ -518,7 +518,7 @@ Deno.test("MultiHeadAttention: errors name the problem", async (t) => {
     });
     assert.throws(() => layer.forward([[[1, 2, 3, 4]]] as unknown as Tensor), {
       name: "TypeError",
-      message: `${where}inputs must be a Tensor, got object`,
+      message: `${where}inputs must be a Tensor, got an array of 1`,
     });
     assert.throws(() => new MultiHeadAttention(4, 2).backward(Tensor.zeros([1, 1, 4])), {
       name: "Error",

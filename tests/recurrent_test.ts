@@ -297,7 +297,7 @@ for (const kind of ["LSTM", "GRU"] as const) {
       });
       assert.throws(() => layer.forward([[[1, 2, 3]]] as unknown as Tensor), {
         name: "TypeError",
-        message: `${where}: inputs must be a Tensor, got object`,
+        message: `${where}: inputs must be a Tensor, got an array of 1`,
       });
       layer.forward(Tensor.zeros([2, 5, 3]));
       assert.throws(() => layer.backward(Tensor.zeros([2, 5, 3])), {
@@ -327,7 +327,7 @@ for (const kind of ["LSTM", "GRU"] as const) {
       });
       assert.throws(() => build(kind, 3, 4, { returnSequences: "no" }), {
         name: "TypeError",
-        message: `${where2}: returnSequences must be a boolean, got no`,
+        message: `${where2}: returnSequences must be a boolean, got "no"`,
       });
       const width = (kind === "LSTM" ? 4 : 3) * 4;
       assert.throws(() => build(kind, 3, 4, { inputWeights: [[1, 2], [3, 4]] }), {

@@ -421,7 +421,8 @@ Deno.test("PositionalEmbedding", async (t) => {
 
 Deno.test("LayerNorm", async (t) => {
   await t.step("normalizes each row over the last axis, worked by hand", () => {
-    const norm = new LayerNorm(3, { epsilon: 0, ...f64 });
+    // epsilon must be > 0; 1e-300 vanishes next to these variances (exact values).
+    const norm = new LayerNorm(3, { epsilon: 1e-300, ...f64 });
     // [1, 2, 3]: mean 2, biased variance 2/3; [−4, 0, 4]: mean 0, variance 32/3.
     const out = norm.forward(Tensor.from([[[1, 2, 3]], [[-4, 0, 4]]], f64));
     const s = Math.sqrt(1.5);
@@ -529,18 +530,19 @@ Deno.test("LayerNorm", async (t) => {
     });
     assert.throws(() => new LayerNorm(3, { epsilon: -1 }), {
       name: "RangeError",
-      message: "new LayerNorm: epsilon must be a finite number ≥ 0, got -1",
+      message:
+        "new LayerNorm: epsilon must be a finite number > 0 (with 0, a row of equal values gives 0/0 = NaN), got -1",
     });
     assert.throws(() => new LayerNorm(3, { epsilon: NaN }), { name: "RangeError" });
     assert.throws(() => new LayerNorm(3, { gamma: [1, 2] }), {
       name: "TypeError",
       message: "new LayerNorm: gamma has shape [2], expected [3]",
     });
-    const exact = new LayerNorm(2, { epsilon: 0 });
-    assert.throws(() => exact.forward(Tensor.from([[1, 2], [5, 5]])), {
+    // Issue 18: epsilon 0 would make a row of equal values 0/0 = NaN; it is refused.
+    assert.throws(() => new LayerNorm(2, { epsilon: 0 }), {
       name: "RangeError",
       message:
-        "LayerNorm.forward: row 1 of inputs shape [2, 2] has all its values equal and epsilon is 0, so its normalization is 0/0; use epsilon > 0",
+        "new LayerNorm: epsilon must be a finite number > 0 (with 0, a row of equal values gives 0/0 = NaN), got 0",
     });
     assert.deepEqual(new LayerNorm(2).forward(Tensor.from([[5, 5]])).toArray(), [[0, 0]]);
     assert.throws(() => norm.backward(Tensor.zeros([2, 4])), {

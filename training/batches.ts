@@ -1,5 +1,6 @@
 // How the training loop feeds a model: inputs and targets checked once, then batches, as
 // views where the rows are contiguous and gathered into reused buffers where shuffled.
+import { describeKind } from "../core/_describe.ts";
 import type { Targets } from "../core/loss.ts";
 import { targetCount } from "../losses/_targets.ts";
 import {
@@ -48,7 +49,7 @@ export function toTargets(y: TargetsLike, dtype: DType, where: string): Targets 
   }
   throw new TypeError(
     `${where}: y must be class indices (an array, Int32Array or Uint8Array), nested arrays or ` +
-      `a Tensor, got ${y === null ? "null" : typeof y}`,
+      `a Tensor, got ${describeKind(y)}`,
   );
 }
 

@@ -1,4 +1,6 @@
+import { describe, describeKind } from "../core/_describe.ts";
 import type { Chain } from "../core/chain.ts";
+import type { Layer } from "../core/layer.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import type { Optimizer } from "../core/optimizer.ts";
 import { RandomState } from "../core/random.ts";
@@ -12,7 +14,7 @@ import {
   type TargetsLike,
 } from "./batches.ts";
 import type { BatchLogs, Callback, TrainingState } from "./callback.ts";
-import { TerminateOnNaN } from "./callbacks/terminate_on_nan.ts";
+import { NonFiniteLossError, TerminateOnNaN } from "./callbacks/terminate_on_nan.ts";
 import { type EpochLogs, History, validationName } from "./history.ts";
 import type { Metric } from "./metric.ts";
 import { CategoricalAccuracy } from "./metrics/categorical_accuracy.ts";
@@ -67,6 +69,16 @@ export interface FitOptions extends EvaluateOptions {
    * last batch of an epoch holds the samples left over, so it may be smaller.
    */
   batchSize?: number;
+  /**
+   * What to do with an epoch's last batch when fewer than `batchSize` samples are left for
+   * it: `true` drops it (when shuffling, other samples are left out every epoch); `false`
+   * trains on it as it is. When omitted, it is trained on unless it is smaller than a layer
+   * needs to train (BatchNorm needs 2 samples; see `Layer.minTrainingBatch`): then it is
+   * merged into the batch before, which grows by those samples. Either way `fit` checks the
+   * batches before the first step, so it never fails on a last batch after it has started
+   * changing the weights.
+   */
+  dropRemainder?: boolean;
   /** Reshuffle the samples every epoch when mini-batching; true when omitted. */
   shuffle?: boolean;
   /**
@@ -98,21 +110,25 @@ export interface FitOptions extends EvaluateOptions {
 
 function checkPositiveInteger(value: number, name: string, where: string): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`${where}: ${name} must be a positive integer, got ${value}`);
+    throw new RangeError(`${where}: ${name} must be a positive integer, got ${describe(value)}`);
   }
   return value;
 }
 
 function checkPlugins(options: FitOptions | EvaluateOptions, where: string, training: boolean) {
   if (!options || typeof options !== "object") {
-    throw new TypeError(`${where}: options must be an object with a loss, got ${options}`);
+    throw new TypeError(
+      `${where}: options must be an object with a loss, got ${describe(options)}`,
+    );
   }
   if (typeof options.loss?.forward !== "function") {
-    throw new TypeError(`${where}: options.loss must be a Loss, got ${options.loss}`);
+    throw new TypeError(`${where}: options.loss must be a Loss, got ${describe(options.loss)}`);
   }
   const optimizer = (options as FitOptions).optimizer;
   if (training && typeof optimizer?.step !== "function") {
-    throw new TypeError(`${where}: options.optimizer must be an Optimizer, got ${optimizer}`);
+    throw new TypeError(
+      `${where}: options.optimizer must be an Optimizer, got ${describe(optimizer)}`,
+    );
   }
 }
 
@@ -121,13 +137,17 @@ const RESERVED = new Set(["loss", "regularizationLoss", "batchLoss", "batchRegul
 function checkMetrics(metrics: readonly Metric[] | undefined, where: string): Metric[] | undefined {
   if (metrics === undefined) return undefined;
   if (!Array.isArray(metrics)) {
-    throw new TypeError(`${where}: metrics must be an array of metrics, got ${typeof metrics}`);
+    throw new TypeError(
+      `${where}: metrics must be an array of metrics, got ${describeKind(metrics)}`,
+    );
   }
   const names = new Set<string>();
   metrics.forEach((metric, i) => {
     if (typeof metric?.name !== "string" || typeof metric.measure !== "function") {
       throw new TypeError(
-        `${where}: metrics[${i}] must be a Metric (a name and a measure method), got ${metric}`,
+        `${where}: metrics[${i}] must be a Metric (a name and a measure method), got ${
+          describe(metric)
+        }`,
       );
     }
     if (RESERVED.has(metric.name) || names.has(metric.name)) {
@@ -248,9 +268,7 @@ function validationPair(data: ValidationData, where: string): [TensorLike, Targe
   if (Array.isArray(data) && data.length === 2) return [data[0], data[1]];
   if (data && typeof data === "object" && "x" in data && "y" in data) return [data.x, data.y];
   throw new TypeError(
-    `${where}: validationData must be { x, y } or [x, y], got ${
-      Array.isArray(data) ? `an array of ${data.length}` : data === null ? "null" : typeof data
-    }`,
+    `${where}: validationData must be { x, y } or [x, y], got ${describeKind(data)}`,
   );
 }
 
@@ -266,8 +284,10 @@ function splitData(model: Chain, inputs: Tensor, y: Targets, options: FitOptions
     return { inputs, y, validation: [checked.inputs, checked.y] };
   }
   if (validationSplit === undefined) return { inputs, y };
-  if (!(validationSplit > 0 && validationSplit < 1)) {
-    throw new RangeError(`${where}: validationSplit must be in (0, 1), got ${validationSplit}`);
+  if (typeof validationSplit !== "number" || !(validationSplit > 0 && validationSplit < 1)) {
+    throw new RangeError(
+      `${where}: validationSplit must be in (0, 1), got ${describe(validationSplit)}`,
+    );
   }
   const samples = inputs.shape[0];
   const kept = Math.floor(samples * (1 - validationSplit));
@@ -287,13 +307,15 @@ function splitData(model: Chain, inputs: Tensor, y: Targets, options: FitOptions
 function checkCallbacks(callbacks: readonly Callback[] | undefined): Callback[] {
   if (callbacks === undefined) return [];
   if (!Array.isArray(callbacks)) {
-    throw new TypeError(`Sequential.fit: callbacks must be an array, got ${typeof callbacks}`);
+    throw new TypeError(
+      `Sequential.fit: callbacks must be an array, got ${describeKind(callbacks)}`,
+    );
   }
   callbacks.forEach((callback, i) => {
     if (!callback || typeof callback !== "object") {
       throw new TypeError(
         `Sequential.fit: callbacks[${i}] must be an object with hook methods (onEpochEnd, …), ` +
-          `got ${typeof callback}`,
+          `got ${describeKind(callback)}`,
       );
     }
   });
@@ -304,7 +326,71 @@ function progressFor(verbose: number | undefined): ProgressBar | undefined {
   if (verbose === undefined || verbose === 0) return undefined;
   if (verbose === 1) return new ProgressBar();
   if (verbose === 2) return new ProgressBar({ live: false });
-  throw new RangeError(`Sequential.fit: verbose must be 0, 1 or 2, got ${verbose}`);
+  throw new RangeError(`Sequential.fit: verbose must be 0, 1 or 2, got ${describe(verbose)}`);
+}
+
+// The layer of `model` (nested models included) that needs the most samples in a training
+// batch, and how many; 1 and undefined when none needs more than one.
+function largestMinBatch(model: Layer): [number, Layer | undefined] {
+  let best: [number, Layer | undefined] = [1, undefined];
+  const visit = (layer: Layer) => {
+    const min = layer.minTrainingBatch;
+    if (typeof min === "number" && min > best[0]) best = [min, layer];
+    const inner = (layer as { layers?: unknown }).layers;
+    if (Array.isArray(inner)) { for (const child of inner) if (child) visit(child); }
+  };
+  visit(model);
+  return best;
+}
+
+/** An epoch's batches: `steps` of `batchSize` samples, the last of `last` samples. */
+interface BatchPlan {
+  steps: number;
+  last: number;
+}
+
+// How `samples` are cut into batches of `batchSize` (see FitOptions.dropRemainder), checked
+// against the fewest samples the model trains on, so that no step fails on a batch's size.
+function planBatches(
+  model: Chain,
+  samples: number,
+  batchSize: number,
+  dropRemainder: boolean | undefined,
+  where: string,
+): BatchPlan {
+  if (dropRemainder !== undefined && typeof dropRemainder !== "boolean") {
+    throw new TypeError(
+      `${where}: dropRemainder must be true or false (or left out), got ${describe(dropRemainder)}`,
+    );
+  }
+  const [min, layer] = largestMinBatch(model);
+  const needs = () => `${layer} needs at least ${min} samples in a training batch`;
+  const full = Math.floor(samples / batchSize);
+  const rest = samples - full * batchSize;
+  if (batchSize < min && full > 0) {
+    throw new RangeError(`${where}: batchSize is ${batchSize}, and ${needs()}; use a larger one`);
+  }
+  if (rest === 0) return { steps: full, last: batchSize };
+  const leftover = `the last batch of each epoch holds ${rest} of the ${samples} samples ` +
+    `(batchSize ${batchSize})`;
+  if (dropRemainder === true) {
+    if (full === 0) {
+      throw new RangeError(
+        `${where}: dropRemainder true drops every sample: ${samples} samples make no full batch ` +
+          `of ${batchSize}; use a smaller batchSize`,
+      );
+    }
+    return { steps: full, last: batchSize };
+  }
+  if (rest >= min) return { steps: full + 1, last: rest };
+  if (dropRemainder === false || full === 0) {
+    const fix = full === 0
+      ? "give more samples"
+      : "leave dropRemainder out to merge it into the batch before, give dropRemainder: true " +
+        "to drop it, or choose another batchSize";
+    throw new RangeError(`${where}: ${leftover}, and ${needs()}; ${fix}`);
+  }
+  return { steps: full, last: batchSize + rest }; // merged into the batch before
 }
 
 interface EpochRun {
@@ -316,18 +402,35 @@ interface EpochRun {
   hooks: Callback[]; // the callbacks with onBatchEnd
   metrics?: Metric[]; // inferred from the first batch when not given
   buffers: BatchBuffers; // shuffled batches
+  plan: BatchPlan; // the batches' sizes
+}
+
+// With terminateOnNaN (the default), a step whose loss or penalty is not finite stops before
+// backward and the optimizer run, so the weights keep their last finite values.
+function finiteLossGuard(
+  run: EpochRun,
+  epoch: number,
+  batch: number,
+): ((loss: number, penalty: number) => void) | undefined {
+  if (!(run.options.terminateOnNaN ?? true)) return undefined;
+  return (loss, penalty) => {
+    if (Number.isFinite(loss) && Number.isFinite(penalty)) return;
+    const [what, value] = Number.isFinite(loss) ? ["regularization loss", penalty] : ["loss", loss];
+    throw new NonFiniteLossError(epoch, batch, what, value, run.state.history);
+  };
 }
 
 // One pass over the training samples in `order` (or as stored), a batch per step.
-function trainEpoch(run: EpochRun, order?: Int32Array): EpochLogs {
+function trainEpoch(run: EpochRun, epoch: number, order?: Int32Array): EpochLogs {
   const { model, inputs, y, options, state, hooks } = run;
-  const { samples, batchSize } = state;
+  const { batchSize } = state;
+  const { steps, last } = run.plan;
   const meter = new Meter();
-  for (let batch = 0; batch * batchSize < samples && !state.stopTraining; batch++) {
+  for (let batch = 0; batch < steps && !state.stopTraining; batch++) {
     const start = batch * batchSize;
-    const count = Math.min(batchSize, samples - start);
+    const count = batch === steps - 1 ? last : batchSize;
     const [xb, yb] = batchOf(inputs, y, start, count, order, run.buffers);
-    const result = model.trainBatch(xb, yb, options);
+    const result = model.trainBatch(xb, yb, options, finiteLossGuard(run, epoch, batch));
     const metrics = run.metrics ??= inferMetrics(result.outputs, yb, options.loss);
     meter.add(count, result.loss, result.regularizationLoss, result.outputs, yb, metrics);
     if (hooks.length === 0) continue;
@@ -349,13 +452,16 @@ export function fit(model: Chain, x: TensorLike, y: TargetsLike, options: FitOpt
   checkPositiveInteger(options.epochs, "epochs", where);
   const initialEpoch = options.initialEpoch ?? 0;
   if (!Number.isSafeInteger(initialEpoch) || initialEpoch < 0) {
-    throw new RangeError(`${where}: initialEpoch must be an integer ≥ 0, got ${initialEpoch}`);
+    throw new RangeError(
+      `${where}: initialEpoch must be an integer ≥ 0, got ${describe(initialEpoch)}`,
+    );
   }
   const checked = checkedData(x, y, model.dtype, where);
   const data = splitData(model, checked.inputs, checked.y, options);
   const { inputs, validation } = data;
   const samples = inputs.shape[0];
   const batchSize = checkPositiveInteger(options.batchSize ?? samples, "batchSize", where);
+  const plan = planBatches(model, samples, batchSize, options.dropRemainder, where);
   const shuffle = (options.shuffle ?? true) && batchSize < samples;
   const seed = options.seed ?? 0;
   const metrics = checkMetrics(options.metrics, where);
@@ -374,13 +480,23 @@ export function fit(model: Chain, x: TensorLike, y: TargetsLike, options: FitOpt
     epochs: options.epochs,
     samples,
     batchSize,
-    steps: Math.ceil(samples / batchSize),
+    steps: plan.steps,
     history: new History(),
     stopTraining: false,
   };
   const hooks = callbacks.filter((callback) => callback.onBatchEnd);
   const buffers = new BatchBuffers();
-  const run: EpochRun = { model, inputs, y: data.y, options, state, hooks, metrics, buffers };
+  const run: EpochRun = {
+    model,
+    inputs,
+    y: data.y,
+    options,
+    state,
+    hooks,
+    metrics,
+    buffers,
+    plan,
+  };
 
   try {
     for (const callback of callbacks) callback.onTrainBegin?.(state);
@@ -388,7 +504,7 @@ export function fit(model: Chain, x: TensorLike, y: TargetsLike, options: FitOpt
       for (const callback of callbacks) callback.onEpochBegin?.(epoch, state);
       if (state.stopTraining) break;
       const order = shuffle ? new RandomState(seed + epoch).permutation(samples) : undefined;
-      const logs = trainEpoch(run, order);
+      const logs = trainEpoch(run, epoch, order);
       if (validation) {
         const [vx, vy] = validation;
         const measured = measure(model, vx, vy, options.loss, batchSize, run.metrics);

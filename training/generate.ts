@@ -1,4 +1,5 @@
 // Autoregressive sampling from a trained language model: one token at a time, each fed back.
+import { describe, describeKind } from "../core/_describe.ts";
 import type { Chain } from "../core/chain.ts";
 import type { Layer } from "../core/layer.ts";
 import { type RandomOptions, type RandomState, resolveRandom } from "../core/random.ts";
@@ -43,9 +44,7 @@ function findMaxLength(layers: readonly Layer[]): number | undefined {
 function checkInteger(value: unknown, name: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
     throw new RangeError(
-      `generate: options.${name} must be an integer ≥ ${min}, got ${
-        typeof value === "string" ? JSON.stringify(value) : value
-      }`,
+      `generate: options.${name} must be an integer ≥ ${min}, got ${describe(value)}`,
     );
   }
   return value;
@@ -58,9 +57,7 @@ function checkPrompt(promptIds: ArrayLike<number>): number[] {
     !(ArrayBuffer.isView(promptIds) && !(promptIds instanceof DataView))
   ) {
     throw new TypeError(
-      `generate: promptIds must be an array of token ids, got ${
-        promptIds === null ? "null" : typeof promptIds
-      }`,
+      `generate: promptIds must be an array of token ids, got ${describeKind(promptIds)}`,
     );
   }
   if (promptIds.length === 0) {
@@ -69,7 +66,7 @@ function checkPrompt(promptIds: ArrayLike<number>): number[] {
   const ids = Array.from(promptIds);
   ids.forEach((id, i) => {
     if (typeof id !== "number") {
-      throw new TypeError(`generate: promptIds[${i}] must be a number, got ${typeof id}`);
+      throw new TypeError(`generate: promptIds[${i}] must be a number, got ${describeKind(id)}`);
     }
     if (!Number.isSafeInteger(id) || id < 0) {
       throw new RangeError(
@@ -185,24 +182,22 @@ export function generate(
 ): number[] {
   if (typeof model?.forward !== "function") {
     throw new TypeError(
-      `generate: model must be a Sequential (or a Chain) of layers, got ${
-        model === null ? "null" : typeof model
-      }`,
+      `generate: model must be a Sequential (or a Chain) of layers, got ${describeKind(model)}`,
     );
   }
   const ids = checkPrompt(promptIds);
   if (!options || typeof options !== "object") {
     throw new TypeError(
-      `generate: options must be an object with maxNewTokens, got ${
-        options === null ? "null" : typeof options
-      }`,
+      `generate: options must be an object with maxNewTokens, got ${describeKind(options)}`,
     );
   }
   const maxNewTokens = checkInteger(options.maxNewTokens, "maxNewTokens", 0);
   const temperature = options.temperature ?? 1;
   if (typeof temperature !== "number" || !Number.isFinite(temperature) || temperature < 0) {
     throw new RangeError(
-      `generate: options.temperature must be a finite number ≥ 0 (0 is greedy), got ${temperature}`,
+      `generate: options.temperature must be a finite number ≥ 0 (0 is greedy), got ${
+        describe(temperature)
+      }`,
     );
   }
   const topKOption = options.topK === undefined ? undefined : checkInteger(options.topK, "topK", 1);

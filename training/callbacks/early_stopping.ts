@@ -1,3 +1,4 @@
+import { describe } from "../../core/_describe.ts";
 import type { Callback, TrainingState } from "../callback.ts";
 import type { EpochLogs } from "../history.ts";
 import type { Chain } from "../../core/chain.ts";
@@ -77,18 +78,22 @@ export class EarlyStopping implements Callback {
     this.monitor = options.monitor ?? "valLoss";
     const mode = options.mode ?? "auto";
     if (mode !== "min" && mode !== "max" && mode !== "auto") {
-      throw new RangeError(`new EarlyStopping: mode must be "min", "max" or "auto", got ${mode}`);
+      throw new RangeError(
+        `new EarlyStopping: mode must be "min", "max" or "auto", got ${describe(mode)}`,
+      );
     }
     this.mode = mode === "auto" ? (/accuracy/i.test(this.monitor) ? "max" : "min") : mode;
     this.patience = options.patience ?? 0;
     if (!Number.isSafeInteger(this.patience) || this.patience < 0) {
       throw new RangeError(
-        `new EarlyStopping: patience must be an integer ≥ 0, got ${this.patience}`,
+        `new EarlyStopping: patience must be an integer ≥ 0, got ${describe(this.patience)}`,
       );
     }
     this.minDelta = Math.abs(options.minDelta ?? 0);
     if (!Number.isFinite(this.minDelta)) {
-      throw new RangeError(`new EarlyStopping: minDelta must be finite, got ${options.minDelta}`);
+      throw new RangeError(
+        `new EarlyStopping: minDelta must be finite, got ${describe(options.minDelta)}`,
+      );
     }
     this.restoreBestWeights = options.restoreBestWeights ?? false;
   }

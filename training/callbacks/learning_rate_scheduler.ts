@@ -1,3 +1,4 @@
+import { describe, describeKind } from "../../core/_describe.ts";
 import type { Callback, TrainingState } from "../callback.ts";
 
 /** A schedule: the learning rate of `epoch` given the rate in use before it. */
@@ -33,7 +34,9 @@ export class LearningRateScheduler implements Callback {
   constructor(schedule: Schedule) {
     if (typeof schedule !== "function") {
       throw new TypeError(
-        `new LearningRateScheduler: schedule must be a function (epoch, learningRate) => number, got ${typeof schedule}`,
+        `new LearningRateScheduler: schedule must be a function (epoch, learningRate) => number, got ${
+          describeKind(schedule)
+        }`,
       );
     }
     this.schedule = schedule;
@@ -51,13 +54,15 @@ export class LearningRateScheduler implements Callback {
     if (typeof current !== "number" || !isWritable(optimizer, "learningRate")) {
       throw new TypeError(
         `LearningRateScheduler: optimizer ${state.optimizer} has no writable numeric ` +
-          `learningRate field to set (got ${typeof current}); schedule it another way`,
+          `learningRate field to set (got ${describeKind(current)}); schedule it another way`,
       );
     }
     const next = this.schedule(epoch, current);
     if (typeof next !== "number" || !Number.isFinite(next) || next < 0) {
       throw new RangeError(
-        `LearningRateScheduler: schedule returned ${next} for epoch ${epoch}; expected a finite number ≥ 0`,
+        `LearningRateScheduler: schedule returned ${
+          describe(next)
+        } for epoch ${epoch}; expected a finite number ≥ 0`,
       );
     }
     optimizer.learningRate = next;

@@ -12,11 +12,19 @@ export class NonFiniteLossError extends Error {
   /** The epochs finished before it happened. */
   readonly history: History;
 
-  /** Names the step and the value in the message. */
-  constructor(epoch: number, batch: number, what: string, value: number, history: History) {
+  /** Names the step and the value in the message, unless `message` is given. */
+  constructor(
+    epoch: number,
+    batch: number,
+    what: string,
+    value: number,
+    history: History,
+    message?: string,
+  ) {
     super(
-      `TerminateOnNaN: the ${what} became ${value} at epoch ${epoch}, batch ${batch}; ` +
-        "training stopped (a lower learning rate or scaled inputs usually cure this)",
+      message ??
+        `TerminateOnNaN: the ${what} became ${value} at epoch ${epoch}, batch ${batch}; ` +
+          "training stopped (a lower learning rate or scaled inputs usually cure this)",
     );
     this.name = "NonFiniteLossError";
     this.epoch = epoch;

@@ -1,3 +1,4 @@
+import { describe } from "../../core/_describe.ts";
 import type { Targets } from "../../core/loss.ts";
 import { elementTargets, type Metric } from "../metric.ts";
 import type { Tensor } from "../../core/tensor.ts";
@@ -36,7 +37,9 @@ export class BinaryAccuracy implements Metric {
     this.name = options.name ?? "accuracy";
     this.threshold = options.threshold ?? 0.5;
     if (!Number.isFinite(this.threshold)) {
-      throw new RangeError(`new BinaryAccuracy: threshold must be finite, got ${this.threshold}`);
+      throw new RangeError(
+        `new BinaryAccuracy: threshold must be finite, got ${describe(this.threshold)}`,
+      );
     }
   }
 

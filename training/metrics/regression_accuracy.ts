@@ -1,3 +1,4 @@
+import { describe } from "../../core/_describe.ts";
 import type { Targets } from "../../core/loss.ts";
 import { elementTargets, type Metric } from "../metric.ts";
 import { Tensor } from "../../core/tensor.ts";
@@ -41,13 +42,17 @@ export class RegressionAccuracy implements Metric {
     this.divisor = options.divisor ?? 250;
     if (!Number.isFinite(this.divisor) || this.divisor <= 0) {
       throw new RangeError(
-        `new RegressionAccuracy: divisor must be a finite number > 0, got ${this.divisor}`,
+        `new RegressionAccuracy: divisor must be a finite number > 0, got ${
+          describe(this.divisor)
+        }`,
       );
     }
     if (options.tolerance !== undefined) {
       if (!Number.isFinite(options.tolerance) || options.tolerance < 0) {
         throw new RangeError(
-          `new RegressionAccuracy: tolerance must be a finite number ≥ 0, got ${options.tolerance}`,
+          `new RegressionAccuracy: tolerance must be a finite number ≥ 0, got ${
+            describe(options.tolerance)
+          }`,
         );
       }
       this.#tolerance = options.tolerance;
