@@ -31,7 +31,8 @@ let defaultLimit: number | undefined;
 
 /**
  * The bytes one layer's params may take (values and gradients together) before its
- * constructor refuses them; see {@linkcode setAllocationLimit}.
+ * constructor refuses them, and a convolution's outputs (with their gradient, in training)
+ * before its forward refuses them; see {@linkcode setAllocationLimit}.
  *
  * By default it is what the runtime can give: the machine's total memory where the runtime
  * tells it (Deno with `--allow-sys`), capped at {@linkcode RUNTIME_BUFFER_BYTES} (32 GiB).
@@ -52,7 +53,8 @@ export function getAllocationLimit(): number {
 }
 
 /**
- * Sets the most bytes one layer's params may take (values and gradients together);
+ * Sets the most bytes one layer's params may take (values and gradients together), and a
+ * convolution's outputs (with their gradient, in training);
  * `undefined` restores the default ({@linkcode getAllocationLimit}). A layer past it fails
  * in its constructor, before allocating anything, with a `RangeError` that names the layer,
  * the shapes and the bytes.
@@ -124,5 +126,34 @@ export function checkAllocation(
     }: ${what}), past the allocation limit of ${
       formatBytes(max)
     } bytes; build a smaller layer, or raise the limit with setAllocationLimit(bytes)`,
+  );
+}
+
+/**
+ * Refuses a pass's buffers past {@linkcode getAllocationLimit} before they are allocated:
+ * `shapes` are what the pass allocates at once (a convolution's outputs, and in training as
+ * much again for their gradient, which the next layer hands back).
+ *
+ * @throws {RangeError} naming `where`, the shapes, the bytes and the limit.
+ */
+export function checkPassAllocation(
+  where: string,
+  dtype: DType,
+  shapes: Readonly<Record<string, readonly number[]>>,
+  training: boolean,
+): void {
+  const bytesPer = dtype === "float64" ? 8 : 4;
+  let elements = 0;
+  for (const shape of Object.values(shapes)) elements += shape.reduce((a, b) => a * b, 1);
+  const bytes = elements * bytesPer * (training ? 2 : 1);
+  const max = getAllocationLimit();
+  if (bytes <= max) return;
+  const listed = Object.entries(shapes).map(([name, shape]) => `${name} ${formatShape(shape)}`);
+  throw new RangeError(
+    `${where}: the ${listed.join(", ")} need ${formatBytes(bytes)} bytes (${dtype}${
+      training ? ", with their gradient in training" : ""
+    }), past the allocation limit of ${
+      formatBytes(max)
+    } bytes; use a smaller batch, or raise the limit with setAllocationLimit(bytes)`,
   );
 }

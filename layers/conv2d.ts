@@ -5,7 +5,7 @@ import type { Backend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";
-import { checkAllocation } from "../core/_allocation.ts";
+import { checkAllocation, checkPassAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import {
@@ -298,6 +298,7 @@ export class Conv2D implements Layer {
     const dtype = this.dtype, out = this.outChannels;
     const positions = outH * outW, depth = channels * window.kernelH * window.kernelW;
     const shape = [batch, out, outH, outW];
+    checkPassAllocation("Conv2D.forward", dtype, { outputs: shape }, training);
     const backend = getBackend();
     const outputs = training // [N, O, OH, OW]
       ? this.#outputs.get(dtype, shape, backend)

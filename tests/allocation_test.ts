@@ -391,3 +391,20 @@ Deno.test("the wasm backend keeps within its memory budget", async (t) => {
     });
   }
 });
+
+Deno.test("a convolution's outputs past the limit are refused before they are allocated", () => {
+  // The probe, a [64, 3, 512, 512] batch through Conv2D(3, 64, 3, padding 1), needs 4 GiB
+  // of outputs and as much again for their gradient in training (it was killed at a 6 GiB cap);
+  // here the same at 1/64 the size: [8, 3, 128, 128] → 32 MiB of outputs, 64 MiB in training.
+  const conv = new Conv2D(3, 64, 3, { padding: 1, seed: 1 });
+  const x = Tensor.zeros([8, 3, 128, 128]);
+  withLimit(48 * 2 ** 20, () => {
+    assert.throws(() => conv.forward(x, { training: true }), {
+      name: "RangeError",
+      message: "Conv2D.forward: the outputs [8, 64, 128, 128] need 67,108,864 bytes (float32, " +
+        "with their gradient in training), past the allocation limit of 50,331,648 bytes; use " +
+        "a smaller batch, or raise the limit with setAllocationLimit(bytes)",
+    });
+    assert.deepEqual(conv.forward(x).shape, [8, 64, 128, 128], "inference needs half");
+  });
+});
