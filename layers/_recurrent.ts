@@ -1,15 +1,19 @@
-// What LSTM and GRU share: their four params, the checks of their inputs, the transposes
-// between batch-major and time-major sequences, cached per-step views, and (from
-// core/_fast_math.ts) a sigmoid and a tanh accurate to a few float64 ulps that are faster
-// than Math.exp/Math.tanh in the gate loops. Private to the layers.
+// What LSTM and GRU share: their base class `Recurrent` (the four params, the buffers both
+// use, the parts of forward and backward around their cell loops), the checks of their
+// inputs, the transposes between batch-major and time-major sequences, cached per-step
+// views, and (from core/_fast_math.ts) a sigmoid and a tanh accurate to a few float64 ulps
+// that are faster than Math.exp/Math.tanh in the gate loops. Private to the layers.
 //
-// Dimension letters: B batch, T time steps, I input features, H hidden units, G gates (4
-// for the LSTM, 3 for the GRU), so a row of gates holds G·H pre-activations.
+// Dimension letters: B batch, T time steps, I input features, H hidden units, G gate
+// columns (4·H for the LSTM, 3·H for the GRU), so a row of gates holds G pre-activations.
+import { getBackend } from "../backends/selection.ts";
 import { describe, describeKind } from "../core/_describe.ts";
 import type { Backend, RightProduct } from "../core/backend.ts";
 import { checkAllocation } from "../core/_allocation.ts";
+import type { BackwardOptions, ForwardOptions } from "../core/layer.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
+import { Scratch } from "../core/_scratch.ts";
 import {
   type DType,
   type FloatArray,
@@ -33,13 +37,13 @@ export interface RecurrentInit extends RandomOptions {
 
 /** The four params of a one-layer recurrent net, in PyTorch's order. */
 export interface RecurrentParams {
-  /** `[I, G·H]` (the transpose of `weight_ih_l0`) */
+  /** `[I, G]` (the transpose of `weight_ih_l0`) */
   inputWeights: Param;
-  /** `[H, G·H]` (the transpose of `weight_hh_l0`) */
+  /** `[H, G]` (the transpose of `weight_hh_l0`) */
   recurrentWeights: Param;
-  /** `[G·H]` (`bias_ih_l0`) */
+  /** `[G]` (`bias_ih_l0`) */
   inputBiases: Param;
-  /** `[G·H]` (`bias_hh_l0`) */
+  /** `[G]` (`bias_hh_l0`) */
   recurrentBiases: Param;
 }
 
@@ -260,5 +264,212 @@ export class StepViews {
       );
     }
     return this.#views;
+  }
+}
+
+/** What every forward leaves for backward: views of the base's buffers, all time-major. */
+export interface SequenceCache {
+  /** B */
+  batch: number;
+  /** T */
+  steps: number;
+  /** `[T, B, I]`: the inputs */
+  x: FloatArray;
+  /** `[T, B, G]`: the gates (pre-activations until the cell loop) */
+  gates: FloatArray;
+  /** `[T, B, H]`: h after each step */
+  hiddens: FloatArray;
+  /** `[B, H]` per step of `hiddens` */
+  hiddenViews: FloatArray[];
+}
+
+/** The buffers every backward starts from. */
+export interface SequenceGradients {
+  /** `[T, B, G]`: d(loss)/d(gate pre-activations), written by the cell loop */
+  dgates: FloatArray;
+  /** `[B, H]`: d(loss)/d(h) flowing back from the next step, zeroed */
+  dh: FloatArray;
+}
+
+/**
+ * What LSTM and GRU share: the four params and sizes, the buffers both use, and the parts
+ * of forward and backward around their cell loops. The subclasses redeclare their public
+ * fields (`declare`) and keep their public methods, so that their own docs list them all
+ * (deno doc does not show inherited members). Not exported by mod.ts, hence `@ignore`, which
+ * keeps `deno doc --lint` from asking for it to be public.
+ *
+ * @ignore
+ */
+export abstract class Recurrent {
+  /** Registry name, which also prefixes error messages (`LSTM.forward: …`). */
+  abstract readonly kind: string;
+  /** Features per input step (I). */
+  readonly inputSize: number;
+  /** Hidden units (H). */
+  readonly hidden: number;
+  /** Whether outputs hold every step (`[batch, T, hidden]`) or the last (`[batch, hidden]`). */
+  readonly returnSequences: boolean;
+  /** `[inputSize, G]` */
+  readonly inputWeights: Param;
+  /** `[hidden, G]` */
+  readonly recurrentWeights: Param;
+  /** `[G]` */
+  readonly inputBiases: Param;
+  /** `[G]` */
+  readonly recurrentBiases: Param;
+  /** Gates per hidden unit (4 or 3): G = gateCount·H. */
+  protected readonly gateCount: number;
+  #training = false; // whether the last forward was a training one
+  #inputs = new Scratch(); // [T, B, I]: the inputs, time-major
+  #gates = new Scratch(); // [T, B, G]
+  #hiddens = new Scratch(); // [T, B, H]: h after each step
+  #outputs = new Scratch(); // [B, T, H] or [B, H], reused by training forwards
+  #dgates = new Scratch(); // [T, B, G]
+  #dhidden = new Scratch(); // [B, H]: d(loss)/d(h) flowing back from the next step
+  #dbias = new Scratch(); // [G]: a column sum of the gate gradients
+  #dinputsTime = new Scratch(); // [T, B, I]
+  #dinputs = new Scratch(); // [B, T, I], reused by backward after a training forward
+  #hiddenViews = new StepViews(); // [B, H] per step of #hiddens
+
+  /** Checks the arguments (errors start with `where`) and creates the params. */
+  protected constructor(
+    where: string,
+    inputSize: number,
+    hidden: number,
+    gates: number,
+    options: RecurrentInit,
+  ) {
+    const params = createRecurrentParams(where, inputSize, hidden, gates, options);
+    this.inputSize = inputSize;
+    this.hidden = hidden;
+    this.returnSequences = options.returnSequences ?? true;
+    this.inputWeights = params.inputWeights;
+    this.recurrentWeights = params.recurrentWeights;
+    this.inputBiases = params.inputBiases;
+    this.recurrentBiases = params.recurrentBiases;
+    this.gateCount = gates;
+  }
+
+  /** Element type of the parameters. */
+  abstract get dtype(): DType;
+
+  /**
+   * A forward's start: checks `inputs` [B, T, I], notes whether it trains, copies the inputs
+   * time-major and hands out the gate and hidden buffers, uninitialized.
+   *
+   * @throws {TypeError} for inputs that are not 3-D, have the wrong feature count or dtype;
+   * {RangeError} for an empty batch or T = 0.
+   */
+  protected startForward(inputs: Tensor, options: ForwardOptions | undefined): SequenceCache {
+    const { dtype, inputSize: I, hidden: H } = this;
+    const [B, T] = expectSequence(inputs, `${this.kind}.forward`, I, dtype);
+    const G = this.gateCount * H;
+    this.#training = options?.training === true;
+    const x = this.#inputs.get(dtype, [T, B, I]).data; // [T, B, I]
+    toTimeMajor(inputs.data, x, B, T, I);
+    const gates = this.#gates.get(dtype, [T, B, G]).data; // [T, B, G]
+    const hiddens = this.#hiddens.get(dtype, [T, B, H]).data; // [T, B, H]
+    const hiddenViews = this.#hiddenViews.of(hiddens, B * H, T);
+    return { batch: B, steps: T, x, gates, hiddens, hiddenViews };
+  }
+
+  /**
+   * A forward's outputs from its hiddens: `[B, T, H]` (batch-major) or the last step's
+   * `[B, H]`, in the reused buffer after a training forward.
+   */
+  protected finishForward(cache: SequenceCache): Tensor {
+    const { dtype, hidden: H } = this;
+    const { batch: B, steps: T } = cache;
+    const shape = this.returnSequences ? [B, T, H] : [B, H];
+    const outputs = this.#training // [B, T, H] or [B, H]
+      ? this.#outputs.get(dtype, shape)
+      : Tensor.zeros(shape, { dtype });
+    if (this.returnSequences) toBatchMajor(cache.hiddens, outputs.data, B, T, H);
+    else outputs.data.set(cache.hiddenViews[T - 1]);
+    return outputs;
+  }
+
+  /**
+   * A backward's start: checks that `dvalues` is shaped like the outputs of the forward that
+   * left `cache`, and hands out the gate gradients (uninitialized) and dh (zeroed).
+   *
+   * @throws {TypeError} when `dvalues` is not shaped like the last forward's outputs.
+   */
+  protected startBackward(dvalues: Tensor, cache: SequenceCache): SequenceGradients {
+    const { dtype, hidden: H } = this;
+    const { batch: B, steps: T } = cache;
+    const shape = this.returnSequences ? [B, T, H] : [B, H];
+    expectDvalues(dvalues, `${this.kind}.backward`, dtype, shape);
+    const dgates = this.#dgates.get(dtype, [T, B, this.gateCount * H]).data; // [T, B, G]
+    const dh = this.#dhidden.get(dtype, [B, H]).data; // [B, H]
+    dh.fill(0);
+    return { dgates, dh };
+  }
+
+  // dh += dvalues_t (every step's outputs), or dh = dvalues at the last step (the last one's)
+  /** Adds what `dv` (`dvalues`' data, [B, T, H] or [B, H]) holds for step t to dh [B, H]. */
+  protected addOutputGradient(
+    dv: FloatArray,
+    dh: FloatArray,
+    t: number,
+    cache: SequenceCache,
+  ): void {
+    const { batch: B, steps: T } = cache;
+    const H = this.hidden;
+    if (this.returnSequences) {
+      for (let b = 0; b < B; b++) {
+        const from = (b * T + t) * H, to = b * H;
+        for (let j = 0; j < H; j++) dh[to + j] += dv[from + j];
+      }
+    } else if (t === T - 1) dh.set(dv);
+  }
+
+  // dW += Xᵀ·dgates   dU += H_{t−1}ᵀ·drec   db_i += Σ dgates   db_h += Σ drec   dinputs = dgates·Wᵀ
+  /**
+   * A backward's end, after the steps: the params' gradients from `dgates` (d(loss)/d(x·W +
+   * b_i)) and `drecurrent` (d(loss)/d(h_{t−1}·U + b_h), the same buffer for the LSTM), and
+   * dinputs [B, T, I], left uncomputed when `options.inputGradient` is false.
+   */
+  protected finishBackward(
+    cache: SequenceCache,
+    dgates: FloatArray,
+    drecurrent: FloatArray,
+    options: BackwardOptions | undefined,
+  ): Tensor {
+    const { dtype, inputSize: I, hidden: H } = this;
+    const { batch: B, steps: T, x, hiddens } = cache;
+    const G = this.gateCount * H;
+    const backend = getBackend();
+    backend.matmulTransA(x, dgates, this.inputWeights.grad.data, T * B, I, G, true);
+    if (T > 1) {
+      // Rows t ≥ 1 only: the first step's recurrent input h₀ is zero.
+      const previous = hiddens.subarray(0, (T - 1) * B * H);
+      const later = drecurrent.subarray(B * G);
+      backend.matmulTransA(
+        previous,
+        later,
+        this.recurrentWeights.grad.data,
+        (T - 1) * B,
+        H,
+        G,
+        true,
+      );
+    }
+    const dbias = this.#dbias.get(dtype, [G]).data; // [G]
+    backend.sumColumns(dgates, dbias, T * B, G);
+    const dbi = this.inputBiases.grad.data;
+    for (let q = 0; q < G; q++) dbi[q] += dbias[q];
+    if (drecurrent !== dgates) backend.sumColumns(drecurrent, dbias, T * B, G);
+    const dbh = this.recurrentBiases.grad.data;
+    for (let q = 0; q < G; q++) dbh[q] += dbias[q];
+    const shape = [B, T, I];
+    const dinputs = this.#training // [B, T, I]
+      ? this.#dinputs.get(dtype, shape)
+      : Tensor.zeros(shape, { dtype });
+    if (options?.inputGradient === false) return dinputs;
+    const dx = this.#dinputsTime.get(dtype, [T, B, I]).data; // [T, B, I]
+    backend.matmulTransB(dgates, this.inputWeights.value.data, dx, T * B, I, G);
+    toBatchMajor(dx, dinputs.data, B, T, I);
+    return dinputs;
   }
 }

@@ -4,33 +4,25 @@ import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/
 import type { Param } from "../core/param.ts";
 import type { RandomOptions } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
-import { type DType, type FloatArray, type NestedArray, Tensor } from "../core/tensor.ts";
+import type { DType, FloatArray, NestedArray, Tensor } from "../core/tensor.ts";
 import {
   affine,
-  createRecurrentParams,
-  expectDvalues,
-  expectSequence,
+  Recurrent,
   RECURRENT_TORCH_NAMES,
   rightProduct,
+  type SequenceCache,
   sigmoid,
   StepViews,
   tanh,
-  toBatchMajor,
-  toTimeMajor,
 } from "./_recurrent.ts";
 
 // Dimension letters: B batch, T time steps, I = inputSize, H = hidden, G = 3·H gate columns
 // (r | z | n). Sequences are kept time-major inside, [T, B, ·], so that each step's rows
 // are contiguous.
 
-// What a forward leaves for backward: views of the buffers below, all time-major.
-interface GRUCache {
-  batch: number; // B
-  steps: number; // T
-  x: FloatArray; // [T, B, I]
-  gates: FloatArray; // [T, B, G]: r, z, n
+// What a forward leaves for backward, besides the base's buffers: a view, time-major.
+interface GRUCache extends SequenceCache {
   recurrent: FloatArray; // [T, B, G]: h_{t−1}·U + b_h (backward reads its n part)
-  hiddens: FloatArray; // [T, B, H]
 }
 
 /** Options of {@linkcode GRU}. */
@@ -92,38 +84,27 @@ export interface GRUOptions extends RandomOptions {
  * assert.ok(Math.abs(h.get(0, 0) - 0.5 * Math.tanh(0.5)) < 1e-15);
  * ```
  */
-export class GRU implements Layer {
+export class GRU extends Recurrent implements Layer {
   /** Registry name. */
   readonly kind = "GRU";
   /** Features per input step (I). */
-  readonly inputSize: number;
+  declare readonly inputSize: number;
   /** Hidden units (H). */
-  readonly hidden: number;
+  declare readonly hidden: number;
   /** Whether outputs hold every step (`[batch, T, hidden]`) or the last (`[batch, hidden]`). */
-  readonly returnSequences: boolean;
+  declare readonly returnSequences: boolean;
   /** `[inputSize, 3·hidden]` */
-  readonly inputWeights: Param;
+  declare readonly inputWeights: Param;
   /** `[hidden, 3·hidden]` */
-  readonly recurrentWeights: Param;
+  declare readonly recurrentWeights: Param;
   /** `[3·hidden]` */
-  readonly inputBiases: Param;
+  declare readonly inputBiases: Param;
   /** `[3·hidden]` */
-  readonly recurrentBiases: Param;
-  #training = false; // whether the cached forward was a training one
+  declare readonly recurrentBiases: Param;
   #cache?: GRUCache; // what the last forward left for backward
-  #inputs = new Scratch(); // [T, B, I]: the inputs, time-major
-  #gates = new Scratch(); // [T, B, G]: x·W + b_i, then r, z, n in place
   #recurrent = new Scratch(); // [T, B, G]: h_{t−1}·U + b_h
-  #hiddens = new Scratch(); // [T, B, H]: h after each step
-  #outputs = new Scratch(); // [B, T, H] or [B, H], reused by training forwards
-  #dgates = new Scratch(); // [T, B, G]: d(loss)/d(x·W + b_i)
   #drecurrent = new Scratch(); // [T, B, G]: d(loss)/d(h_{t−1}·U + b_h)
-  #dhidden = new Scratch(); // [B, H]: d(loss)/d(h) flowing back from the next step
-  #dbias = new Scratch(); // [G]: a column sum of #dgates or #drecurrent
-  #dinputsTime = new Scratch(); // [T, B, I]
-  #dinputs = new Scratch(); // [B, T, I], reused by backward after a training forward
   #recurrentViews = new StepViews(); // [B, G] per step of #recurrent
-  #hiddenViews = new StepViews(); // [B, H] per step of #hiddens
   #drecurrentViews = new StepViews(); // [B, G] per step of #drecurrent
 
   /**
@@ -133,14 +114,7 @@ export class GRU implements Layer {
    * dtype or `returnSequences`, or given params of the wrong shape.
    */
   constructor(inputSize: number, hidden: number, options: GRUOptions = {}) {
-    const params = createRecurrentParams("new GRU", inputSize, hidden, 3, options);
-    this.inputSize = inputSize;
-    this.hidden = hidden;
-    this.returnSequences = options.returnSequences ?? true;
-    this.inputWeights = params.inputWeights;
-    this.recurrentWeights = params.recurrentWeights;
-    this.inputBiases = params.inputBiases;
-    this.recurrentBiases = params.recurrentBiases;
+    super("new GRU", inputSize, hidden, 3, options);
   }
 
   /** Rebuilds a layer from {@linkcode GRU.config} (params are drawn anew). */
@@ -164,20 +138,15 @@ export class GRU implements Layer {
    * {RangeError} for an empty batch or T = 0.
    */
   forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    const start = this.startForward(inputs, options);
+    const { batch: B, steps: T, x, gates, hiddens, hiddenViews } = start;
     const { dtype, inputSize: I, hidden: H } = this;
-    const [B, T] = expectSequence(inputs, "GRU.forward", I, dtype);
-    const G = 3 * H, BH = B * H;
-    this.#training = options?.training === true;
+    const G = 3 * H;
     const backend = getBackend();
-    const x = this.#inputs.get(dtype, [T, B, I]).data; // [T, B, I]
-    toTimeMajor(inputs.data, x, B, T, I);
-    const gates = this.#gates.get(dtype, [T, B, G]).data; // [T, B, G]
     const w = this.inputWeights.value.data; // [I, G]
     affine(backend, x, w, this.inputBiases.value.data, gates, T * B, I, G);
     const recurrent = this.#recurrent.get(dtype, [T, B, G]).data; // [T, B, G]
-    const hiddens = this.#hiddens.get(dtype, [T, B, H]).data; // [T, B, H]
     const recurrentViews = this.#recurrentViews.of(recurrent, B * G, T);
-    const hiddenViews = this.#hiddenViews.of(hiddens, BH, T);
     // h·U by U packed once for all steps, added to the biases (h₀ = 0 leaves them alone).
     const byU = rightProduct(backend, this.recurrentWeights.value.data, H, G, false); // [H, G]
     const bh = this.recurrentBiases.value.data; // [G]
@@ -186,14 +155,8 @@ export class GRU implements Layer {
       if (t > 0) byU(hiddenViews[t - 1], recurrentViews[t], B, true);
       cellForward(gates, recurrent, hiddens, t, B, H);
     }
-    this.#cache = { batch: B, steps: T, x, gates, recurrent, hiddens };
-    const shape = this.returnSequences ? [B, T, H] : [B, H];
-    const outputs = this.#training // [B, T, H] or [B, H]
-      ? this.#outputs.get(dtype, shape)
-      : Tensor.zeros(shape, { dtype });
-    if (this.returnSequences) toBatchMajor(hiddens, outputs.data, B, T, H);
-    else outputs.data.set(hiddenViews[T - 1]);
-    return outputs;
+    this.#cache = { ...start, recurrent };
+    return this.finishForward(start);
   }
 
   // dh_{t−1} = dvalues_{t−1} + dh_t⊙z + drec_t·Uᵀ (cellBackward, then the product)
@@ -208,61 +171,21 @@ export class GRU implements Layer {
   backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
     const cache = this.#cache;
     if (!cache) throw new Error("GRU.backward: call forward first");
-    const { dtype, inputSize: I, hidden: H } = this;
-    const { batch: B, steps: T, x, gates, recurrent, hiddens } = cache;
-    const G = 3 * H, BH = B * H;
-    const sequences = this.returnSequences;
-    expectDvalues(dvalues, "GRU.backward", dtype, sequences ? [B, T, H] : [B, H]);
-    const backend = getBackend();
-    const dgates = this.#dgates.get(dtype, [T, B, G]).data; // [T, B, G]
+    const { dgates, dh } = this.startBackward(dvalues, cache);
+    const { batch: B, steps: T, gates, recurrent, hiddens } = cache;
+    const { dtype, hidden: H } = this;
+    const G = 3 * H;
     const drecurrent = this.#drecurrent.get(dtype, [T, B, G]).data; // [T, B, G]
-    const dh = this.#dhidden.get(dtype, [B, H]).data; // [B, H]
     const drecurrentViews = this.#drecurrentViews.of(drecurrent, B * G, T);
     const dv = dvalues.data; // [B, T, H] or [B, H]
-    const byUT = rightProduct(backend, this.recurrentWeights.value.data, G, H, true); // Uᵀ
-    dh.fill(0);
+    const byUT = rightProduct(getBackend(), this.recurrentWeights.value.data, G, H, true); // Uᵀ
     for (let t = T - 1; t >= 0; t--) {
-      if (sequences) {
-        for (let b = 0; b < B; b++) {
-          const from = (b * T + t) * H, to = b * H;
-          for (let j = 0; j < H; j++) dh[to + j] += dv[from + j];
-        }
-      } else if (t === T - 1) dh.set(dv);
+      this.addOutputGradient(dv, dh, t, cache);
       cellBackward(gates, recurrent, hiddens, dgates, drecurrent, dh, t, B, H);
       // h₀ is a constant: nothing flows back from the first step.
       if (t > 0) byUT(drecurrentViews[t], dh, B, true);
     }
-    backend.matmulTransA(x, dgates, this.inputWeights.grad.data, T * B, I, G, true);
-    if (T > 1) {
-      // Rows t ≥ 1 only: the first step's recurrent input h₀ is zero.
-      const previous = hiddens.subarray(0, (T - 1) * BH);
-      const later = drecurrent.subarray(B * G);
-      backend.matmulTransA(
-        previous,
-        later,
-        this.recurrentWeights.grad.data,
-        (T - 1) * B,
-        H,
-        G,
-        true,
-      );
-    }
-    const dbias = this.#dbias.get(dtype, [G]).data; // [G]
-    backend.sumColumns(dgates, dbias, T * B, G);
-    const dbi = this.inputBiases.grad.data;
-    for (let q = 0; q < G; q++) dbi[q] += dbias[q];
-    backend.sumColumns(drecurrent, dbias, T * B, G);
-    const dbh = this.recurrentBiases.grad.data;
-    for (let q = 0; q < G; q++) dbh[q] += dbias[q];
-    const shape = [B, T, I];
-    const dinputs = this.#training // [B, T, I]
-      ? this.#dinputs.get(dtype, shape)
-      : Tensor.zeros(shape, { dtype });
-    if (options?.inputGradient === false) return dinputs;
-    const dx = this.#dinputsTime.get(dtype, [T, B, I]).data; // [T, B, I]
-    backend.matmulTransB(dgates, this.inputWeights.value.data, dx, T * B, I, G);
-    toBatchMajor(dx, dinputs.data, B, T, I);
-    return dinputs;
+    return this.finishBackward(cache, dgates, drecurrent, options);
   }
 
   /** `[inputWeights, recurrentWeights, inputBiases, recurrentBiases]` */
@@ -289,7 +212,7 @@ export class GRU implements Layer {
   }
 
   /** `GRU(inputSize=64, hidden=256)`, with `returnSequences=false` when set. */
-  toString(): string {
+  override toString(): string {
     const last = this.returnSequences ? "" : ", returnSequences=false";
     return `GRU(inputSize=${this.inputSize}, hidden=${this.hidden}${last})`;
   }

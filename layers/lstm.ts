@@ -4,36 +4,28 @@ import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/
 import type { Param } from "../core/param.ts";
 import type { RandomOptions } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
-import { type DType, type FloatArray, type NestedArray, Tensor } from "../core/tensor.ts";
+import type { DType, FloatArray, NestedArray, Tensor } from "../core/tensor.ts";
 import {
   affine,
-  createRecurrentParams,
-  expectDvalues,
-  expectSequence,
+  Recurrent,
   RECURRENT_TORCH_NAMES,
   rightProduct,
+  type SequenceCache,
   sigmoid,
   sigmoid32,
   StepViews,
   tanh,
   tanh32,
-  toBatchMajor,
-  toTimeMajor,
 } from "./_recurrent.ts";
 
 // Dimension letters: B batch, T time steps, I = inputSize, H = hidden, G = 4·H gate columns
 // (i | f | g | o). Sequences are kept time-major inside, [T, B, ·], so that each step's rows
 // are contiguous.
 
-// What a forward leaves for backward: views of the buffers below, all time-major.
-interface LSTMCache {
-  batch: number; // B
-  steps: number; // T
-  x: FloatArray; // [T, B, I]
-  gates: FloatArray; // [T, B, G]: i, f, g, o
+// What a forward leaves for backward, besides the base's buffers: views, time-major.
+interface LSTMCache extends SequenceCache {
   cells: FloatArray; // [T, B, H]
   tanhCells: FloatArray; // [T, B, H]
-  hiddens: FloatArray; // [T, B, H]
 }
 
 /** Options of {@linkcode LSTM}. */
@@ -94,41 +86,30 @@ export interface LSTMOptions extends RandomOptions {
  * assert.deepEqual(h.shape, [1, 1, 1]);
  * ```
  */
-export class LSTM implements Layer {
+export class LSTM extends Recurrent implements Layer {
   /** Registry name. */
   readonly kind = "LSTM";
   /** Features per input step (I). */
-  readonly inputSize: number;
+  declare readonly inputSize: number;
   /** Hidden units (H). */
-  readonly hidden: number;
+  declare readonly hidden: number;
   /** Whether outputs hold every step (`[batch, T, hidden]`) or the last (`[batch, hidden]`). */
-  readonly returnSequences: boolean;
+  declare readonly returnSequences: boolean;
   /** `[inputSize, 4·hidden]` */
-  readonly inputWeights: Param;
+  declare readonly inputWeights: Param;
   /** `[hidden, 4·hidden]` */
-  readonly recurrentWeights: Param;
+  declare readonly recurrentWeights: Param;
   /** `[4·hidden]` */
-  readonly inputBiases: Param;
+  declare readonly inputBiases: Param;
   /** `[4·hidden]` */
-  readonly recurrentBiases: Param;
-  #training = false; // whether the cached forward was a training one
+  declare readonly recurrentBiases: Param;
   #cache?: LSTMCache; // what the last forward left for backward
-  #inputs = new Scratch(); // [T, B, I]: the inputs, time-major
-  #gates = new Scratch(); // [T, B, G]: pre-activations, then i, f, g, o in place
   #cells = new Scratch(); // [T, B, H]: c after each step
   #tanhCells = new Scratch(); // [T, B, H]: tanh(c) after each step
-  #hiddens = new Scratch(); // [T, B, H]: h after each step
   #bias = new Scratch(); // [G]: inputBiases + recurrentBiases
-  #outputs = new Scratch(); // [B, T, H] or [B, H], reused by training forwards
-  #dgates = new Scratch(); // [T, B, G]: d(loss)/d(gate pre-activations)
-  #dhidden = new Scratch(); // [B, H]: d(loss)/d(h) flowing back from the next step
   #dcell = new Scratch(); // [B, H]: d(loss)/d(c) flowing back from the next step
-  #dbias = new Scratch(); // [G]: Σ over T·B rows of dgates
-  #dinputsTime = new Scratch(); // [T, B, I]
-  #dinputs = new Scratch(); // [B, T, I], reused by backward after a training forward
-  #gateViews = new StepViews(); // [B, G] per step of #gates
-  #hiddenViews = new StepViews(); // [B, H] per step of #hiddens
-  #dgateViews = new StepViews(); // [B, G] per step of #dgates
+  #gateViews = new StepViews(); // [B, G] per step of the gates
+  #dgateViews = new StepViews(); // [B, G] per step of dgates
 
   /**
    * Creates the layer, drawing the params from U(−1/√hidden, 1/√hidden) unless given.
@@ -137,14 +118,7 @@ export class LSTM implements Layer {
    * dtype or `returnSequences`, or given params of the wrong shape.
    */
   constructor(inputSize: number, hidden: number, options: LSTMOptions = {}) {
-    const params = createRecurrentParams("new LSTM", inputSize, hidden, 4, options);
-    this.inputSize = inputSize;
-    this.hidden = hidden;
-    this.returnSequences = options.returnSequences ?? true;
-    this.inputWeights = params.inputWeights;
-    this.recurrentWeights = params.recurrentWeights;
-    this.inputBiases = params.inputBiases;
-    this.recurrentBiases = params.recurrentBiases;
+    super("new LSTM", inputSize, hidden, 4, options);
   }
 
   /** Rebuilds a layer from {@linkcode LSTM.config} (params are drawn anew). */
@@ -168,23 +142,18 @@ export class LSTM implements Layer {
    * {RangeError} for an empty batch or T = 0.
    */
   forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    const start = this.startForward(inputs, options);
+    const { batch: B, steps: T, x, gates, hiddens, hiddenViews } = start;
     const { dtype, inputSize: I, hidden: H } = this;
-    const [B, T] = expectSequence(inputs, "LSTM.forward", I, dtype);
-    const G = 4 * H, BH = B * H;
-    this.#training = options?.training === true;
+    const G = 4 * H;
     const backend = getBackend();
-    const x = this.#inputs.get(dtype, [T, B, I]).data; // [T, B, I]
-    toTimeMajor(inputs.data, x, B, T, I);
     const bias = this.#bias.get(dtype, [G]).data; // [G]
     const bi = this.inputBiases.value.data, bh = this.recurrentBiases.value.data;
     for (let q = 0; q < G; q++) bias[q] = bi[q] + bh[q];
-    const gates = this.#gates.get(dtype, [T, B, G]).data; // [T, B, G]
     affine(backend, x, this.inputWeights.value.data, bias, gates, T * B, I, G);
     const cells = this.#cells.get(dtype, [T, B, H]).data; // [T, B, H]
     const tanhCells = this.#tanhCells.get(dtype, [T, B, H]).data; // [T, B, H]
-    const hiddens = this.#hiddens.get(dtype, [T, B, H]).data; // [T, B, H]
     const gateViews = this.#gateViews.of(gates, B * G, T);
-    const hiddenViews = this.#hiddenViews.of(hiddens, BH, T);
     // h·U at every step, U [H, G] packed once
     const recurrent = rightProduct(backend, this.recurrentWeights.value.data, H, G, false);
     for (let t = 0; t < T; t++) {
@@ -202,14 +171,8 @@ export class LSTM implements Layer {
         );
       } else cellForward(gates, cells, tanhCells, hiddens, t, B, H);
     }
-    this.#cache = { batch: B, steps: T, x, gates, cells, tanhCells, hiddens };
-    const shape = this.returnSequences ? [B, T, H] : [B, H];
-    const outputs = this.#training // [B, T, H] or [B, H]
-      ? this.#outputs.get(dtype, shape)
-      : Tensor.zeros(shape, { dtype });
-    if (this.returnSequences) toBatchMajor(hiddens, outputs.data, B, T, H);
-    else outputs.data.set(hiddenViews[T - 1]);
-    return outputs;
+    this.#cache = { ...start, cells, tanhCells };
+    return this.finishForward(start);
   }
 
   // dh_{t−1} = dvalues_{t−1} + dgates_t·Uᵀ (then cellBackward)   dW += Xᵀ·dgates
@@ -224,63 +187,23 @@ export class LSTM implements Layer {
   backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
     const cache = this.#cache;
     if (!cache) throw new Error("LSTM.backward: call forward first");
-    const { dtype, inputSize: I, hidden: H } = this;
-    const { batch: B, steps: T, x, gates, cells, tanhCells, hiddens } = cache;
-    const G = 4 * H, BH = B * H;
-    const sequences = this.returnSequences;
-    expectDvalues(dvalues, "LSTM.backward", dtype, sequences ? [B, T, H] : [B, H]);
-    const backend = getBackend();
-    const dgates = this.#dgates.get(dtype, [T, B, G]).data; // [T, B, G]
-    const dh = this.#dhidden.get(dtype, [B, H]).data; // [B, H]
+    const { dgates, dh } = this.startBackward(dvalues, cache);
+    const { batch: B, steps: T, gates, cells, tanhCells } = cache;
+    const { dtype, hidden: H } = this;
+    const G = 4 * H;
     const dc = this.#dcell.get(dtype, [B, H]).data; // [B, H]
     const dgateViews = this.#dgateViews.of(dgates, B * G, T);
     const dv = dvalues.data; // [B, T, H] or [B, H]
     // dgates·Uᵀ at every step, U [H, G] packed once
-    const recurrent = rightProduct(backend, this.recurrentWeights.value.data, G, H, true);
-    dh.fill(0);
+    const recurrent = rightProduct(getBackend(), this.recurrentWeights.value.data, G, H, true);
     dc.fill(0);
     for (let t = T - 1; t >= 0; t--) {
-      if (sequences) {
-        for (let b = 0; b < B; b++) {
-          const from = (b * T + t) * H, to = b * H;
-          for (let j = 0; j < H; j++) dh[to + j] += dv[from + j];
-        }
-      } else if (t === T - 1) dh.set(dv);
+      this.addOutputGradient(dv, dh, t, cache);
       cellBackward(gates, cells, tanhCells, dgates, dh, dc, t, B, H);
       // h₀ is a constant: nothing flows back from the first step.
       if (t > 0) recurrent(dgateViews[t], dh, B);
     }
-    backend.matmulTransA(x, dgates, this.inputWeights.grad.data, T * B, I, G, true);
-    if (T > 1) {
-      // Rows t ≥ 1 only: the first step's recurrent input h₀ is zero.
-      const previous = hiddens.subarray(0, (T - 1) * BH);
-      const later = dgates.subarray(B * G);
-      backend.matmulTransA(
-        previous,
-        later,
-        this.recurrentWeights.grad.data,
-        (T - 1) * B,
-        H,
-        G,
-        true,
-      );
-    }
-    const dbias = this.#dbias.get(dtype, [G]).data; // [G]
-    backend.sumColumns(dgates, dbias, T * B, G);
-    const dbi = this.inputBiases.grad.data, dbh = this.recurrentBiases.grad.data;
-    for (let q = 0; q < G; q++) {
-      dbi[q] += dbias[q];
-      dbh[q] += dbias[q];
-    }
-    const shape = [B, T, I];
-    const dinputs = this.#training // [B, T, I]
-      ? this.#dinputs.get(dtype, shape)
-      : Tensor.zeros(shape, { dtype });
-    if (options?.inputGradient === false) return dinputs;
-    const dx = this.#dinputsTime.get(dtype, [T, B, I]).data; // [T, B, I]
-    backend.matmulTransB(dgates, this.inputWeights.value.data, dx, T * B, I, G);
-    toBatchMajor(dx, dinputs.data, B, T, I);
-    return dinputs;
+    return this.finishBackward(cache, dgates, dgates, options);
   }
 
   /** `[inputWeights, recurrentWeights, inputBiases, recurrentBiases]` */
@@ -307,7 +230,7 @@ export class LSTM implements Layer {
   }
 
   /** `LSTM(inputSize=64, hidden=256)`, with `returnSequences=false` when set. */
-  toString(): string {
+  override toString(): string {
     const last = this.returnSequences ? "" : ", returnSequences=false";
     return `LSTM(inputSize=${this.inputSize}, hidden=${this.hidden}${last})`;
   }
