@@ -179,6 +179,13 @@ browserTest("the playground in Chromium", async (t, browser) => {
       await page.waitFor(view("epoch === 0"), 5000, "the reset");
       await page.setInputFiles("#load-file", [path]);
       await page.waitFor(view(`epoch === ${epoch}`), 5000, "the loaded model's epoch count");
+      // The worker announces the loaded model (its epoch) and then reports "loaded": two
+      // messages, which the page handles in two tasks.
+      await page.waitFor(
+        "document.getElementById('status').textContent.startsWith('Loaded ')",
+        5000,
+        "the loaded report",
+      );
       assert.match(
         await page.evaluate<string>("document.getElementById('status').textContent"),
         /^Loaded /,
