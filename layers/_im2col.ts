@@ -153,7 +153,7 @@ export function checkPooledGradient(
   ) {
     const got = dvalues instanceof Tensor
       ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-      : typeof dvalues;
+      : describeKind(dvalues);
     throw new TypeError(
       `${where}: dvalues is ${got}, expected ${inputs.dtype} ${
         formatShape(expected)

@@ -165,7 +165,7 @@ export function expectDvalues(
   if (!same) {
     const got = dvalues instanceof Tensor
       ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-      : typeof dvalues;
+      : describeKind(dvalues);
     throw new TypeError(
       `${where}: dvalues is ${got}, expected ${dtype} ${
         formatShape(shape)

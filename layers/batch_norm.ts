@@ -1,4 +1,4 @@
-import { describe } from "../core/_describe.ts";
+import { describe, describeKind } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type {
@@ -240,7 +240,7 @@ export class BatchNorm implements Layer {
     ) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-        : typeof dvalues;
+        : describeKind(dvalues);
       throw new TypeError(
         `BatchNorm.backward: dvalues is ${got}, expected ${inputs.dtype} ${
           formatShape(inputs.shape)

@@ -1,4 +1,4 @@
-import { describe } from "../core/_describe.ts";
+import { describe, describeKind } from "../core/_describe.ts";
 import { getBackend } from "../backends/selection.ts";
 import { getInitializer } from "../initializers/initializers.ts";
 import type { Backend } from "../core/backend.ts";
@@ -349,7 +349,7 @@ export class Conv2D implements Layer {
     ) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-        : typeof dvalues;
+        : describeKind(dvalues);
       throw new TypeError(
         `Conv2D.backward: dvalues is ${got}, expected ${dtype} ${
           formatShape(expected)

@@ -1,4 +1,4 @@
-import { describe } from "../core/_describe.ts";
+import { describe, describeKind } from "../core/_describe.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
 import { checkAllocation } from "../core/_allocation.ts";
@@ -212,7 +212,7 @@ export class Embedding implements Layer {
     if (!same) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-        : typeof dvalues;
+        : describeKind(dvalues);
       throw new TypeError(
         `Embedding.backward: dvalues is ${got}, expected ${this.dtype} ${
           formatShape(shape)

@@ -1,3 +1,4 @@
+import { describeKind } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { ForwardOptions, Layer } from "../core/layer.ts";
@@ -83,7 +84,7 @@ export class GlobalAvgPool2D implements Layer {
     ) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-        : typeof dvalues;
+        : describeKind(dvalues);
       throw new TypeError(
         `GlobalAvgPool2D.backward: dvalues is ${got}, expected ${inputs.dtype} ${
           formatShape([batch, channels])

@@ -1,4 +1,4 @@
-import { describe } from "../core/_describe.ts";
+import { describe, describeKind } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
@@ -266,7 +266,7 @@ export class LayerNorm implements Layer {
     if (!same) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-        : typeof dvalues;
+        : describeKind(dvalues);
       throw new TypeError(
         `LayerNorm.backward: dvalues is ${got}, expected ${inputs.dtype} ${
           formatShape(inputs.shape)

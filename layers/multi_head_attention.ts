@@ -1,4 +1,4 @@
-import { describe } from "../core/_describe.ts";
+import { describe, describeKind } from "../core/_describe.ts";
 import { getBackend } from "../backends/selection.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { Backend } from "../core/backend.ts";
@@ -315,7 +315,7 @@ export class MultiHeadAttention implements Layer {
     ) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-        : typeof dvalues;
+        : describeKind(dvalues);
       throw new TypeError(
         `MultiHeadAttention.backward: dvalues is ${got}, expected ${inputs.dtype} ${
           formatShape(inputs.shape)

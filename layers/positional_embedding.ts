@@ -1,4 +1,4 @@
-import { describe } from "../core/_describe.ts";
+import { describe, describeKind } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
@@ -161,7 +161,7 @@ export class PositionalEmbedding implements Layer {
     if (!same) {
       const got = dvalues instanceof Tensor
         ? `${dvalues.dtype} ${formatShape(dvalues.shape)}`
-        : typeof dvalues;
+        : describeKind(dvalues);
       throw new TypeError(
         `PositionalEmbedding.backward: dvalues is ${got}, expected ${this.dtype} ${
           formatShape(shape)

@@ -1,3 +1,4 @@
+import { describeKind } from "../core/_describe.ts";
 import { Chain } from "../core/chain.ts";
 import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";
@@ -69,7 +70,7 @@ export class Residual extends Chain {
     if (!(dvalues instanceof Tensor) || !sameShape(dvalues, { shape, dtype: dvalues.dtype })) {
       throw new TypeError(
         `Residual.backward: dvalues has shape ${
-          dvalues instanceof Tensor ? formatShape(dvalues.shape) : typeof dvalues
+          dvalues instanceof Tensor ? formatShape(dvalues.shape) : describeKind(dvalues)
         }, expected ${formatShape(shape)} like the last forward's outputs`,
       );
     }

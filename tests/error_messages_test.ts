@@ -13,7 +13,9 @@ import {
   encodeSafetensors,
   type FitOptions,
   getThreads,
+  GlobalAvgPool2D,
   type Layer,
+  LayerNorm,
   MaxPool2D,
   modelFromBytes,
   ReLU,
@@ -376,4 +378,22 @@ Deno.test("fit: a last batch too small for BatchNorm (dropRemainder)", async (t)
     });
     assert.deepEqual(steps, [2]); // 16 + (16 + 1)
   });
+});
+
+Deno.test("a backward given something other than a tensor says what it was", () => {
+  const x = Tensor.randn([2, 3, 4], { seed: 1 });
+  const cases: [Layer, Tensor][] = [
+    [new LayerNorm(4), x],
+    [new GlobalAvgPool2D(), Tensor.randn([2, 3, 4, 4], { seed: 2 })],
+    [new Residual([new LayerNorm(4)]), x],
+  ];
+  for (const [layer, inputs] of cases) {
+    layer.forward(inputs);
+    assert.throws(() => layer.backward("grad" as unknown as Tensor), {
+      name: "TypeError",
+      message: new RegExp(
+        `^${layer.kind}\\.backward: dvalues (is|has shape) a string \\("grad"\\)`,
+      ),
+    });
+  }
 });
