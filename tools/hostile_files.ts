@@ -157,7 +157,7 @@ export function hostileFiles(scale = 1): HostileFile[] {
     tensors: 2,
   });
   // Past MAX_HEADER_VALUES (a key and a value each) at any scale, within MAX_HEADER_BYTES.
-  const keys = Math.max(Math.floor(9_000_000 * scale), 1_000_001);
+  const keys = Math.max(Math.floor(7_000_000 * scale), 1_000_001); // 7M: 91 MB of header
   files.push({
     name: "metadata_keys.safetensors",
     what: `${keys} metadata entries`,
