@@ -1,5 +1,6 @@
 // Legend: x the inputs, w = −x/√2, Φ(x) = erfc(w)/2 the standard normal CDF,
 // φ(x) = e^(−x²/2)/√(2π) its density, so that GELU(x) = x·Φ(x) and GELU′(x) = Φ(x) + x·φ(x).
+import { getBackend } from "../backends/selection.ts";
 import { describe } from "../core/_describe.ts";
 import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
@@ -411,7 +412,7 @@ export class GELU implements Layer {
     this.#inputs = inputs;
     this.#training = options?.training === true;
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const x = inputs.data, y = outputs.data, n = x.length;
     if (this.approximate === "tanh") {
@@ -450,7 +451,7 @@ export class GELU implements Layer {
   backward(dvalues: Tensor): Tensor {
     const inputs = expectLike(dvalues, this.#inputs, "GELU.backward");
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      ? this.#dinputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const x = inputs.data, dv = dvalues.data, dx = dinputs.data, n = x.length;
     if (this.approximate === "tanh") {

@@ -2,22 +2,26 @@
 // training step, at their shapes, on 1 and N threads: the thread counts alternate round by
 // round, medians over the rounds.
 //
-//   deno run bench/seq_products.ts [--threads 2] [--rounds 5] [--filter W5]
+//   deno run bench/seq_products.ts [--threads 2] [--rounds 5] [--filter W5] [--resident]
+//
+// --resident places the activations (every operand but the weights and their gradients) in
+// the kernels' shared memory where they are large enough, as the layers' training buffers.
 
 import { parseArgs } from "node:util";
 import { getThreads, RandomState, setThreads } from "../mod.ts";
 import { wasmBackend } from "../plugin.ts";
 
-const { values } = parseArgs({
+const { values: args } = parseArgs({
   options: {
     threads: { type: "string", default: String(Math.max(2, getThreads())) },
     rounds: { type: "string", default: "5" },
     filter: { type: "string", default: "" },
     ms: { type: "string", default: "40" },
+    resident: { type: "boolean", default: false },
   },
 });
-const threads = Number(values.threads), rounds = Number(values.rounds);
-const budget = Number(values.ms); // ms of calls per shape and round
+const threads = Number(args.threads), rounds = Number(args.rounds);
+const budget = Number(args.ms); // ms of calls per shape and round
 
 type Kind = "bias" | "matmul" | "transA" | "transB" | "right" | "rightT";
 // [label, kind, m, k, n, calls in a step (for the share)] with m, k, n as the Backend's
@@ -51,35 +55,44 @@ const ALL: [string, Kind, number, number, number, number][] = [
   ["W6 head dW 2048×256×65", "transA", 2048, 256, 65, 1],
   ["W6 head dX 2048×256×65", "transB", 2048, 256, 65, 1],
 ];
-const SHAPES = ALL.filter(([label]) => label.includes(values.filter));
+const SHAPES = ALL.filter(([label]) => label.includes(args.filter));
 
 const random = new RandomState(1);
 const fill = (length: number) => Float32Array.from({ length }, () => random.random() - 0.5);
+// An activation: resident with --resident (a smaller one as the view of a larger buffer,
+// as a layer's per-step or per-head views are).
+const act = (length: number) => {
+  const values = fill(length);
+  if (!args.resident) return values;
+  const block = wasmBackend.allocate!("float32", Math.max(length, 1 << 16))!;
+  block.set(values);
+  return block.subarray(0, length);
+};
 
 // One call of a shape, on operands made once.
 function caller(kind: Kind, m: number, k: number, n: number): () => void {
   const be = wasmBackend;
   switch (kind) {
     case "bias": {
-      const [a, b, bias, c] = [fill(m * k), fill(k * n), fill(n), fill(m * n)];
+      const [a, b, bias, c] = [act(m * k), fill(k * n), fill(n), act(m * n)];
       return () => be.matmulBias!(a, b, bias, c, m, k, n);
     }
     case "matmul": {
-      const [a, b, c] = [fill(m * k), fill(k * n), fill(m * n)];
+      const [a, b, c] = [act(m * k), act(k * n), act(m * n)];
       return () => be.matmul(a, b, c, m, k, n);
     }
     case "transA": { // c[k,n] += a[m,k]ᵀ·b[m,n], as the layers' dW
-      const [a, b, c] = [fill(m * k), fill(m * n), fill(k * n)];
+      const [a, b, c] = [act(m * k), act(m * n), fill(k * n)];
       return () => be.matmulTransA(a, b, c, m, k, n, m > 64);
     }
     case "transB": { // c[m,k] = a[m,n]·b[k,n]ᵀ
-      const [a, b, c] = [fill(m * n), fill(k * n), fill(m * k)];
+      const [a, b, c] = [act(m * n), fill(k * n), act(m * k)];
       return () => be.matmulTransB(a, b, c, m, k, n);
     }
     case "right":
     case "rightT": { // a fresh prepareRight per 64 calls, as an LSTM pass
       const transposed = kind === "rightT";
-      const b = fill(k * n), a = fill(m * k), c = fill(m * n);
+      const b = fill(k * n), a = act(m * k), c = act(m * n);
       let product = be.prepareRight!(b, k, n, transposed), calls = 0;
       return () => {
         if (++calls % 64 === 0) product = be.prepareRight!(b, k, n, transposed);

@@ -365,12 +365,23 @@ export abstract class Recurrent {
     const [B, T] = expectSequence(inputs, `${this.kind}.forward`, I, dtype);
     const G = this.gateCount * H;
     this.#training = options?.training === true;
-    const x = this.#inputs.get(dtype, [T, B, I]).data; // [T, B, I]
+    // A training forward's buffers resident where the backend places them (the products use
+    // them in place); inference's stay ordinary (resident blocks are never freed).
+    const backend = this.#training ? getBackend() : undefined;
+    const x = this.#inputs.get(dtype, [T, B, I], backend).data; // [T, B, I]
     toTimeMajor(inputs.data, x, B, T, I);
-    const gates = this.#gates.get(dtype, [T, B, G]).data; // [T, B, G]
-    const hiddens = this.#hiddens.get(dtype, [T, B, H]).data; // [T, B, H]
+    const gates = this.#gates.get(dtype, [T, B, G], backend).data; // [T, B, G]
+    const hiddens = this.#hiddens.get(dtype, [T, B, H], backend).data; // [T, B, H]
     const hiddenViews = this.#hiddenViews.of(hiddens, B * H, T);
     return { batch: B, steps: T, x, gates, hiddens, hiddenViews };
+  }
+
+  /**
+   * The backend to place a buffer of a training pass with (see `Scratch.get`), so that its
+   * products use it in place; undefined after an inference forward.
+   */
+  protected residentBackend(): Backend | undefined {
+    return this.#training ? getBackend() : undefined;
   }
 
   /**
@@ -382,7 +393,7 @@ export abstract class Recurrent {
     const { batch: B, steps: T } = cache;
     const shape = this.returnSequences ? [B, T, H] : [B, H];
     const outputs = this.#training // [B, T, H] or [B, H]
-      ? this.#outputs.get(dtype, shape)
+      ? this.#outputs.get(dtype, shape, this.residentBackend())
       : Tensor.zeros(shape, { dtype });
     if (this.returnSequences) toBatchMajor(cache.hiddens, outputs.data, B, T, H);
     else outputs.data.set(cache.hiddenViews[T - 1]);
@@ -400,7 +411,7 @@ export abstract class Recurrent {
     const { batch: B, steps: T } = cache;
     const shape = this.returnSequences ? [B, T, H] : [B, H];
     expectDvalues(dvalues, `${this.kind}.backward`, dtype, shape);
-    const dgates = this.#dgates.get(dtype, [T, B, this.gateCount * H]).data; // [T, B, G]
+    const dgates = this.#dgates.get(dtype, [T, B, this.gateCount * H], this.residentBackend()).data; // [T, B, G]
     const dh = this.#dhidden.get(dtype, [B, H]).data; // [B, H]
     dh.fill(0);
     return { dgates, dh };
@@ -464,10 +475,14 @@ export abstract class Recurrent {
     for (let q = 0; q < G; q++) dbh[q] += dbias[q];
     const shape = [B, T, I];
     const dinputs = this.#training // [B, T, I]
-      ? this.#dinputs.get(dtype, shape)
+      ? this.#dinputs.get(
+        dtype,
+        shape,
+        options?.inputGradient === false ? undefined : this.residentBackend(),
+      )
       : Tensor.zeros(shape, { dtype });
     if (options?.inputGradient === false) return dinputs;
-    const dx = this.#dinputsTime.get(dtype, [T, B, I]).data; // [T, B, I]
+    const dx = this.#dinputsTime.get(dtype, [T, B, I], this.residentBackend()).data; // [T, B, I]
     backend.matmulTransB(dgates, this.inputWeights.value.data, dx, T * B, I, G);
     toBatchMajor(dx, dinputs.data, B, T, I);
     return dinputs;

@@ -171,7 +171,7 @@ export class Dense implements Layer {
     this.#training = options?.training === true;
     const shape = [...inputs.shape.slice(0, -1), this.outFeatures];
     const outputs = this.#training // [batch, …, outFeatures]
-      ? this.#outputs.get(this.dtype, shape)
+      ? this.#outputs.get(this.dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype: this.dtype });
     const backend = getBackend();
     const x = inputs.data, w = this.weights.value.data, b = this.biases.value.data;

@@ -145,7 +145,8 @@ export class GRU extends Recurrent implements Layer {
     const backend = getBackend();
     const w = this.inputWeights.value.data; // [I, G]
     affine(backend, x, w, this.inputBiases.value.data, gates, T * B, I, G);
-    const recurrent = this.#recurrent.get(dtype, [T, B, G]).data; // [T, B, G]
+    const resident = options?.training === true ? backend : undefined;
+    const recurrent = this.#recurrent.get(dtype, [T, B, G], resident).data; // [T, B, G]
     const recurrentViews = this.#recurrentViews.of(recurrent, B * G, T);
     // h·U by U packed once for all steps, added to the biases (h₀ = 0 leaves them alone).
     const byU = rightProduct(backend, this.recurrentWeights.value.data, H, G, false); // [H, G]
@@ -175,7 +176,7 @@ export class GRU extends Recurrent implements Layer {
     const { batch: B, steps: T, gates, recurrent, hiddens } = cache;
     const { dtype, hidden: H } = this;
     const G = 3 * H;
-    const drecurrent = this.#drecurrent.get(dtype, [T, B, G]).data; // [T, B, G]
+    const drecurrent = this.#drecurrent.get(dtype, [T, B, G], this.residentBackend()).data; // [T, B, G]
     const drecurrentViews = this.#drecurrentViews.of(drecurrent, B * G, T);
     const dv = dvalues.data; // [B, T, H] or [B, H]
     const byUT = rightProduct(getBackend(), this.recurrentWeights.value.data, G, H, true); // Uᵀ

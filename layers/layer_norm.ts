@@ -1,3 +1,4 @@
+import { getBackend } from "../backends/selection.ts";
 import { describe, describeKind } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
@@ -220,7 +221,7 @@ export class LayerNorm implements Layer {
     this.#inputs = inputs;
     this.#training = options?.training === true;
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const x = inputs.data, y = outputs.data, gamma = this.gamma.value.data;
     const beta = this.beta.value.data, means = this.#mean, invStds = this.#invStd;
@@ -281,7 +282,11 @@ export class LayerNorm implements Layer {
     dbeta.fill(0);
     const needInputs = options?.inputGradient !== false;
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      ? this.#dinputs.get(
+        inputs.dtype,
+        inputs.shape,
+        needInputs ? getBackend() : undefined,
+      )
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const dx = dinputs.data;
     // float32 rows (inputs, dvalues and gamma all float32) sum by backwardSums32

@@ -260,9 +260,10 @@ export class MultiHeadAttention implements Layer {
     const training = options?.training === true;
     const { dim: D, heads: H, headDim: E, causal, dtype } = this;
     const rows = batch * T, pairs = batch * H, scale = 1 / Math.sqrt(E);
-    const buffer = (scratch: Scratch, shape: number[]) =>
-      training ? scratch.get(dtype, shape) : Tensor.zeros(shape, { dtype });
     const backend = getBackend();
+    // Training buffers resident where the backend places them, so products use them in place.
+    const buffer = (scratch: Scratch, shape: number[]) =>
+      training ? scratch.get(dtype, shape, backend) : Tensor.zeros(shape, { dtype });
     const qkv = buffer(this.#qkvBuffer, [rows, 3 * D]).data; // [B·T, 3·D]
     project(backend, inputs.data, this.inProjWeights, this.inProjBiases, qkv, rows, D, 3 * D);
     const heads = buffer(this.#headsBuffer, [3, batch, H, T, E]).data; // [3, B, H, T, E]
@@ -326,9 +327,10 @@ export class MultiHeadAttention implements Layer {
     const { dim: D, heads: H, headDim: E, causal, dtype } = this;
     const rows = batch * T, pairs = batch * H, scale = 1 / Math.sqrt(E);
     const training = this.#training;
-    const buffer = (scratch: Scratch, shape: number[]) =>
-      training ? scratch.get(dtype, shape) : Tensor.zeros(shape, { dtype });
     const backend = getBackend();
+    // Training buffers resident where the backend places them, so products use them in place.
+    const buffer = (scratch: Scratch, shape: number[]) =>
+      training ? scratch.get(dtype, shape, backend) : Tensor.zeros(shape, { dtype });
     const dv = dvalues.data, concat = this.#concat!;
     backend.matmulTransA(concat, dv, this.outProjWeights.grad.data, rows, D, D, true);
     if (this.outProjBiases) backend.sumColumns(dv, this.outProjBiases.grad.data, rows, D, true);
@@ -357,8 +359,12 @@ export class MultiHeadAttention implements Layer {
     if (this.inProjBiases) {
       backend.sumColumns(dqkvRows, this.inProjBiases.grad.data, rows, 3 * D, true);
     }
+    if (options?.inputGradient === false) {
+      // Not placed in the never-freed shared memory: nobody reads it.
+      const shape = [batch, T, D];
+      return training ? this.#dinputs.get(dtype, shape) : Tensor.zeros(shape, { dtype });
+    }
     const dinputs = buffer(this.#dinputs, [batch, T, D]); // [B, T, D]
-    if (options?.inputGradient === false) return dinputs;
     backend.matmulTransB(dqkvRows, this.inProjWeights.value.data, dinputs.data, rows, D, 3 * D);
     return dinputs;
   }

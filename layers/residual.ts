@@ -1,3 +1,4 @@
+import { getBackend } from "../backends/selection.ts";
 import { describeKind } from "../core/_describe.ts";
 import { Chain } from "../core/chain.ts";
 import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
@@ -55,7 +56,7 @@ export class Residual extends Chain {
     this.#shape = inputs.shape;
     this.#training = options.training === true;
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const x = inputs.data, f = inner.data, out = outputs.data;
     for (let i = 0; i < out.length; i++) out[i] = x[i] + f[i];
@@ -77,7 +78,7 @@ export class Residual extends Chain {
     const inner = super.backward(dvalues, options); // [batch, …]
     if (options?.inputGradient === false) return inner;
     const dinputs = this.#training
-      ? this.#dinputs.get(dvalues.dtype, shape)
+      ? this.#dinputs.get(dvalues.dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype: dvalues.dtype });
     const d = dvalues.data, di = inner.data, out = dinputs.data;
     for (let i = 0; i < out.length; i++) out[i] = d[i] + di[i];

@@ -177,6 +177,76 @@ Deno.test("resident operands give the same bits as copied ones, on 1 and 2 threa
   }
 });
 
+// The products a layer runs, with each operand `place`d by `where` ("a", "b", "c": which are
+// resident): a·b, aᵀ·b summed into c, a·bᵀ, a·b + bias, and prepareRight's both ways (the
+// second call summing into c). Every result.
+function products(
+  dtype: DType,
+  [m, k, n]: readonly number[],
+  where: string,
+): FloatArray[] {
+  const place = (operand: string, array: FloatArray) =>
+    where.includes(operand) ? resident(array) : array;
+  const a = (length: number, seed: number) => place("a", values(dtype, length, seed));
+  const b = (length: number, seed: number) => place("b", values(dtype, length, seed));
+  const c = (length: number, seed: number) => place("c", values(dtype, length, seed));
+  const results: FloatArray[] = [];
+  let out = c(m * n, 1);
+  wasmBackend.matmul(a(m * k, 2), b(k * n, 3), out, m, k, n);
+  results.push(out);
+  out = c(k * n, 4);
+  wasmBackend.matmulTransA(a(m * k, 5), b(m * n, 6), out, m, k, n, true);
+  results.push(out);
+  out = c(m * k, 7);
+  wasmBackend.matmulTransB(a(m * n, 8), b(k * n, 9), out, m, k, n);
+  results.push(out);
+  out = c(m * n, 10);
+  wasmBackend.matmulBias!(a(m * k, 11), b(k * n, 12), values(dtype, n, 13), out, m, k, n);
+  results.push(out);
+  for (const transposed of [false, true]) {
+    const product = wasmBackend.prepareRight!(b(k * n, 14), k, n, transposed);
+    out = c(m * n, 15);
+    product(a(m * k, 16), out, m);
+    product(a(m * k, 17), out, m, true);
+    results.push(out);
+  }
+  return results.map((array) => array.slice());
+}
+
+const SHAPES = [[37, 29, 45], [64, 64, 64], [130, 70, 90]] as const;
+
+Deno.test("products of resident operands give the same bits as copied ones, on 1 and 2 threads", async () => {
+  try {
+    parallelTuning.backoff = false;
+    const first = new Map<string, FloatArray[]>();
+    for (const count of [1, 2]) {
+      if (count > 1) await livePool(count);
+      else setThreads(1);
+      parallelTuning.threshold = 1; // the pool for every product, in many tasks
+      parallelTuning.minTask = 64;
+      parallelTuning.minPackTask = 16;
+      for (const dtype of ["float32", "float64"] as const) {
+        for (const shape of SHAPES) {
+          const copied = products(dtype, shape, "");
+          for (const where of ["a", "b", "c", "ab", "ac", "bc", "abc"]) {
+            const got = products(dtype, shape, where);
+            const what = `${count} threads, ${dtype} ${shape.join("×")}, ${where} resident`;
+            copied.forEach((want, i) => assertSameBits(got[i], want, `${what}: product ${i}`));
+          }
+          const key = `${dtype} ${shape}`;
+          if (!first.has(key)) first.set(key, copied);
+          first.get(key)!.forEach((want, i) =>
+            assertSameBits(copied[i], want, `${count} threads against 1, ${key}: product ${i}`)
+          );
+        }
+      }
+    }
+  } finally {
+    resetParallelTuning();
+    setThreads(navigator.hardwareConcurrency);
+  }
+});
+
 // Every kernel the wasm backend runs on the shared memory: products of each shape class,
 // the element-wise passes, Adam, and the convolution, each checked against the js backend.
 function exerciseKernels(dtype: DType, seed: number): void {
@@ -203,6 +273,31 @@ function exerciseKernels(dtype: DType, seed: number): void {
       jsBackend[fn](a, b, want, m, k, n);
       close(got, want, `${fn} ${m}×${k}×${n}`);
     }
+  }
+  // Resident operands: a and b left as they were, c written in place (summed into, with
+  // a bias), and not a byte of its block outside it.
+  for (const [m, k, n] of [[37, 29, 45], [64, 64, 64]]) {
+    const [a0, b0, bias] = [
+      values(dtype, m * k, seed),
+      values(dtype, k * n, seed + 1),
+      values(dtype, n, seed + 2),
+    ];
+    const a = resident(a0), b = resident(b0);
+    const block = resident(values(dtype, m * n + 32, seed + 3));
+    const outside = [block.slice(0, 16), block.slice(16 + m * n)];
+    const c = block.subarray(16, 16 + m * n), want = c.slice();
+    wasmBackend.matmulBias!(a, b, bias, c, m, k, n);
+    jsBackend.matmul(a0, b0, want, m, k, n);
+    jsBackend.addBias(want, bias, m, n);
+    close(c, want, `resident matmulBias ${m}×${k}×${n}`);
+    const product = wasmBackend.prepareRight!(b, k, n, false);
+    product(a, c, m, true);
+    jsBackend.matmul(a0, b0, want, m, k, n, true);
+    close(c, want, `resident prepareRight summing ${m}×${k}×${n}`);
+    assertSameBits(a, a0, "a resident left operand");
+    assertSameBits(b, b0, "a resident right operand");
+    assertSameBits(block.subarray(0, 16), outside[0], "the bytes before a resident c");
+    assertSameBits(block.subarray(16 + m * n), outside[1], "the bytes after a resident c");
   }
   const c = values(dtype, 40_000, seed + 4), bias = values(dtype, 100, seed + 5);
   const [c1, c2] = [c.slice(), c.slice()];
