@@ -8,7 +8,8 @@
 // loaded 2-core machine (load average 1–2.8): 93–99 ms (LSTM) and 59–87 ms (GRU) forward +
 // backward; these ran at 125–137 ms (LSTM) and 90–112 ms (GRU) on one thread.
 
-import { getBackend, GRU, LSTM, setThreads, Tensor } from "../mod.ts";
+import { GRU, LSTM, Tensor } from "../mod.ts";
+import { benchLayer } from "./_bench_layer.ts";
 
 const [batch, T, inputSize, hidden] = [32, 64, 64, 256];
 const x = Tensor.randn([batch, T, inputSize], { seed: 2, scale: 0.5 }); // [batch, T, inputSize]
@@ -16,30 +17,5 @@ const dvalues = Tensor.randn([batch, T, hidden], { seed: 3, scale: 0.01 }); // [
 
 for (const Kind of [LSTM, GRU]) {
   const layer = new Kind(inputSize, hidden, { seed: 1 });
-  const group = `${layer} W6 [${batch}, ${T}, ${inputSize}]`;
-  for (const threads of [1, 2]) {
-    const on = `${threads} thread${threads === 1 ? "" : "s"}, ${getBackend().name}`;
-    Deno.bench({
-      name: `${layer.kind} forward + backward, ${on}`,
-      group,
-      baseline: threads === 1,
-      fn(b) {
-        setThreads(threads);
-        b.start();
-        layer.forward(x, { training: true });
-        layer.backward(dvalues);
-        b.end();
-      },
-    });
-    Deno.bench({
-      name: `${layer.kind} forward (training), ${on}`,
-      group,
-      fn(b) {
-        setThreads(threads);
-        b.start();
-        layer.forward(x, { training: true });
-        b.end();
-      },
-    });
-  }
+  benchLayer(layer, x, dvalues, `${layer} W6 [${batch}, ${T}, ${inputSize}]`, [1, 2]);
 }

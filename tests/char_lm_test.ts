@@ -1,6 +1,7 @@
 // Runs examples/char_lm.ts as a user would, briefly, on a tiny text.
 import assert from "node:assert/strict";
 import { CharTokenizer, generate, loadModel } from "../mod.ts";
+import { withTempDir } from "./_temp_dir.ts";
 
 const EXAMPLE = new URL("../examples/char_lm.ts", import.meta.url).pathname;
 
@@ -19,15 +20,6 @@ async function run(args: string[], permissions: string[] = ["--allow-read"]): Pr
   }).output();
   const decoder = new TextDecoder();
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
-
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 // A tiny run: two epochs of two steps on small windows.

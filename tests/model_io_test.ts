@@ -24,6 +24,7 @@ import {
   Tensor,
   writeFileAtomic,
 } from "../mod.ts";
+import { withTempDir } from "./_temp_dir.ts";
 
 type DType = "float32" | "float64";
 
@@ -37,15 +38,6 @@ function mlp(dtype: DType = "float32"): Sequential {
 
 function paramBytes(model: Sequential): Uint8Array[] {
   return model.params().map((p) => new Uint8Array(p.value.data.buffer.slice(0)));
-}
-
-async function withTempDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await run(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 async function listDir(dir: string): Promise<string[]> {

@@ -18,6 +18,7 @@ import {
   Tensor,
   toTorchStateDict,
 } from "../mod.ts";
+import { withTempDir } from "./_temp_dir.ts";
 
 const f64 = { dtype: "float64" } as const;
 
@@ -111,15 +112,6 @@ function uniform(shape: number[], seed: number, min = -2, max = 2): Tensor {
   const t = Tensor.zeros(shape, f64);
   for (let i = 0; i < t.size; i++) t.data[i] = min + (max - min) * random.random();
   return t;
-}
-
-async function withTempDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await run(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("Embedding", async (t) => {

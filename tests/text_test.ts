@@ -21,6 +21,7 @@ import {
   SoftmaxCrossEntropy,
   Tensor,
 } from "../mod.ts";
+import { withTempDir } from "./_temp_dir.ts";
 
 // A third-party layer: a bigram table `[ids, vocab]`. Ids `[batch, T]` → logits `[batch, T, vocab]`, row t
 // being `table[ids[t]]`; with `lastOnly`, the last position's row only, `[batch, vocab]`.
@@ -133,15 +134,6 @@ function frequencies(ids: number[], vocab: number): number[] {
   const counts = new Array(vocab).fill(0);
   for (const id of ids) counts[id]++;
   return counts.map((c) => c / ids.length);
-}
-
-async function withTempDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await run(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("CharTokenizer", async (t) => {
