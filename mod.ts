@@ -50,10 +50,25 @@ export {
 export * from "./core/backend.ts";
 export type { Factory } from "./core/registry.ts";
 export * from "./core/chain.ts";
+export type {
+  GpuBackwardOptions,
+  GpuContext,
+  GpuDType,
+  GpuForwardOptions,
+  GpuKernel,
+  GpuLayer,
+  GpuLoss,
+  GpuMetric,
+  GpuOptimizer,
+  GpuSink,
+  GpuTensor,
+  GpuWorkgroups,
+} from "./core/gpu.ts";
 export * from "./core/gradient_check.ts";
 // Where the products run.
 export * from "./backends/selection.ts";
 export { type WasmSupport, wasmSupport } from "./backends/wasm.ts";
+export { type WebGpuStatus, webgpuStatus } from "./backends/webgpu.ts";
 export {
   DEFAULT_THREADS_CAP,
   getThreads,
@@ -108,6 +123,13 @@ export * from "./catalog/registry.ts";
 export type { EvaluateLogs, EvaluateOptions, FitOptions, ValidationData } from "./training/fit.ts";
 export { takeRows, type TargetsLike } from "./training/batches.ts";
 export type { PredictOptions } from "./training/predict.ts";
+export type {
+  Device,
+  DeviceOptions,
+  EvaluateAsyncOptions,
+  FitAsyncOptions,
+  PredictAsyncOptions,
+} from "./training/fit_async.ts";
 export { type EpochLogs, History } from "./training/history.ts";
 export * from "./training/callback.ts";
 export type { Metric } from "./training/metric.ts";

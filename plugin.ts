@@ -77,3 +77,6 @@ export { softmaxRows } from "./activations/softmax.ts";
 export { resolveSchedule, scheduleConfig, scheduledRate } from "./optimizers/_schedule.ts";
 export { elementTargets } from "./training/metric.ts";
 export { type BufferSite, bufferSites, type ParamSite, paramSites } from "./io/model_io.ts";
+// The GPU side of plugins (see docs/gpu.md): the contracts and the shared kernels.
+export * from "./core/gpu.ts";
+export * from "./backends/webgpu_ops.ts";

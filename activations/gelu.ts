@@ -8,6 +8,8 @@ import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { Tensor } from "../core/tensor.ts";
+import { flatIndex, type GpuContext, type GpuLayer, type GpuTensor, gridFor } from "../core/gpu.ts";
+import { kernel } from "../backends/webgpu_ops.ts";
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126; // 2/√π
 const INV_SQRT_PI = 0.5641895835477563; // 1/√π
@@ -326,6 +328,93 @@ function polynomial12(c: Float64Array, o: number, s: number): number {
     s8 * ((c[o + 8] + s * c[o + 9]) + s2 * (c[o + 10] + s * c[o + 11]));
 }
 
+// The GPU kernels, float32. `phi(x)` is (Φ(x), e^(−x²/2)). For |x| < 1, Φ(x) = 1/2 + x·S(x²)
+// by the Taylor series S = Σ_n (−1)ⁿ·x²ⁿ/(2ⁿ·n!·(2n + 1)·√(2π)) to n = 8 (the next term
+// is under 2e−10). Elsewhere Φ(−a), a = |x|, is erfc(a/√2)/2 by Numerical Recipes' erfcc,
+// erfc(z) = t·exp(−z² + P(t)), t = 1/(1 + z/2), P a Chebyshev-fitted degree-9 polynomial:
+// under 1.1e−7 relative for every z ≥ 0 (checked against erfc above), so the tail keeps its
+// relative precision; Φ(x) = 1 − Φ(−x) for x ≥ 1. z² = a²/2 is not rounded: a is split into
+// h (its 12 leading bits, so h² is exact) and a − h, e^(−a²/2) = e^(−h²/2)·e^(−(a − h)(a + h)/2).
+// |x| is clamped to 15, past which Φ(−|x|) and φ(x) are 0 in float32.
+const GELU_PHI = /* wgsl */ `
+fn phi(x: f32) -> vec2f {
+  let a = min(abs(x), 15.0);
+  let h = bitcast<f32>(bitcast<u32>(a) & 0xfffff000u);
+  let g = exp(-0.5 * h * h);
+  let r = -0.5 * (a - h) * (a + h);
+  let t = 1.0 / (1.0 + 0.35355339 * a);
+  let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+    t * (-0.82215223 + t * 0.17087277))))))));
+  let q = 0.5 * t * g * exp(r + poly);
+  let x2 = x * x;
+  let series = 0.5 + x * (0.39894228 + x2 * (-0.066490380 + x2 * (0.0099735570 +
+    x2 * (-0.0011873282 + x2 * (1.1543469e-4 + x2 * (-9.4446563e-6 +
+    x2 * (6.6596935e-7 + x2 * (-4.1226674e-8 + x2 * 2.2735298e-9))))))));
+  return vec2f(select(select(q, 1.0 - q, x >= 0.0), series, a < 1.0), g * exp(r));
+}`;
+
+// out = y (forward) or out = dvalues·slope (backward), element-wise, `body` computing `y` or
+// `slope` from the input `v`.
+const geluKernel = (backward: boolean, body: string, functions = "") => /* wgsl */ `
+struct P { count: u32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+${
+  backward
+    ? `@group(0) @binding(2) var<storage, read> dvalues: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;`
+    : "@group(0) @binding(2) var<storage, read_write> out: array<f32>;"
+}
+${functions}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.count) { return; }
+  let v = x[i];
+  ${body}
+  out[i] = ${backward ? "dvalues[i] * slope" : "y"};
+}`;
+
+// y = x·Φ(x)
+const GELU_FORWARD = geluKernel(
+  false,
+  "let y = v * phi(v).x;",
+  GELU_PHI,
+);
+
+// GELU′(x) = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π), with Φ and φ at x clamped to ±15:
+// +∞ gives 1, −∞ gives −∞·0 = NaN, as on the CPU
+const GELU_BACKWARD = geluKernel(
+  true,
+  `let c = clamp(v, -15.0, 15.0);
+  let q = phi(c);
+  let slope = q.x + min(v, 15.0) * (q.y * 0.39894228);`,
+  GELU_PHI,
+);
+
+// y = x/(1 + e^m), m = −2u = −2√(2/π)·(x + κx³); 0 where e^m would pass float32's range
+// (≈ 1e−38·x there). The tanh form's kernels never form ∞: at x = −∞ and +∞ they give the
+// limits (0 and +∞, slopes 0 and 1), where the CPU's ∞/∞ and ∞·0 give NaN for some.
+const GELU_TANH_FORWARD = geluKernel(
+  false,
+  `let m = -1.5957691 * (v + 0.044715 * (v * v * v));
+  let y = select(v / (1.0 + exp(min(m, 88.0))), 0.0, m > 88.0);`,
+);
+
+// GELU′ = σ + 2x·σ·(1 − σ)·u′, σ = 1/(1 + e^m), σ·(1 − σ) = σ·e^m·σ;
+// 0 for m > 88 and 1 for m < −88, where GELU′ is within 1e−36 of them (x³ may overflow)
+const GELU_TANH_BACKWARD = geluKernel(
+  true,
+  `let v2 = v * v;
+  let m = -1.5957691 * (v + 0.044715 * (v2 * v));
+  let e = exp(min(m, 88.0));
+  let sigma = 1.0 / (1.0 + e);
+  let spread = sigma * (e * sigma);
+  let full = sigma + 2.0 * v * spread * 0.79788456 * (1.0 + 0.134145 * v2);
+  let slope = select(select(full, 1.0, m < -88.0), 0.0, m > 88.0);`,
+);
+
 /** The two forms of {@linkcode GELU}, as PyTorch names them. */
 export type GELUApproximate = "none" | "tanh";
 
@@ -370,7 +459,7 @@ export interface GELUOptions {
  * assert.equal(new GELU({ approximate: "tanh" }).toString(), 'GELU(approximate="tanh")');
  * ```
  */
-export class GELU implements Layer {
+export class GELU implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "GELU";
   /** `"none"` for the exact form, `"tanh"` for PyTorch's tanh approximation. */
@@ -380,6 +469,7 @@ export class GELU implements Layer {
   #outputs = new Scratch(); // [...], reused by training forwards
   #dinputs = new Scratch(); // [...], reused by backward after a training forward
   #offGrid = new Int32Array(0); // [size], float32's list of elements off the grid
+  #gpuInputs?: GpuTensor; // [...], cached by gpuForward for gpuBackward
 
   #offGridFor(size: number): Int32Array {
     if (this.#offGrid.length < size) this.#offGrid = new Int32Array(size);
@@ -486,6 +576,37 @@ export class GELU implements Layer {
       }
       dx[i] = dv[i] * (0.5 * e - INV_TWO_SQRT_TWO * v * de);
     }
+    return dinputs;
+  }
+
+  /** {@linkcode GELU.forward} on the device (Φ by a rational erfc, see the kernels). */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const outputs = ctx.buffer(this, "outputs", inputs.shape);
+    const code = this.approximate === "tanh" ? GELU_TANH_FORWARD : GELU_FORWARD;
+    const size = inputs.size;
+    ctx.run(
+      this,
+      "forward",
+      kernel("GELU.forward", code),
+      [inputs, outputs],
+      [size],
+      gridFor(size),
+    );
+    this.#gpuInputs = inputs;
+    return outputs;
+  }
+
+  // dinputs = dvalues·(Φ(x) + x·φ(x))
+  // tanh form: dvalues·(σ + 2x·σ·(1 − σ)·u′), σ = 1/(1 + e^(−2u)), u′ = √(2/π)·(1 + 3κ·x²)
+  /** {@linkcode GELU.backward} on the device. */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const inputs = this.#gpuInputs;
+    if (!inputs) throw new Error("GELU.gpuBackward: call gpuForward first");
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape);
+    const code = this.approximate === "tanh" ? GELU_TANH_BACKWARD : GELU_BACKWARD;
+    const size = inputs.size;
+    const tensors = [inputs, dvalues, dinputs];
+    ctx.run(this, "backward", kernel("GELU.backward", code), tensors, [size], gridFor(size));
     return dinputs;
   }
 

@@ -4,6 +4,8 @@ import type { JsonObject } from "../core/json.ts";
 import type { Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { allocate, Tensor } from "../core/tensor.ts";
+import type { GpuContext, GpuLayer, GpuTensor } from "../core/gpu.ts";
+import { gpuMap } from "../backends/webgpu_ops.ts";
 
 /** Options of {@linkcode LeakyReLU}. */
 export interface LeakyReLUOptions {
@@ -27,12 +29,13 @@ export interface LeakyReLUOptions {
  * assert.deepEqual(leaky.backward(Tensor.from([[4, 4]])).toArray(), [[2, 4]]);
  * ```
  */
-export class LeakyReLU implements Layer {
+export class LeakyReLU implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "LeakyReLU";
   /** Slope for negative inputs. */
   readonly slope: number;
   #inputs?: Tensor; // same shape as outputs, cached by forward for backward
+  #gpuInputs?: GpuTensor; // same shape as outputs, cached by gpuForward for gpuBackward
 
   /**
    * Creates the layer.
@@ -73,6 +76,30 @@ export class LeakyReLU implements Layer {
     const dinputs = allocate(inputs.dtype, x.length);
     for (let i = 0; i < x.length; i++) dinputs[i] = x[i] > 0 ? dv[i] : slope * dv[i];
     return new Tensor(dinputs, inputs.shape);
+  }
+
+  /** {@linkcode LeakyReLU.forward} on the device. */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const outputs = ctx.buffer(this, "outputs", inputs.shape);
+    const expression = "select(s0 * x0, x0, x0 > 0.0)";
+    gpuMap(ctx, this, "forward", expression, [inputs], outputs, inputs.size, {
+      scalars: [this.slope],
+    });
+    this.#gpuInputs = inputs;
+    return outputs;
+  }
+
+  // dinputs = dvalues where inputs > 0, else slope·dvalues
+  /** {@linkcode LeakyReLU.backward} on the device. */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const inputs = this.#gpuInputs;
+    if (!inputs) throw new Error("LeakyReLU.gpuBackward: call gpuForward first");
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape);
+    const expression = "select(s0 * x1, x1, x0 > 0.0)";
+    gpuMap(ctx, this, "backward", expression, [inputs, dvalues], dinputs, inputs.size, {
+      scalars: [this.slope],
+    });
+    return dinputs;
   }
 
   /** None: the slope is fixed, not trained. */

@@ -3,12 +3,14 @@ import type { JsonObject } from "../core/json.ts";
 import type { Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import type { Tensor } from "../core/tensor.ts";
+import type { GpuContext, GpuLayer, GpuTensor } from "../core/gpu.ts";
 
 /**
  * The identity, `outputs = inputs`: the book's `Activation_Linear`, the output of a
  * regression model, kept as a layer so that a model reads as the book draws it.
  *
- * Forward and backward return their argument itself, without copying.
+ * Forward and backward return their argument itself, without copying, on the CPU and on the
+ * GPU alike.
  *
  * Shapes: any → the same shape.
  *
@@ -22,7 +24,7 @@ import type { Tensor } from "../core/tensor.ts";
  * assert.deepEqual(linear.backward(Tensor.from([[4, 5]])).toArray(), [[4, 5]]);
  * ```
  */
-export class Linear implements Layer {
+export class Linear implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Linear";
   #inputs?: Tensor; // kept only to check the shape of dvalues
@@ -43,6 +45,17 @@ export class Linear implements Layer {
   /** `dvalues` [...] → the same tensor */
   backward(dvalues: Tensor): Tensor {
     expectLike(dvalues, this.#inputs, "Linear.backward");
+    return dvalues;
+  }
+
+  /** {@linkcode Linear.forward} on the device: `inputs` itself. */
+  gpuForward(_ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    return inputs;
+  }
+
+  // dinputs = dvalues
+  /** {@linkcode Linear.backward} on the device: `dvalues` itself. */
+  gpuBackward(_ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
     return dvalues;
   }
 

@@ -5,6 +5,8 @@ import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { Tensor } from "../core/tensor.ts";
+import type { GpuContext, GpuLayer, GpuTensor } from "../core/gpu.ts";
+import { gpuMap } from "../backends/webgpu_ops.ts";
 
 /**
  * Rectified linear unit: `outputs = max(0, inputs)`, element-wise.
@@ -21,13 +23,14 @@ import { Tensor } from "../core/tensor.ts";
  * assert.deepEqual(relu.backward(Tensor.from([[5, 5]])).toArray(), [[0, 5]]);
  * ```
  */
-export class ReLU implements Layer {
+export class ReLU implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "ReLU";
   #inputs?: Tensor; // same shape as outputs, cached by forward for backward
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // reused by training forwards
   #dinputs = new Scratch(); // reused by backward after a training forward
+  #gpuInputs?: GpuTensor; // same shape as outputs, cached by gpuForward for gpuBackward
 
   /** Rebuilds the layer from its (empty) config. */
   static fromConfig(_config: JsonObject): ReLU {
@@ -67,6 +70,25 @@ export class ReLU implements Layer {
       const d = dinputs.data;
       for (let i = 0; i < x.length; i++) d[i] = x[i] > 0 ? dv[i] : 0;
     }
+    return dinputs;
+  }
+
+  /** {@linkcode ReLU.forward} on the device. */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const outputs = ctx.buffer(this, "outputs", inputs.shape);
+    gpuMap(ctx, this, "forward", "max(x0, 0.0)", [inputs], outputs, inputs.size);
+    this.#gpuInputs = inputs;
+    return outputs;
+  }
+
+  // dinputs = dvalues where inputs > 0, else 0
+  /** {@linkcode ReLU.backward} on the device. */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const inputs = this.#gpuInputs;
+    if (!inputs) throw new Error("ReLU.gpuBackward: call gpuForward first");
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape);
+    const expression = "select(0.0, x1, x0 > 0.0)";
+    gpuMap(ctx, this, "backward", expression, [inputs, dvalues], dinputs, inputs.size);
     return dinputs;
   }
 

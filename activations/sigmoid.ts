@@ -3,6 +3,12 @@ import type { JsonObject } from "../core/json.ts";
 import type { Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { allocate, Tensor } from "../core/tensor.ts";
+import type { GpuContext, GpuLayer, GpuTensor } from "../core/gpu.ts";
+import { gpuMap } from "../backends/webgpu_ops.ts";
+
+// σ(x) = 1/(1 + e) for x ≥ 0, else e/(1 + e), with e = exp(−|x|) ≤ 1: no exp overflows.
+const SIGMOID =
+  "select(exp(-abs(x0)) / (1.0 + exp(-abs(x0))), 1.0 / (1.0 + exp(-abs(x0))), x0 >= 0.0)";
 
 /**
  * The logistic sigmoid, element-wise: `outputs = 1 / (1 + exp(−inputs))` (the book's
@@ -26,10 +32,11 @@ import { allocate, Tensor } from "../core/tensor.ts";
  * assert.equal(sigmoid.backward(Tensor.from([[1, 1, 1]], { dtype: "float64" })).get(0, 0), 0.25);
  * ```
  */
-export class Sigmoid implements Layer {
+export class Sigmoid implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Sigmoid";
   #outputs?: Tensor; // same shape as inputs, cached by forward for backward
+  #gpuOutputs?: GpuTensor; // same shape as inputs, cached by gpuForward for gpuBackward
 
   /** Rebuilds the layer from its (empty) config. */
   static fromConfig(_config: JsonObject): Sigmoid {
@@ -63,6 +70,25 @@ export class Sigmoid implements Layer {
     const dinputs = allocate(outputs.dtype, s.length);
     for (let i = 0; i < s.length; i++) dinputs[i] = dv[i] * (1 - s[i]) * s[i];
     return new Tensor(dinputs, outputs.shape);
+  }
+
+  /** {@linkcode Sigmoid.forward} on the device (the same two branches, with e = exp(−|x|)). */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const outputs = ctx.buffer(this, "outputs", inputs.shape);
+    gpuMap(ctx, this, "forward", SIGMOID, [inputs], outputs, inputs.size);
+    this.#gpuOutputs = outputs;
+    return outputs;
+  }
+
+  // dinputs = dvalues · σ(x)·(1 − σ(x))
+  /** {@linkcode Sigmoid.backward} on the device. */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const outputs = this.#gpuOutputs;
+    if (!outputs) throw new Error("Sigmoid.gpuBackward: call gpuForward first");
+    const dinputs = ctx.buffer(this, "dinputs", outputs.shape);
+    const expression = "x1 * (1.0 - x0) * x0";
+    gpuMap(ctx, this, "backward", expression, [outputs, dvalues], dinputs, outputs.size);
+    return dinputs;
   }
 
   /** None: sigmoid has no parameters. */

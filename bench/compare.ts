@@ -3,6 +3,7 @@
 // alternating, and prints both and their ratio.
 //
 //   deno task bench:compare [--workload W1|W2|W3|W4|W5|W6|W5,W6|all] [--repeats 3] [--threads 1,2]
+//                           [--device webgpu [--gpu-steps N]]
 //
 // The NumPy peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only, W1 on one OpenBLAS
@@ -10,7 +11,8 @@
 // chainrule's largest count. The PyTorch peer (W4, W5, W6) needs python3-torch and libopenblas0 and
 // runs on 1 thread and on the largest count. chainrule runs once per thread count
 // (`--threads`); the threads column says how many each row used. The `blas` rows need
-// libopenblas0.
+// libopenblas0. `--device webgpu` adds a row per workload trained on WebGPU by
+// gpu_workloads.ts (fitAsync, float32), in the workload's metric.
 
 import { parseArgs } from "node:util";
 
@@ -28,6 +30,14 @@ Options:
   --peer-dir DIR  where peer_numpy.py lives (default ../shared/bench beside the repository)
   --python PATH   the Python with NumPy (and torch for W4–W6) (default: the first of python3 and
                   /usr/bin/python3 that imports it)
+  --device webgpu also train each workload on WebGPU (bench/gpu_workloads.ts: fitAsync with
+                  device "webgpu", float32), a row "chainrule webgpu f32" in the workload's
+                  metric. Its steady state is the difference of two fits of S and 2S steps (the
+                  longer one is the reference's steps: W3 20, W4 64, W5/W6 32; W2 S = 100 of the
+                  epoch's 469, per_epoch_s extrapolated; W1 E = 2001 epochs, wall_s = that fit +
+                  the remaining epochs of 10001 at the steady rate). Where WebGPU has no adapter
+                  the row says why; a software adapter (lavapipe) is a CPU emulation: slow
+  --gpu-steps N   the GPU row's S (W1: E epochs) instead of those defaults (slow adapters)
   --help          show this help`;
 
 const { values } = parseArgs({
@@ -38,11 +48,18 @@ const { values } = parseArgs({
     threads: { type: "string" },
     "peer-dir": { type: "string" },
     python: { type: "string" },
+    device: { type: "string" },
+    "gpu-steps": { type: "string" },
   },
 });
 if (values.help) {
   console.log(USAGE);
   Deno.exit(0);
+}
+
+if (values.device !== undefined && values.device !== "webgpu") {
+  console.error(`compare: --device must be webgpu (the CPU rows always run), got ${values.device}`);
+  Deno.exit(2);
 }
 
 const here = new URL(".", import.meta.url).pathname;
@@ -65,6 +82,7 @@ const most = Math.max(...threadCounts);
 interface Run {
   label: string;
   threads: number;
+  gpu?: boolean; // trained on WebGPU
   command: string[];
   env?: Record<string, string>;
   unset?: string[];
@@ -160,9 +178,28 @@ function chainrule(workload: string, dtype: string, backend?: string, counts = t
   });
 }
 
+// The workload on WebGPU (`--device webgpu`), if asked for.
+function webgpu(workload: string): Run[] {
+  if (values.device !== "webgpu") return [];
+  const steps = values["gpu-steps"];
+  const args = ["run", "--allow-read", `${here}gpu_workloads.ts`, "--workload", workload];
+  if (steps !== undefined) args.push(workload === "W1" ? "--epochs" : "--steps", steps);
+  return [{
+    label: "chainrule webgpu f32",
+    threads: 1,
+    gpu: true,
+    command: [Deno.execPath(), ...args],
+  }];
+}
+
 const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }> = {
   W1: {
-    runs: [...numpy("W1", "f64"), ...chainrule("W1", "f32"), ...chainrule("W1", "f64")],
+    runs: [
+      ...numpy("W1", "f64"),
+      ...chainrule("W1", "f32"),
+      ...chainrule("W1", "f64"),
+      ...webgpu("W1"),
+    ],
     metric: "wall_s",
     baselines: ["numpy f64"],
   },
@@ -172,6 +209,7 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
       ...numpy("W2", "f32"),
       ...chainrule("W2", "f32"),
       ...chainrule("W2", "f32", "blas", [most]),
+      ...webgpu("W2"),
     ],
     metric: "per_epoch_s",
     baselines: ["numpy f64", "numpy f32"],
@@ -182,6 +220,7 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
       ...numpy("W3", "f64", ["--steps", "20"]),
       ...chainrule("W3", "f32"),
       ...chainrule("W3", "f32", "blas", [most]),
+      ...webgpu("W3"),
     ],
     metric: "per_step_ms",
     baselines: ["numpy f32", "numpy f64", `chainrule default f32 t1`],
@@ -191,6 +230,7 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
       ...(torchOk ? [...new Set([1, most])].map((t) => torch("W4", t)) : []),
       ...chainrule("W4", "f32"),
       ...chainrule("W4", "f32", "blas", [1]),
+      ...webgpu("W4"),
     ],
     metric: "per_step_ms",
     baselines: ["torch t1", `torch t${most}`],
@@ -199,6 +239,7 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
     runs: [
       ...(torchOk ? [...new Set([1, most])].map((t) => torch(workload, t)) : []),
       ...chainrule(workload, "f32"),
+      ...webgpu(workload),
     ],
     metric: "per_step_ms",
     baselines: ["torch t1"],
@@ -218,7 +259,12 @@ function execute(run: Run, r: number): Record<string, string> | null {
   const text = new TextDecoder().decode(output.stdout);
   const line = text.split("\n").find((l) => l.startsWith("RESULT "));
   if (!output.success || !line) {
-    console.log(`  ${run.label}: failed\n${new TextDecoder().decode(output.stderr).slice(-600)}`);
+    // gpu_workloads.ts says why in a SKIP (no adapter) or ERROR (a refusal) line.
+    const why = text.split("\n").filter((l) => l.startsWith("SKIP ") || l.startsWith("ERROR "));
+    const detail = why.length > 0
+      ? why.join("\n")
+      : new TextDecoder().decode(output.stderr).slice(-600);
+    console.log(`  ${run.label}: ${output.success ? "skipped" : "failed"}\n  ${detail}`);
     return null;
   }
   const info = text.split("\n").filter((l) => l.startsWith("INFO ") || l.startsWith("DATA "));
@@ -264,14 +310,18 @@ for (const workload of workloads) {
     const value = medianOf(run.label);
     // The same workload on 1 thread, for the chainrule rows with more.
     const one = run.label.replace(/ t\d+$/, " t1");
-    const baselines = [...plan.baselines, ...(run.threads > 1 ? [one] : [])];
+    const baselines = [
+      ...plan.baselines,
+      ...(run.threads > 1 ? [one] : []),
+      ...(run.gpu ? ["chainrule default f32 t1"] : []),
+    ];
     const ratios = [...new Set(baselines)]
       .filter((b) => b !== run.label && results.has(b))
       .map((b) => `${(value / medianOf(b)).toFixed(3)}× ${b}`);
     const last = runs.at(-1)!;
     const gflops = runs[0].gflops ? median(runs.map((r) => Number(r.gflops))).toFixed(1) : "–";
     console.log(
-      `  | ${run.label} | ${run.threads} | ${value.toFixed(4)} | ${gflops} | ${
+      `  | ${run.label} | ${run.gpu ? "gpu" : run.threads} | ${value.toFixed(4)} | ${gflops} | ${
         last.loss ?? last.loss_last
       } | ` +
         `${last.acc ?? "–"} | ${ratios.join(", ")} |` +

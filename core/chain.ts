@@ -5,6 +5,26 @@ import type { Loss, Targets } from "./loss.ts";
 import type { Optimizer } from "./optimizer.ts";
 import type { Param } from "./param.ts";
 import type { DType, Tensor } from "./tensor.ts";
+import type {
+  GpuBackwardOptions,
+  GpuContext,
+  GpuForwardOptions,
+  GpuLayer,
+  GpuSink,
+  GpuTensor,
+} from "./gpu.ts";
+
+// The layer's GPU side, or a TypeError naming its kind and index.
+function gpuSide(layer: Layer, index: number, where: string): Layer & GpuLayer {
+  const gpu = layer as Layer & Partial<GpuLayer>;
+  if (typeof gpu.gpuForward !== "function" || typeof gpu.gpuBackward !== "function") {
+    throw new TypeError(
+      `${where}: layer ${index} (${layer.kind}) has no GPU side (gpuForward and gpuBackward); ` +
+        `train this model with device "cpu"`,
+    );
+  }
+  return gpu as Layer & GpuLayer;
+}
 
 /** What one training step needs besides the data. */
 export interface TrainStepOptions {
@@ -46,7 +66,7 @@ export interface BatchResult {
  * assert.ok(chain.trainBatch(x, [0, 1], step).loss < first);
  * ```
  */
-export class Chain implements Layer {
+export class Chain implements Layer, GpuLayer {
   /** Registry name: a chain saves and loads as the `Sequential` users build. */
   readonly kind: string = "Sequential";
   /** The layers, in forward order. */
@@ -96,6 +116,47 @@ export class Chain implements Layer {
     let d = dvalues;
     for (let i = this.layers.length - 1; i > 0; i--) d = this.layers[i].backward(d);
     return this.layers.length > 0 ? this.layers[0].backward(d, options) : d;
+  }
+
+  /**
+   * Throws a TypeError naming the first layer (by kind and index, nested models included)
+   * that has no GPU side, so that a GPU fit is refused before it starts.
+   */
+  checkGpu(where: string): void {
+    this.layers.forEach((layer, i) => {
+      gpuSide(layer, i, where);
+      const inner = layer as Partial<Chain>;
+      if (typeof inner.checkGpu === "function") inner.checkGpu(`${where}: in layer ${i}`);
+    });
+  }
+
+  /** {@linkcode Chain.forward} on the device: every layer's `gpuForward` in order. */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor, options?: GpuForwardOptions): GpuTensor {
+    let outputs = inputs;
+    this.layers.forEach((layer, i) => {
+      outputs = gpuSide(layer, i, `${this.kind}.gpuForward`).gpuForward(ctx, outputs, options);
+    });
+    return outputs;
+  }
+
+  /** {@linkcode Chain.backward} on the device: every layer's `gpuBackward` in reverse. */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor, options?: GpuBackwardOptions): GpuTensor {
+    let d = dvalues;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const layer = gpuSide(this.layers[i], i, `${this.kind}.gpuBackward`);
+      d = layer.gpuBackward(ctx, d, i === 0 ? options : undefined);
+    }
+    return d;
+  }
+
+  /** Its first layer's CPU check of the inputs of a GPU run (see `GpuLayer.gpuCheckInputs`). */
+  gpuCheckInputs(inputs: Tensor, where: string): void {
+    (this.layers[0] as Partial<GpuLayer> | undefined)?.gpuCheckInputs?.(inputs, where);
+  }
+
+  /** Every layer's penalty on the device, added to `sink`. */
+  gpuRegularization(ctx: GpuContext, sink: GpuSink): void {
+    for (const layer of this.layers) (layer as Partial<GpuLayer>).gpuRegularization?.(ctx, sink);
   }
 
   /** Every layer's parameters, in layer order. */

@@ -1,5 +1,7 @@
 // What the layers with weights (Dense, Conv2D) share: explicit initial values, the L1/L2
 // penalties and their gradients. Private to the layers.
+import type { GpuContext, GpuSink } from "../core/gpu.ts";
+import { gpuMap, gpuSumAll } from "../backends/webgpu_ops.ts";
 import { describe, describeKind } from "../core/_describe.ts";
 import type { Param } from "../core/param.ts";
 import { type FloatArray, formatShape, type NestedArray, type Tensor } from "../core/tensor.ts";
@@ -183,4 +185,40 @@ export function penalty(param: Param, l1: number, l2: number): number {
     squares += v * v;
   }
   return l1 * abs + l2 * squares;
+}
+
+/** The GPU side of {@linkcode addPenaltyGradient}: `grad += l1·sign(p) + 2·l2·p` on the device. */
+export function gpuAddPenaltyGradient(
+  ctx: GpuContext,
+  owner: object,
+  param: Param,
+  l1: number,
+  l2: number,
+): void {
+  if (l1 === 0 && l2 === 0) return;
+  const { value, grad } = ctx.param(param);
+  const expression = "select(s0, -s0, x0 < 0.0) + 2.0 * s1 * x0";
+  gpuMap(ctx, owner, `penalty gradient ${param.name}`, expression, [value], grad, value.size, {
+    scalars: [l1, l2],
+    accumulate: true,
+  });
+}
+
+/** The GPU side of {@linkcode penalty}: adds `l1·Σ|p| + l2·Σp²` to `sink`. */
+export function gpuPenalty(
+  ctx: GpuContext,
+  owner: object,
+  param: Param,
+  l1: number,
+  l2: number,
+  sink: GpuSink,
+): void {
+  if (l1 === 0 && l2 === 0) return;
+  const { value } = ctx.param(param);
+  const terms = ctx.buffer(owner, `penalty ${param.name}`, value.shape);
+  const key = `penalty ${param.name}`;
+  gpuMap(ctx, owner, key, "s0 * abs(x0) + s1 * x0 * x0", [value], terms, value.size, {
+    scalars: [l1, l2],
+  });
+  gpuSumAll(ctx, owner, key, terms, value.size, sink.results, sink.index);
 }

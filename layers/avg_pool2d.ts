@@ -3,6 +3,9 @@ import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { type FloatArray, Tensor } from "../core/tensor.ts";
+import { flatIndex, type GpuContext, type GpuLayer, type GpuTensor, gridFor } from "../core/gpu.ts";
+import { kernel } from "../backends/webgpu_ops.ts";
+import { checkGpuGradient, gpuImages, POOL_GEOMETRY, poolWords } from "./_gpu_conv.ts";
 import {
   checkImages,
   checkPooledGradient,
@@ -47,7 +50,7 @@ export interface AvgPool2DOptions {
  * assert.deepEqual(pool.backward(Tensor.from([[[[4, 8]]]])).toArray(), [[[[1, 1, 2, 2], [1, 1, 2, 2]]]]);
  * ```
  */
-export class AvgPool2D implements Layer {
+export class AvgPool2D implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "AvgPool2D";
   /** `[KH, KW]` */
@@ -61,6 +64,8 @@ export class AvgPool2D implements Layer {
   #training = false;
   #outputs = new Scratch(); // reused by training forwards
   #dinputs = new Scratch(); // reused by backward after a training forward
+  #gpuInputs?: GpuTensor; // [N, C, H, W], cached by gpuForward for gpuBackward
+  #gpuOutputs?: GpuTensor; // [N, C, OH, OW], for the shape gpuBackward expects
 
   /**
    * Creates the layer.
@@ -119,6 +124,46 @@ export class AvgPool2D implements Layer {
     return dinputs;
   }
 
+  /**
+   * {@linkcode AvgPool2D.forward} on the device: `inputs` [N, C, H, W] → outputs
+   * [N, C, OH, OW].
+   *
+   * @throws {TypeError} for inputs that are not float32 4-D or are smaller than the kernel.
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const window = this.#sizes.window;
+    const [batch, channels, height, width, outH, outW] = gpuImages(
+      inputs,
+      "AvgPool2D.gpuForward",
+      window,
+    );
+    const outputs = ctx.buffer(this, "outputs", [batch, channels, outH, outW]);
+    const scale = 1 / (window.kernelH * window.kernelW);
+    const uniforms = poolWords(window, batch * channels, height, width, outH, outW, scale);
+    const code = kernel("AvgPool2D.forward", AVG_POOL_FORWARD);
+    ctx.run(this, "forward", code, [inputs, outputs], uniforms, gridFor(outputs.size));
+    this.#gpuInputs = inputs;
+    this.#gpuOutputs = outputs;
+    return outputs;
+  }
+
+  // dinputs[i] = Σ dvalues[o] / (KH·KW) over the outputs o whose window holds i
+  /** {@linkcode AvgPool2D.backward} on the device: `dvalues` [N, C, OH, OW] → dinputs [N, C, H, W]. */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const inputs = this.#gpuInputs, outputs = this.#gpuOutputs;
+    if (!inputs || !outputs) throw new Error("AvgPool2D.gpuBackward: call gpuForward first");
+    checkGpuGradient(dvalues, outputs.shape, "AvgPool2D.gpuBackward");
+    const window = this.#sizes.window;
+    const [batch, channels, height, width] = inputs.shape;
+    const [, , outH, outW] = outputs.shape;
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape);
+    const scale = 1 / (window.kernelH * window.kernelW);
+    const uniforms = poolWords(window, batch * channels, height, width, outH, outW, scale);
+    const code = kernel("AvgPool2D.backward", AVG_POOL_BACKWARD);
+    ctx.run(this, "backward", code, [dvalues, dinputs], uniforms, gridFor(dinputs.size));
+    return dinputs;
+  }
+
   /** None: pooling has no parameters. */
   params(): Param[] {
     return [];
@@ -134,6 +179,50 @@ export class AvgPool2D implements Layer {
     return poolText("AvgPool2D", this.#sizes);
   }
 }
+
+// outputs[o] = Σ of o's window (padding counts as zeros) · scale, scale = 1/(KH·KW).
+const AVG_POOL_FORWARD = /* wgsl */ `${POOL_GEOMETRY}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.planes * p.outH * p.outW) { return; }
+  let ow = i % p.outW;
+  let oh = (i / p.outW) % p.outH;
+  let base = (i / (p.outW * p.outH)) * p.height * p.width;
+  let top = i32(oh * p.strideH) - i32(p.padTop);
+  let left = i32(ow * p.strideW) - i32(p.padLeft);
+  let hTo = u32(min(top + i32(p.kernelH), i32(p.height)));
+  let wTo = u32(min(left + i32(p.kernelW), i32(p.width)));
+  var sum = 0.0;
+  for (var ih = u32(max(top, 0)); ih < hTo; ih++) {
+    for (var iw = u32(max(left, 0)); iw < wTo; iw++) { sum += x[base + ih * p.width + iw]; }
+  }
+  out[i] = sum * p.scale;
+}`;
+
+// Gathered per input, in the order the CPU spreads them (outputs row-major).
+const AVG_POOL_BACKWARD = /* wgsl */ `${POOL_GEOMETRY}
+@group(0) @binding(1) var<storage, read> dv: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.planes * p.height * p.width) { return; }
+  let iw = i % p.width;
+  let ih = (i / p.width) % p.height;
+  let plane = i / (p.width * p.height);
+  let rows = covering(ih, p.padTop, p.kernelH, p.strideH, p.outH);
+  let columns = covering(iw, p.padLeft, p.kernelW, p.strideW, p.outW);
+  var sum = 0.0;
+  for (var oh = rows.x; oh < rows.y; oh++) {
+    for (var ow = columns.x; ow < columns.y; ow++) {
+      sum += dv[(plane * p.outH + oh) * p.outW + ow] * p.scale;
+    }
+  }
+  dx[i] = sum;
+}`;
 
 // Forward: y[plane, oh, ow] = Σ window of x / (KH·KW). Backward (`spread`): every cell of
 // the window gets x[window cells] += y[plane, oh, ow] / (KH·KW), x being dinputs, y dvalues.

@@ -20,6 +20,18 @@ import {
 } from "../core/tensor.ts";
 import { sameShape } from "./_im2col.ts";
 import { fillExplicit } from "./_weights.ts";
+import {
+  f32Bits,
+  flatIndex,
+  type GpuBackwardOptions,
+  type GpuContext,
+  type GpuForwardOptions,
+  type GpuLayer,
+  type GpuTensor,
+  gridFor,
+} from "../core/gpu.ts";
+import { kernel } from "../backends/webgpu_ops.ts";
+import { checkGpuGradient } from "./_gpu_conv.ts";
 
 /** Options of {@linkcode BatchNorm}. */
 export interface BatchNormOptions {
@@ -61,6 +73,10 @@ function checkFraction(value: number, name: string, min: number, max: number): n
  *   PyTorch.
  * - **Inference**: the running statistics normalize.
  *
+ * On WebGPU the statistics are float32 sums over tree reductions, one workgroup a feature;
+ * the running statistics live on the device through the fit (a step whose loss was not
+ * finite leaves them as they were) and `numBatchesTracked` counts on the CPU.
+ *
  * `runningMean`, `runningVar` and `numBatchesTracked` are model state, not parameters:
  * `buffers()` lists them, so they are saved, loaded and restored by `EarlyStopping`, and no
  * optimizer sees them.
@@ -81,7 +97,7 @@ function checkFraction(value: number, name: string, min: number, max: number): n
  * assert.deepEqual([...norm.runningVar.data], [1.1]); // 0.9·1 + 0.1·2 (unbiased)
  * ```
  */
-export class BatchNorm implements Layer {
+export class BatchNorm implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "BatchNorm";
   /** Training needs 2 samples (2 values per feature; images of 1 sample would do). */
@@ -110,6 +126,8 @@ export class BatchNorm implements Layer {
   #sums2: Float64Array; // [features]
   #outputs = new Scratch(); // reused by training forwards
   #dinputs = new Scratch(); // reused by backward after a training forward
+  #gpuInputs?: GpuTensor; // [N, features, …], cached by gpuForward for gpuBackward
+  #gpuTraining = false; // whether the cached gpuForward used the batch's statistics
 
   /**
    * Creates the layer: gamma ones, beta zeros, running mean zeros, running variance ones.
@@ -296,6 +314,105 @@ export class BatchNorm implements Layer {
     return dinputs;
   }
 
+  /**
+   * {@linkcode BatchNorm.forward} on the device: `inputs` [N, features, …] → outputs of the
+   * same shape. A training forward also moves the device's running statistics (unless
+   * `ctx.status` says stop) and counts the batch in `numBatchesTracked`.
+   *
+   * @throws {TypeError} for inputs of rank < 2, another feature count, or not float32.
+   * @throws {RangeError} for an empty batch, or a training batch with one value per feature.
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor, options?: GpuForwardOptions): GpuTensor {
+    const where = "BatchNorm.gpuForward";
+    const shape = inputs.shape;
+    if (shape.length < 2 || shape[1] !== this.features || inputs.dtype !== "float32") {
+      throw new TypeError(
+        `${where}: inputs must be float32 [batch, ${this.features}, …], got ${inputs.dtype} ${
+          formatShape(shape)
+        }`,
+      );
+    }
+    if (inputs.size === 0) {
+      throw new RangeError(`${where}: inputs is empty (shape ${formatShape(shape)})`);
+    }
+    const batch = shape[0], features = this.features;
+    const positions = inputs.size / (batch * features);
+    const count = batch * positions; // values per feature
+    const training = options?.training === true;
+    if (training && count < 2) {
+      throw new RangeError(
+        `${where}: training needs more than 1 value per feature to compute a variance ` +
+          `(as PyTorch), got inputs shape ${formatShape(shape)}`,
+      );
+    }
+    const stats = ctx.buffer(this, "stats", [3, features]); // mean, invStd, variance
+    const runningMean = ctx.mirror(this.runningMean.data, [features]);
+    const runningVar = ctx.mirror(this.runningVar.data, [features]);
+    const uniforms = this.#gpuWords(batch, positions, training);
+    if (training) {
+      const code = kernel("BatchNorm.forward statistics", BATCH_STATISTICS);
+      ctx.run(this, "statistics", code, [inputs, stats], uniforms, gridFor(features, 1));
+      const update = kernel("BatchNorm.forward running statistics", RUNNING_UPDATE);
+      const tensors = [stats, ctx.status, runningMean, runningVar];
+      ctx.run(this, "running", update, tensors, uniforms, gridFor(features));
+      this.numBatchesTracked.data[0] += 1;
+    } else {
+      const code = kernel("BatchNorm.forward running statistics", RUNNING_STATISTICS);
+      const tensors = [runningMean, runningVar, stats];
+      ctx.run(this, "inference", code, tensors, uniforms, gridFor(features));
+    }
+    const outputs = ctx.buffer(this, "outputs", shape);
+    const gamma = ctx.param(this.gamma).value, beta = ctx.param(this.beta).value;
+    const code = kernel("BatchNorm.forward", NORMALIZE);
+    const tensors = [inputs, stats, gamma, beta, outputs];
+    ctx.run(this, "forward", code, tensors, uniforms, gridFor(inputs.size));
+    this.#gpuInputs = inputs;
+    this.#gpuTraining = training;
+    return outputs;
+  }
+
+  // x̂ = (x − mean)·invStd   dgamma += Σ dvalues·x̂   dbeta += Σ dvalues
+  // training: dinputs = gamma·invStd/m · (m·dvalues − Σ dvalues − x̂·Σ dvalues·x̂)
+  // inference: dinputs = gamma·invStd·dvalues
+  /**
+   * {@linkcode BatchNorm.backward} on the device: `dvalues` [N, features, …] → dinputs of
+   * the same shape, left uncomputed when `options.inputGradient` is false.
+   */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor, options?: GpuBackwardOptions): GpuTensor {
+    const inputs = this.#gpuInputs;
+    if (!inputs) throw new Error("BatchNorm.gpuBackward: call gpuForward first");
+    checkGpuGradient(dvalues, inputs.shape, "BatchNorm.gpuBackward");
+    const batch = inputs.shape[0], features = this.features;
+    const positions = inputs.size / (batch * features);
+    const uniforms = this.#gpuWords(batch, positions, this.#gpuTraining);
+    const stats = ctx.buffer(this, "stats", [3, features]);
+    const sums = ctx.buffer(this, "sums", [2, features]); // Σ dvalues, Σ dvalues·x̂
+    const gamma = ctx.param(this.gamma), beta = ctx.param(this.beta);
+    const code = kernel("BatchNorm.backward sums", BACKWARD_SUMS);
+    const tensors = [inputs, dvalues, stats, sums, gamma.grad, beta.grad];
+    ctx.run(this, "sums", code, tensors, uniforms, gridFor(features, 1));
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape);
+    if (options?.inputGradient === false) return dinputs;
+    const backward = kernel("BatchNorm.backward", INPUT_GRADIENT);
+    const all = [inputs, dvalues, stats, sums, gamma.value, dinputs];
+    ctx.run(this, "backward", backward, all, uniforms, gridFor(inputs.size));
+    return dinputs;
+  }
+
+  // The words of GPU_PARAMS.
+  #gpuWords(batch: number, positions: number, training: boolean): number[] {
+    const count = batch * positions;
+    return [
+      batch,
+      this.features,
+      positions,
+      f32Bits(this.epsilon),
+      f32Bits(this.momentum),
+      f32Bits(count / (count - 1)),
+      training ? 1 : 0,
+    ];
+  }
+
   /** `[gamma, beta]` */
   params(): Param[] {
     return [this.gamma, this.beta];
@@ -390,3 +507,169 @@ function sumPerFeature(
     }
   }
 }
+
+// The uniforms of BatchNorm's kernels. `correction` = m/(m − 1) makes the variance unbiased;
+// stats is [3, features]: the mean, 1/√(var + ε) and the (biased) variance.
+const GPU_PARAMS = /* wgsl */ `
+struct P {
+  batch: u32, features: u32, positions: u32, epsilon: f32,
+  momentum: f32, correction: f32, training: u32,
+};
+@group(0) @binding(0) var<uniform> p: P;`;
+
+// A feature per workgroup (folded past 65535): each invocation sums a stride of the feature's
+// m = N·positions values, then a tree through workgroup memory; the mean first, then the
+// squared deviations from it (two passes, as the CPU).
+const BATCH_STATISTICS = /* wgsl */ `${GPU_PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> stats: array<f32>;
+var<workgroup> partial: array<f32, 256>;
+fn reduce(lid: u32, value: f32) -> f32 {
+  partial[lid] = value;
+  workgroupBarrier();
+  for (var width = 128u; width > 0u; width >>= 1u) {
+    if (lid < width) { partial[lid] += partial[lid + width]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+@compute @workgroup_size(256)
+fn main(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let f = wid.x + wid.y * groups.x;
+  if (f >= p.features) { return; }
+  let count = p.batch * p.positions;
+  var sum = 0.0;
+  for (var m = lid.x; m < count; m += 256u) {
+    let n = m / p.positions;
+    sum += x[(n * p.features + f) * p.positions + m - n * p.positions];
+  }
+  let mean = reduce(lid.x, sum) / f32(count);
+  var squares = 0.0;
+  for (var m = lid.x; m < count; m += 256u) {
+    let n = m / p.positions;
+    let d = x[(n * p.features + f) * p.positions + m - n * p.positions] - mean;
+    squares += d * d;
+  }
+  let variance = reduce(lid.x, squares) / f32(count);
+  if (lid.x == 0u) {
+    stats[f] = mean;
+    stats[p.features + f] = 1.0 / sqrt(variance + p.epsilon);
+    stats[2u * p.features + f] = variance;
+  }
+}`;
+
+// running = (1 − momentum)·running + momentum·batch, the variance made unbiased; a step whose
+// status says stop leaves them unchanged.
+const RUNNING_UPDATE = /* wgsl */ `${GPU_PARAMS}
+@group(0) @binding(1) var<storage, read> stats: array<f32>;
+@group(0) @binding(2) var<storage, read> status: array<u32>;
+@group(0) @binding(3) var<storage, read_write> runningMean: array<f32>;
+@group(0) @binding(4) var<storage, read_write> runningVar: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.features || status[0] != 0u) { return; }
+  let m = p.momentum;
+  runningMean[i] = (1.0 - m) * runningMean[i] + m * stats[i];
+  runningVar[i] = (1.0 - m) * runningVar[i] + m * stats[2u * p.features + i] * p.correction;
+}`;
+
+// Inference: the running statistics normalize.
+const RUNNING_STATISTICS = /* wgsl */ `${GPU_PARAMS}
+@group(0) @binding(1) var<storage, read> runningMean: array<f32>;
+@group(0) @binding(2) var<storage, read> runningVar: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.features) { return; }
+  stats[i] = runningMean[i];
+  stats[p.features + i] = 1.0 / sqrt(runningVar[i] + p.epsilon);
+  stats[2u * p.features + i] = runningVar[i];
+}`;
+
+// outputs = x·scale + shift, scale = gamma·invStd, shift = beta − mean·scale (as the CPU).
+const NORMALIZE = /* wgsl */ `${GPU_PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> stats: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.batch * p.features * p.positions) { return; }
+  let f = (i / p.positions) % p.features;
+  let scale = gamma[f] * stats[p.features + f];
+  out[i] = x[i] * scale + (beta[f] - stats[f] * scale);
+}`;
+
+// sums = [Σ dvalues, Σ dvalues·x̂] per feature (a workgroup each, two trees at once), added
+// into dbeta and dgamma.
+const BACKWARD_SUMS = /* wgsl */ `${GPU_PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dv: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(4) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dbeta: array<f32>;
+var<workgroup> partial: array<vec2f, 256>;
+@compute @workgroup_size(256)
+fn main(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+) {
+  let f = wid.x + wid.y * groups.x;
+  if (f >= p.features) { return; }
+  let mean = stats[f];
+  var sum = vec2f();
+  for (var m = lid.x; m < p.batch * p.positions; m += 256u) {
+    let n = m / p.positions;
+    let at = (n * p.features + f) * p.positions + m - n * p.positions;
+    sum += vec2f(dv[at], dv[at] * (x[at] - mean));
+  }
+  partial[lid.x] = sum;
+  workgroupBarrier();
+  for (var width = 128u; width > 0u; width >>= 1u) {
+    if (lid.x < width) { partial[lid.x] += partial[lid.x + width]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let sumDv = partial[0].x;
+    let sumDvXhat = partial[0].y * stats[p.features + f];
+    sums[f] = sumDv;
+    sums[p.features + f] = sumDvXhat;
+    dgamma[f] += sumDvXhat;
+    dbeta[f] += sumDv;
+  }
+}`;
+
+const INPUT_GRADIENT = /* wgsl */ `${GPU_PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dv: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(4) var<storage, read> sums: array<f32>;
+@group(0) @binding(5) var<storage, read> gamma: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.batch * p.features * p.positions) { return; }
+  let f = (i / p.positions) % p.features;
+  let invStd = stats[p.features + f];
+  let scale = gamma[f] * invStd;
+  if (p.training == 0u) {
+    dx[i] = scale * dv[i];
+    return;
+  }
+  let count = f32(p.batch * p.positions);
+  let xhat = (x[i] - stats[f]) * invStd;
+  dx[i] = scale * (dv[i] - sums[f] / count - xhat * sums[p.features + f] / count);
+}`;

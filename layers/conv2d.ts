@@ -19,9 +19,20 @@ import {
   addPenaltyGradient,
   checkPenalty,
   fillExplicit,
+  gpuAddPenaltyGradient,
+  gpuPenalty,
   penalty,
   REGULARIZERS,
 } from "./_weights.ts";
+import type { ConvGeometry } from "../core/backend.ts";
+import type { GpuBackwardOptions, GpuContext, GpuLayer, GpuSink, GpuTensor } from "../core/gpu.ts";
+import {
+  gpuConvForward,
+  gpuConvInputGradient,
+  gpuConvWeightGradient,
+  gpuImages,
+  gpuSumChannels,
+} from "./_gpu_conv.ts";
 import {
   checkImages,
   col2im,
@@ -104,7 +115,9 @@ function checkChannels(value: number, name: string): void {
  * `[inChannels·KH·KW, OH·OW]` (im2col), then `outputs = W·cols`, `dweights += dvalues·colsᵀ`
  * and `dcols = Wᵀ·dvalues`, folded back into `dinputs` (col2im). The active backend runs the
  * whole convolution where it offers one (`wasm` does, on the worker pool), else the layer
- * lowers chunks of samples onto the backend's products.
+ * lowers chunks of samples onto the backend's products. On WebGPU the same three products
+ * read the images in place (an implicit GEMM, no unrolled columns), and `dinputs` gathers:
+ * each input pixel sums the taps that read it.
  *
  * @example
  * ```ts
@@ -117,7 +130,7 @@ function checkChannels(value: number, name: string): void {
  * assert.deepEqual(conv.forward(image).toArray(), [[[[12.5, 16.5], [24.5, 28.5]]]]);
  * ```
  */
-export class Conv2D implements Layer {
+export class Conv2D implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Conv2D";
   /** Channels per input sample. */
@@ -159,6 +172,8 @@ export class Conv2D implements Layer {
   #colsViews = new Views();
   #outViews = new Views();
   #dvaluesViews = new Views();
+  #gpuInputs?: GpuTensor; // [N, C, H, W], cached by gpuForward for gpuBackward
+  #gpuGeometry?: ConvGeometry; // of the cached gpuForward
 
   /**
    * Creates the layer, drawing weights with `init` unless `weights` are given.
@@ -425,6 +440,84 @@ export class Conv2D implements Layer {
       const dcols = this.#dcols.get(dtype, [depth, count * positions]).data;
       backend.matmulTransA(w, byChannel, dcols, out, depth, count * positions);
       col2im(dcols, first, count, channels, height, width, window, outH, outW, dx);
+    }
+  }
+
+  /**
+   * {@linkcode Conv2D.forward} on the device: `inputs` [N, inChannels, H, W] → outputs
+   * [N, outChannels, OH, OW], one implicit product.
+   *
+   * @throws {TypeError} for inputs that are not float32 `[N, inChannels, H, W]` or are
+   * smaller than the kernel.
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const window = this.#window;
+    const [batch, channels, height, width, outH, outW] = gpuImages(
+      inputs,
+      "Conv2D.gpuForward",
+      window,
+      this.inChannels,
+    );
+    const out = this.outChannels;
+    const g = { ...window, batch, channels, height, width, outChannels: out, outH, outW };
+    const outputs = ctx.buffer(this, "outputs", [batch, out, outH, outW]);
+    const weights = ctx.param(this.weights).value;
+    const biases = this.biases ? ctx.param(this.biases).value : undefined;
+    gpuConvForward(ctx, this, "forward", g, inputs, weights, biases, outputs);
+    this.#gpuInputs = inputs;
+    this.#gpuGeometry = g;
+    return outputs;
+  }
+
+  // dweights += Σ_{n,p} dvalues·x at each tap   dbiases += Σ_{n,p} dvalues
+  // dinputs[pixel] = Σ over the (output position, tap) pairs that read it of W·dvalues
+  /**
+   * {@linkcode Conv2D.backward} on the device: `dvalues` [N, outChannels, OH, OW] → dinputs
+   * [N, inChannels, H, W], left uncomputed when `options.inputGradient` is false.
+   */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor, options?: GpuBackwardOptions): GpuTensor {
+    const inputs = this.#gpuInputs, g = this.#gpuGeometry;
+    if (!inputs || !g) throw new Error("Conv2D.gpuBackward: call gpuForward first");
+    const expected = [g.batch, g.outChannels, g.outH, g.outW];
+    if (dvalues.dtype !== "float32" || !sameShape(dvalues.shape, expected)) {
+      throw new TypeError(
+        `Conv2D.gpuBackward: dvalues is ${dvalues.dtype} ${
+          formatShape(dvalues.shape)
+        }, expected float32 ${formatShape(expected)} like the last gpuForward's outputs`,
+      );
+    }
+    const weights = ctx.param(this.weights);
+    gpuConvWeightGradient(ctx, this, "dweights", g, inputs, dvalues, weights.grad);
+    gpuAddPenaltyGradient(
+      ctx,
+      this,
+      this.weights,
+      this.weightRegularizerL1,
+      this.weightRegularizerL2,
+    );
+    if (this.biases) {
+      const dbiases = ctx.param(this.biases).grad;
+      const positions = g.outH * g.outW;
+      gpuSumChannels(ctx, this, "dbiases", dvalues, dbiases, g.batch, g.outChannels, positions);
+      gpuAddPenaltyGradient(
+        ctx,
+        this,
+        this.biases,
+        this.biasRegularizerL1,
+        this.biasRegularizerL2,
+      );
+    }
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape);
+    if (options?.inputGradient === false) return dinputs;
+    gpuConvInputGradient(ctx, this, "dinputs", g, dvalues, weights.value, dinputs);
+    return dinputs;
+  }
+
+  /** {@linkcode Conv2D.regularizationLoss} on the device, added to `sink`. */
+  gpuRegularization(ctx: GpuContext, sink: GpuSink): void {
+    gpuPenalty(ctx, this, this.weights, this.weightRegularizerL1, this.weightRegularizerL2, sink);
+    if (this.biases) {
+      gpuPenalty(ctx, this, this.biases, this.biasRegularizerL1, this.biasRegularizerL2, sink);
     }
   }
 

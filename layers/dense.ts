@@ -12,9 +12,13 @@ import {
   addPenaltyGradient,
   checkPenalty,
   fillExplicit,
+  gpuAddPenaltyGradient,
+  gpuPenalty,
   penalty,
   REGULARIZERS,
 } from "./_weights.ts";
+import type { GpuBackwardOptions, GpuContext, GpuLayer, GpuSink, GpuTensor } from "../core/gpu.ts";
+import { gpuMatmul, gpuSumColumns } from "../backends/webgpu_ops.ts";
 
 /** Options of {@linkcode Dense}. */
 export interface DenseOptions extends RandomOptions {
@@ -81,7 +85,7 @@ function checkDimension(value: number, name: string): void {
  * assert.deepEqual(out.toArray(), [[11.5]]);
  * ```
  */
-export class Dense implements Layer {
+export class Dense implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Dense";
   /** Features per input sample. */
@@ -106,6 +110,7 @@ export class Dense implements Layer {
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // [batch, outFeatures], reused by training forwards
   #dinputs = new Scratch(); // [batch, inFeatures], reused by backward after a training forward
+  #gpuInputs?: GpuTensor; // [batch, …, inFeatures], cached by gpuForward for gpuBackward
 
   /** Creates the layer, drawing weights with `init` unless `weights` are given. */
   constructor(inFeatures: number, outFeatures: number, options: DenseOptions = {}) {
@@ -233,6 +238,75 @@ export class Dense implements Layer {
       outFeatures,
     );
     return dinputs;
+  }
+
+  /** {@linkcode Dense.forward} on the device: `inputs` [batch, …, inFeatures] → [batch, …, outFeatures]. */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const rows = inputs.size / this.inFeatures;
+    const outputs = ctx.buffer(this, "outputs", [...inputs.shape.slice(0, -1), this.outFeatures]);
+    const weights = ctx.param(this.weights).value, biases = ctx.param(this.biases).value;
+    gpuMatmul(
+      ctx,
+      this,
+      "forward",
+      inputs,
+      weights,
+      outputs,
+      rows,
+      this.inFeatures,
+      this.outFeatures,
+      {
+        bias: biases,
+      },
+    );
+    this.#gpuInputs = inputs;
+    return outputs;
+  }
+
+  // dinputs = dvalues·Wᵀ   dweights += inputsᵀ·dvalues   dbiases += Σ_batch dvalues
+  /** {@linkcode Dense.backward} on the device: `dvalues` [batch, …, outFeatures] → dinputs. */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor, options?: GpuBackwardOptions): GpuTensor {
+    const inputs = this.#gpuInputs;
+    if (!inputs) throw new Error("Dense.gpuBackward: call gpuForward first");
+    const { inFeatures, outFeatures } = this;
+    const rows = inputs.size / inFeatures;
+    const weights = ctx.param(this.weights), biases = ctx.param(this.biases);
+    gpuMatmul(ctx, this, "dweights", inputs, dvalues, weights.grad, inFeatures, rows, outFeatures, {
+      transA: true,
+      accumulate: true,
+    });
+    gpuSumColumns(ctx, this, "dbiases", dvalues, biases.grad, rows, outFeatures, true);
+    gpuAddPenaltyGradient(
+      ctx,
+      this,
+      this.weights,
+      this.weightRegularizerL1,
+      this.weightRegularizerL2,
+    );
+    gpuAddPenaltyGradient(ctx, this, this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape);
+    if (options?.inputGradient === false) return dinputs;
+    gpuMatmul(
+      ctx,
+      this,
+      "dinputs",
+      dvalues,
+      weights.value,
+      dinputs,
+      rows,
+      outFeatures,
+      inFeatures,
+      {
+        transB: true,
+      },
+    );
+    return dinputs;
+  }
+
+  /** {@linkcode Dense.regularizationLoss} on the device, added to `sink`. */
+  gpuRegularization(ctx: GpuContext, sink: GpuSink): void {
+    gpuPenalty(ctx, this, this.weights, this.weightRegularizerL1, this.weightRegularizerL2, sink);
+    gpuPenalty(ctx, this, this.biases, this.biasRegularizerL1, this.biasRegularizerL2, sink);
   }
 
   /** `[weights, biases]` */

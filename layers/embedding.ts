@@ -7,6 +7,8 @@ import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { type DType, formatShape, type NestedArray, Tensor, toTensor } from "../core/tensor.ts";
 import { fillExplicit } from "./_weights.ts";
+import { flatIndex, type GpuContext, type GpuLayer, type GpuTensor, gridFor } from "../core/gpu.ts";
+import { kernel } from "../backends/webgpu_ops.ts";
 
 /** Options of {@linkcode Embedding}. */
 export interface EmbeddingOptions extends RandomOptions {
@@ -43,6 +45,97 @@ function positionOf(i: number, shape: readonly number[]): string {
   return formatShape(at);
 }
 
+// The GPU side. Ids arrive as float32; `idOf` reads one as the row it picks, or −1 for a
+// value that is not an integer in [0, rows) (NaN and ±Inf included).
+const ID_OF = /* wgsl */ `
+fn idOf(value: f32) -> i32 {
+  let finite = (bitcast<u32>(value) & 0x7f800000u) != 0x7f800000u;
+  if (!finite || value != floor(value) || value < 0.0 || value >= f32(p.rows)) { return -1; }
+  return i32(value);
+}`;
+
+// outputs[i, :] = weights[ids[i], :], one invocation per output element; a bad id gives a
+// NaN row, so that the step's loss is not finite (the CPU forward names the id).
+const FORWARD = /* wgsl */ `
+struct P { count: u32, dim: u32, rows: u32, nan: u32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> ids: array<f32>;
+@group(0) @binding(2) var<storage, read> weights: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+${ID_OF}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.count * p.dim) { return; }
+  let id = idOf(ids[i / p.dim]);
+  if (id < 0) {
+    out[i] = bitcast<f32>(p.nan); // not a constant: a constant NaN is a WGSL error
+    return;
+  }
+  out[i] = weights[u32(id) * p.dim + i % p.dim];
+}`;
+
+// order[slot] = position, sorted by (id, position): slot = #{q: id_q < id_p} +
+// #{q < p: id_q = id_p}, counted over tiles of 256 ids in workgroup memory. Bad ids sort
+// first as −1. O(positions²) comparisons, no atomics: the same order every time.
+const SORT = /* wgsl */ `
+struct P { count: u32, rows: u32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> ids: array<f32>;
+@group(0) @binding(2) var<storage, read_write> order: array<u32>;
+var<workgroup> tile: array<i32, 256>;
+${ID_OF}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u,
+    @builtin(local_invocation_id) lids: vec3u) {
+  ${flatIndex()}
+  let lid = lids.x;
+  let valid = i < p.count;
+  var mine = -1;
+  if (valid) { mine = idOf(ids[i]); }
+  var slot = 0u;
+  for (var start = 0u; start < p.count; start += 256u) {
+    if (start + lid < p.count) { tile[lid] = idOf(ids[start + lid]); }
+    workgroupBarrier();
+    let n = min(256u, p.count - start);
+    for (var j = 0u; j < n; j++) {
+      let other = tile[j];
+      if (other < mine || (other == mine && start + j < i)) { slot++; }
+    }
+    workgroupBarrier();
+  }
+  if (valid) { order[slot] = i; }
+}`;
+
+// dweights[id, f] += Σ dvalues[q, f] over the positions q holding id, in position order:
+// one invocation per (sorted slot, feature), of which the first slot of each id sums its
+// run; bad ids and paddingIdx get nothing.
+const SCATTER_ADD = /* wgsl */ `
+struct P { count: u32, dim: u32, rows: u32, padding: i32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> ids: array<f32>;
+@group(0) @binding(2) var<storage, read> order: array<u32>;
+@group(0) @binding(3) var<storage, read> dv: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dweights: array<f32>;
+${ID_OF}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.count * p.dim) { return; }
+  let slot = i / p.dim;
+  let f = i % p.dim;
+  let id = idOf(ids[order[slot]]);
+  if (id < 0 || id == p.padding) { return; }
+  if (slot > 0u && idOf(ids[order[slot - 1u]]) == id) { return; }
+  var sum = 0.0;
+  for (var s = slot; s < p.count; s++) {
+    let q = order[s];
+    if (idOf(ids[q]) != id) { break; }
+    sum += dv[q * p.dim + f];
+  }
+  dweights[u32(id) * p.dim + f] += sum;
+}`;
+
 /**
  * A lookup table of learned vectors, one per token id: `outputs[…, :] = weights[ids[…], :]`,
  * as PyTorch's `nn.Embedding` (the first layer of a language model).
@@ -68,7 +161,7 @@ function positionOf(i: number, shape: readonly number[]): string {
  * assert.deepEqual(embed.weights.grad.toArray(), [[0, 0], [2, 2], [1, 1]]); // row 0 pads
  * ```
  */
-export class Embedding implements Layer {
+export class Embedding implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Embedding";
   /** How many ids the table holds: ids are in [0, numEmbeddings). */
@@ -85,6 +178,7 @@ export class Embedding implements Layer {
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // [...ids shape, dim], reused by training forwards
   #dinputs = new Scratch(); // [...ids shape], zeros returned by backward after a training forward
+  #gpuIds?: GpuTensor; // [...ids shape] float32, cached by gpuForward for gpuBackward
 
   /**
    * Creates the table, drawn from N(0, 1) (zero at `paddingIdx`) unless `weights` are given.
@@ -159,21 +253,8 @@ export class Embedding implements Layer {
         }`,
       );
     }
-    const source = tensor.data, count = source.length, rows = this.numEmbeddings;
-    for (let i = 0; i < count; i++) {
-      const id = source[i];
-      if (!(Number.isInteger(id) && id >= 0 && id < rows)) {
-        const what = Number.isInteger(id)
-          ? `is out of range [0, ${rows})`
-          : Number.isNaN(id)
-          ? "is not a number"
-          : "is not an integer";
-        throw new RangeError(
-          `${where}: id ${id} at position ${positionOf(i, tensor.shape)} ${what} ` +
-            `(ids shape ${formatShape(tensor.shape)}, ${rows} embeddings)`,
-        );
-      }
-    }
+    this.#checkIds(tensor, where);
+    const source = tensor.data, count = source.length;
     const cached = this.#ids?.length === count ? this.#ids : new Int32Array(count);
     for (let i = 0; i < count; i++) cached[i] = source[i];
     this.#ids = cached;
@@ -191,6 +272,35 @@ export class Embedding implements Layer {
       for (let j = 0; j < dim; j++) out[to + j] = w[from + j];
     }
     return outputs;
+  }
+
+  // Every id an integer in [0, numEmbeddings), or a RangeError naming the first that is not.
+  #checkIds(tensor: Tensor, where: string): void {
+    const source = tensor.data, count = source.length, rows = this.numEmbeddings;
+    for (let i = 0; i < count; i++) {
+      const id = source[i];
+      if (!(Number.isInteger(id) && id >= 0 && id < rows)) {
+        const what = Number.isInteger(id)
+          ? `is out of range [0, ${rows})`
+          : Number.isNaN(id)
+          ? "is not a number"
+          : "is not an integer";
+        throw new RangeError(
+          `${where}: id ${id} at position ${positionOf(i, tensor.shape)} ${what} ` +
+            `(ids shape ${formatShape(tensor.shape)}, ${rows} embeddings)`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Checks on the CPU, before a GPU fit or predict starts, every id of `ids` as `forward`
+   * does (the device cannot throw): an integer in [0, numEmbeddings).
+   *
+   * @throws {RangeError} naming `where`, the first bad id and its position.
+   */
+  gpuCheckInputs(ids: Tensor, where: string): void {
+    this.#checkIds(ids, `${where}: Embedding`);
   }
 
   // dweights[ids[p]] += dvalues[p] for every position p whose id is not paddingIdx;
@@ -230,6 +340,71 @@ export class Embedding implements Layer {
     const dids = this.#dinputs.get(this.#idsDType, idsShape); // [...ids shape]
     if (options?.inputGradient !== false) dids.data.fill(0);
     return dids;
+  }
+
+  /**
+   * {@linkcode Embedding.forward} on the device: `ids` [...] (float32 integers, as the
+   * training loop uploads inputs) → outputs [..., dim]. An id that is not an integer in
+   * [0, numEmbeddings) gives a NaN row (the step's loss is then not finite), where the CPU
+   * forward throws.
+   */
+  gpuForward(ctx: GpuContext, ids: GpuTensor): GpuTensor {
+    if (ids.shape.length < 1 || ids.dtype !== "float32") {
+      throw new TypeError(
+        `Embedding.gpuForward: ids must be float32 with at least 1 dimension, got ${ids.dtype} ${
+          formatShape(ids.shape)
+        }`,
+      );
+    }
+    const dim = this.dim, count = ids.size;
+    const outputs = ctx.buffer(this, "outputs", [...ids.shape, dim]); // [..., dim]
+    const weights = ctx.param(this.weights).value;
+    ctx.run(
+      this,
+      "forward",
+      kernel("Embedding.forward", FORWARD),
+      [ids, weights, outputs],
+      [count, dim, this.numEmbeddings, 0x7fc00000],
+      gridFor(count * dim),
+    );
+    this.#gpuIds = ids;
+    return outputs;
+  }
+
+  // dweights[ids[p]] += dvalues[p] for every position p whose id is not paddingIdx;
+  // dids = 0 (ids are not differentiable)
+  /**
+   * {@linkcode Embedding.backward} on the device: `dvalues` [..., dim] → zeros shaped like
+   * the ids. The scatter-add sorts the positions by id (no atomics), so every run adds the
+   * same float32 sums in the same order.
+   */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const ids = this.#gpuIds;
+    if (!ids) throw new Error("Embedding.gpuBackward: call gpuForward first");
+    const dim = this.dim, count = ids.size;
+    if (dvalues.size !== count * dim) {
+      throw new TypeError(
+        `Embedding.gpuBackward: dvalues has shape ${formatShape(dvalues.shape)}, expected ${
+          formatShape([...ids.shape, dim])
+        } like the last gpuForward's outputs`,
+      );
+    }
+    const order = ctx.buffer(this, "order", [count], "uint32"); // [positions], sorted by id
+    const rows = this.numEmbeddings;
+    ctx.run(this, "sort", kernel("Embedding.backward (sort)", SORT), [ids, order], [
+      count,
+      rows,
+    ], gridFor(count));
+    const dweights = ctx.param(this.weights).grad;
+    ctx.run(
+      this,
+      "scatter-add",
+      kernel("Embedding.backward", SCATTER_ADD),
+      [ids, order, dvalues, dweights],
+      [count, dim, rows, this.paddingIdx ?? -1],
+      gridFor(count * dim),
+    );
+    return ctx.buffer(this, "dinputs", ids.shape); // [...ids shape], zeros: never written
   }
 
   /** `[weights]` */

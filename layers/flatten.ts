@@ -3,12 +3,13 @@ import type { JsonObject } from "../core/json.ts";
 import type { Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { formatShape, Tensor } from "../core/tensor.ts";
+import type { GpuContext, GpuLayer, GpuTensor } from "../core/gpu.ts";
 
 /**
  * Flattens every sample into a row, in row-major (C, H, W) order, as PyTorch's `Flatten`:
  * a `Dense` after it maps to PyTorch's `Linear` after `nn.Flatten()` (with the weights
  * transposed, as for every `Dense`). The outputs share the inputs' storage; nothing is
- * copied either way.
+ * copied either way, on the GPU (the same buffer, reshaped) as on the CPU.
  *
  * Shapes: inputs `[batch, d1, d2, …]` → outputs `[batch, d1·d2·…]`; dvalues back to the
  * inputs' shape.
@@ -24,7 +25,7 @@ import { formatShape, Tensor } from "../core/tensor.ts";
  * assert.deepEqual(flatten.backward(Tensor.zeros([1, 8])).shape, [1, 2, 2, 2]);
  * ```
  */
-export class Flatten implements Layer {
+export class Flatten implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Flatten";
   #inputs?: Tensor; // kept for its shape
@@ -32,6 +33,7 @@ export class Flatten implements Layer {
   #dvalues?: Tensor; // the last dvalues and inputs, and
   #dvaluesInputs?: Tensor;
   #dinputs?: Tensor; // the view backward returned for them
+  #gpuShape?: readonly number[]; // [N, …], the inputs' shape, cached by gpuForward
 
   /** Rebuilds the layer from its (empty) config. */
   static fromConfig(_config: JsonObject): Flatten {
@@ -73,6 +75,46 @@ export class Flatten implements Layer {
       this.#dinputs = new Tensor(dvalues.data, inputs.shape);
     }
     return this.#dinputs!;
+  }
+
+  /**
+   * {@linkcode Flatten.forward} on the device: the same buffer, shaped [N, features].
+   *
+   * @throws {TypeError} for inputs with fewer than two dimensions.
+   */
+  gpuForward(_ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const shape = inputs.shape;
+    if (shape.length < 2) {
+      throw new TypeError(
+        `Flatten.gpuForward: inputs must have a batch axis and at least one more, [batch, …], got shape ${
+          formatShape(shape)
+        }`,
+      );
+    }
+    this.#gpuShape = shape;
+    if (shape.length === 2) return inputs;
+    const batch = shape[0], { buffer, size, dtype } = inputs;
+    return { buffer, shape: [batch, batch === 0 ? 0 : size / batch], size, dtype };
+  }
+
+  // dinputs = dvalues, shaped as the inputs
+  /**
+   * {@linkcode Flatten.backward} on the device: the same buffer, shaped as the inputs.
+   *
+   * @throws {TypeError} when `dvalues` does not hold as many elements as the inputs.
+   */
+  gpuBackward(_ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const shape = this.#gpuShape;
+    if (!shape) throw new Error("Flatten.gpuBackward: call gpuForward first");
+    const { buffer, size, dtype } = dvalues;
+    if (size !== shape.reduce((product, d) => product * d, 1)) {
+      throw new TypeError(
+        `Flatten.gpuBackward: dvalues of shape ${formatShape(dvalues.shape)} do not hold the ${
+          formatShape(shape)
+        } inputs' elements`,
+      );
+    }
+    return shape.length === 2 ? dvalues : { buffer, shape, size, dtype };
   }
 
   /** None: flattening has no parameters. */

@@ -8,6 +8,15 @@ import { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { type DType, formatShape, type NestedArray, Tensor } from "../core/tensor.ts";
 import { fillExplicit } from "./_weights.ts";
+import {
+  f32Bits,
+  type GpuBackwardOptions,
+  type GpuContext,
+  type GpuLayer,
+  type GpuTensor,
+  gridFor,
+} from "../core/gpu.ts";
+import { kernel } from "../backends/webgpu_ops.ts";
 
 // float32 rows sum in float64 over four interleaved partial sums: four independent add
 // chains, so that a row's sums are not bound by one add's latency (~3× faster at 128
@@ -81,6 +90,119 @@ function backwardSums32(
   sums[1] = h0 + h1;
 }
 
+// The GPU side: one workgroup of 64 per row (rows folded into y past 65535), each invocation
+// summing a strided share of the row, then a tree reduction through workgroup memory.
+const ROW = /* wgsl */ `
+var<workgroup> partial: array<f32, 64>;
+// Σ over the workgroup of every invocation's value, for all of them.
+fn reduce(lid: u32, value: f32) -> f32 {
+  partial[lid] = value;
+  workgroupBarrier();
+  for (var width = 32u; width > 0u; width >>= 1u) {
+    if (lid < width) { partial[lid] += partial[lid + width]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier(); // everyone has read it before partial is reused
+  return total;
+}`;
+
+// mean = Σx/F   invStd = 1/√(Σ(x − mean)²/F + ε)   y = (x − mean)·invStd·gamma + beta
+const FORWARD = /* wgsl */ `
+struct P { rows: u32, features: u32, epsilon: f32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> means: array<f32>;
+@group(0) @binding(6) var<storage, read_write> invStds: array<f32>;
+${ROW}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
+    @builtin(local_invocation_id) lids: vec3u) {
+  let row = wid.x + wid.y * groups.x;
+  if (row >= p.rows) { return; }
+  let lid = lids.x;
+  let start = row * p.features;
+  var sum = 0.0;
+  for (var f = lid; f < p.features; f += 64u) { sum += x[start + f]; }
+  let mean = reduce(lid, sum) / f32(p.features);
+  var squares = 0.0;
+  for (var f = lid; f < p.features; f += 64u) {
+    let d = x[start + f] - mean;
+    squares += d * d;
+  }
+  let invStd = 1.0 / sqrt(reduce(lid, squares) / f32(p.features) + p.epsilon);
+  for (var f = lid; f < p.features; f += 64u) {
+    y[start + f] = (x[start + f] - mean) * invStd * gamma[f] + beta[f];
+  }
+  if (lid == 0u) {
+    means[row] = mean;
+    invStds[row] = invStd;
+  }
+}`;
+
+// dinputs = invStd·(g − mean(g) − x̂·mean(g·x̂)) per row, g = gamma·dvalues
+const BACKWARD_INPUTS = /* wgsl */ `
+struct P { rows: u32, features: u32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dv: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> means: array<f32>;
+@group(0) @binding(5) var<storage, read> invStds: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+${ROW}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
+    @builtin(local_invocation_id) lids: vec3u) {
+  let row = wid.x + wid.y * groups.x;
+  if (row >= p.rows) { return; }
+  let lid = lids.x;
+  let start = row * p.features;
+  let mean = means[row];
+  let invStd = invStds[row];
+  var sumG = 0.0;
+  var sumGXhat = 0.0;
+  for (var f = lid; f < p.features; f += 64u) {
+    let g = gamma[f] * dv[start + f];
+    sumG += g;
+    sumGXhat += g * (x[start + f] - mean) * invStd;
+  }
+  let meanG = reduce(lid, sumG) / f32(p.features);
+  let meanGXhat = reduce(lid, sumGXhat) / f32(p.features);
+  for (var f = lid; f < p.features; f += 64u) {
+    let xhat = (x[start + f] - mean) * invStd;
+    dx[start + f] = invStd * (gamma[f] * dv[start + f] - meanG - xhat * meanGXhat);
+  }
+}`;
+
+// dgamma += Σ_rows dvalues·x̂   dbeta += Σ_rows dvalues: one invocation per feature.
+const BACKWARD_PARAMS = /* wgsl */ `
+struct P { rows: u32, features: u32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dv: array<f32>;
+@group(0) @binding(3) var<storage, read> means: array<f32>;
+@group(0) @binding(4) var<storage, read> invStds: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dbeta: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let f = gid.x;
+  if (f >= p.features) { return; }
+  var sumGamma = 0.0;
+  var sumBeta = 0.0;
+  for (var r = 0u; r < p.rows; r++) {
+    let i = r * p.features + f;
+    sumGamma += dv[i] * (x[i] - means[r]) * invStds[r];
+    sumBeta += dv[i];
+  }
+  dgamma[f] += sumGamma;
+  dbeta[f] += sumBeta;
+}`;
+
 /** Options of {@linkcode LayerNorm}. */
 export interface LayerNormOptions {
   /**
@@ -121,7 +243,7 @@ export interface LayerNormOptions {
  * assert.deepEqual(out.toArray(), [[-2, 6], [-2, 6]]);
  * ```
  */
-export class LayerNorm implements Layer {
+export class LayerNorm implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "LayerNorm";
   /** Size of the last axis, over which each row is normalized. */
@@ -141,6 +263,7 @@ export class LayerNorm implements Layer {
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // [..., features], reused by training forwards
   #dinputs = new Scratch(); // [..., features], reused by backward after a training forward
+  #gpuInputs?: GpuTensor; // [..., features], cached by gpuForward for gpuBackward
 
   /**
    * Creates the layer: gamma ones, beta zeros unless given.
@@ -324,6 +447,76 @@ export class LayerNorm implements Layer {
       gammaGrad[f] += dgamma[f];
       betaGrad[f] += dbeta[f];
     }
+    return dinputs;
+  }
+
+  /**
+   * {@linkcode LayerNorm.forward} on the device: `inputs` [..., features] → outputs of the
+   * same shape; caches each row's mean and 1/√(var + ε) for `gpuBackward`.
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const features = this.features, shape = inputs.shape;
+    if (shape.length < 1 || shape[shape.length - 1] !== features) {
+      throw new TypeError(
+        `LayerNorm.gpuForward: inputs must be [..., ${features}] (${features} features on the last axis), got shape ${
+          formatShape(shape)
+        }`,
+      );
+    }
+    const rows = inputs.size / features;
+    const outputs = ctx.buffer(this, "outputs", shape); // [..., features]
+    const mean = ctx.buffer(this, "mean", [rows]); // [rows]
+    const invStd = ctx.buffer(this, "invStd", [rows]); // [rows]
+    const gamma = ctx.param(this.gamma).value, beta = ctx.param(this.beta).value;
+    ctx.run(
+      this,
+      "forward",
+      kernel("LayerNorm.forward", FORWARD),
+      [inputs, gamma, beta, outputs, mean, invStd],
+      [rows, features, f32Bits(this.epsilon)],
+      gridFor(rows, 1),
+    );
+    this.#gpuInputs = inputs;
+    return outputs;
+  }
+
+  // x̂ = (x − mean)·invStd   dgamma += Σ_rows dvalues·x̂   dbeta += Σ_rows dvalues
+  // dinputs = invStd·(g − mean(g) − x̂·mean(g·x̂)) per row, with g = gamma·dvalues
+  /**
+   * {@linkcode LayerNorm.backward} on the device: `dvalues` [..., features] → dinputs of
+   * the same shape, left uncomputed when `options.inputGradient` is false.
+   */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor, options?: GpuBackwardOptions): GpuTensor {
+    const inputs = this.#gpuInputs;
+    if (!inputs) throw new Error("LayerNorm.gpuBackward: call gpuForward first");
+    if (dvalues.size !== inputs.size) {
+      throw new TypeError(
+        `LayerNorm.gpuBackward: dvalues has shape ${formatShape(dvalues.shape)}, expected ${
+          formatShape(inputs.shape)
+        } like the last gpuForward's outputs`,
+      );
+    }
+    const features = this.features, rows = inputs.size / features;
+    const mean = ctx.buffer(this, "mean", [rows]), invStd = ctx.buffer(this, "invStd", [rows]);
+    const gamma = ctx.param(this.gamma), beta = ctx.param(this.beta);
+    ctx.run(
+      this,
+      "dparams",
+      kernel("LayerNorm.backward (gamma, beta)", BACKWARD_PARAMS),
+      [inputs, dvalues, mean, invStd, gamma.grad, beta.grad],
+      [rows, features],
+      Math.ceil(features / 64),
+    );
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape); // [..., features]
+    if (options?.inputGradient === false) return dinputs;
+    ctx.run(
+      this,
+      "dinputs",
+      kernel("LayerNorm.backward", BACKWARD_INPUTS),
+      [inputs, dvalues, gamma.value, mean, invStd, dinputs],
+      [rows, features],
+      gridFor(rows, 1),
+    );
     return dinputs;
   }
 

@@ -6,6 +6,9 @@ import type { ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { Tensor } from "../core/tensor.ts";
+import { flatIndex, type GpuContext, type GpuLayer, type GpuTensor, gridFor } from "../core/gpu.ts";
+import { kernel } from "../backends/webgpu_ops.ts";
+import { checkGpuGradient, gpuImages, POOL_GEOMETRY, poolWords } from "./_gpu_conv.ts";
 import {
   checkImages,
   checkPooledGradient,
@@ -48,7 +51,7 @@ export interface MaxPool2DOptions {
  * assert.deepEqual(pool.backward(Tensor.from([[[[10, 20]]]])).toArray(), [[[[0, 0, 20, 0], [0, 10, 0, 0]]]]);
  * ```
  */
-export class MaxPool2D implements Layer {
+export class MaxPool2D implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "MaxPool2D";
   /** `[KH, KW]` */
@@ -66,6 +69,8 @@ export class MaxPool2D implements Layer {
   #keys?: Int32Array; // the last float32 inputs' bits, a view kept while they are the same
   #outputs = new Scratch(); // reused by training forwards
   #dinputs = new Scratch(); // reused by backward after a training forward
+  #gpuInputs?: GpuTensor; // [N, C, H, W], cached by gpuForward for gpuBackward
+  #gpuArgmax?: GpuTensor; // [N, C, OH, OW] u32: the input index each output came from
 
   /**
    * Creates the layer.
@@ -154,6 +159,45 @@ export class MaxPool2D implements Layer {
     return dinputs;
   }
 
+  /**
+   * {@linkcode MaxPool2D.forward} on the device: `inputs` [N, C, H, W] → outputs
+   * [N, C, OH, OW], the winners' indices kept for gpuBackward.
+   *
+   * @throws {TypeError} for inputs that are not float32 4-D or are smaller than the kernel.
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const window = this.#sizes.window;
+    const [batch, channels, height, width, outH, outW] = gpuImages(
+      inputs,
+      "MaxPool2D.gpuForward",
+      window,
+    );
+    const shape = [batch, channels, outH, outW];
+    const outputs = ctx.buffer(this, "outputs", shape);
+    const argmax = ctx.buffer(this, "argmax", shape, "uint32");
+    const uniforms = poolWords(window, batch * channels, height, width, outH, outW);
+    const code = kernel("MaxPool2D.forward", MAX_POOL_FORWARD);
+    ctx.run(this, "forward", code, [inputs, outputs, argmax], uniforms, gridFor(outputs.size));
+    this.#gpuInputs = inputs;
+    this.#gpuArgmax = argmax;
+    return outputs;
+  }
+
+  // dinputs[i] = Σ dvalues[o] over the outputs o whose window holds i and whose winner is i
+  /** {@linkcode MaxPool2D.backward} on the device: `dvalues` [N, C, OH, OW] → dinputs [N, C, H, W]. */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const inputs = this.#gpuInputs, argmax = this.#gpuArgmax;
+    if (!inputs || !argmax) throw new Error("MaxPool2D.gpuBackward: call gpuForward first");
+    const [batch, channels, height, width] = inputs.shape;
+    const [, , outH, outW] = argmax.shape;
+    checkGpuGradient(dvalues, argmax.shape, "MaxPool2D.gpuBackward");
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape);
+    const uniforms = poolWords(this.#sizes.window, batch * channels, height, width, outH, outW);
+    const code = kernel("MaxPool2D.backward", MAX_POOL_BACKWARD);
+    ctx.run(this, "backward", code, [dvalues, argmax, dinputs], uniforms, gridFor(dinputs.size));
+    return dinputs;
+  }
+
   /** None: pooling has no parameters. */
   params(): Param[] {
     return [];
@@ -169,6 +213,73 @@ export class MaxPool2D implements Layer {
     return poolText("MaxPool2D", this.#sizes);
   }
 }
+
+// outputs[o] = the largest input of o's window, argmax[o] its flat index: compared by the
+// order keys of MaxPool2D's CPU loop (−0 ties +0, a NaN wins), so that the first of equals
+// wins as there.
+const MAX_POOL_FORWARD = /* wgsl */ `${POOL_GEOMETRY}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
+fn orderKey(v: f32) -> i32 {
+  let bits = bitcast<i32>(v);
+  let magnitude = bits & 0x7fffffff;
+  let nan = (0x7f800000 - magnitude) >> 31u; // −1 for a NaN, else 0
+  let flip = (bits >> 31u) & ~nan;
+  return (magnitude ^ flip) - flip;
+}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.planes * p.outH * p.outW) { return; }
+  let ow = i % p.outW;
+  let oh = (i / p.outW) % p.outH;
+  let base = (i / (p.outW * p.outH)) * p.height * p.width;
+  let top = i32(oh * p.strideH) - i32(p.padTop);
+  let left = i32(ow * p.strideW) - i32(p.padLeft);
+  let hFrom = u32(max(top, 0));
+  let hTo = u32(min(top + i32(p.kernelH), i32(p.height)));
+  let wFrom = u32(max(left, 0));
+  let wTo = u32(min(left + i32(p.kernelW), i32(p.width)));
+  var at = base + hFrom * p.width + wFrom;
+  var best = orderKey(x[at]);
+  for (var ih = hFrom; ih < hTo; ih++) {
+    for (var iw = wFrom; iw < wTo; iw++) {
+      let j = base + ih * p.width + iw;
+      let key = orderKey(x[j]);
+      if (key > best) {
+        best = key;
+        at = j;
+      }
+    }
+  }
+  out[i] = x[at];
+  argmax[i] = at;
+}`;
+
+// Gathered per input, in the order the CPU adds them (outputs row-major), so the sums agree.
+const MAX_POOL_BACKWARD = /* wgsl */ `${POOL_GEOMETRY}
+@group(0) @binding(1) var<storage, read> dv: array<f32>;
+@group(0) @binding(2) var<storage, read> argmax: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.planes * p.height * p.width) { return; }
+  let iw = i % p.width;
+  let ih = (i / p.width) % p.height;
+  let plane = i / (p.width * p.height);
+  let rows = covering(ih, p.padTop, p.kernelH, p.strideH, p.outH);
+  let columns = covering(iw, p.padLeft, p.kernelW, p.strideW, p.outW);
+  var sum = 0.0;
+  for (var oh = rows.x; oh < rows.y; oh++) {
+    for (var ow = columns.x; ow < columns.y; ow++) {
+      let o = (plane * p.outH + oh) * p.outW + ow;
+      if (argmax[o] == i) { sum += dv[o]; }
+    }
+  }
+  dx[i] = sum;
+}`;
 
 // The winners' indices of a training forward: where the backend places its buffers (so that
 // its pooling can write them in place), else an ordinary array. `allocate` takes float dtypes

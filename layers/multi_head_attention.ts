@@ -18,12 +18,26 @@ import {
 import {
   blocks,
   dropWeights,
+  type GpuDropoutMask,
+  gpuDropWeights,
+  gpuMergeHeads,
+  gpuSoftmaxRows,
+  gpuSoftmaxRowsBackward,
+  gpuSplitHeads,
   mergeHeads,
   softmaxRows,
   softmaxRowsBackward,
   splitHeads,
 } from "./_attention.ts";
 import { fillExplicit } from "./_weights.ts";
+import type {
+  GpuBackwardOptions,
+  GpuContext,
+  GpuForwardOptions,
+  GpuLayer,
+  GpuTensor,
+} from "../core/gpu.ts";
+import { gpuMatmul, gpuSumColumns } from "../backends/webgpu_ops.ts";
 
 // Dimension letters: B batch, T positions, D = dim, H heads, E = D / H per head.
 
@@ -111,7 +125,7 @@ function uniform(out: FloatArray, limit: number, random: RandomState): void {
  * assert.deepEqual(attention.forward(changed).data.subarray(0, 32), y.data.subarray(0, 32));
  * ```
  */
-export class MultiHeadAttention implements Layer {
+export class MultiHeadAttention implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "MultiHeadAttention";
   /** Features per position (PyTorch's `embed_dim`). */
@@ -160,6 +174,9 @@ export class MultiHeadAttention implements Layer {
   #dheadsBuffer = new Scratch(); // [3, B, H, T, E]
   #dqkvBuffer = new Scratch(); // [B·T, 3·D]
   #dinputs = new Scratch(); // [B, T, D]
+  #gpuInputs?: GpuTensor; // [B, T, D], cached by gpuForward for gpuBackward
+  #gpuMask?: GpuDropoutMask; // the last training gpuForward's dropout; absent without
+  #gpuKey?: number; // 32 bits drawn once from `random`: the key of the GPU dropout masks
 
   /**
    * Creates the layer, drawing the projections unless they are given.
@@ -369,6 +386,142 @@ export class MultiHeadAttention implements Layer {
     return dinputs;
   }
 
+  /**
+   * {@linkcode MultiHeadAttention.forward} on the device: `inputs` [batch, T, dim] → outputs
+   * [batch, T, dim]. Dropout masks (training, `dropout` > 0) are a hash of a key drawn once
+   * from `random`, `ctx.step` and the weight's index: as likely as the CPU's, not the same.
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor, options?: GpuForwardOptions): GpuTensor {
+    const [batch, T] = this.#checkGpuInputs(inputs);
+    const { dim: D, heads: H, headDim: E } = this;
+    const rows = batch * T, pairs = batch * H, headShape = [pairs, T, E];
+    const qkv = ctx.buffer(this, "qkv", [rows, 3 * D]); // [B·T, 3·D]
+    this.#gpuProject(ctx, "in projection", inputs, this.inProjWeights, this.inProjBiases, qkv);
+    const q = ctx.buffer(this, "q", headShape); // [B·H, T, E]
+    const k = ctx.buffer(this, "k", headShape); // [B·H, T, E]
+    const v = ctx.buffer(this, "v", headShape); // [B·H, T, E]
+    gpuSplitHeads(ctx, this, "split qkv", qkv, [q, k, v], batch, T, H, E);
+    const probs = ctx.buffer(this, "probs", [pairs, T, T]); // [B·H, T, T]
+    gpuMatmul(ctx, this, "scores", q, k, probs, T, E, T, { transB: true, batch: pairs });
+    gpuSoftmaxRows(ctx, this, "softmax", probs, pairs * T, T, 1 / Math.sqrt(E), this.causal);
+    let weights = probs; // [B·H, T, T]: what multiplies v
+    this.#gpuMask = undefined;
+    if (options?.training === true && this.dropout > 0) {
+      this.#gpuKey ??= this.random.nextUint32();
+      this.#gpuMask = { rate: this.dropout, key: this.#gpuKey, step: ctx.step };
+      weights = ctx.buffer(this, "dropped", [pairs, T, T]);
+      gpuDropWeights(ctx, this, "dropout", probs, weights, this.#gpuMask);
+    }
+    const attended = ctx.buffer(this, "attended", headShape); // [B·H, T, E]
+    gpuMatmul(ctx, this, "attend", weights, v, attended, T, T, E, { batch: pairs });
+    const concat = ctx.buffer(this, "concat", [rows, D]); // [B·T, D]
+    gpuMergeHeads(ctx, this, "merge heads", [attended], concat, batch, T, H, E);
+    const outputs = ctx.buffer(this, "outputs", [batch, T, D]); // [B, T, D]
+    this.#gpuProject(
+      ctx,
+      "out projection",
+      concat,
+      this.outProjWeights,
+      this.outProjBiases,
+      outputs,
+    );
+    this.#gpuInputs = inputs;
+    return outputs;
+  }
+
+  // dOut: dconcat = dvalues·Woᵀ   dWo += concatᵀ·dvalues   dbo += Σ_rows dvalues
+  // per head: dv = wᵀ·dattended   dw = dattended·vᵀ   dscores = softmax'(dw)/√E
+  //           dq = dscores·k      dk = dscoresᵀ·q      (w: the probs, after dropout)
+  // dIn: dinputs = dqkv·Winᵀ   dWin += inputsᵀ·dqkv   dbin += Σ_rows dqkv
+  /**
+   * {@linkcode MultiHeadAttention.backward} on the device: `dvalues` [batch, T, dim] →
+   * dinputs [batch, T, dim] (left uncomputed when `options.inputGradient` is false); adds
+   * the gradients of all four params. Every per-head product is one batched dispatch over
+   * the batch·heads pairs.
+   */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor, options?: GpuBackwardOptions): GpuTensor {
+    const inputs = this.#gpuInputs;
+    if (!inputs) throw new Error("MultiHeadAttention.gpuBackward: call gpuForward first");
+    const [batch, T] = inputs.shape;
+    if (dvalues.size !== inputs.size) {
+      throw new TypeError(
+        `MultiHeadAttention.gpuBackward: dvalues has shape ${
+          formatShape(dvalues.shape)
+        }, expected ${formatShape(inputs.shape)} like the last gpuForward's outputs`,
+      );
+    }
+    const { dim: D, heads: H, headDim: E } = this;
+    const rows = batch * T, pairs = batch * H, headShape = [pairs, T, E];
+    const mask = this.#gpuMask;
+    const q = ctx.buffer(this, "q", headShape), k = ctx.buffer(this, "k", headShape);
+    const v = ctx.buffer(this, "v", headShape);
+    const probs = ctx.buffer(this, "probs", [pairs, T, T]);
+    const weights = mask ? ctx.buffer(this, "dropped", [pairs, T, T]) : probs;
+    const concat = ctx.buffer(this, "concat", [rows, D]);
+    const outW = ctx.param(this.outProjWeights), inW = ctx.param(this.inProjWeights);
+    gpuMatmul(ctx, this, "dWo", concat, dvalues, outW.grad, D, rows, D, {
+      transA: true,
+      accumulate: true,
+    });
+    if (this.outProjBiases) {
+      const grad = ctx.param(this.outProjBiases).grad;
+      gpuSumColumns(ctx, this, "dbo", dvalues, grad, rows, D, true);
+    }
+    const dconcat = ctx.buffer(this, "dconcat", [rows, D]); // [B·T, D]
+    gpuMatmul(ctx, this, "dconcat", dvalues, outW.value, dconcat, rows, D, D, { transB: true });
+    const dattended = ctx.buffer(this, "dattended", headShape); // [B·H, T, E]
+    gpuSplitHeads(ctx, this, "split dconcat", dconcat, [dattended], batch, T, H, E);
+    const dq = ctx.buffer(this, "dq", headShape); // [B·H, T, E]
+    const dk = ctx.buffer(this, "dk", headShape); // [B·H, T, E]
+    const dv = ctx.buffer(this, "dv", headShape); // [B·H, T, E]
+    const dprobs = ctx.buffer(this, "dprobs", [pairs, T, T]); // [B·H, T, T], then dscores
+    gpuMatmul(ctx, this, "dv", weights, dattended, dv, T, T, E, { transA: true, batch: pairs });
+    gpuMatmul(ctx, this, "dprobs", dattended, v, dprobs, T, E, T, { transB: true, batch: pairs });
+    const scale = 1 / Math.sqrt(E);
+    gpuSoftmaxRowsBackward(
+      ctx,
+      this,
+      "softmax backward",
+      probs,
+      dprobs,
+      pairs * T,
+      T,
+      scale,
+      this.causal,
+      mask,
+    );
+    gpuMatmul(ctx, this, "dq", dprobs, k, dq, T, T, E, { batch: pairs });
+    gpuMatmul(ctx, this, "dk", dprobs, q, dk, T, T, E, { transA: true, batch: pairs });
+    const dqkv = ctx.buffer(this, "dqkv", [rows, 3 * D]); // [B·T, 3·D]
+    gpuMergeHeads(ctx, this, "merge dqkv", [dq, dk, dv], dqkv, batch, T, H, E);
+    gpuMatmul(ctx, this, "dWin", inputs, dqkv, inW.grad, D, rows, 3 * D, {
+      transA: true,
+      accumulate: true,
+    });
+    if (this.inProjBiases) {
+      const grad = ctx.param(this.inProjBiases).grad;
+      gpuSumColumns(ctx, this, "dbin", dqkv, grad, rows, 3 * D, true);
+    }
+    const dinputs = ctx.buffer(this, "dinputs", inputs.shape); // [B, T, D]
+    if (options?.inputGradient === false) return dinputs;
+    gpuMatmul(ctx, this, "dinputs", dqkv, inW.value, dinputs, rows, 3 * D, D, { transB: true });
+    return dinputs;
+  }
+
+  // out [B·T, n] = x [B·T, D]·W [D, n] (+ b [n]) on the device, as `project` on the CPU.
+  #gpuProject(
+    ctx: GpuContext,
+    key: string,
+    x: GpuTensor,
+    weights: Param,
+    biases: Param | undefined,
+    out: GpuTensor,
+  ): void {
+    const n = weights.value.shape[1], rows = x.size / this.dim;
+    const bias = biases && ctx.param(biases).value;
+    gpuMatmul(ctx, this, key, x, ctx.param(weights).value, out, rows, this.dim, n, { bias });
+  }
+
   /** `[inProjWeights, inProjBiases, outProjWeights, outProjBiases]`, biases only with bias. */
   params(): Param[] {
     return [this.inProjWeights, this.inProjBiases, this.outProjWeights, this.outProjBiases]
@@ -430,6 +583,24 @@ export class MultiHeadAttention implements Layer {
     }
     if (inputs.size === 0) throw new RangeError(`${where}: inputs is empty (shape ${shape()})`);
     return [batch, T];
+  }
+
+  // [batch, T] of inputs checked for the GPU side (their values stay on the device).
+  #checkGpuInputs(inputs: GpuTensor): [number, number] {
+    const where = "MultiHeadAttention.gpuForward";
+    const shape = inputs.shape;
+    if (shape.length !== 3 || shape[2] !== this.dim) {
+      throw new TypeError(
+        `${where}: inputs must be [batch, T, ${this.dim}], got shape ${formatShape(shape)}`,
+      );
+    }
+    if (inputs.dtype !== "float32") {
+      throw new TypeError(`${where}: inputs must be float32 on the device, got ${inputs.dtype}`);
+    }
+    if (inputs.size === 0) {
+      throw new RangeError(`${where}: inputs is empty (shape ${formatShape(shape)})`);
+    }
+    return [shape[0], shape[1]];
   }
 }
 

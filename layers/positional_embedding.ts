@@ -8,6 +8,8 @@ import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { type DType, formatShape, type NestedArray, Tensor } from "../core/tensor.ts";
 import { fillExplicit } from "./_weights.ts";
+import { flatIndex, type GpuContext, type GpuLayer, type GpuTensor, gridFor } from "../core/gpu.ts";
+import { gpuSumColumns, kernel } from "../backends/webgpu_ops.ts";
 
 /** Options of {@linkcode PositionalEmbedding}. */
 export interface PositionalEmbeddingOptions extends RandomOptions {
@@ -24,6 +26,21 @@ function checkCount(value: number, name: string): void {
     );
   }
 }
+
+// The GPU side: outputs[b, t, :] = inputs[b, t, :] + weights[t, :], one invocation per
+// element (a sample's T·dim elements line up with the table's first T rows).
+const FORWARD = /* wgsl */ `
+struct P { count: u32, size: u32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weights: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.count) { return; }
+  out[i] = x[i] + weights[i % p.size];
+}`;
 
 /**
  * Learned absolute positions, as GPT-2's `wpe`: adds row t of a trained table to every
@@ -51,7 +68,7 @@ function checkCount(value: number, name: string): void {
  * assert.deepEqual(positions.weights.grad.toArray(), [[2, 0], [0, 2], [0, 0], [0, 0]]);
  * ```
  */
-export class PositionalEmbedding implements Layer {
+export class PositionalEmbedding implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "PositionalEmbedding";
   /** The longest sequence the table covers: inputs have T ≤ maxLength. */
@@ -63,6 +80,7 @@ export class PositionalEmbedding implements Layer {
   #shape?: readonly number[]; // [batch, T, dim] of the last forward, checked by backward
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // [batch, T, dim], reused by training forwards
+  #gpuShape?: readonly number[]; // [batch, T, dim] of the last gpuForward
 
   /**
    * Creates the table, drawn from N(0, 1) unless `weights` are given.
@@ -176,6 +194,61 @@ export class PositionalEmbedding implements Layer {
       for (let b = 0; b < batch; b++) sum += dv[b * size + i];
       dw[i] += sum;
     }
+    return dvalues;
+  }
+
+  /**
+   * {@linkcode PositionalEmbedding.forward} on the device: `inputs` [batch, T, dim] →
+   * outputs [batch, T, dim].
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor): GpuTensor {
+    const where = "PositionalEmbedding.gpuForward";
+    const shape = inputs.shape;
+    if (shape.length !== 3 || shape[2] !== this.dim) {
+      throw new TypeError(
+        `${where}: inputs must be [batch, T, ${this.dim}], got shape ${formatShape(shape)}`,
+      );
+    }
+    if (shape[1] > this.maxLength) {
+      throw new RangeError(
+        `${where}: sequence length T = ${shape[1]} exceeds maxLength = ${this.maxLength} ` +
+          `(inputs shape ${formatShape(shape)})`,
+      );
+    }
+    const outputs = ctx.buffer(this, "outputs", shape); // [batch, T, dim]
+    const weights = ctx.param(this.weights).value;
+    const size = shape[1] * shape[2]; // one sample
+    ctx.run(
+      this,
+      "forward",
+      kernel("PositionalEmbedding.forward", FORWARD),
+      [inputs, weights, outputs],
+      [inputs.size, size],
+      gridFor(inputs.size),
+    );
+    this.#gpuShape = shape;
+    return outputs;
+  }
+
+  // dinputs = dvalues   dweights[t] += Σ_batch dvalues[b, t]
+  /**
+   * {@linkcode PositionalEmbedding.backward} on the device: `dvalues` [batch, T, dim] →
+   * dinputs, `dvalues` itself.
+   */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor): GpuTensor {
+    const shape = this.#gpuShape;
+    if (!shape) throw new Error("PositionalEmbedding.gpuBackward: call gpuForward first");
+    const [batch, length, dim] = shape;
+    if (dvalues.size !== batch * length * dim) {
+      throw new TypeError(
+        `PositionalEmbedding.gpuBackward: dvalues has shape ${
+          formatShape(dvalues.shape)
+        }, expected ${formatShape(shape)} like the last gpuForward's outputs`,
+      );
+    }
+    // The table's first T rows are the columns of dvalues read as [batch, T·dim].
+    const dweights = ctx.param(this.weights).grad;
+    gpuSumColumns(ctx, this, "dweights", dvalues, dweights, batch, length * dim, true);
     return dvalues;
   }
 

@@ -4,6 +4,8 @@ import { Chain } from "../core/chain.ts";
 import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { formatShape, Tensor } from "../core/tensor.ts";
+import type { GpuBackwardOptions, GpuContext, GpuForwardOptions, GpuTensor } from "../core/gpu.ts";
+import { gpuMap } from "../backends/webgpu_ops.ts";
 
 /**
  * A skip connection around a stack of layers: `outputs = inputs + layers(inputs)`, the block
@@ -31,6 +33,7 @@ export class Residual extends Chain {
   #dinputs = new Scratch(); // [batch, …], reused by training backwards
   #shape?: readonly number[]; // the last forward's inputs' shape
   #training = false;
+  #gpuShape?: readonly number[]; // the last gpuForward's inputs' shape
 
   /**
    * Wraps `layers`, run in order between the skip connection's ends.
@@ -84,6 +87,75 @@ export class Residual extends Chain {
     for (let i = 0; i < out.length; i++) out[i] = d[i] + di[i];
     return dinputs;
   }
+
+  /**
+   * {@linkcode Residual.forward} on the device: `inputs` [batch, …] → `inputs +
+   * layers(inputs)`, every inner layer's `gpuForward` in order.
+   */
+  override gpuForward(
+    ctx: GpuContext,
+    inputs: GpuTensor,
+    options?: GpuForwardOptions,
+  ): GpuTensor {
+    const inner = super.gpuForward(ctx, inputs, options); // [batch, …]
+    if (!sameGpuShape(inner, inputs)) {
+      throw new TypeError(
+        `Residual.gpuForward: the inner layers turned ${inputs.dtype} ${
+          formatShape(inputs.shape)
+        } into ${inner.dtype} ${
+          formatShape(inner.shape)
+        }; a residual block must keep the shape and dtype to add its input back`,
+      );
+    }
+    const outputs = ctx.buffer(this, "outputs", inputs.shape); // [batch, …]
+    addOnGpu(ctx, this, "forward", inputs, inner, outputs);
+    this.#gpuShape = inputs.shape;
+    return outputs;
+  }
+
+  // dinputs = dvalues + d(layers)/d(inputs)ᵀ·dvalues
+  /**
+   * {@linkcode Residual.backward} on the device: `dvalues` [batch, …] → dinputs [batch, …];
+   * the inner layers accumulate their gradients.
+   */
+  override gpuBackward(
+    ctx: GpuContext,
+    dvalues: GpuTensor,
+    options?: GpuBackwardOptions,
+  ): GpuTensor {
+    const shape = this.#gpuShape;
+    if (!shape) throw new Error("Residual.gpuBackward: call gpuForward first");
+    if (!sameGpuShape(dvalues, { shape, dtype: dvalues.dtype })) {
+      throw new TypeError(
+        `Residual.gpuBackward: dvalues has shape ${formatShape(dvalues.shape)}, expected ${
+          formatShape(shape)
+        } like the last gpuForward's outputs`,
+      );
+    }
+    const inner = super.gpuBackward(ctx, dvalues, options); // [batch, …]
+    if (options?.inputGradient === false) return inner;
+    const dinputs = ctx.buffer(this, "dinputs", shape); // [batch, …]
+    addOnGpu(ctx, this, "backward", dvalues, inner, dinputs);
+    return dinputs;
+  }
+}
+
+// out = a + b on the device; 2·a when b is a itself (no buffer is bound twice).
+function addOnGpu(
+  ctx: GpuContext,
+  owner: object,
+  key: string,
+  a: GpuTensor,
+  b: GpuTensor,
+  out: GpuTensor,
+): void {
+  if (a.buffer === b.buffer) gpuMap(ctx, owner, key, "2.0 * x0", [a], out, a.size);
+  else gpuMap(ctx, owner, key, "x0 + x1", [a, b], out, a.size);
+}
+
+function sameGpuShape(a: GpuTensor, b: Pick<GpuTensor, "shape" | "dtype">): boolean {
+  return a.dtype === b.dtype && a.shape.length === b.shape.length &&
+    a.shape.every((d, i) => d === b.shape[i]);
 }
 
 function sameShape(a: Tensor, b: Pick<Tensor, "shape" | "dtype">): boolean {

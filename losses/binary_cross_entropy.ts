@@ -1,8 +1,16 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import { allocate, Tensor } from "../core/tensor.ts";
-import { lastBatch, type PerOutputBatch, perOutputBatch } from "./_per_output.ts";
-import { clip, unclipped } from "./_clip.ts";
+import {
+  gpuPerOutputBackward,
+  type GpuPerOutputBatch,
+  gpuPerOutputForward,
+  lastBatch,
+  type PerOutputBatch,
+  perOutputBatch,
+} from "./_per_output.ts";
+import type { GpuContext, GpuLoss, GpuSink, GpuTensor } from "../core/gpu.ts";
+import { clip, logClipComplementWgsl, logClipWgsl, unclipped, unclippedWgsl } from "./_clip.ts";
 
 /**
  * Binary cross-entropy on probabilities (the book's `Loss_BinaryCrossentropy`), one
@@ -31,10 +39,11 @@ import { clip, unclipped } from "./_clip.ts";
  * assert.ok(Math.abs(loss.backward().get(0, 0) - -1 / 0.8 / 2) < 1e-15);
  * ```
  */
-export class BinaryCrossEntropy implements Loss {
+export class BinaryCrossEntropy implements Loss, GpuLoss {
   /** Registry name. */
   readonly kind = "BinaryCrossEntropy";
   #last?: PerOutputBatch; // outputs [batch, outputs] and targets, cached by forward for backward
+  #gpuLast?: GpuPerOutputBatch; // outputs [batch, outputs] and targets, cached by gpuForward
 
   /** Rebuilds the loss from its (empty) config. */
   static fromConfig(_config: JsonObject): BinaryCrossEntropy {
@@ -80,6 +89,29 @@ export class BinaryCrossEntropy implements Loss {
       if (unclipped(q)) dinputs[i] = -(y[i] / q - (1 - y[i]) / (1 - q)) / width / batch;
     }
     return new Tensor(dinputs, outputs.shape);
+  }
+
+  /**
+   * {@linkcode BinaryCrossEntropy.forward} on the device: adds the batch's mean loss to `sink`.
+   * `targets` (float32) are shaped like the outputs, or `[batch]` for a single output.
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   */
+  gpuForward(ctx: GpuContext, outputs: GpuTensor, targets: GpuTensor, sink: GpuSink): void {
+    const where = "BinaryCrossEntropy.gpuForward";
+    const term = `-(x1 * ${logClipWgsl("x0")} + (1.0 - x1) * ${logClipComplementWgsl("x0")})`;
+    this.#gpuLast = gpuPerOutputForward(ctx, this, where, term, outputs, targets, sink);
+  }
+
+  // dinputs = −(y / p − (1 − y) / (1 − p)) / outputs / batch inside the clipping range, else 0
+  /** {@linkcode BinaryCrossEntropy.backward} on the device: → dinputs [batch, outputs] */
+  gpuBackward(ctx: GpuContext): GpuTensor {
+    const where = "BinaryCrossEntropy.gpuBackward";
+    const last = this.#gpuLast;
+    const scalars = [last?.width ?? 1, last?.batch ?? 1];
+    const slope = "-(x1 / x0 - (1.0 - x1) / (1.0 - x0)) / s0 / s1";
+    const gradient = `select(0.0, ${slope}, ${unclippedWgsl("x0")})`;
+    return gpuPerOutputBackward(ctx, this, last, where, gradient, scalars);
   }
 
   /** `{}` */

@@ -2,8 +2,86 @@ import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import { checkIgnoreIndex, type ClassTargets, classTargetsFor } from "./_targets.ts";
 import { allocate, Tensor } from "../core/tensor.ts";
-import { clip, unclipped } from "./_clip.ts";
+import { clip, CLIP_WGSL, unclipped } from "./_clip.ts";
 import type { ClassLossOptions } from "./softmax_cross_entropy.ts";
+import {
+  f32Bits,
+  type GpuContext,
+  type GpuLoss,
+  type GpuSink,
+  type GpuTensor,
+} from "../core/gpu.ts";
+import { kernel } from "../backends/webgpu_ops.ts";
+import { gpuClassBatch, gpuMeanIntoSink, rowGrid, rowMain } from "./_gpu_targets.ts";
+
+// Per position: terms = −log(clip(p_y)), or −Σ_j y_j·log(clip(p_j)) for rows; counted = 1,
+// or 0 (and terms 0) where the target is the ignoreIndex.
+function forwardCode(indices: boolean): string {
+  return /* wgsl */ `
+struct P { positions: u32, classes: u32, hasIgnore: u32, ignore: f32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> outputs: array<f32>; // [positions, classes]
+@group(0) @binding(2) var<storage, read> targets: array<f32>; // [positions] or [positions, classes]
+@group(0) @binding(3) var<storage, read_write> terms: array<f32>; // [positions]
+@group(0) @binding(4) var<storage, read_write> counted: array<f32>; // [positions]
+${CLIP_WGSL}
+${rowMain("positions")}
+  let row = i * p.classes;
+${
+    indices
+      ? `  let label = targets[i];
+  if (p.hasIgnore != 0u && label == p.ignore) {
+    terms[i] = 0.0;
+    counted[i] = 0.0;
+    return;
+  }
+  terms[i] = -logClip(outputs[row + u32(label)]);`
+      : `  var total = 0.0;
+  for (var j = row; j < row + p.classes; j++) {
+    let y = targets[j];
+    if (y != 0.0) { total -= y * logClip(outputs[j]); }
+  }
+  terms[i] = total;`
+  }
+  counted[i] = 1.0;
+}`;
+}
+
+// dinputs = −y / p / count inside the clipping range, 0 where p was clipped or ignored.
+function backwardCode(indices: boolean): string {
+  return /* wgsl */ `
+struct P { size: u32, classes: u32, hasIgnore: u32, ignore: f32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> outputs: array<f32>; // [positions, classes]
+@group(0) @binding(2) var<storage, read> targets: array<f32>; // [positions] or [positions, classes]
+@group(0) @binding(3) var<storage, read> count: array<f32>; // [1]
+@group(0) @binding(4) var<storage, read_write> dinputs: array<f32>; // [positions, classes]
+${CLIP_WGSL}
+${rowMain("size")}
+  let q = outputs[i];
+  let n = count[0];
+${
+    indices
+      ? `  let label = targets[i / p.classes];
+  let hit = f32(i % p.classes) == label && !(p.hasIgnore != 0u && label == p.ignore);
+  dinputs[i] = select(0.0, -1.0 / q / n, hit && unclipped(q));`
+      : `  dinputs[i] = select(0.0, -targets[i] / q / n, unclipped(q));`
+  }
+}`;
+}
+
+const FORWARD_INDICES = forwardCode(true);
+const FORWARD_ROWS = forwardCode(false);
+const BACKWARD_INDICES = backwardCode(true);
+const BACKWARD_ROWS = backwardCode(false);
+
+// What gpuForward leaves for gpuBackward.
+interface GpuCache {
+  outputs: GpuTensor; // [batch, …, classes]
+  targets: GpuTensor; // [positions] or [batch, …, classes]
+  count: GpuTensor; // [1], positions counted in the mean
+  indices: boolean;
+}
 
 /**
  * Categorical cross-entropy on probabilities (the book's `Loss_CategoricalCrossentropy`),
@@ -41,7 +119,7 @@ import type { ClassLossOptions } from "./softmax_cross_entropy.ts";
  * assert.ok(Math.abs(value - -(Math.log(0.7) + Math.log(0.5)) / 2) < 1e-15);
  * ```
  */
-export class CategoricalCrossEntropy implements Loss {
+export class CategoricalCrossEntropy implements Loss, GpuLoss {
   /** Registry name. */
   readonly kind = "CategoricalCrossEntropy";
   /** The class-index target left out of the loss, if any. */
@@ -49,6 +127,7 @@ export class CategoricalCrossEntropy implements Loss {
   #outputs?: Tensor; // [batch, …, classes], cached by forward for backward
   #targets?: ClassTargets; // [positions] or [positions, classes]
   #count = 0; // positions counted in the mean
+  #gpu?: GpuCache; // cached by gpuForward for gpuBackward
 
   /**
    * Creates the loss.
@@ -122,6 +201,65 @@ export class CategoricalCrossEntropy implements Loss {
       for (let i = 0; i < p.length; i++) if (unclipped(p[i])) dinputs[i] = -y[i] / p[i] / count;
     }
     return new Tensor(dinputs, outputs.shape);
+  }
+
+  /**
+   * {@linkcode CategoricalCrossEntropy.forward} on the device: adds the batch's mean loss
+   * to `sink`. `targets` are float32 class indices `[positions]` (shaped like the outputs
+   * without their last axis, or flat) or rows shaped like `outputs` `[batch, …, classes]`.
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   */
+  gpuForward(ctx: GpuContext, outputs: GpuTensor, targets: GpuTensor, sink: GpuSink): void {
+    const { positions, classes, indices } = gpuClassBatch(
+      outputs,
+      targets,
+      "CategoricalCrossEntropy.gpuForward",
+    );
+    const terms = ctx.buffer(this, "terms", [positions]);
+    const counted = ctx.buffer(this, "counted", [positions]);
+    const count = ctx.buffer(this, "count", [1]);
+    const code = indices ? FORWARD_INDICES : FORWARD_ROWS;
+    const words = [positions, classes, ...this.#gpuIgnore()];
+    const forward = kernel("CategoricalCrossEntropy.forward", code);
+    ctx.run(
+      this,
+      "forward",
+      forward,
+      [outputs, targets, terms, counted],
+      words,
+      rowGrid(positions),
+    );
+    gpuMeanIntoSink(ctx, this, "mean", terms, counted, count, positions, sink);
+    this.#gpu = { outputs, targets, count, indices };
+  }
+
+  // dinputs = −y / p / count inside the clipping range, 0 where p was clipped or ignored
+  /** {@linkcode CategoricalCrossEntropy.backward} on the device: → dinputs [batch, …, classes] */
+  gpuBackward(ctx: GpuContext): GpuTensor {
+    const cache = this.#gpu;
+    if (!cache) throw new Error("CategoricalCrossEntropy.gpuBackward: call gpuForward first");
+    const { outputs, targets, count, indices } = cache;
+    const classes = outputs.shape[outputs.shape.length - 1];
+    const dinputs = ctx.buffer(this, "dinputs", outputs.shape);
+    const code = indices ? BACKWARD_INDICES : BACKWARD_ROWS;
+    const words = [outputs.size, classes, ...this.#gpuIgnore()];
+    const backward = kernel("CategoricalCrossEntropy.backward", code);
+    ctx.run(
+      this,
+      "backward",
+      backward,
+      [outputs, targets, count, dinputs],
+      words,
+      rowGrid(outputs.size),
+    );
+    return dinputs;
+  }
+
+  // The uniform words [hasIgnore, ignore (f32)].
+  #gpuIgnore(): [number, number] {
+    const ignore = this.ignoreIndex;
+    return ignore === undefined ? [0, 0] : [1, f32Bits(ignore)];
   }
 
   /** `{}`, or `{ ignoreIndex }` */

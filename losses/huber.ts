@@ -2,7 +2,15 @@ import { describe } from "../core/_describe.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import { allocate, Tensor } from "../core/tensor.ts";
-import { lastBatch, type PerOutputBatch, perOutputBatch } from "./_per_output.ts";
+import {
+  gpuPerOutputBackward,
+  type GpuPerOutputBatch,
+  gpuPerOutputForward,
+  lastBatch,
+  type PerOutputBatch,
+  perOutputBatch,
+} from "./_per_output.ts";
+import type { GpuContext, GpuLoss, GpuSink, GpuTensor } from "../core/gpu.ts";
 
 /** Options of {@linkcode Huber}. */
 export interface HuberOptions {
@@ -31,12 +39,13 @@ export interface HuberOptions {
  * assert.deepEqual(loss.backward().toArray(), [[0.25], [-0.5]]);
  * ```
  */
-export class Huber implements Loss {
+export class Huber implements Loss, GpuLoss {
   /** Registry name. */
   readonly kind = "Huber";
   /** Where the loss turns from quadratic to linear. */
   readonly delta: number;
   #last?: PerOutputBatch; // outputs [batch, outputs] and targets, cached by forward for backward
+  #gpuLast?: GpuPerOutputBatch; // outputs [batch, outputs] and targets, cached by gpuForward
 
   /**
    * Creates the loss.
@@ -85,6 +94,31 @@ export class Huber implements Loss {
       dinputs[i] = slope / width / batch;
     }
     return new Tensor(dinputs, outputs.shape);
+  }
+
+  /**
+   * {@linkcode Huber.forward} on the device: adds the batch's mean loss to `sink`.
+   * `targets` (float32) are shaped like the outputs, or `[batch]` for a single output.
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   */
+  gpuForward(ctx: GpuContext, outputs: GpuTensor, targets: GpuTensor, sink: GpuSink): void {
+    const where = "Huber.gpuForward";
+    // s0 = delta; |r| = abs(x0 − x1)
+    const term =
+      "select(s0 * (abs(x0 - x1) - 0.5 * s0), 0.5 * (x0 - x1) * (x0 - x1), abs(x0 - x1) <= s0)";
+    const scalars = [this.delta];
+    this.#gpuLast = gpuPerOutputForward(ctx, this, where, term, outputs, targets, sink, scalars);
+  }
+
+  // dinputs = r / outputs / batch where |r| ≤ delta, else delta·sign(r) / outputs / batch
+  /** {@linkcode Huber.backward} on the device: → dinputs [batch, outputs] */
+  gpuBackward(ctx: GpuContext): GpuTensor {
+    const where = "Huber.gpuBackward";
+    const last = this.#gpuLast;
+    const scalars = [this.delta, last?.width ?? 1, last?.batch ?? 1];
+    const gradient = "clamp(x0 - x1, -s0, s0) / s1 / s2";
+    return gpuPerOutputBackward(ctx, this, last, where, gradient, scalars);
   }
 
   /** `{ delta }` */

@@ -1,7 +1,15 @@
 import type { JsonObject } from "../core/json.ts";
 import type { Loss, Targets } from "../core/loss.ts";
 import { allocate, Tensor } from "../core/tensor.ts";
-import { lastBatch, type PerOutputBatch, perOutputBatch } from "./_per_output.ts";
+import {
+  gpuPerOutputBackward,
+  type GpuPerOutputBatch,
+  gpuPerOutputForward,
+  lastBatch,
+  type PerOutputBatch,
+  perOutputBatch,
+} from "./_per_output.ts";
+import type { GpuContext, GpuLoss, GpuSink, GpuTensor } from "../core/gpu.ts";
 
 /**
  * Mean squared error (the book's `Loss_MeanSquaredError`, L2 loss): the mean over every
@@ -23,10 +31,11 @@ import { lastBatch, type PerOutputBatch, perOutputBatch } from "./_per_output.ts
  * assert.deepEqual(loss.backward().toArray(), [[1], [-3]]);
  * ```
  */
-export class MeanSquaredError implements Loss {
+export class MeanSquaredError implements Loss, GpuLoss {
   /** Registry name. */
   readonly kind = "MeanSquaredError";
   #last?: PerOutputBatch; // outputs [batch, outputs] and targets, cached by forward for backward
+  #gpuLast?: GpuPerOutputBatch; // outputs [batch, outputs] and targets, cached by gpuForward
 
   /** Rebuilds the loss from its (empty) config. */
   static fromConfig(_config: JsonObject): MeanSquaredError {
@@ -56,6 +65,28 @@ export class MeanSquaredError implements Loss {
     const dinputs = allocate(outputs.dtype, p.length);
     for (let i = 0; i < p.length; i++) dinputs[i] = 2 * (p[i] - y[i]) / width / batch;
     return new Tensor(dinputs, outputs.shape);
+  }
+
+  /**
+   * {@linkcode MeanSquaredError.forward} on the device: adds the batch's mean loss to `sink`.
+   * `targets` (float32) are shaped like the outputs, or `[batch]` for a single output.
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   */
+  gpuForward(ctx: GpuContext, outputs: GpuTensor, targets: GpuTensor, sink: GpuSink): void {
+    const where = "MeanSquaredError.gpuForward";
+    const term = "(x0 - x1) * (x0 - x1)";
+    this.#gpuLast = gpuPerOutputForward(ctx, this, where, term, outputs, targets, sink);
+  }
+
+  // dinputs = 2·(prediction − target) / outputs / batch
+  /** {@linkcode MeanSquaredError.backward} on the device: → dinputs [batch, outputs] */
+  gpuBackward(ctx: GpuContext): GpuTensor {
+    const where = "MeanSquaredError.gpuBackward";
+    const last = this.#gpuLast;
+    const scalars = [last?.width ?? 1, last?.batch ?? 1];
+    const gradient = "2.0 * (x0 - x1) / s0 / s1";
+    return gpuPerOutputBackward(ctx, this, last, where, gradient, scalars);
   }
 
   /** `{}` */

@@ -4,12 +4,101 @@ import { softmaxRows } from "../activations/softmax.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { checkIgnoreIndex, type ClassTargets, classTargetsFor } from "./_targets.ts";
 import type { Tensor } from "../core/tensor.ts";
-import { clip } from "./_clip.ts";
+import { clip, CLIP_WGSL } from "./_clip.ts";
+import {
+  f32Bits,
+  type GpuContext,
+  type GpuLoss,
+  type GpuSink,
+  type GpuTensor,
+} from "../core/gpu.ts";
+import { kernel } from "../backends/webgpu_ops.ts";
+import { gpuClassBatch, gpuMeanIntoSink, rowGrid, rowMain } from "./_gpu_targets.ts";
 
 // The book clips probabilities before the log in the value only: the fused backward
 // (softmax − onehot) is the derivative of the unclipped loss.
 function clippedLog(p: number): number {
   return Math.log(clip(p));
+}
+
+// Per position: probabilities = softmax(logits) (the row's max subtracted, times 1/sum as
+// softmaxRows does); terms = −log(clip(p_y)), or −Σ_j y_j·log(clip(p_j)) for rows;
+// counted = 1, or 0 (and terms 0) where the target is the ignoreIndex.
+function forwardCode(indices: boolean): string {
+  return /* wgsl */ `
+struct P { positions: u32, classes: u32, hasIgnore: u32, ignore: f32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> logits: array<f32>; // [positions, classes]
+@group(0) @binding(2) var<storage, read> targets: array<f32>; // [positions] or [positions, classes]
+@group(0) @binding(3) var<storage, read_write> probabilities: array<f32>; // [positions, classes]
+@group(0) @binding(4) var<storage, read_write> terms: array<f32>; // [positions]
+@group(0) @binding(5) var<storage, read_write> counted: array<f32>; // [positions]
+${CLIP_WGSL}
+${rowMain("positions")}
+  let row = i * p.classes;
+  let end = row + p.classes;
+  // -inf, so that a NaN logit is skipped as on the CPU; through a let, since a constant
+  // expression must fit in f32 (Chromium's compiler refuses bitcast<f32>(0xff800000u)).
+  let negativeInfinity = 0xff800000u;
+  var top = bitcast<f32>(negativeInfinity);
+  for (var j = row; j < end; j++) { if (logits[j] > top) { top = logits[j]; } }
+  var sum = 0.0;
+  for (var j = row; j < end; j++) { sum += exp(logits[j] - top); }
+  let inverse = 1.0 / sum;
+  for (var j = row; j < end; j++) { probabilities[j] = exp(logits[j] - top) * inverse; }
+${
+    indices
+      ? `  let label = targets[i];
+  if (p.hasIgnore != 0u && label == p.ignore) {
+    terms[i] = 0.0;
+    counted[i] = 0.0;
+    return;
+  }
+  terms[i] = -logClip(probabilities[row + u32(label)]);`
+      : `  var total = 0.0;
+  for (var j = row; j < end; j++) {
+    let y = targets[j];
+    if (y != 0.0) { total -= y * logClip(probabilities[j]); }
+  }
+  terms[i] = total;`
+  }
+  counted[i] = 1.0;
+}`;
+}
+
+// dlogits = (softmax − onehot) / count, 0 at ignored positions (and when count is 0).
+function backwardCode(indices: boolean): string {
+  return /* wgsl */ `
+struct P { size: u32, classes: u32, hasIgnore: u32, ignore: f32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> probabilities: array<f32>; // [positions, classes]
+@group(0) @binding(2) var<storage, read> targets: array<f32>; // [positions] or [positions, classes]
+@group(0) @binding(3) var<storage, read> count: array<f32>; // [1]
+@group(0) @binding(4) var<storage, read_write> dinputs: array<f32>; // [positions, classes]
+${rowMain("size")}
+  let n = count[0];
+${
+    indices
+      ? `  let label = targets[i / p.classes];
+  let hit = select(0.0, 1.0, f32(i % p.classes) == label);
+  let ignored = p.hasIgnore != 0u && label == p.ignore;
+  dinputs[i] = select((probabilities[i] - hit) / n, 0.0, ignored || n == 0.0);`
+      : `  dinputs[i] = select((probabilities[i] - targets[i]) / n, 0.0, n == 0.0);`
+  }
+}`;
+}
+
+const FORWARD_INDICES = forwardCode(true);
+const FORWARD_ROWS = forwardCode(false);
+const BACKWARD_INDICES = backwardCode(true);
+const BACKWARD_ROWS = backwardCode(false);
+
+// What gpuForward leaves for gpuBackward.
+interface GpuCache {
+  probabilities: GpuTensor; // [batch, …, classes]
+  targets: GpuTensor; // [positions] or [batch, …, classes]
+  count: GpuTensor; // [1], positions counted in the mean
+  indices: boolean;
 }
 
 /** Options of {@linkcode SoftmaxCrossEntropy} and {@linkcode CategoricalCrossEntropy}. */
@@ -62,7 +151,7 @@ export interface ClassLossOptions {
  * assert.deepEqual(padded.backward().toArray<number[][][]>()[0][1], [0, 0, 0]);
  * ```
  */
-export class SoftmaxCrossEntropy implements Loss {
+export class SoftmaxCrossEntropy implements Loss, GpuLoss {
   /** Registry name. */
   readonly kind = "SoftmaxCrossEntropy";
   /** The class-index target left out of the loss, if any. */
@@ -73,6 +162,7 @@ export class SoftmaxCrossEntropy implements Loss {
   #scratch = new Scratch(); // probabilities [batch, …, classes]
   #dinputs = new Scratch(); // [batch, …, classes]
   #indices?: Int32Array; // [positions], reused for class-index targets
+  #gpu?: GpuCache; // cached by gpuForward for gpuBackward
 
   /**
    * Creates the loss.
@@ -158,6 +248,54 @@ export class SoftmaxCrossEntropy implements Loss {
     // Divides rather than multiplying by 1/count, as the book does, so float64 runs match it bit for bit.
     for (let i = 0; i < dinputs.length; i++) dinputs[i] /= count;
     return gradient;
+  }
+
+  /**
+   * {@linkcode SoftmaxCrossEntropy.forward} on the device: adds the batch's mean loss to
+   * `sink`. `targets` are float32 class indices `[positions]` (shaped like the outputs
+   * without their last axis, or flat) or rows shaped like `outputs` `[batch, …, classes]`.
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   */
+  gpuForward(ctx: GpuContext, outputs: GpuTensor, targets: GpuTensor, sink: GpuSink): void {
+    const { positions, classes, indices } = gpuClassBatch(
+      outputs,
+      targets,
+      "SoftmaxCrossEntropy.gpuForward",
+    );
+    const probabilities = ctx.buffer(this, "probabilities", outputs.shape);
+    const terms = ctx.buffer(this, "terms", [positions]);
+    const counted = ctx.buffer(this, "counted", [positions]);
+    const count = ctx.buffer(this, "count", [1]);
+    const code = indices ? FORWARD_INDICES : FORWARD_ROWS;
+    const tensors = [outputs, targets, probabilities, terms, counted];
+    const words = [positions, classes, ...this.#gpuIgnore()];
+    const forward = kernel("SoftmaxCrossEntropy.forward", code);
+    ctx.run(this, "forward", forward, tensors, words, rowGrid(positions));
+    gpuMeanIntoSink(ctx, this, "mean", terms, counted, count, positions, sink);
+    this.#gpu = { probabilities, targets, count, indices };
+  }
+
+  // dlogits = (softmax − onehot) / count, 0 at ignored positions
+  /** {@linkcode SoftmaxCrossEntropy.backward} on the device: → dinputs [batch, …, classes] */
+  gpuBackward(ctx: GpuContext): GpuTensor {
+    const cache = this.#gpu;
+    if (!cache) throw new Error("SoftmaxCrossEntropy.gpuBackward: call gpuForward first");
+    const { probabilities, targets, count, indices } = cache;
+    const classes = probabilities.shape[probabilities.shape.length - 1];
+    const dinputs = ctx.buffer(this, "dinputs", probabilities.shape);
+    const code = indices ? BACKWARD_INDICES : BACKWARD_ROWS;
+    const tensors = [probabilities, targets, count, dinputs];
+    const words = [probabilities.size, classes, ...this.#gpuIgnore()];
+    const backward = kernel("SoftmaxCrossEntropy.backward", code);
+    ctx.run(this, "backward", backward, tensors, words, rowGrid(probabilities.size));
+    return dinputs;
+  }
+
+  // The uniform words [hasIgnore, ignore (f32)].
+  #gpuIgnore(): [number, number] {
+    const ignore = this.ignoreIndex;
+    return ignore === undefined ? [0, 0] : [1, f32Bits(ignore)];
   }
 
   /** `{}`, or `{ ignoreIndex }` */

@@ -23,6 +23,14 @@ import {
 import { NonFiniteLossError } from "../training/callbacks/terminate_on_nan.ts";
 import { History } from "../training/history.ts";
 import { predict, type PredictOptions } from "../training/predict.ts";
+import {
+  evaluateAsync,
+  type EvaluateAsyncOptions,
+  fitAsync,
+  type FitAsyncOptions,
+  predictAsync,
+  type PredictAsyncOptions,
+} from "../training/fit_async.ts";
 
 /**
  * A model: layers run in a chain (forward in order, backward in reverse), with what users
@@ -149,6 +157,48 @@ export class Sequential extends Chain {
   /** Trains for `epochs` passes over the data; see {@linkcode FitOptions}. */
   fit(x: TensorLike, y: TargetsLike, options: FitOptions): History {
     return fit(this, x, y, options);
+  }
+
+  /**
+   * Trains like `fit`, asynchronously, on the CPU (the default: `fit`'s results bit for bit,
+   * yielding to the event loop between batches) or on the GPU with `device: "webgpu"`; see
+   * {@linkcode FitAsyncOptions}. When it resolves, the params, buffers and optimizer state
+   * hold the trained values, so `predict`, `save` and `fit` work as before.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Adam, Dense, ReLU, Sequential, SoftmaxCrossEntropy, spiralData, webgpuStatus } from "@chainrule/nn";
+   *
+   * const { x, y } = spiralData(50, 3);
+   * const model = new Sequential([new Dense(2, 32, { seed: 1 }), new ReLU(), new Dense(32, 3, { seed: 2 })]);
+   * const device = (await webgpuStatus()).available ? "webgpu" : "cpu";
+   * const history = await model.fitAsync(x, y, {
+   *   loss: new SoftmaxCrossEntropy(),
+   *   optimizer: new Adam({ learningRate: 0.02 }),
+   *   epochs: 50,
+   *   batchSize: 50,
+   *   device,
+   * });
+   * assert.ok(history.loss.at(-1)! < history.loss[0]);
+   * ```
+   */
+  fitAsync(x: TensorLike, y: TargetsLike, options: FitAsyncOptions): Promise<History> {
+    return fitAsync(this, x, y, options);
+  }
+
+  /** `evaluate`, asynchronously, on the CPU or (with `device: "webgpu"`) the GPU. */
+  evaluateAsync(
+    x: TensorLike,
+    y: TargetsLike,
+    options: EvaluateAsyncOptions,
+  ): Promise<EvaluateLogs> {
+    return evaluateAsync(this, x, y, options);
+  }
+
+  /** `predict`, asynchronously, on the CPU or (with `device: "webgpu"`) the GPU. */
+  predictAsync(x: TensorLike, options: PredictAsyncOptions = {}): Promise<Tensor> {
+    return predictAsync(this, x, options);
   }
 
   /**

@@ -11,6 +11,8 @@ import {
   resolveClipping,
   Slots,
 } from "./_common.ts";
+import type { GpuContext, GpuOptimizer } from "../core/gpu.ts";
+import { gpuClipGradients, type GpuUpdate, gpuUpdate } from "./_gpu.ts";
 import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode AdaGrad}, with the book's defaults. */
@@ -20,6 +22,15 @@ export interface AdaGradOptions extends ScheduleOptions, ClipOptions {
   /** Added to the square root of the cache; 1e-7. */
   epsilon?: number;
 }
+
+// cache += g²; value −= lr·g / (√cache + ε)
+const UPDATE: GpuUpdate = {
+  label: "AdaGrad.update",
+  slots: ["cache"],
+  scalars: ["lr", "epsilon"],
+  body: `cache += g * g;
+  value += (-p.lr * g) / (sqrt(cache) + p.epsilon);`,
+};
 
 /**
  * AdaGrad, as the book's `Optimizer_Adagrad`: every parameter keeps the sum of its squared
@@ -38,7 +49,7 @@ export interface AdaGradOptions extends ScheduleOptions, ClipOptions {
  * assert.deepEqual(Array.from(p.value.data), [0.5, 1.5]);
  * ```
  */
-export class AdaGrad implements Optimizer {
+export class AdaGrad implements Optimizer, GpuOptimizer {
   /** Registry name. */
   readonly kind = "AdaGrad";
   /** Initial step size. */
@@ -104,6 +115,20 @@ export class AdaGrad implements Optimizer {
         value[i] += (-lr * g) / (Math.sqrt(cache[i]) + epsilon);
       }
     }
+    this.iterations++;
+  }
+
+  /**
+   * {@linkcode AdaGrad.step} on the device: clips and updates every param there, skipped
+   * when `ctx.status` says stop; the update count and step size advance here, as in `step`.
+   */
+  gpuStep(ctx: GpuContext, params: readonly Param[]): void {
+    const clipped = gpuClipGradients(ctx, this, params, this);
+    const scalars = [this.currentLearningRate, this.epsilon];
+    params.forEach((param, i) => {
+      const slots = [this.#slots.of(param).cache];
+      gpuUpdate(ctx, this, `update ${i}`, UPDATE, param, slots, scalars, clipped);
+    });
     this.iterations++;
   }
 

@@ -16,6 +16,8 @@ import {
   Slots,
 } from "./_common.ts";
 import { checkHyper } from "../core/_checks.ts";
+import type { GpuContext, GpuOptimizer } from "../core/gpu.ts";
+import { gpuClipGradients, type GpuUpdate, gpuUpdate } from "./_gpu.ts";
 
 /** Options of {@linkcode Adam}, with the book's defaults. */
 export interface AdamOptions extends ScheduleOptions, ClipOptions {
@@ -37,6 +39,28 @@ export interface AdamMoments {
   cache: FloatArray;
 }
 
+// value ·= shrink (AdamW's decay; 1 in Adam); m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²;
+// value −= lr · (m / c₁) / (√(v / c₂) + ε)
+const UPDATE: GpuUpdate = {
+  label: "Adam.update",
+  slots: ["momentum", "cache"],
+  scalars: [
+    "lr",
+    "beta1",
+    "oneMinusBeta1",
+    "beta2",
+    "oneMinusBeta2",
+    "correction1",
+    "correction2",
+    "epsilon",
+    "shrink",
+  ],
+  body: `value *= p.shrink;
+  momentum = p.beta1 * momentum + p.oneMinusBeta1 * g;
+  cache = p.beta2 * cache + p.oneMinusBeta2 * (g * g);
+  value += (-p.lr * (momentum / p.correction1)) / (sqrt(cache / p.correction2) + p.epsilon);`,
+};
+
 /**
  * Adam, exactly as the book writes it (and as `torch.optim.Adam` computes it).
  *
@@ -57,7 +81,7 @@ export interface AdamMoments {
  * assert.ok(Math.abs(p.value.data[0] - 0.9) < 1e-6);
  * ```
  */
-export class Adam implements Optimizer {
+export class Adam implements Optimizer, GpuOptimizer {
   /** Registry name. */
   readonly kind: string = "Adam";
   /** Initial step size. */
@@ -151,6 +175,43 @@ export class Adam implements Optimizer {
       else adamLoop(value, grad, momentum, cache, hyper);
     }
     this.iterations++;
+  }
+
+  /**
+   * {@linkcode Adam.step} on the device: clips and updates every param there (with the
+   * factor of {@linkcode Adam.weightShrink} first), skipped when `ctx.status` says stop; the
+   * update count, step size and bias corrections advance here, as in `step`.
+   */
+  gpuStep(ctx: GpuContext, params: readonly Param[]): void {
+    const clipped = gpuClipGradients(ctx, this, params, this);
+    const { beta1, beta2, epsilon } = this;
+    const lr = this.currentLearningRate;
+    const t = this.iterations + 1;
+    const scalars = [
+      lr,
+      beta1,
+      1 - beta1,
+      beta2,
+      1 - beta2,
+      1 - beta1 ** t,
+      1 - beta2 ** t,
+      epsilon,
+      this.weightShrink(lr),
+    ];
+    const backend = getBackend();
+    params.forEach((param, i) => {
+      const { momentum, cache } = this.#slots.of(param, backend);
+      gpuUpdate(ctx, this, `update ${i}`, UPDATE, param, [momentum, cache], scalars, clipped);
+    });
+    this.iterations++;
+  }
+
+  /**
+   * The factor every param is multiplied by before the update of step size `learningRate`
+   * ({@linkcode AdamW}'s decoupled weight decay): 1 in Adam.
+   */
+  protected weightShrink(_learningRate: number): number {
+    return 1;
   }
 
   /**

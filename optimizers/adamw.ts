@@ -48,10 +48,15 @@ export class AdamW extends Adam {
     return new AdamW(config as AdamWOptions);
   }
 
+  /** `1 − learningRate·weightDecay`: the decay's factor, on the CPU and on the device. */
+  protected override weightShrink(learningRate: number): number {
+    return 1 - learningRate * this.weightDecay;
+  }
+
   // p ← p·(1 − lr_t·weightDecay), then Adam's update with the same lr_t
   /** Shrinks every parameter before Adam's update (after clipping, which it does not read). */
   protected override beforeUpdate(params: readonly Param[], learningRate: number): void {
-    const shrink = 1 - learningRate * this.weightDecay;
+    const shrink = this.weightShrink(learningRate);
     if (shrink === 1) return;
     for (const param of params) {
       const value = param.value.data;

@@ -11,6 +11,8 @@ import {
   resolveClipping,
   Slots,
 } from "./_common.ts";
+import type { GpuContext, GpuOptimizer } from "../core/gpu.ts";
+import { gpuClipGradients, type GpuUpdate, gpuUpdate } from "./_gpu.ts";
 import { checkHyper } from "../core/_checks.ts";
 
 /** Options of {@linkcode RMSprop}, with the book's defaults. */
@@ -22,6 +24,15 @@ export interface RMSpropOptions extends ScheduleOptions, ClipOptions {
   /** Added to the square root of the cache; 1e-7. */
   epsilon?: number;
 }
+
+// cache = ρ·cache + (1 − ρ)·g²; value −= lr·g / (√cache + ε)
+const UPDATE: GpuUpdate = {
+  label: "RMSprop.update",
+  slots: ["cache"],
+  scalars: ["lr", "rho", "oneMinusRho", "epsilon"],
+  body: `cache = p.rho * cache + p.oneMinusRho * (g * g);
+  value += (-p.lr * g) / (sqrt(cache) + p.epsilon);`,
+};
 
 /**
  * RMSprop, as the book's `Optimizer_RMSprop`: every parameter keeps a moving average of its
@@ -41,7 +52,7 @@ export interface RMSpropOptions extends ScheduleOptions, ClipOptions {
  * assert.ok(Math.abs(p.value.data[0] - 0.8) < 1e-15);
  * ```
  */
-export class RMSprop implements Optimizer {
+export class RMSprop implements Optimizer, GpuOptimizer {
   /** Registry name. */
   readonly kind = "RMSprop";
   /** Initial step size. */
@@ -110,6 +121,20 @@ export class RMSprop implements Optimizer {
         value[i] += (-lr * g) / (Math.sqrt(cache[i]) + epsilon);
       }
     }
+    this.iterations++;
+  }
+
+  /**
+   * {@linkcode RMSprop.step} on the device: clips and updates every param there, skipped
+   * when `ctx.status` says stop; the update count and step size advance here, as in `step`.
+   */
+  gpuStep(ctx: GpuContext, params: readonly Param[]): void {
+    const clipped = gpuClipGradients(ctx, this, params, this);
+    const scalars = [this.currentLearningRate, this.rho, 1 - this.rho, this.epsilon];
+    params.forEach((param, i) => {
+      const slots = [this.#slots.of(param).cache];
+      gpuUpdate(ctx, this, `update ${i}`, UPDATE, param, slots, scalars, clipped);
+    });
     this.iterations++;
   }
 

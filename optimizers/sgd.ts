@@ -12,6 +12,8 @@ import {
   resolveClipping,
   Slots,
 } from "./_common.ts";
+import type { GpuContext, GpuOptimizer } from "../core/gpu.ts";
+import { gpuClipGradients, type GpuUpdate, gpuUpdate } from "./_gpu.ts";
 
 /** Options of {@linkcode SGD}, with the book's defaults. */
 export interface SGDOptions extends ScheduleOptions, ClipOptions {
@@ -22,6 +24,34 @@ export interface SGDOptions extends ScheduleOptions, ClipOptions {
   /** Nesterov's look-ahead form of momentum (needs `momentum` > 0); false. */
   nesterov?: boolean;
 }
+
+// value −= lr·g
+const PLAIN: GpuUpdate = {
+  label: "SGD.update",
+  slots: [],
+  scalars: ["lr", "momentumFactor"],
+  body: "value -= p.lr * g;",
+};
+
+// update = μ·momentum − lr·g; momentum = update; value += update
+const MOMENTUM: GpuUpdate = {
+  label: "SGD.update (momentum)",
+  slots: ["momentum"],
+  scalars: ["lr", "momentumFactor"],
+  body: `let update = p.momentumFactor * momentum - p.lr * g;
+  momentum = update;
+  value += update;`,
+};
+
+// update = μ·momentum − lr·g; momentum = update; value += μ·update − lr·g
+const NESTEROV: GpuUpdate = {
+  label: "SGD.update (nesterov)",
+  slots: ["momentum"],
+  scalars: ["lr", "momentumFactor"],
+  body: `let update = p.momentumFactor * momentum - p.lr * g;
+  momentum = update;
+  value += p.momentumFactor * update - p.lr * g;`,
+};
 
 /**
  * Stochastic gradient descent, as the book's `Optimizer_SGD` grows it: plain
@@ -55,7 +85,7 @@ export interface SGDOptions extends ScheduleOptions, ClipOptions {
  * assert.ok(Math.abs(q.value.data[1] - -0.4) < 1e-6);
  * ```
  */
-export class SGD implements Optimizer {
+export class SGD implements Optimizer, GpuOptimizer {
   /** Registry name. */
   readonly kind = "SGD";
   /** Initial step size. */
@@ -132,6 +162,22 @@ export class SGD implements Optimizer {
         value[i] += nesterov ? momentum * update - lr * grad[i] : update;
       }
     }
+    this.iterations++;
+  }
+
+  /**
+   * {@linkcode SGD.step} on the device: clips and updates every param there, skipped when
+   * `ctx.status` says stop; the update count and step size advance here, as in `step`.
+   */
+  gpuStep(ctx: GpuContext, params: readonly Param[]): void {
+    const clipped = gpuClipGradients(ctx, this, params, this);
+    const lr = this.currentLearningRate;
+    const { momentum } = this;
+    const update = momentum === 0 ? PLAIN : this.nesterov ? NESTEROV : MOMENTUM;
+    params.forEach((param, i) => {
+      const slots = momentum === 0 ? [] : [this.#slots.of(param).momentum];
+      gpuUpdate(ctx, this, `update ${i}`, update, param, slots, [lr, momentum], clipped);
+    });
     this.iterations++;
   }
 

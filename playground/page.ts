@@ -12,10 +12,19 @@ import type { RegionGrid } from "./trainer.ts";
 export interface PlaygroundView {
   /** The library's backend in the worker (`"wasm"`), once it has reported. */
   readonly backend: string | undefined;
+  /**
+   * What `webgpuStatus()` found in the worker, once it has reported: whether the GPU switch
+   * may be turned on, and the adapter's name or why not.
+   */
+  readonly gpu: { available: boolean; detail: string } | undefined;
+  /** Where the worker trains: `"webgpu"` while the GPU switch is on, else `"cpu"`. */
+  readonly device: "cpu" | "webgpu";
   /** Whether the worker reports that it is training. */
   readonly running: boolean;
   /** Epochs run. */
   readonly epoch: number;
+  /** Training loss of the last epoch (NaN before any). */
+  readonly trainLoss: number;
   /** Training accuracy of the last epoch (NaN before any). */
   readonly trainAccuracy: number;
   /** Validation accuracy of the last epoch (NaN without validation). */
@@ -46,6 +55,8 @@ interface Elements {
   accuracy: HTMLCanvasElement;
   model: HTMLElement;
   settings: HTMLFormElement;
+  gpu: HTMLInputElement;
+  gpuHelp: HTMLElement;
   backend: HTMLElement;
 }
 
@@ -75,6 +86,8 @@ function find(document: Document): Elements {
     accuracy: get("accuracy", HTMLCanvasElement),
     model: get("model", HTMLElement),
     settings: get("settings", HTMLFormElement),
+    gpu: get("gpu", HTMLInputElement),
+    gpuHelp: get("gpu-help", HTMLElement),
     backend: get("backend", HTMLElement),
   };
 }
@@ -111,6 +124,7 @@ class PlaygroundPage implements PlaygroundView {
   #data?: PlaygroundData;
   #regions?: RegionGrid;
   #backend?: string;
+  #gpu?: { available: boolean; detail: string };
   #running = false;
   #epoch = 0;
   #frames = 0;
@@ -149,11 +163,20 @@ class PlaygroundPage implements PlaygroundView {
   get backend(): string | undefined {
     return this.#backend;
   }
+  get gpu(): { available: boolean; detail: string } | undefined {
+    return this.#gpu && { ...this.#gpu };
+  }
+  get device(): "cpu" | "webgpu" {
+    return this.#el.gpu.checked ? "webgpu" : "cpu";
+  }
   get running(): boolean {
     return this.#running;
   }
   get epoch(): number {
     return this.#epoch;
+  }
+  get trainLoss(): number {
+    return lastOf(this.#curves.loss);
   }
   get trainAccuracy(): number {
     return lastOf(this.#curves.accuracy);
@@ -199,6 +222,8 @@ class PlaygroundPage implements PlaygroundView {
           (globalThis.crossOriginIsolated ? " (cross-origin isolated)." : ".");
         this.#setStatus("Ready: press Start.");
         return;
+      case "gpu":
+        return this.#onGpu(report);
       case "run":
         return this.#onRun(report);
       case "progress":
@@ -217,6 +242,26 @@ class PlaygroundPage implements PlaygroundView {
         this.#setStatus(report.message, true);
         return;
     }
+  }
+
+  // The switch is offered where the worker found WebGPU; else it is disabled and says why.
+  #onGpu(report: Extract<Report, { type: "gpu" }>): void {
+    const { gpu, gpuHelp } = this.#el;
+    this.#gpu = { available: report.available, detail: report.detail };
+    gpu.disabled = !report.available;
+    if (report.available) {
+      gpu.title = `Train with fitAsync on the GPU through WebGPU (${report.detail})`;
+      gpuHelp.textContent = `Trains on ${report.detail} through WebGPU. The first epoch waits ` +
+        "for the GPU's kernels to compile; a pause takes effect at the next epoch.";
+    } else {
+      gpu.checked = false;
+      gpu.title = `WebGPU is not available: ${report.detail}`;
+      gpuHelp.textContent = `Unavailable: ${report.detail}`;
+    }
+  }
+
+  #trainingText(): string {
+    return this.device === "webgpu" ? "Training on the GPU…" : "Training…";
   }
 
   #onRun(report: Extract<Report, { type: "run" }>): void {
@@ -254,7 +299,7 @@ class PlaygroundPage implements PlaygroundView {
     this.#showRunning(report.running);
     this.#rateMark = { time: performance.now(), epoch: report.epoch };
     if (report.running) {
-      this.#setStatus("Training…");
+      this.#setStatus(this.#trainingText());
     } else {
       if (!Number.isNaN(this.#pauseClickedAt)) {
         this.#pauseLatencyMs = performance.now() - this.#pauseClickedAt;
@@ -292,6 +337,7 @@ class PlaygroundPage implements PlaygroundView {
   #bindSettings(): void {
     const form = this.#el.settings;
     form.addEventListener("change", (event) => {
+      if (event.target === this.#el.gpu) return; // not a setting: see below
       if ((event.target as HTMLElement).id === "optimizer") useBookLearningRate(form);
       updateApplicable(form);
       const reading = readSettings(form);
@@ -300,9 +346,14 @@ class PlaygroundPage implements PlaygroundView {
         return;
       }
       if (this.#el.status.classList.contains("error")) {
-        this.#setStatus(this.#running ? "Training…" : "Ready: press Start.");
+        this.#setStatus(this.#running ? this.#trainingText() : "Ready: press Start.");
       }
       this.#send({ type: "settings", settings: reading.settings });
+    });
+    // The GPU switch changes where the worker trains, not what: the run goes on.
+    this.#el.gpu.addEventListener("change", () => {
+      this.#send({ type: "device", gpu: this.#el.gpu.checked });
+      if (this.#running) this.#setStatus(this.#trainingText());
     });
     // Enter in a field commits it (a change event) rather than reloading the page.
     form.addEventListener("submit", (event) => event.preventDefault());

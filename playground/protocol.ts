@@ -19,7 +19,9 @@ export type Command =
   /** Send the model as safetensors bytes. */
   | { type: "save" }
   /** Replace the model with the one in these safetensors bytes. */
-  | { type: "load"; bytes: Uint8Array; name: string };
+  | { type: "load"; bytes: Uint8Array; name: string }
+  /** Train on the GPU (`fitAsync` on `"webgpu"`) or on the CPU from the next epoch on. */
+  | { type: "device"; gpu: boolean };
 
 /** Per-epoch figures of a run of consecutive epochs. */
 export interface FigureSeries {
@@ -37,6 +39,11 @@ export interface FigureSeries {
 export type Report =
   /** The worker is up; `backend` is the library's active backend (`"wasm"`). */
   | { type: "ready"; backend: string }
+  /**
+   * What `webgpuStatus()` found in the worker: whether the GPU switch may be turned on, and
+   * the adapter's name, or why not.
+   */
+  | { type: "gpu"; available: boolean; detail: string }
   /**
    * A new run: its data, settings and model; the curves start again at `epoch`. The page
    * leaves its form alone (the user may be editing the next field), except after `loaded`.

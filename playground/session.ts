@@ -1,5 +1,7 @@
 // The worker's side of the playground: it trains in short slices and yields between them,
-// so that a pause arrives within one slice and the page gets a steady stream of figures.
+// so that a pause arrives within one slice and the page gets a steady stream of figures. With
+// the GPU switch on, it trains in one fitAsync(…, { device: "webgpu" }) call instead, which
+// stops at an epoch's start when paused or when another command needs the model.
 import {
   Dense,
   Dropout,
@@ -9,6 +11,7 @@ import {
   type Optimizer,
   type Sequential,
   type SGD,
+  type WebGpuStatus,
 } from "../mod.ts";
 import { classCount } from "./datasets.ts";
 import type { Command, FigureSeries, Report } from "./protocol.ts";
@@ -32,6 +35,9 @@ export const REGIONS_MS = 80;
 export const GRID_SIZE = 96;
 /** Metadata key under which a downloaded model keeps the playground's settings. */
 export const SETTINGS_KEY = "playground.settings";
+
+/** Epochs one GPU run may train before it stops by itself: as good as endless. */
+export const GPU_RUN_EPOCHS = 1_000_000_000;
 
 /** Sends a report to the page, handing over the buffers listed in `transfer`. */
 export type Post = (report: Report, transfer: Transferable[]) => void;
@@ -127,21 +133,49 @@ export function settingsOfModel(
     : inferredSettings(model, dense, metadata, optimizer, current);
 }
 
+// The `gpu` report for what webgpuStatus() found.
+async function gpuReport(status: () => Promise<WebGpuStatus>): Promise<Report & { type: "gpu" }> {
+  try {
+    const found = await status();
+    if (!found.available) return { type: "gpu", available: false, detail: found.reason };
+    const { vendor, architecture, description } = found.adapter.info;
+    const name = [vendor, architecture, description].filter(Boolean).join(" ");
+    return { type: "gpu", available: true, detail: name || "an adapter" };
+  } catch (error) {
+    return { type: "gpu", available: false, detail: `webgpuStatus() failed: ${error}` };
+  }
+}
+
 /** A training session driven by {@linkcode Command}s; it answers with {@linkcode Report}s. */
 export class PlaygroundSession {
   readonly #post: Post;
   readonly #schedule: Schedule;
   #trainer: Trainer;
   #running = false;
+  #told = false; // the running state the page was last told
   #lastRegions = -Infinity;
+  #gpu = false; // the GPU switch
+  #gpuAvailable = false;
+  #fit?: Promise<void>; // a GPU run in flight
+  #waiting: Command[] = []; // commands held until the GPU run has stopped
 
-  /** Starts with {@linkcode DEFAULT_SETTINGS} and reports `ready` and the first `run`. */
-  constructor(post: Post, schedule: Schedule) {
+  /**
+   * Starts with {@linkcode DEFAULT_SETTINGS} and reports `ready` and the first `run`; with
+   * `gpuStatus` (`webgpuStatus` in the worker) it then reports `gpu`: whether the GPU switch
+   * can be turned on.
+   */
+  constructor(post: Post, schedule: Schedule, gpuStatus?: () => Promise<WebGpuStatus>) {
     this.#post = post;
     this.#schedule = schedule;
     this.#trainer = new Trainer({ ...DEFAULT_SETTINGS });
     post({ type: "ready", backend: getBackend().name }, []);
     this.#announce();
+    if (gpuStatus) {
+      void gpuReport(gpuStatus).then((report) => {
+        this.#gpuAvailable = report.available;
+        post(report, []);
+      });
+    }
   }
 
   /** Epochs run so far. */
@@ -154,13 +188,38 @@ export class PlaygroundSession {
     return this.#running;
   }
 
-  /** Carries out one command; a failure is reported as an `error`, never thrown. */
+  /** Whether it trains on the GPU (the switch is on). */
+  get gpu(): boolean {
+    return this.#gpu;
+  }
+
+  /**
+   * Carries out one command; a failure is reported as an `error`, never thrown. While a GPU
+   * run is in flight, a pause or start only says whether it goes on past the running epoch;
+   * any other command stops it there and runs when it has stopped.
+   */
   handle(command: Command): void {
+    if (this.#fit) {
+      const first = this.#waiting.length === 0; // else it keeps its place in the queue
+      if (first && command.type === "pause") {
+        this.#running = false; // the page is told when the run has stopped, at its last epoch
+      } else if (first && command.type === "start") {
+        this.#running = true;
+        if (!this.#told) this.#state();
+      } else {
+        this.#waiting.push(command);
+      }
+      return;
+    }
     try {
       this.#handle(command);
     } catch (error) {
-      this.#post({ type: "error", message: (error as Error)?.message ?? String(error) }, []);
+      this.#failed(error);
     }
+  }
+
+  #failed(error: unknown): void {
+    this.#post({ type: "error", message: (error as Error)?.message ?? String(error) }, []);
   }
 
   #handle(command: Command): void {
@@ -177,7 +236,8 @@ export class PlaygroundSession {
         return;
       case "step":
         this.#pause();
-        this.#report([this.#trainer.runEpoch()], true);
+        if (this.#gpu) this.#trainOnGpu(1);
+        else this.#report([this.#trainer.runEpoch()], true);
         return;
       case "reset":
         this.#pause();
@@ -190,6 +250,12 @@ export class PlaygroundSession {
         return this.#save();
       case "load":
         return this.#load(command.bytes, command.name);
+      case "device":
+        if (command.gpu && !this.#gpuAvailable) {
+          throw new Error("GPU (WebGPU): not available in this browser's worker");
+        }
+        this.#gpu = command.gpu; // a running CPU slice loop hands over at its next slice
+        return;
     }
   }
 
@@ -200,6 +266,7 @@ export class PlaygroundSession {
   }
 
   #state(): void {
+    this.#told = this.#running;
     this.#post({ type: "state", running: this.#running, epoch: this.#trainer.epoch }, []);
   }
 
@@ -218,12 +285,50 @@ export class PlaygroundSession {
 
   // Epochs until the slice's time is up, then one report, then a yield to the message queue.
   #slice(): void {
-    if (!this.#running) return;
+    if (!this.#running || this.#fit) return;
+    if (this.#gpu) return this.#trainOnGpu(GPU_RUN_EPOCHS);
     const until = performance.now() + SLICE_MS;
     const figures: EpochFigures[] = [];
     do figures.push(this.#trainer.runEpoch()); while (performance.now() < until);
     this.#report(figures, performance.now() - this.#lastRegions >= REGIONS_MS);
     this.#schedule(() => this.#slice());
+  }
+
+  // Trains up to `epochs` epochs in one GPU run (one fitAsync call), reporting as the CPU's
+  // slices do: the epochs of each SLICE_MS, regions at most every REGIONS_MS. A run of more
+  // than one epoch also stops when paused.
+  #trainOnGpu(epochs: number): void {
+    const trainer = this.#trainer;
+    const endless = epochs > 1;
+    const figures: EpochFigures[] = [];
+    let lastReport = performance.now();
+    const flush = (force: boolean) => {
+      const now = performance.now();
+      if (figures.length === 0 || (!force && now - lastReport < SLICE_MS)) return;
+      this.#report(figures.splice(0), force || now - this.#lastRegions >= REGIONS_MS);
+      lastReport = now;
+    };
+    let failure: { error: unknown } | undefined;
+    this.#fit = trainer.trainOnGpu({
+      epochs,
+      stop: () => this.#waiting.length > 0 || (endless && !this.#running),
+      onEpoch: (epoch) => {
+        figures.push(epoch);
+        flush(false);
+      },
+    }).catch((error) => void (failure = { error })).finally(() => {
+      flush(true);
+      this.#fit = undefined;
+      if (failure !== undefined) {
+        this.#running = false;
+        this.#state();
+        this.#failed(failure.error);
+      }
+      for (const command of this.#waiting.splice(0)) this.handle(command);
+      if (this.#fit) return; // a held command started another GPU run
+      if (this.#running) this.#schedule(() => this.#slice());
+      else if (this.#told) this.#state();
+    });
   }
 
   #report(figures: EpochFigures[], withRegions: boolean): void {

@@ -1,8 +1,10 @@
 // One playground run: the data, the model and its optimizer, trained an epoch at a time
-// through the library's public API (Sequential.trainBatch, predict, softmax).
+// through the library's public API (Sequential.trainBatch, predict, softmax), or on the GPU
+// in one Sequential.fitAsync call.
 import {
   Adam,
   argmaxRows,
+  type Callback,
   Dense,
   Dropout,
   type Layer,
@@ -32,6 +34,16 @@ export interface EpochFigures {
   valLoss: number;
   /** Accuracy on the validation points, NaN without any. */
   valAccuracy: number;
+}
+
+/** How {@linkcode Trainer.trainOnGpu} runs. */
+export interface GpuRun {
+  /** Epochs to run at most. */
+  epochs: number;
+  /** Asked before each epoch: true stops the run there. */
+  stop(): boolean;
+  /** Told each epoch's figures when it ends, the model holding that epoch's weights. */
+  onEpoch(figures: EpochFigures): void;
 }
 
 /** The decision regions on a square grid over the data: each cell's class and confidence. */
@@ -149,6 +161,39 @@ export class Trainer {
     }
     this.epoch++;
     return { loss: lossSum / count, accuracy: correct / count, ...this.validate() };
+  }
+
+  /**
+   * Trains on the GPU in one `fitAsync(…, { device: "webgpu" })` call: the epochs
+   * {@linkcode Trainer.runEpoch} runs (the same batches, order and loss), until `run.stop()`
+   * says so before an epoch or `run.epochs` have run. One call compiles the GPU kernels once;
+   * its callback has fitAsync read the weights back at each epoch's end, for the validation
+   * figures and the decision regions.
+   *
+   * @throws {Error} fitAsync's: WebGPU unavailable, a layer without a GPU side, float64.
+   */
+  async trainOnGpu(run: GpuRun): Promise<void> {
+    const count = this.data.trainY.length;
+    const size = this.settings.batchSize > 0 ? Math.min(this.settings.batchSize, count) : count;
+    const control: Callback = {
+      onEpochBegin: (_epoch, state) => {
+        if (run.stop()) state.stopTraining = true;
+      },
+      onEpochEnd: (epoch, logs) => {
+        this.epoch = epoch + 1;
+        run.onEpoch({ loss: logs.loss, accuracy: logs.accuracy, ...this.validate() });
+      },
+    };
+    await this.model.fitAsync(this.#trainX, this.data.trainY, {
+      loss: this.#loss,
+      optimizer: this.optimizer,
+      initialEpoch: this.epoch,
+      epochs: this.epoch + run.epochs,
+      batchSize: size,
+      seed: this.settings.seed, // fit's order for epoch e: RandomState(seed + e), as runEpoch's
+      callbacks: [control],
+      device: "webgpu",
+    });
   }
 
   #rows(rows: Int32Array): Tensor {

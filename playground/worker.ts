@@ -1,5 +1,7 @@
-// The training worker's entry: a PlaygroundSession wired to the worker's message port.
+// The training worker's entry: a PlaygroundSession wired to the worker's message port, told
+// whether WebGPU is available here.
 // Bundled by `deno task playground` into worker.js.
+import { webgpuStatus } from "../mod.ts";
 import type { Command } from "./protocol.ts";
 import { PlaygroundSession } from "./session.ts";
 
@@ -22,5 +24,6 @@ const session = new PlaygroundSession(
     tasks.push(task);
     channel.port2.postMessage(null);
   },
+  webgpuStatus, // WebGPU where it trains: in the worker
 );
 scope.onmessage = (event) => session.handle(event.data);

@@ -108,14 +108,18 @@ export interface FitOptions extends EvaluateOptions {
   onEpoch?: (epoch: number, logs: EpochLogs) => void;
 }
 
-function checkPositiveInteger(value: number, name: string, where: string): number {
+export function checkPositiveInteger(value: number, name: string, where: string): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(`${where}: ${name} must be a positive integer, got ${describe(value)}`);
   }
   return value;
 }
 
-function checkPlugins(options: FitOptions | EvaluateOptions, where: string, training: boolean) {
+export function checkPlugins(
+  options: FitOptions | EvaluateOptions,
+  where: string,
+  training: boolean,
+): void {
   if (!options || typeof options !== "object") {
     throw new TypeError(
       `${where}: options must be an object with a loss, got ${describe(options)}`,
@@ -134,7 +138,10 @@ function checkPlugins(options: FitOptions | EvaluateOptions, where: string, trai
 
 const RESERVED = new Set(["loss", "regularizationLoss", "batchLoss", "batchRegularizationLoss"]);
 
-function checkMetrics(metrics: readonly Metric[] | undefined, where: string): Metric[] | undefined {
+export function checkMetrics(
+  metrics: readonly Metric[] | undefined,
+  where: string,
+): Metric[] | undefined {
   if (metrics === undefined) return undefined;
   if (!Array.isArray(metrics)) {
     throw new TypeError(
@@ -166,12 +173,17 @@ function checkMetrics(metrics: readonly Metric[] | undefined, where: string): Me
 // indices (shaped like the outputs without their last axis, or a flat array) or, for
 // [batch, classes], one-hot rows as wide as the outputs; anything else needs explicit
 // metrics. The accuracy leaves out the positions the loss ignores (its `ignoreIndex`).
-function inferMetrics(outputs: Tensor, y: Targets, loss: Loss): Metric[] {
-  const rank = outputs.rank;
+export function inferMetrics(
+  outputs: { readonly shape: readonly number[] },
+  y: Targets,
+  loss: Loss,
+): Metric[] {
+  const rank = outputs.shape.length;
+  const size = outputs.shape.reduce((a, b) => a * b, 1);
   const classes = outputs.shape[rank - 1];
   if (rank < 2 || classes < 2) return [];
   let indices: boolean;
-  if (!(y instanceof Tensor)) indices = rank === 2 || y.length === outputs.size / classes;
+  if (!(y instanceof Tensor)) indices = rank === 2 || y.length === size / classes;
   else indices = y.rank === rank - 1 && y.shape.every((d, i) => d === outputs.shape[i]);
   const oneHot = rank === 2 && y instanceof Tensor && y.rank === 2 && y.shape[1] === classes;
   if (!indices && !oneHot) return [];
@@ -180,7 +192,7 @@ function inferMetrics(outputs: Tensor, y: Targets, loss: Loss): Metric[] {
 }
 
 // Sums a run of batches into sample-weighted means.
-class Meter {
+export class Meter {
   samples = 0;
   steps = 0;
   #loss = 0;
@@ -195,13 +207,16 @@ class Meter {
     y: Targets,
     metrics: Metric[],
   ): void {
+    this.addValues(count, loss, penalty, metrics.map((metric) => metric.measure(outputs, y)));
+  }
+
+  /** Adds a batch of `count` samples whose metrics were measured already (on the device). */
+  addValues(count: number, loss: number, penalty: number, values: readonly number[]): void {
     this.samples += count;
     this.steps++;
     this.#loss += loss * count;
     this.#penalty += penalty;
-    metrics.forEach((metric, i) => {
-      this.#metrics[i] = (this.#metrics[i] ?? 0) + metric.measure(outputs, y) * count;
-    });
+    values.forEach((value, i) => this.#metrics[i] = (this.#metrics[i] ?? 0) + value * count);
   }
 
   logs(metrics: Metric[]): EpochLogs {
@@ -215,7 +230,7 @@ class Meter {
 }
 
 // Mean loss and metrics of `model` on `inputs` at inference, `batchSize` rows at a time.
-function measure(
+export function measure(
   model: Chain,
   inputs: Tensor,
   y: Targets,
@@ -264,7 +279,7 @@ interface Split {
 }
 
 // The validation samples as [x, y], from either form of ValidationData.
-function validationPair(data: ValidationData, where: string): [TensorLike, TargetsLike] {
+export function validationPair(data: ValidationData, where: string): [TensorLike, TargetsLike] {
   if (Array.isArray(data) && data.length === 2) return [data[0], data[1]];
   if (data && typeof data === "object" && "x" in data && "y" in data) return [data.x, data.y];
   throw new TypeError(
@@ -393,7 +408,8 @@ function planBatches(
   return { steps: full, last: batchSize + rest }; // merged into the batch before
 }
 
-interface EpochRun {
+/** A fit in progress: what its epochs share. */
+export interface EpochRun {
   model: Chain;
   inputs: Tensor;
   y: Targets;
@@ -407,7 +423,7 @@ interface EpochRun {
 
 // With terminateOnNaN (the default), a step whose loss or penalty is not finite stops before
 // backward and the optimizer run, so the weights keep their last finite values.
-function finiteLossGuard(
+export function finiteLossGuard(
   run: EpochRun,
   epoch: number,
   batch: number,
@@ -420,34 +436,59 @@ function finiteLossGuard(
   };
 }
 
-// One pass over the training samples in `order` (or as stored), a batch per step.
-function trainEpoch(run: EpochRun, epoch: number, order?: Int32Array): EpochLogs {
+// One step of an epoch: the batch's training step, its figures into `meter`, the hooks.
+export function trainOneBatch(
+  run: EpochRun,
+  meter: Meter,
+  epoch: number,
+  batch: number,
+  order?: Int32Array,
+): void {
   const { model, inputs, y, options, state, hooks } = run;
-  const { batchSize } = state;
   const { steps, last } = run.plan;
+  const count = batch === steps - 1 ? last : state.batchSize;
+  const [xb, yb] = batchOf(inputs, y, batch * state.batchSize, count, order, run.buffers);
+  const result = model.trainBatch(xb, yb, options, finiteLossGuard(run, epoch, batch));
+  const metrics = run.metrics ??= inferMetrics(result.outputs, yb, options.loss);
+  meter.add(count, result.loss, result.regularizationLoss, result.outputs, yb, metrics);
+  if (hooks.length === 0) return;
+  const logs: BatchLogs = {
+    size: count,
+    batchLoss: result.loss,
+    batchRegularizationLoss: result.regularizationLoss,
+    ...meter.logs(metrics),
+  };
+  for (const callback of hooks) callback.onBatchEnd!(batch, logs, state);
+}
+
+// One pass over the training samples in `order` (or as stored), a batch per step.
+export function trainEpoch(run: EpochRun, epoch: number, order?: Int32Array): EpochLogs {
   const meter = new Meter();
-  for (let batch = 0; batch < steps && !state.stopTraining; batch++) {
-    const start = batch * batchSize;
-    const count = batch === steps - 1 ? last : batchSize;
-    const [xb, yb] = batchOf(inputs, y, start, count, order, run.buffers);
-    const result = model.trainBatch(xb, yb, options, finiteLossGuard(run, epoch, batch));
-    const metrics = run.metrics ??= inferMetrics(result.outputs, yb, options.loss);
-    meter.add(count, result.loss, result.regularizationLoss, result.outputs, yb, metrics);
-    if (hooks.length === 0) continue;
-    const logs: BatchLogs = {
-      size: count,
-      batchLoss: result.loss,
-      batchRegularizationLoss: result.regularizationLoss,
-      ...meter.logs(metrics),
-    };
-    for (const callback of hooks) callback.onBatchEnd!(batch, logs, state);
+  for (let batch = 0; batch < run.plan.steps && !run.state.stopTraining; batch++) {
+    trainOneBatch(run, meter, epoch, batch, order);
   }
   return meter.logs(run.metrics ?? []);
 }
 
-/** Trains `model` on `x`, `y`; see {@linkcode FitOptions}. */
-export function fit(model: Chain, x: TensorLike, y: TargetsLike, options: FitOptions): History {
-  const where = "Sequential.fit";
+/** Everything a fit needs, checked before its first step (shared by fit and fitAsync). */
+export interface FitSetup {
+  run: EpochRun;
+  callbacks: Callback[];
+  progress?: ProgressBar;
+  validation?: [Tensor, Targets];
+  shuffle: boolean;
+  seed: number;
+  initialEpoch: number;
+}
+
+/** Checks `fit`'s arguments and builds its state, callbacks and batch plan. */
+export function prepareFit(
+  model: Chain,
+  x: TensorLike,
+  y: TargetsLike,
+  options: FitOptions,
+  where = "Sequential.fit",
+): FitSetup {
   checkPlugins(options, where, true);
   checkPositiveInteger(options.epochs, "epochs", where);
   const initialEpoch = options.initialEpoch ?? 0;
@@ -485,7 +526,6 @@ export function fit(model: Chain, x: TensorLike, y: TargetsLike, options: FitOpt
     stopTraining: false,
   };
   const hooks = callbacks.filter((callback) => callback.onBatchEnd);
-  const buffers = new BatchBuffers();
   const run: EpochRun = {
     model,
     inputs,
@@ -494,25 +534,48 @@ export function fit(model: Chain, x: TensorLike, y: TargetsLike, options: FitOpt
     state,
     hooks,
     metrics,
-    buffers,
+    buffers: new BatchBuffers(),
     plan,
   };
+  return { run, callbacks, progress, validation, shuffle, seed, initialEpoch };
+}
 
+/** Epoch `epoch`'s sample order: a seeded permutation when shuffling, else none. */
+export function epochOrder(setup: FitSetup, epoch: number): Int32Array | undefined {
+  return setup.shuffle
+    ? new RandomState(setup.seed + epoch).permutation(setup.run.state.samples)
+    : undefined;
+}
+
+/** Adds the validation figures to an epoch's logs, as `valLoss`, `valAccuracy`, …. */
+export function addValidation(logs: EpochLogs, measured: EvaluateLogs): void {
+  for (const [name, value] of Object.entries(measured)) logs[validationName(name)] = value;
+}
+
+/** Records an epoch's logs and tells `onEpoch` and the callbacks. */
+export function endEpoch(setup: FitSetup, epoch: number, logs: EpochLogs): void {
+  const { state, options } = setup.run;
+  state.history.record(epoch, logs);
+  options.onEpoch?.(epoch, logs);
+  for (const callback of setup.callbacks) callback.onEpochEnd?.(epoch, logs, state);
+}
+
+/** Trains `model` on `x`, `y`; see {@linkcode FitOptions}. */
+export function fit(model: Chain, x: TensorLike, y: TargetsLike, options: FitOptions): History {
+  const setup = prepareFit(model, x, y, options);
+  const { run, callbacks, progress, validation } = setup;
+  const { state } = run;
   try {
     for (const callback of callbacks) callback.onTrainBegin?.(state);
-    for (let epoch = initialEpoch; epoch < options.epochs && !state.stopTraining; epoch++) {
+    for (let epoch = setup.initialEpoch; epoch < options.epochs && !state.stopTraining; epoch++) {
       for (const callback of callbacks) callback.onEpochBegin?.(epoch, state);
       if (state.stopTraining) break;
-      const order = shuffle ? new RandomState(seed + epoch).permutation(samples) : undefined;
-      const logs = trainEpoch(run, epoch, order);
+      const logs = trainEpoch(run, epoch, epochOrder(setup, epoch));
       if (validation) {
         const [vx, vy] = validation;
-        const measured = measure(model, vx, vy, options.loss, batchSize, run.metrics);
-        for (const [name, value] of Object.entries(measured)) logs[validationName(name)] = value;
+        addValidation(logs, measure(model, vx, vy, options.loss, state.batchSize, run.metrics));
       }
-      state.history.record(epoch, logs);
-      options.onEpoch?.(epoch, logs);
-      for (const callback of callbacks) callback.onEpochEnd?.(epoch, logs, state);
+      endEpoch(setup, epoch, logs);
     }
     for (const callback of callbacks) callback.onTrainEnd?.(state);
   } catch (error) {

@@ -47,7 +47,7 @@ function positionOf(shape: readonly number[], index: number): string {
 
 // Refuses non-finite inputs as `fit` does, and names a finite float64 value that the
 // conversion to a float32 model turned into ±Infinity as an overflow.
-function checkInputs(x: TensorLike, inputs: Tensor, where: string): void {
+export function checkInputs(x: TensorLike, inputs: Tensor, where: string): void {
   try {
     checkFinite(inputs, where, "x");
   } catch (error) {
@@ -68,6 +68,24 @@ function checkInputs(x: TensorLike, inputs: Tensor, where: string): void {
   }
 }
 
+/** `x` as a tensor of the model's dtype, refused as `predict` refuses it. */
+export function checkedInputs(
+  model: Chain,
+  x: TensorLike,
+  options: PredictOptions,
+  where: string,
+): Tensor {
+  const inputs = toTensor(x, model.dtype, where, "x");
+  const allowNonFinite = options.allowNonFinite ?? false;
+  if (typeof allowNonFinite !== "boolean") {
+    throw new TypeError(
+      `${where}: allowNonFinite must be a boolean, got ${describeKind(allowNonFinite)}`,
+    );
+  }
+  if (!allowNonFinite) checkInputs(x, inputs, where);
+  return inputs;
+}
+
 /**
  * Outputs of `model` for `x` at inference (no dropout), optionally a batch at a time.
  *
@@ -77,14 +95,7 @@ function checkInputs(x: TensorLike, inputs: Tensor, where: string): void {
  */
 export function predict(model: Chain, x: TensorLike, options: PredictOptions = {}): Tensor {
   const where = "Sequential.predict";
-  const inputs = toTensor(x, model.dtype, where, "x");
-  const allowNonFinite = options.allowNonFinite ?? false;
-  if (typeof allowNonFinite !== "boolean") {
-    throw new TypeError(
-      `${where}: allowNonFinite must be a boolean, got ${describeKind(allowNonFinite)}`,
-    );
-  }
-  if (!allowNonFinite) checkInputs(x, inputs, where);
+  const inputs = checkedInputs(model, x, options, where);
   const samples = inputs.shape[0] ?? 0;
   const batchSize = options.batchSize ?? samples;
   if (options.batchSize !== undefined && (!Number.isSafeInteger(batchSize) || batchSize <= 0)) {

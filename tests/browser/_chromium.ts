@@ -25,6 +25,9 @@ const FLAGS = [
   "--headless",
   "--no-sandbox", // CI runs as root, where the sandbox refuses to start
   "--disable-gpu",
+  // WebGPU on Linux is behind this flag; with it, even with --disable-gpu and no GPU driver,
+  // navigator.gpu.requestAdapter() gives SwiftShader's software Vulkan adapter.
+  "--enable-unsafe-webgpu",
   "--disable-quic",
   "--no-first-run",
   "--no-default-browser-check",

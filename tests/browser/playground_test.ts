@@ -264,6 +264,91 @@ browserTest("the playground in Chromium", async (t, browser) => {
       assert.ok(layout.smallestText >= 12, `text down to ${layout.smallestText}px`);
     });
 
+    // The GPU steps come last: compiling WebGPU kernels on SwiftShader keeps Chromium's GPU
+    // process, and so the page's repaints, busy for seconds. The worker reports what
+    // webgpuStatus() found there; Chromium runs with --enable-unsafe-webgpu (_chromium.ts),
+    // which gives SwiftShader's adapter.
+    const gpu = await page.waitFor<{ available: boolean; detail: string }>(
+      view("gpu"),
+      15_000,
+      "the worker's WebGPU report",
+    );
+    const gpuSwitch = () =>
+      page.evaluate<{ disabled: boolean; checked: boolean; title: string; help: string }>(`(() => {
+        const element = document.getElementById("gpu");
+        const help = document.getElementById("gpu-help").textContent;
+        return { disabled: element.disabled, checked: element.checked, title: element.title, help };
+      })()`);
+    console.log(`the worker's WebGPU: ${JSON.stringify(gpu)}`);
+
+    await t.step(
+      "the GPU switch is offered where the worker has WebGPU, else says why not",
+      async () => {
+        const shown = await gpuSwitch();
+        assert.equal(shown.disabled, !gpu.available);
+        assert.equal(shown.checked, false);
+        assert.ok(gpu.detail.length > 0);
+        assert.ok(shown.title.includes(gpu.detail), `title ${JSON.stringify(shown.title)}`);
+        assert.ok(shown.help.includes(gpu.detail), `help ${JSON.stringify(shown.help)}`);
+        if (!gpu.available) assert.match(shown.title, /^WebGPU is not available: /);
+      },
+    );
+
+    const gpuSkip = gpu.available ? "" : ` (skipped: no WebGPU in the worker: ${gpu.detail})`;
+    await t.step({
+      name:
+        `with the GPU switch on, trains with fitAsync on WebGPU, pauses, and the CPU goes on${gpuSkip}`,
+      ignore: !gpu.available,
+      fn: async () => {
+        const status = () => page.evaluate<string>("document.getElementById('status').textContent");
+        const start = await page.evaluate<number>(view("epoch"));
+        await click(page, "gpu");
+        assert.equal(await page.evaluate(view("device")), "webgpu");
+        await click(page, "start");
+        const pressed = performance.now();
+        // The first epoch waits for the kernels to compile: tens of seconds on SwiftShader.
+        await page.waitFor(
+          `${
+            view(`epoch > ${start}`)
+          } || document.getElementById('status').classList.contains('error')`,
+          120_000,
+          "a first epoch on the GPU, or an error",
+        );
+        assert.equal(await status(), "Training on the GPU…", "the status line");
+        const compiled = performance.now();
+        const first = await page.evaluate<{ epoch: number; loss: number }>(
+          `({ epoch: ${view("epoch")}, loss: ${view("trainLoss")} })`,
+        );
+        await page.waitFor(view(`epoch >= ${first.epoch + 20}`), 60_000, "20 more GPU epochs");
+        const later = await page.evaluate<{ epoch: number; loss: number }>(
+          `({ epoch: ${view("epoch")}, loss: ${view("trainLoss")} })`,
+        );
+        const perEpoch = (performance.now() - compiled) / (later.epoch - first.epoch);
+        console.log(
+          `GPU: first epoch after ${((compiled - pressed) / 1000).toFixed(1)} s, then ` +
+            `${perEpoch.toFixed(1)} ms an epoch; loss ${first.loss.toFixed(4)} at epoch ` +
+            `${first.epoch} → ${later.loss.toFixed(4)} at epoch ${later.epoch}`,
+        );
+        assert.ok(Number.isFinite(later.loss) && later.loss < first.loss, JSON.stringify(later));
+
+        await click(page, "pause");
+        await page.waitFor(`!${view("running")}`, 60_000, "the GPU run's pause");
+        await sleep(300);
+        const paused = await page.evaluate<number>(view("epoch"));
+        assert.equal(await status(), `Paused at epoch ${paused}.`);
+        await sleep(500);
+        assert.equal(await page.evaluate(view("epoch")), paused, "no epoch after the pause");
+
+        await click(page, "gpu"); // back to the CPU, from the GPU's weights
+        assert.equal(await page.evaluate(view("device")), "cpu");
+        await click(page, "step");
+        await page.waitFor(view(`epoch === ${paused + 1}`), 5000, "a CPU step after the GPU");
+        const loss = await page.evaluate<number>(view("trainLoss"));
+        assert.ok(loss < first.loss, `the CPU's step: loss ${loss}, the GPU's first ${first.loss}`);
+        assert.doesNotMatch(await status(), /fitAsync|WebGPU/);
+      },
+    });
+
     await t.step("printed no console errors, in the page or its worker", () => {
       assert.deepEqual(page.errors, [], describeErrors(page));
     });

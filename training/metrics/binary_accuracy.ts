@@ -3,6 +3,9 @@ import type { Targets } from "../../core/loss.ts";
 import { elementTargets, type Metric } from "../metric.ts";
 import type { Tensor } from "../../core/tensor.ts";
 import type { MetricOptions } from "./categorical_accuracy.ts";
+import type { GpuContext, GpuMetric, GpuSink, GpuTensor } from "../../core/gpu.ts";
+import { gpuMap, gpuSumAll } from "../../backends/webgpu_ops.ts";
+import { f32Below, gpuValueBatch } from "../../losses/_gpu_targets.ts";
 
 /** Options of {@linkcode BinaryAccuracy}. */
 export interface BinaryAccuracyOptions extends MetricOptions {
@@ -26,7 +29,7 @@ export interface BinaryAccuracyOptions extends MetricOptions {
  * assert.equal(metric.measure(Tensor.from([[0.9], [0.2], [0.7], [0.4]]), [1, 0, 0, 0]), 0.75);
  * ```
  */
-export class BinaryAccuracy implements Metric {
+export class BinaryAccuracy implements Metric, GpuMetric {
   /** Key in logs and history. */
   readonly name: string;
   /** An output above it counts as 1. */
@@ -52,6 +55,24 @@ export class BinaryAccuracy implements Metric {
       if ((values[i] > this.threshold ? 1 : 0) === y[i]) correct++;
     }
     return correct / values.length;
+  }
+
+  /**
+   * {@linkcode BinaryAccuracy.measure} on the device: adds the batch's score to `sink`.
+   * `targets` (float32) are shaped like the outputs, or `[batch]` for a single output.
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   */
+  gpuMeasure(ctx: GpuContext, outputs: GpuTensor, targets: GpuTensor, sink: GpuSink): void {
+    gpuValueBatch(outputs, targets, "BinaryAccuracy.gpuMeasure");
+    const size = outputs.size;
+    const hits = ctx.buffer(this, "hits", outputs.shape); // 1 where right, else 0
+    // s0: the threshold rounded down to float32, so that x > s0 exactly when x > threshold.
+    const right = "select(0.0, 1.0, select(0.0, 1.0, x0 > s0) == x1)";
+    gpuMap(ctx, this, "hits", right, [outputs, targets], hits, size, {
+      scalars: [f32Below(this.threshold)],
+    });
+    gpuSumAll(ctx, this, "mean", hits, size, sink.results, sink.index, { scale: 1 / size });
   }
 
   /** `BinaryAccuracy(threshold=0.5)` */

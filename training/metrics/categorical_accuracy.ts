@@ -2,6 +2,15 @@ import type { Targets } from "../../core/loss.ts";
 import type { Metric } from "../metric.ts";
 import { checkIgnoreIndex, classTargetsFor } from "../../losses/_targets.ts";
 import type { Tensor } from "../../core/tensor.ts";
+import {
+  f32Bits,
+  type GpuContext,
+  type GpuMetric,
+  type GpuSink,
+  type GpuTensor,
+} from "../../core/gpu.ts";
+import { kernel } from "../../backends/webgpu_ops.ts";
+import { gpuClassBatch, gpuMeanIntoSink, rowGrid, rowMain } from "../../losses/_gpu_targets.ts";
 
 /** Options shared by the accuracy metrics. */
 export interface MetricOptions {
@@ -17,6 +26,38 @@ export interface CategoricalAccuracyOptions extends MetricOptions {
    */
   ignoreIndex?: number;
 }
+
+// Per position: the argmax of the outputs (the first on a tie, as argmaxRows) against the
+// target class (the argmax of a target row); hits = 1 where they agree; counted = 1, or 0
+// (and hits 0) where the target is the ignoreIndex.
+function measureCode(indices: boolean): string {
+  return /* wgsl */ `
+struct P { positions: u32, classes: u32, hasIgnore: u32, ignore: f32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> outputs: array<f32>; // [positions, classes]
+@group(0) @binding(2) var<storage, read> targets: array<f32>; // [positions] or [positions, classes]
+@group(0) @binding(3) var<storage, read_write> hits: array<f32>; // [positions]
+@group(0) @binding(4) var<storage, read_write> counted: array<f32>; // [positions]
+${rowMain("positions")}
+  let row = i * p.classes;
+  var best = 0u;
+  for (var j = 1u; j < p.classes; j++) { if (outputs[row + j] > outputs[row + best]) { best = j; } }
+${
+    indices
+      ? `  let label = targets[i];
+  let ignored = p.hasIgnore != 0u && label == p.ignore;
+  hits[i] = select(0.0, 1.0, !ignored && f32(best) == label);
+  counted[i] = select(1.0, 0.0, ignored);`
+      : `  var truth = 0u;
+  for (var j = 1u; j < p.classes; j++) { if (targets[row + j] > targets[row + truth]) { truth = j; } }
+  hits[i] = select(0.0, 1.0, best == truth);
+  counted[i] = 1.0;`
+  }
+}`;
+}
+
+const MEASURE_INDICES = measureCode(true);
+const MEASURE_ROWS = measureCode(false);
 
 /**
  * Categorical accuracy, the book's `Accuracy_Categorical`: the fraction of samples (of
@@ -44,7 +85,7 @@ export interface CategoricalAccuracyOptions extends MetricOptions {
  * assert.equal(padded.measure(outputs, Tensor.from([[1, 2, 0]])), 0.5);
  * ```
  */
-export class CategoricalAccuracy implements Metric {
+export class CategoricalAccuracy implements Metric, GpuMetric {
   /** Key in logs and history. */
   readonly name: string;
   /** The class-index target left out of the score, if any. */
@@ -63,6 +104,29 @@ export class CategoricalAccuracy implements Metric {
   /** Fraction of rows (positions) of `outputs` whose argmax is the target class. */
   measure(outputs: Tensor, targets: Targets): number {
     return accuracy(outputs, targets, `${this}.measure`, this.ignoreIndex);
+  }
+
+  /**
+   * {@linkcode CategoricalAccuracy.measure} on the device: adds the batch's score to `sink`.
+   * `targets` are float32 class indices `[positions]` (shaped like the outputs without their
+   * last axis, or flat) or rows shaped like `outputs` `[batch, …, classes]`.
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   */
+  gpuMeasure(ctx: GpuContext, outputs: GpuTensor, targets: GpuTensor, sink: GpuSink): void {
+    const { positions, classes, indices } = gpuClassBatch(
+      outputs,
+      targets,
+      "CategoricalAccuracy.gpuMeasure",
+    );
+    const hits = ctx.buffer(this, "hits", [positions]);
+    const counted = ctx.buffer(this, "counted", [positions]);
+    const count = ctx.buffer(this, "count", [1]);
+    const ignore = this.ignoreIndex;
+    const words = [positions, classes, ignore === undefined ? 0 : 1, f32Bits(ignore ?? 0)];
+    const measure = kernel("CategoricalAccuracy.measure", indices ? MEASURE_INDICES : MEASURE_ROWS);
+    ctx.run(this, "hits", measure, [outputs, targets, hits, counted], words, rowGrid(positions));
+    gpuMeanIntoSink(ctx, this, "mean", hits, counted, count, positions, sink);
   }
 
   /** `CategoricalAccuracy()`, `CategoricalAccuracy(ignoreIndex=0)` */

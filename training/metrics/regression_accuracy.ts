@@ -3,6 +3,9 @@ import type { Targets } from "../../core/loss.ts";
 import { elementTargets, type Metric } from "../metric.ts";
 import { Tensor } from "../../core/tensor.ts";
 import type { MetricOptions } from "./categorical_accuracy.ts";
+import type { GpuContext, GpuMetric, GpuSink, GpuTensor } from "../../core/gpu.ts";
+import { gpuMap, gpuSumAll } from "../../backends/webgpu_ops.ts";
+import { f32Above, gpuValueBatch } from "../../losses/_gpu_targets.ts";
 
 /** Options of {@linkcode RegressionAccuracy}. */
 export interface RegressionAccuracyOptions extends MetricOptions {
@@ -29,7 +32,7 @@ export interface RegressionAccuracyOptions extends MetricOptions {
  * assert.equal(metric.measure(Tensor.from([[1.05], [2.5]]), [1, 2]), 0.5);
  * ```
  */
-export class RegressionAccuracy implements Metric {
+export class RegressionAccuracy implements Metric, GpuMetric {
   /** Key in logs and history. */
   readonly name: string;
   /** Divisor of the standard deviation when the tolerance is derived. */
@@ -90,6 +93,41 @@ export class RegressionAccuracy implements Metric {
     let correct = 0;
     for (let i = 0; i < values.length; i++) if (Math.abs(values[i] - y[i]) < tolerance) correct++;
     return correct / values.length;
+  }
+
+  /**
+   * {@linkcode RegressionAccuracy.measure} on the device: adds the batch's score to `sink`.
+   * `targets` (float32) are shaped like the outputs, or `[batch]` for a single output; the
+   * tolerance is the one given or prepared on the CPU.
+   *
+   * @throws {TypeError} when the targets' shape does not fit the outputs.
+   * @throws {Error} when there is no tolerance yet.
+   */
+  gpuMeasure(ctx: GpuContext, outputs: GpuTensor, targets: GpuTensor, sink: GpuSink): void {
+    gpuValueBatch(outputs, targets, "RegressionAccuracy.gpuMeasure");
+    const tolerance = this.#tolerance;
+    if (tolerance === undefined) {
+      throw new Error(
+        "RegressionAccuracy.gpuMeasure: no tolerance yet; pass { tolerance } or call " +
+          "prepare(targets) first (fit and evaluate do)",
+      );
+    }
+    const size = outputs.size;
+    const hits = ctx.buffer(this, "hits", outputs.shape); // 1 where right, else 0
+    // s0: the tolerance rounded up to float32, so that d < s0 exactly when d < tolerance.
+    gpuMap(
+      ctx,
+      this,
+      "hits",
+      "select(0.0, 1.0, abs(x0 - x1) < s0)",
+      [outputs, targets],
+      hits,
+      size,
+      {
+        scalars: [f32Above(tolerance)],
+      },
+    );
+    gpuSumAll(ctx, this, "mean", hits, size, sink.results, sink.index, { scale: 1 / size });
   }
 
   /** `RegressionAccuracy(tolerance=0.002)` */
