@@ -175,18 +175,35 @@ export function gpuCopy(
 }
 
 // out[col] (+)= Σ_rows x[row, col]: one invocation per column.
+// out[col] (+)= Σ_rows x[row, col]: a workgroup per 16 columns; 16 lanes per column each sum
+// every 16th row (a row's 16 columns are adjacent in memory), then a tree over the lanes.
+// The order of the sum depends on the shape only, so every run gives the same bits.
 const SUM_COLUMNS = (accumulate: boolean) => /* wgsl */ `
 struct P { rows: u32, cols: u32 };
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let col = gid.x;
-  if (col >= p.cols) { return; }
+var<workgroup> partial: array<array<f32, 16>, 16>;
+@compute @workgroup_size(16, 16)
+fn main(
+  @builtin(workgroup_id) group: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+) {
+  let col = (group.x + group.y * groups.x) * 16u + lid.x;
   var sum = 0.0;
-  for (var r = 0u; r < p.rows; r++) { sum += x[r * p.cols + col]; }
-  ${accumulate ? "out[col] += sum;" : "out[col] = sum;"}
+  if (col < p.cols) {
+    for (var r = lid.y; r < p.rows; r += 16u) { sum += x[r * p.cols + col]; }
+  }
+  partial[lid.y][lid.x] = sum;
+  workgroupBarrier();
+  for (var width = 8u; width > 0u; width >>= 1u) {
+    if (lid.y < width) { partial[lid.y][lid.x] += partial[lid.y + width][lid.x]; }
+    workgroupBarrier();
+  }
+  if (lid.y == 0u && col < p.cols) {
+    ${accumulate ? "out[col] += partial[0][lid.x];" : "out[col] = partial[0][lid.x];"}
+  }
 }`;
 
 /** `out[cols] (+)= Σ_rows x[rows, cols]` (a bias gradient). */
@@ -201,7 +218,8 @@ export function gpuSumColumns(
   accumulate = false,
 ): void {
   const code = SUM_COLUMNS(accumulate);
-  ctx.run(owner, key, kernel("sum columns", code), [x, out], [rows, cols], Math.ceil(cols / 64));
+  const groups = gridFor(cols, 16);
+  ctx.run(owner, key, kernel("sum columns", code), [x, out], [rows, cols], groups);
 }
 
 // out[index] (+)= scale · Σ x[0..count): one workgroup, a strided sum per invocation, then a

@@ -46,6 +46,17 @@ import {
   Views,
   type Window2D,
 } from "./_im2col.ts";
+import { isWinogradWindow, WinogradBuffers, winogradKernels } from "./_winograd.ts";
+
+/**
+ * How {@linkcode Conv2D} computes on the CPU: `"im2col"` (windows unrolled into columns,
+ * three matrix products), `"winograd"` (Winograd's F(2×2, 3×3): 3×3 kernels, stride 1,
+ * dilation 1 only; forward and input gradient, the weights' gradient still by im2col), or
+ * `"auto"`, which picks per call (see {@linkcode Conv2DOptions.algorithm}).
+ */
+export type ConvAlgorithm = "auto" | "im2col" | "winograd";
+
+const ALGORITHMS: readonly ConvAlgorithm[] = ["auto", "im2col", "winograd"];
 
 /** Options of {@linkcode Conv2D}. */
 export interface Conv2DOptions extends RandomOptions {
@@ -83,6 +94,12 @@ export interface Conv2DOptions extends RandomOptions {
   biasRegularizerL1?: number;
   /** L2 penalty on the biases. */
   biasRegularizerL2?: number;
+  /**
+   * How the CPU backends compute it: `"im2col"`, `"winograd"` (3×3 kernels, stride 1,
+   * dilation 1; a RangeError otherwise) or `"auto"` (the default), which takes im2col. The
+   * GPU path ignores it.
+   */
+  algorithm?: ConvAlgorithm;
 }
 
 // Samples are lowered a chunk at a time, as many as fit in CHUNK_ELEMENTS elements of
@@ -159,6 +176,8 @@ export class Conv2D implements Layer, GpuLayer {
   readonly biasRegularizerL1: number;
   /** L2 penalty on the biases. */
   readonly biasRegularizerL2: number;
+  /** How the CPU backends compute it (see {@linkcode Conv2DOptions.algorithm}). */
+  readonly algorithm: ConvAlgorithm;
   readonly #window: Window2D;
   #inputs?: Tensor; // [N, C, H, W], cached by forward for backward
   #training = false; // whether the cached forward was a training one
@@ -172,14 +191,18 @@ export class Conv2D implements Layer, GpuLayer {
   #colsViews = new Views();
   #outViews = new Views();
   #dvaluesViews = new Views();
+  #winograd = new WinogradBuffers(); // forward's tiles and products
+  #winogradGradient = new WinogradBuffers(); // the input gradient's
+  #usedWinograd = false; // whether the cached forward took Winograd's algorithm
   #gpuInputs?: GpuTensor; // [N, C, H, W], cached by gpuForward for gpuBackward
   #gpuGeometry?: ConvGeometry; // of the cached gpuForward
 
   /**
    * Creates the layer, drawing weights with `init` unless `weights` are given.
    *
-   * @throws {RangeError} for sizes that are not positive integers, or `"same"` padding with
-   * a stride other than 1.
+   * @throws {RangeError} for sizes that are not positive integers, `"same"` padding with
+   * a stride other than 1, an unknown `algorithm`, or `"winograd"` for a layer that is not
+   * 3×3 with stride 1 and dilation 1.
    * @throws {TypeError} for `weights` or `biases` of the wrong shape.
    */
   constructor(
@@ -277,6 +300,21 @@ export class Conv2D implements Layer, GpuLayer {
     this.weightRegularizerL2 = checkPenalty(options, "weightRegularizerL2", where);
     this.biasRegularizerL1 = checkPenalty(options, "biasRegularizerL1", where);
     this.biasRegularizerL2 = checkPenalty(options, "biasRegularizerL2", where);
+    const algorithm = options.algorithm ?? "auto";
+    if (!ALGORITHMS.includes(algorithm)) {
+      throw new RangeError(
+        `${where}: algorithm must be "auto", "im2col" or "winograd", got ${describe(algorithm)}`,
+      );
+    }
+    if (algorithm === "winograd" && !isWinogradWindow(this.#window)) {
+      throw new RangeError(
+        `${where}: algorithm "winograd" needs a 3×3 kernel with stride 1 and dilation 1, got ` +
+          `kernel ${pairText(this.kernelSize)}, stride ${formatShape(this.stride)}, dilation ${
+            formatShape(this.dilation)
+          }; use "im2col" or "auto"`,
+      );
+    }
+    this.algorithm = algorithm;
   }
 
   /** Rebuilds a layer from {@linkcode Conv2D.config} (weights are drawn anew). */
@@ -321,6 +359,29 @@ export class Conv2D implements Layer, GpuLayer {
     const x = inputs.data, w = this.weights.value.data, y = outputs.data;
     const geometry = { ...window, batch, channels, height, width, outChannels: out, outH, outW };
     this.#colsKept = false;
+    this.#usedWinograd = this.#takesWinograd();
+    if (this.#usedWinograd) {
+      this.#winograd.run(
+        backend,
+        dtype,
+        x,
+        (u) => winogradKernels(w, out, channels, u, false),
+        y,
+        {
+          batch,
+          channels,
+          height,
+          width,
+          out,
+          outH,
+          outW,
+          top: window.padTop,
+          left: window.padLeft,
+        },
+        this.biases?.value.data,
+      );
+      return outputs;
+    }
     if (backend.conv2dForward?.(x, w, this.biases?.value.data, y, geometry)) return outputs;
     const chunk = samplesPerChunk(batch, depth, positions);
     const allCols = training ? this.#cols.get(dtype, [batch * depth * positions]).data : null;
@@ -381,21 +442,43 @@ export class Conv2D implements Layer, GpuLayer {
     const dw = this.weights.grad.data, dx = dinputs.data;
     const dbiases = this.biases?.grad.data;
     const geometry = { ...window, batch, channels, height, width, outChannels: out, outH, outW };
-    const lowered = backend.conv2dBackward?.(
-      x,
-      w,
-      dv,
-      dw,
-      dbiases,
-      wantInputs ? dx : null,
-      geometry,
-    );
-    if (!lowered) this.#lowerBackward(inputs, dv, dx, wantInputs, backend);
+    // Winograd's input gradient: dvalues convolved with the kernels turned by 180° and their
+    // channels swapped, zeros 2 − p on each side; the weights' gradient by im2col below.
+    const winograd = this.#usedWinograd;
+    const dxHere = wantInputs && !winograd ? dx : null;
+    const lowered = backend.conv2dBackward?.(x, w, dv, dw, dbiases, dxHere, geometry);
+    if (!lowered) this.#lowerBackward(inputs, dv, dx, dxHere !== null, backend);
+    if (winograd && wantInputs) {
+      this.#winogradGradient.run(
+        backend,
+        dtype,
+        dv,
+        (u) => winogradKernels(w, out, channels, u, true),
+        dx,
+        {
+          batch,
+          channels: out,
+          height: outH,
+          width: outW,
+          out: channels,
+          outH: height,
+          outW: width,
+          top: 2 - window.padTop,
+          left: 2 - window.padLeft,
+        },
+      );
+    }
     addPenaltyGradient(this.weights, this.weightRegularizerL1, this.weightRegularizerL2);
     if (this.biases) {
       addPenaltyGradient(this.biases, this.biasRegularizerL1, this.biasRegularizerL2);
     }
     return dinputs;
+  }
+
+  // Whether forward computes by Winograd's algorithm: "winograd" always (the constructor
+  // checked the window); "auto" never yet (im2col measured as fast or faster, docs/speed.md).
+  #takesWinograd(): boolean {
+    return this.algorithm === "winograd";
   }
 
   // The backward pass as three products per chunk of samples, for backends without their own
@@ -583,6 +666,7 @@ export class Conv2D implements Layer, GpuLayer {
     }
     if (dh !== 1 || dw !== 1) options.dilation = pairConfig(this.dilation);
     if (!this.biases) options.bias = false;
+    if (this.algorithm !== "auto") options.algorithm = this.algorithm;
     return options;
   }
 }

@@ -72,9 +72,17 @@ Deno.test("Conv2D computes PyTorch's convolution", async (t) => {
   await t.step("batches lowered in chunks of samples, or one by one, give the same", () => {
     // 32 channels of 15×15 lower to 64,800 column elements a sample: chunks of 16 samples,
     // the last of 8; 16×16 images (256 positions) are lowered one sample at a time.
-    for (const [batch, size, channels] of [[40, 15, 32], [3, 16, 3]]) {
+    // Each algorithm: Winograd's F(2×2, 3×3) (layers/_winograd.ts) takes these 3×3 layers too.
+    for (
+      const [batch, size, channels, algorithm] of [
+        [40, 15, 32, "im2col"],
+        [3, 16, 3, "im2col"],
+        [40, 15, 32, "winograd"],
+        [3, 16, 3, "winograd"],
+      ] as const
+    ) {
       const x = Tensor.randn([batch, channels, size, size], { seed: 4 });
-      const conv = new Conv2D(channels, 5, 3, { padding: 1, seed: 5 });
+      const conv = new Conv2D(channels, 5, 3, { padding: 1, seed: 5, algorithm });
       const d = Tensor.randn([batch, 5, size, size], { seed: 6 });
       const reference = naiveConv(
         x.toArray(),

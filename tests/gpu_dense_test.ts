@@ -1,7 +1,16 @@
 import { Dense } from "../layers/dense.ts";
 import { ReLU } from "../activations/relu.ts";
 import assert from "node:assert/strict";
-import { assertClose, compareLayer, fromGpu, gpuTest, randomTensor, toGpu } from "./_gpu.ts";
+import {
+  assertClose,
+  compareLayer,
+  fromGpu,
+  gpuTest,
+  randomTensor,
+  relativeError,
+  toGpu,
+} from "./_gpu.ts";
+import { gpuSumColumns } from "../backends/webgpu_ops.ts";
 
 gpuTest("Dense and ReLU on the GPU equal the CPU, forward and backward", async (ctx, t) => {
   for (const [rows, inF, outF] of [[1, 1, 1], [5, 3, 7], [33, 17, 65], [64, 130, 9]]) {
@@ -40,4 +49,22 @@ gpuTest("a lost device becomes an Error", async (ctx) => {
   const x = toGpu(ctx, randomTensor([2, 2], 1));
   ctx.device.destroy();
   await assert.rejects(fromGpu(ctx, x), /test: WebGPU (failed|readback failed)/);
+});
+
+gpuTest("gpuSumColumns is a tree reduction equal to the float64 sums", async (ctx, t) => {
+  for (const [rows, cols] of [[1, 1], [17, 15], [300, 33], [2049, 65], [5, 1000]]) {
+    await t.step(`${rows} × ${cols}`, async () => {
+      const x = randomTensor([rows, cols], rows + cols);
+      const start = randomTensor([cols], 3);
+      const out = toGpu(ctx, start);
+      gpuSumColumns(ctx, {}, "sum", toGpu(ctx, x), out, rows, cols, true);
+      const [got] = await fromGpu(ctx, out);
+      const expected = Array.from(start.data, (s, c) => {
+        let sum = 0;
+        for (let r = 0; r < rows; r++) sum += x.data[r * cols + c];
+        return s + sum;
+      });
+      assert.ok(relativeError(got, expected) < 1e-6 * Math.sqrt(rows));
+    });
+  }
 });
