@@ -8,9 +8,10 @@
 // Workgroup memory holds op(a)'s tile k-major (`tileA[kk][row]`) and op(b)'s tile k-major
 // (`tileB[kk][col]`), both as vec4s: an invocation reads one vec4 of 4 rows and one vec4 of 4
 // columns per kk and does 16 multiply-adds. Global reads are vec4s where the operand's rows
-// in memory, its batch stride and the dimension read contiguously are multiples of 4 (a
-// vec4 then never straddles an edge: it is wholly inside or wholly out); otherwise the same
-// kernel loads scalars. Edge tiles load zeros outside [m, k] and [k, n] and write nothing
+// in memory, its batch stride, its offset and the dimension read contiguously are multiples
+// of 4 (a vec4 then never straddles an edge: it is wholly inside or wholly out); otherwise
+// the same kernel loads scalars. Offsets (elements into a buffer where an operand starts)
+// let a product read and write slices of larger buffers, e.g. one time step of a sequence. Edge tiles load zeros outside [m, k] and [k, n] and write nothing
 // outside [m, n], so any m, k, n ≥ 1 works.
 //
 // This file makes the WGSL and the dispatch (a plan); backends/webgpu_ops.ts runs it.
@@ -78,6 +79,12 @@ export interface TiledMatmulArgs {
   strideB?: number;
   /** Elements between consecutive products' `c` (default `m·n`). */
   strideC?: number;
+  /** Elements of `a`'s buffer before its first product's `a` (default 0). */
+  offsetA?: number;
+  /** Elements of `b`'s buffer before its first product's `b` (default 0). */
+  offsetB?: number;
+  /** Elements of `c`'s buffer before its first product's `c` (default 0). */
+  offsetC?: number;
   /** False forces scalar loads and stores (tests, benchmarks); true uses vec4s where they fit. */
   vec4?: boolean;
   /** Depth of a k-tile, 16 (default) or 32. */
@@ -94,7 +101,10 @@ export interface TiledMatmulPlan {
   readonly code: string;
   /** The tensors in binding order: a (b unless shared), c, bias if any. */
   readonly tensors: readonly GpuTensor[];
-  /** The uniform words: m, k, n, strideA, strideB, strideC, tilesN, tilesM, total. */
+  /**
+   * The uniform words: m, k, n, strideA, strideB, strideC, tilesN, tilesM, total, offsetA,
+   * offsetB, offsetC.
+   */
   readonly uniforms: readonly number[];
   /** Workgroups `[x, y, z]`: `[tilesN, tilesM, batch]`, folded past 65535. */
   readonly workgroups: readonly [number, number, number];
@@ -153,10 +163,10 @@ export function planTiledMatmul(args: TiledMatmulArgs): TiledMatmulPlan | undefi
   const strideA = args.strideA ?? m * k;
   const strideB = args.strideB ?? k * n;
   const strideC = args.strideC ?? m * n;
+  const { offsetA = 0, offsetB = 0, offsetC = 0 } = args;
   const tileK = args.tileK ?? TILE_K;
-  for (const [name, value] of Object.entries({ m, k, n, batch, strideA, strideB, strideC })) {
-    checkCount(name, value);
-  }
+  const counts = { m, k, n, batch, strideA, strideB, strideC, offsetA, offsetB, offsetC };
+  for (const [name, value] of Object.entries(counts)) checkCount(name, value);
   if (tileK !== 16 && tileK !== 32) {
     throw new RangeError(`gpuMatmul: tileK must be 16 or 32, got ${tileK}`);
   }
@@ -167,11 +177,30 @@ export function planTiledMatmul(args: TiledMatmulArgs): TiledMatmulPlan | undefi
       } elements)`,
     );
   }
-  const last = (stride: number, size: number) => size === 0 ? 0 : (batch - 1) * stride + size;
-  const span = (stride: number) => batch > 1 ? `batch ${batch}, stride ${stride}` : "one product";
-  checkTensor("a", a, last(strideA, m * k), `m·k = ${m}·${k} with ${span(strideA)}`);
-  checkTensor("b", b, last(strideB, k * n), `k·n = ${k}·${n} with ${span(strideB)}`);
-  checkTensor("c", c, last(strideC, m * n), `m·n = ${m}·${n} with ${span(strideC)}`);
+  // The elements an operand's products reach: offset + (batch − 1)·stride + size.
+  const last = (offset: number, stride: number, size: number) =>
+    size === 0 ? 0 : offset + (batch - 1) * stride + size;
+  const span = (offset: number, stride: number) =>
+    (batch > 1 ? `batch ${batch}, stride ${stride}` : "one product") +
+    (offset > 0 ? `, offset ${offset}` : "");
+  checkTensor(
+    "a",
+    a,
+    last(offsetA, strideA, m * k),
+    `m·k = ${m}·${k} with ${span(offsetA, strideA)}`,
+  );
+  checkTensor(
+    "b",
+    b,
+    last(offsetB, strideB, k * n),
+    `k·n = ${k}·${n} with ${span(offsetB, strideB)}`,
+  );
+  checkTensor(
+    "c",
+    c,
+    last(offsetC, strideC, m * n),
+    `m·n = ${m}·${n} with ${span(offsetC, strideC)}`,
+  );
   if (bias) checkTensor("bias", bias, n, `n = ${n}`);
   for (const [name, t] of [["a", a], ["b", b], ["bias", bias]] as const) {
     if (t && t.buffer === c.buffer) {
@@ -183,13 +212,14 @@ export function planTiledMatmul(args: TiledMatmulArgs): TiledMatmulPlan | undefi
   }
   if (m === 0 || n === 0 || batch === 0) return undefined;
 
-  // vec4 reads need 4-aligned rows (the dimension read contiguously), batch offsets and
-  // buffers of whole vec4s.
+  // vec4 reads need 4-aligned rows (the dimension read contiguously), batch strides,
+  // offsets and buffers of whole vec4s.
   const vec4 = args.vec4 ?? true;
-  const aligned = (stride: number) => batch === 1 || stride % 4 === 0;
-  let vecA = vec4 && (transA ? m : k) % 4 === 0 && aligned(strideA) && vec4Buffer(a);
-  let vecB = vec4 && (transB ? k : n) % 4 === 0 && aligned(strideB) && vec4Buffer(b);
-  const vecC = vec4 && n % 4 === 0 && aligned(strideC) && vec4Buffer(c);
+  const aligned = (offset: number, stride: number) =>
+    offset % 4 === 0 && (batch === 1 || stride % 4 === 0);
+  let vecA = vec4 && (transA ? m : k) % 4 === 0 && aligned(offsetA, strideA) && vec4Buffer(a);
+  let vecB = vec4 && (transB ? k : n) % 4 === 0 && aligned(offsetB, strideB) && vec4Buffer(b);
+  const vecC = vec4 && n % 4 === 0 && aligned(offsetC, strideC) && vec4Buffer(c);
   const shared = a.buffer === b.buffer;
   if (shared) vecA = vecB = vecA && vecB; // one binding, one view
   const variant: TiledMatmulVariant = {
@@ -218,7 +248,20 @@ export function planTiledMatmul(args: TiledMatmulArgs): TiledMatmulPlan | undefi
     label: variantLabel(variant),
     code: tiledMatmulCode(variant),
     tensors,
-    uniforms: [m, k, n, strideA, strideB, strideC, tilesN, tilesM, total],
+    uniforms: [
+      m,
+      k,
+      n,
+      strideA,
+      strideB,
+      strideC,
+      tilesN,
+      tilesM,
+      total,
+      offsetA,
+      offsetB,
+      offsetC,
+    ],
     workgroups,
   };
 }
@@ -357,7 +400,7 @@ function generate(v: TiledMatmulVariant): string {
   const sourceB = v.shared ? "a" : "b";
   return /* wgsl */ `// ${variantLabel(v)}
 struct P { m: u32, k: u32, n: u32, strideA: u32, strideB: u32, strideC: u32,
-           tilesN: u32, tilesM: u32, total: u32 };
+           tilesN: u32, tilesM: u32, total: u32, offsetA: u32, offsetB: u32, offsetC: u32 };
 @group(0) @binding(0) var<uniform> p: P;
 ${bindings.join("\n")}
 var<workgroup> tileA: array<vec4<f32>, ${v.tileK * Q}>; // [tileK][${TILE} rows / 4]
@@ -375,9 +418,9 @@ fn main(
   let tn = w % p.tilesN;
   let tm = (w / p.tilesN) % p.tilesM;
   let batch = w / (p.tilesN * p.tilesM);
-  let offA = batch * p.strideA;
-  let offB = batch * p.strideB;
-  let offC = batch * p.strideC;
+  let offA = p.offsetA + batch * p.strideA;
+  let offB = p.offsetB + batch * p.strideB;
+  let offC = p.offsetC + batch * p.strideC;
   let m0 = tm * ${TILE}u;
   let n0 = tn * ${TILE}u;
   let tx = local.x;

@@ -37,6 +37,15 @@ export interface GpuMatmulOptions {
   strideB?: number;
   /** Elements between consecutive products' `c` (default `m·n`). */
   strideC?: number;
+  /**
+   * Elements of `a`'s buffer before its first product's `a` (default 0): a product over a
+   * slice of a larger tensor, e.g. one time step of `[T, batch, features]`.
+   */
+  offsetA?: number;
+  /** Elements of `b`'s buffer before its first product's `b` (default 0). */
+  offsetB?: number;
+  /** Elements of `c`'s buffer before its first product's `c` (default 0). */
+  offsetC?: number;
 }
 
 // c[m, n] (+)= op(a)·op(b) (+ bias): one invocation per element of c. The tests' reference;
@@ -45,7 +54,8 @@ function naiveMatmulCode(transA: boolean, transB: boolean, accumulate: boolean, 
   const aAt = transA ? "a[p.offA + kk * p.m + row]" : "a[p.offA + row * p.k + kk]";
   const bAt = transB ? "b[p.offB + col * p.k + kk]" : "b[p.offB + kk * p.n + col]";
   return /* wgsl */ `
-struct P { m: u32, k: u32, n: u32, strideA: u32, strideB: u32, strideC: u32, offA: u32, offB: u32 };
+struct P { m: u32, k: u32, n: u32, strideA: u32, strideB: u32, strideC: u32, offA: u32, offB: u32,
+           offC: u32 };
 @group(0) @binding(0) var<uniform> q: P;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -57,11 +67,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let col = gid.x;
   if (row >= q.m || col >= q.n) { return; }
   var p = q;
-  p.offA = gid.z * q.strideA;
-  p.offB = gid.z * q.strideB;
+  p.offA = q.offA + gid.z * q.strideA;
+  p.offB = q.offB + gid.z * q.strideB;
   var sum = 0.0;
   for (var kk = 0u; kk < p.k; kk++) { sum += ${aAt} * ${bAt}; }
-  let at = gid.z * q.strideC + row * q.n + col;
+  let at = q.offC + gid.z * q.strideC + row * q.n + col;
   ${bias ? "sum += bias[col];" : ""}
   ${accumulate ? "c[at] += sum;" : "c[at] = sum;"}
 }`;
@@ -87,7 +97,8 @@ export function gpuMatmulNaive(
   const code = naiveMatmulCode(transA, transB, accumulate, bias !== undefined);
   const tensors = bias ? [a, b, c, bias] : [a, b, c];
   const strides = [options.strideA ?? m * k, options.strideB ?? k * n, options.strideC ?? m * n];
-  ctx.run(owner, key, kernel("matmul (naive)", code), tensors, [m, k, n, ...strides, 0, 0], [
+  const offsets = [options.offsetA ?? 0, options.offsetB ?? 0, options.offsetC ?? 0];
+  ctx.run(owner, key, kernel("matmul (naive)", code), tensors, [m, k, n, ...strides, ...offsets], [
     Math.ceil(n / 8),
     Math.ceil(m / 8),
     batch,
@@ -97,6 +108,7 @@ export function gpuMatmulNaive(
 /**
  * `c[m, n] (+)= op(a)·op(b) (+ bias)` on the device, where `op(a)` is `a [m, k]` or, with
  * `transA`, the transpose of `a [k, m]`; likewise `b [k, n]` or `b [n, k]` with `transB`.
+ * Each operand may start `offsetA`, `offsetB`, `offsetC` elements into its buffer.
  */
 export function gpuMatmul(
   ctx: GpuContext,

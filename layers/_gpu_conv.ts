@@ -16,6 +16,7 @@ import type { ConvGeometry, Window2D } from "../core/backend.ts";
 import { formatShape } from "../core/tensor.ts";
 import { kernel } from "../backends/webgpu_ops.ts";
 import { outputSize } from "./_im2col.ts";
+import { CHANNEL_AT, workgroupReduce } from "./_gpu_reduce.ts";
 
 export type { ConvGeometry };
 
@@ -589,6 +590,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   out[i] = sum;
 }`;
 
+// One invocation per element of `out`, the last of `tensors`: a naive kernel's dispatch.
+function runNaive(
+  ctx: GpuContext,
+  owner: object,
+  key: string,
+  label: string,
+  code: string,
+  g: ConvGeometry,
+  tensors: readonly GpuTensor[],
+): void {
+  const out = tensors[tensors.length - 1];
+  ctx.run(owner, key, kernel(label, code), tensors, words(g, 0, 0, 0, 0), gridFor(out.size));
+}
+
 /** {@linkcode gpuConvForward} by the naive direct convolution (the tests' reference). */
 export function gpuConvForwardNaive(
   ctx: GpuContext,
@@ -602,14 +617,7 @@ export function gpuConvForwardNaive(
 ): void {
   const tensors = biases ? [inputs, weights, biases, outputs] : [inputs, weights, outputs];
   const code = NAIVE_FORWARD(biases !== undefined);
-  ctx.run(
-    owner,
-    key,
-    kernel("Conv2D.forward (naive)", code),
-    tensors,
-    words(g, 0, 0, 0, 0),
-    gridFor(outputs.size),
-  );
+  runNaive(ctx, owner, key, "Conv2D.forward (naive)", code, g, tensors);
 }
 
 /** {@linkcode gpuConvWeightGradient} by the naive direct convolution (the tests' reference). */
@@ -623,14 +631,7 @@ export function gpuConvWeightGradientNaive(
   dweights: GpuTensor,
 ): void {
   const label = "Conv2D.backward dweights (naive)";
-  ctx.run(
-    owner,
-    key,
-    kernel(label, NAIVE_WEIGHT_GRADIENT),
-    [inputs, dvalues, dweights],
-    words(g, 0, 0, 0, 0),
-    gridFor(dweights.size),
-  );
+  runNaive(ctx, owner, key, label, NAIVE_WEIGHT_GRADIENT, g, [inputs, dvalues, dweights]);
 }
 
 /** {@linkcode gpuConvInputGradient} by brute force (the tests' reference). */
@@ -644,14 +645,7 @@ export function gpuConvInputGradientNaive(
   dinputs: GpuTensor,
 ): void {
   const label = "Conv2D.backward dinputs (naive)";
-  ctx.run(
-    owner,
-    key,
-    kernel(label, NAIVE_INPUT_GRADIENT),
-    [dvalues, weights, dinputs],
-    words(g, 0, 0, 0, 0),
-    gridFor(dinputs.size),
-  );
+  runNaive(ctx, owner, key, label, NAIVE_INPUT_GRADIENT, g, [dvalues, weights, dinputs]);
 }
 
 // out[f] += Σ_{n,p} x[n, f, p]: a workgroup per channel, a strided sum per invocation, then
@@ -661,7 +655,8 @@ struct P { batch: u32, channels: u32, positions: u32 };
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-var<workgroup> partial: array<f32, 256>;
+${workgroupReduce(256)}
+${CHANNEL_AT}
 @compute @workgroup_size(256)
 fn main(
   @builtin(local_invocation_id) lid: vec3u,
@@ -672,16 +667,10 @@ fn main(
   if (f >= p.channels) { return; }
   var sum = 0.0;
   for (var m = lid.x; m < p.batch * p.positions; m += 256u) {
-    let n = m / p.positions;
-    sum += x[(n * p.channels + f) * p.positions + m - n * p.positions];
+    sum += x[channelAt(f, m, p.channels, p.positions)];
   }
-  partial[lid.x] = sum;
-  workgroupBarrier();
-  for (var width = 128u; width > 0u; width >>= 1u) {
-    if (lid.x < width) { partial[lid.x] += partial[lid.x + width]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) { out[f] += partial[0]; }
+  let total = reduce(lid.x, sum);
+  if (lid.x == 0u) { out[f] += total; }
 }`;
 
 /** `out[channels] += Σ_{n,p} x[n, channel, p]` for `x` [batch, channels, positions] (a bias gradient). */
@@ -720,6 +709,32 @@ fn covering(at: u32, pad: u32, kernel: u32, stride: u32, outputs: u32) -> vec2u 
   let last = i32(at + pad) - i32(kernel) + 1;
   let first = select(0u, (u32(max(last, 0)) + stride - 1u) / stride, last > 0);
   return vec2u(first, min((at + pad) / stride + 1u, outputs));
+}
+// Output i = (plane, oh, ow)'s window clipped to the image: input rows [rows.x, rows.y) and
+// columns [columns.x, columns.y) of the plane that starts at \`base\`.
+struct PoolWindow { base: u32, rows: vec2u, columns: vec2u };
+fn windowOf(i: u32) -> PoolWindow {
+  let ow = i % p.outW;
+  let oh = (i / p.outW) % p.outH;
+  let top = i32(oh * p.strideH) - i32(p.padTop);
+  let left = i32(ow * p.strideW) - i32(p.padLeft);
+  return PoolWindow(
+    (i / (p.outW * p.outH)) * p.height * p.width,
+    vec2u(u32(max(top, 0)), u32(min(top + i32(p.kernelH), i32(p.height)))),
+    vec2u(u32(max(left, 0)), u32(min(left + i32(p.kernelW), i32(p.width)))),
+  );
+}
+// Input i = (plane, ih, iw): its plane, and the output rows [rows.x, rows.y) and columns
+// [columns.x, columns.y) whose windows hold it.
+struct PoolCover { plane: u32, rows: vec2u, columns: vec2u };
+fn coverOf(i: u32) -> PoolCover {
+  let iw = i % p.width;
+  let ih = (i / p.width) % p.height;
+  return PoolCover(
+    i / (p.width * p.height),
+    covering(ih, p.padTop, p.kernelH, p.strideH, p.outH),
+    covering(iw, p.padLeft, p.kernelW, p.strideW, p.outW),
+  );
 }`;
 
 /** The words of {@linkcode POOL_GEOMETRY} for a pooling window over `planes` H×W planes. */

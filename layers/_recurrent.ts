@@ -2,7 +2,9 @@
 // use, the parts of forward and backward around their cell loops), the checks of their
 // inputs, the transposes between batch-major and time-major sequences, cached per-step
 // views, and (from core/_fast_math.ts) a sigmoid and a tanh accurate to a few float64 ulps
-// that are faster than Math.exp/Math.tanh in the gate loops. Private to the layers.
+// that are faster than Math.exp/Math.tanh in the gate loops. Below the CPU parts, their GPU
+// counterparts: the transposes as a kernel, the gate functions in WGSL, and the parts of
+// gpuForward and gpuBackward around the per-step kernels. Private to the layers.
 //
 // Dimension letters: B batch, T time steps, I input features, H hidden units, G gate
 // columns (4·H for the LSTM, 3·H for the GRU), so a row of gates holds G pre-activations.
@@ -22,6 +24,14 @@ import {
   Tensor,
 } from "../core/tensor.ts";
 import { fillExplicit } from "./_weights.ts";
+import {
+  flatIndex,
+  type GpuBackwardOptions,
+  type GpuContext,
+  type GpuTensor,
+  gridFor,
+} from "../core/gpu.ts";
+import { gpuMatmul, gpuSumColumns, kernel } from "../backends/webgpu_ops.ts";
 
 export { exp, sigmoid, sigmoid32, tanh, tanh32 } from "../core/_fast_math.ts";
 
@@ -291,6 +301,30 @@ export interface SequenceGradients {
   dh: FloatArray;
 }
 
+/** What every gpuForward leaves for gpuBackward: buffers of the layer's, all time-major. */
+export interface GpuSequenceCache {
+  /** B */
+  batch: number;
+  /** T */
+  steps: number;
+  /** `[T, B, I]`: the inputs */
+  x: GpuTensor;
+  /** `[T, B, G]`: the gates (pre-activations until each step's cell kernel) */
+  gates: GpuTensor;
+  /** `[T, B, H]`: h after each step */
+  hiddens: GpuTensor;
+  /** `[B, T, H]` or `[B, H]`: the outputs, written by the cell kernels */
+  outputs: GpuTensor;
+}
+
+/** The buffers every gpuBackward starts from. */
+export interface GpuSequenceGradients {
+  /** `[T, B, G]`: d(loss)/d(gate pre-activations), written by the cell kernels */
+  dgates: GpuTensor;
+  /** `[B, H]`: d(loss)/d(h) flowing back from the next step (read from step T − 2 down) */
+  dh: GpuTensor;
+}
+
 /**
  * What LSTM and GRU share: the four params and sizes, the buffers both use, and the parts
  * of forward and backward around their cell loops. The subclasses redeclare their public
@@ -330,6 +364,7 @@ export abstract class Recurrent {
   #dinputsTime = new Scratch(); // [T, B, I]
   #dinputs = new Scratch(); // [B, T, I], reused by backward after a training forward
   #hiddenViews = new StepViews(); // [B, H] per step of #hiddens
+  #gpuCache?: GpuSequenceCache; // what the last gpuForward left for gpuBackward
 
   /** Checks the arguments (errors start with `where`) and creates the params. */
   protected constructor(
@@ -487,4 +522,202 @@ export abstract class Recurrent {
     toBatchMajor(dx, dinputs.data, B, T, I);
     return dinputs;
   }
+
+  /**
+   * A gpuForward's start: checks `inputs` [B, T, I], copies them time-major and hands out
+   * the gate, hidden and output buffers; `gates` = x·W + `bias` (`[G]`) for every step, one
+   * product over all T·B rows.
+   *
+   * @throws {TypeError} for inputs that are not float32 `[batch, T, inputSize]`;
+   * {RangeError} for an empty batch or T = 0.
+   */
+  protected gpuStartForward(
+    ctx: GpuContext,
+    inputs: GpuTensor,
+    bias: GpuTensor,
+  ): GpuSequenceCache {
+    const { inputSize: I, hidden: H } = this;
+    const [B, T] = expectGpuSequence(inputs, `${this.kind}.gpuForward`, I);
+    const G = this.gateCount * H;
+    const x = ctx.buffer(this, "inputs", [T, B, I]); // [T, B, I]
+    gpuSwapLeading(ctx, this, "inputs time-major", inputs, x, B, T, I);
+    const gates = ctx.buffer(this, "gates", [T, B, G]); // [T, B, G]
+    const weights = ctx.param(this.inputWeights).value; // [I, G]
+    gpuMatmul(ctx, this, "input projection", x, weights, gates, T * B, I, G, { bias });
+    const hiddens = ctx.buffer(this, "hiddens", [T, B, H]); // [T, B, H]
+    const shape = this.returnSequences ? [B, T, H] : [B, H];
+    const outputs = ctx.buffer(this, "outputs", shape); // [B, T, H] or [B, H]
+    this.#gpuCache = { batch: B, steps: T, x, gates, hiddens, outputs };
+    return this.#gpuCache;
+  }
+
+  /**
+   * A gpuBackward's start: the last gpuForward's buffers, after checking that `dvalues` is
+   * shaped like its outputs, and the gate gradients and dh (neither initialized: the cell
+   * kernel of step T − 1 reads no dh).
+   *
+   * @throws {Error} before any gpuForward; {TypeError} when `dvalues` is not shaped like
+   * the last gpuForward's outputs.
+   */
+  protected gpuStartBackward(
+    ctx: GpuContext,
+    dvalues: GpuTensor,
+  ): GpuSequenceCache & GpuSequenceGradients {
+    const cache = this.#gpuCache;
+    if (!cache) throw new Error(`${this.kind}.gpuBackward: call gpuForward first`);
+    const { batch: B, steps: T, outputs } = cache;
+    const H = this.hidden;
+    const same = dvalues.size === outputs.size &&
+      dvalues.shape.length === outputs.shape.length &&
+      dvalues.shape.every((d, i) => d === outputs.shape[i]);
+    if (!same || dvalues.dtype !== "float32") {
+      throw new TypeError(
+        `${this.kind}.gpuBackward: dvalues is ${dvalues.dtype} ${formatShape(dvalues.shape)}, ` +
+          `expected float32 ${formatShape(outputs.shape)} like the last gpuForward's outputs`,
+      );
+    }
+    const dgates = ctx.buffer(this, "dgates", [T, B, this.gateCount * H]); // [T, B, G]
+    const dh = ctx.buffer(this, "dh", [B, H]); // [B, H]
+    return { ...cache, dgates, dh };
+  }
+
+  // dW += Xᵀ·dgates   dU += H_{t−1}ᵀ·drec   db_i += Σ dgates   db_h += Σ drec   dinputs = dgates·Wᵀ
+  /**
+   * A gpuBackward's end, after the steps: as {@linkcode Recurrent.finishBackward}, each
+   * gradient one product (or column sum) over all steps.
+   */
+  protected gpuFinishBackward(
+    ctx: GpuContext,
+    cache: GpuSequenceCache,
+    dgates: GpuTensor,
+    drecurrent: GpuTensor,
+    options: GpuBackwardOptions | undefined,
+  ): GpuTensor {
+    const { inputSize: I, hidden: H } = this;
+    const { batch: B, steps: T, x, hiddens } = cache;
+    const G = this.gateCount * H;
+    const W = ctx.param(this.inputWeights), U = ctx.param(this.recurrentWeights);
+    gpuMatmul(ctx, this, "dW", x, dgates, W.grad, I, T * B, G, {
+      transA: true,
+      accumulate: true,
+    });
+    if (T > 1) {
+      // Rows t ≥ 1 of drecurrent only: the first step's recurrent input h₀ is zero.
+      gpuMatmul(ctx, this, "dU", hiddens, drecurrent, U.grad, H, (T - 1) * B, G, {
+        transA: true,
+        accumulate: true,
+        offsetB: B * G,
+      });
+    }
+    const dbi = ctx.param(this.inputBiases).grad, dbh = ctx.param(this.recurrentBiases).grad;
+    gpuSumColumns(ctx, this, "dbi", dgates, dbi, T * B, G, true);
+    gpuSumColumns(ctx, this, "dbh", drecurrent, dbh, T * B, G, true);
+    const dinputs = ctx.buffer(this, "dinputs", [B, T, I]); // [B, T, I]
+    if (options?.inputGradient === false) return dinputs;
+    const dx = ctx.buffer(this, "dinputs time-major", [T, B, I]); // [T, B, I]
+    gpuMatmul(ctx, this, "dinputs", dgates, W.value, dx, T * B, G, I, { transB: true });
+    gpuSwapLeading(ctx, this, "dinputs batch-major", dx, dinputs, T, B, I);
+    return dinputs;
+  }
+}
+
+/**
+ * Checks that `inputs` is a float32 `[batch, T, inputSize]` tensor on the device with a
+ * non-empty batch and at least one step, and returns `[batch, T]`.
+ *
+ * @throws {TypeError} for another rank, feature count or dtype; {RangeError} for an empty
+ * batch or T = 0.
+ */
+export function expectGpuSequence(
+  inputs: GpuTensor,
+  where: string,
+  inputSize: number,
+): [number, number] {
+  const shape = formatShape(inputs.shape);
+  if (inputs.shape.length !== 3 || inputs.shape[2] !== inputSize) {
+    throw new TypeError(`${where}: inputs must be [batch, T, ${inputSize}], got shape ${shape}`);
+  }
+  if (inputs.dtype !== "float32") {
+    throw new TypeError(`${where}: inputs must be float32 on the device, got ${inputs.dtype}`);
+  }
+  const [batch, steps] = inputs.shape;
+  if (batch === 0) throw new RangeError(`${where}: inputs are an empty batch (shape ${shape})`);
+  if (steps === 0) {
+    throw new RangeError(`${where}: inputs have no time steps (T = 0, shape ${shape})`);
+  }
+  return [batch, steps];
+}
+
+// out[c, a, f] = src[a, c, f]: [A, C, F] → [C, A, F], one invocation per element of out.
+const SWAP_LEADING = /* wgsl */ `
+struct P { A: u32, C: u32, F: u32 };
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  if (i >= p.A * p.C * p.F) { return; }
+  let f = i % p.F;
+  let a = (i / p.F) % p.A;
+  let c = i / (p.F * p.A);
+  out[i] = src[(a * p.C + c) * p.F + f];
+}`;
+
+/**
+ * {@linkcode toTimeMajor} (A = B, C = T) and {@linkcode toBatchMajor} (A = T, C = B) on the
+ * device: `src` [A, C, F] → `out` [C, A, F].
+ */
+export function gpuSwapLeading(
+  ctx: GpuContext,
+  owner: object,
+  key: string,
+  src: GpuTensor, // [A, C, F]
+  out: GpuTensor, // [C, A, F]
+  A: number,
+  C: number,
+  F: number,
+): void {
+  const count = A * C * F;
+  const code = kernel("Recurrent swap leading dimensions", SWAP_LEADING);
+  ctx.run(owner, key, code, [src, out], [A, C, F], gridFor(count));
+}
+
+/**
+ * WGSL functions of the cell kernels: `logistic(x)` = σ(x) = 1/(1 + e) for x ≥ 0, else
+ * e/(1 + e), with e = exp(−|x|) ≤ 1 (no exp overflows); `tanhAccurate(x)`, tanh without the
+ * builtin (whose accuracy varies by driver): its Taylor series to x⁹ for |x| < 1/4, else
+ * sign(x)·(1 − e)/(1 + e) with e = exp(−2|x|) (as the Tanh activation's GPU side).
+ */
+export const GATE_FUNCTIONS: string = /* wgsl */ `
+fn logistic(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+fn tanhAccurate(x: f32) -> f32 {
+  let a = abs(x);
+  let x2 = x * x;
+  // x − x³/3 + 2x⁵/15 − 17x⁷/315 + 62x⁹/2835
+  let series = x * (1.0 + x2 * (-0.33333333 + x2 * (0.13333333 +
+    x2 * (-0.053968254 + x2 * 0.021869488))));
+  let e = exp(-2.0 * a);
+  return select(sign(x) * (1.0 - e) / (1.0 + e), series, a < 0.25);
+}`;
+
+/**
+ * The uniforms of the cell kernels (`p`): B, H, the step t, T, and whether the outputs hold
+ * every step (1) or only the last (0); {@linkcode cellUniforms} gives their words.
+ */
+export const CELL_UNIFORMS: string = /* wgsl */ `
+struct P { batch: u32, hidden: u32, t: u32, steps: u32, sequences: u32 };
+@group(0) @binding(0) var<uniform> p: P;`;
+
+/** The words of {@linkcode CELL_UNIFORMS} for step t of a `[B, T]` sequence. */
+export function cellUniforms(
+  cache: GpuSequenceCache,
+  hidden: number,
+  t: number,
+  sequences: boolean,
+): number[] {
+  return [cache.batch, hidden, t, cache.steps, sequences ? 1 : 0];
 }

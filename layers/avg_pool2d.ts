@@ -188,16 +188,10 @@ const AVG_POOL_FORWARD = /* wgsl */ `${POOL_GEOMETRY}
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   ${flatIndex()}
   if (i >= p.planes * p.outH * p.outW) { return; }
-  let ow = i % p.outW;
-  let oh = (i / p.outW) % p.outH;
-  let base = (i / (p.outW * p.outH)) * p.height * p.width;
-  let top = i32(oh * p.strideH) - i32(p.padTop);
-  let left = i32(ow * p.strideW) - i32(p.padLeft);
-  let hTo = u32(min(top + i32(p.kernelH), i32(p.height)));
-  let wTo = u32(min(left + i32(p.kernelW), i32(p.width)));
+  let w = windowOf(i);
   var sum = 0.0;
-  for (var ih = u32(max(top, 0)); ih < hTo; ih++) {
-    for (var iw = u32(max(left, 0)); iw < wTo; iw++) { sum += x[base + ih * p.width + iw]; }
+  for (var ih = w.rows.x; ih < w.rows.y; ih++) {
+    for (var iw = w.columns.x; iw < w.columns.y; iw++) { sum += x[w.base + ih * p.width + iw]; }
   }
   out[i] = sum * p.scale;
 }`;
@@ -210,15 +204,11 @@ const AVG_POOL_BACKWARD = /* wgsl */ `${POOL_GEOMETRY}
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   ${flatIndex()}
   if (i >= p.planes * p.height * p.width) { return; }
-  let iw = i % p.width;
-  let ih = (i / p.width) % p.height;
-  let plane = i / (p.width * p.height);
-  let rows = covering(ih, p.padTop, p.kernelH, p.strideH, p.outH);
-  let columns = covering(iw, p.padLeft, p.kernelW, p.strideW, p.outW);
+  let c = coverOf(i);
   var sum = 0.0;
-  for (var oh = rows.x; oh < rows.y; oh++) {
-    for (var ow = columns.x; ow < columns.y; ow++) {
-      sum += dv[(plane * p.outH + oh) * p.outW + ow] * p.scale;
+  for (var oh = c.rows.x; oh < c.rows.y; oh++) {
+    for (var ow = c.columns.x; ow < c.columns.y; ow++) {
+      sum += dv[(c.plane * p.outH + oh) * p.outW + ow] * p.scale;
     }
   }
   dx[i] = sum;

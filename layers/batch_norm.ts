@@ -32,6 +32,7 @@ import {
 } from "../core/gpu.ts";
 import { kernel } from "../backends/webgpu_ops.ts";
 import { checkGpuGradient } from "./_gpu_conv.ts";
+import { CHANNEL_AT, workgroupReduce } from "./_gpu_reduce.ts";
 
 /** Options of {@linkcode BatchNorm}. */
 export interface BatchNormOptions {
@@ -523,18 +524,8 @@ struct P {
 const BATCH_STATISTICS = /* wgsl */ `${GPU_PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> stats: array<f32>;
-var<workgroup> partial: array<f32, 256>;
-fn reduce(lid: u32, value: f32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var width = 128u; width > 0u; width >>= 1u) {
-    if (lid < width) { partial[lid] += partial[lid + width]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
+${workgroupReduce(256)}
+${CHANNEL_AT}
 @compute @workgroup_size(256)
 fn main(
   @builtin(local_invocation_id) lid: vec3u,
@@ -546,14 +537,12 @@ fn main(
   let count = p.batch * p.positions;
   var sum = 0.0;
   for (var m = lid.x; m < count; m += 256u) {
-    let n = m / p.positions;
-    sum += x[(n * p.features + f) * p.positions + m - n * p.positions];
+    sum += x[channelAt(f, m, p.features, p.positions)];
   }
   let mean = reduce(lid.x, sum) / f32(count);
   var squares = 0.0;
   for (var m = lid.x; m < count; m += 256u) {
-    let n = m / p.positions;
-    let d = x[(n * p.features + f) * p.positions + m - n * p.positions] - mean;
+    let d = x[channelAt(f, m, p.features, p.positions)] - mean;
     squares += d * d;
   }
   let variance = reduce(lid.x, squares) / f32(count);
@@ -619,7 +608,8 @@ const BACKWARD_SUMS = /* wgsl */ `${GPU_PARAMS}
 @group(0) @binding(4) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dbeta: array<f32>;
-var<workgroup> partial: array<vec2f, 256>;
+${workgroupReduce(256, "vec2f")}
+${CHANNEL_AT}
 @compute @workgroup_size(256)
 fn main(
   @builtin(local_invocation_id) lid: vec3u,
@@ -631,19 +621,13 @@ fn main(
   let mean = stats[f];
   var sum = vec2f();
   for (var m = lid.x; m < p.batch * p.positions; m += 256u) {
-    let n = m / p.positions;
-    let at = (n * p.features + f) * p.positions + m - n * p.positions;
+    let at = channelAt(f, m, p.features, p.positions);
     sum += vec2f(dv[at], dv[at] * (x[at] - mean));
   }
-  partial[lid.x] = sum;
-  workgroupBarrier();
-  for (var width = 128u; width > 0u; width >>= 1u) {
-    if (lid.x < width) { partial[lid.x] += partial[lid.x + width]; }
-    workgroupBarrier();
-  }
+  let total = reduce(lid.x, sum);
   if (lid.x == 0u) {
-    let sumDv = partial[0].x;
-    let sumDvXhat = partial[0].y * stats[p.features + f];
+    let sumDv = total.x;
+    let sumDvXhat = total.y * stats[p.features + f];
     sums[f] = sumDv;
     sums[p.features + f] = sumDvXhat;
     dgamma[f] += sumDvXhat;

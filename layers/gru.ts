@@ -6,7 +6,20 @@ import type { RandomOptions } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
 import type { DType, FloatArray, NestedArray, Tensor } from "../core/tensor.ts";
 import {
+  flatIndex,
+  type GpuBackwardOptions,
+  type GpuContext,
+  type GpuForwardOptions,
+  type GpuLayer,
+  type GpuTensor,
+  gridFor,
+} from "../core/gpu.ts";
+import { gpuMatmul, kernel } from "../backends/webgpu_ops.ts";
+import {
   affine,
+  CELL_UNIFORMS,
+  cellUniforms,
+  GATE_FUNCTIONS,
   Recurrent,
   RECURRENT_TORCH_NAMES,
   rightProduct,
@@ -18,7 +31,7 @@ import {
 
 // Dimension letters: B batch, T time steps, I = inputSize, H = hidden, G = 3·H gate columns
 // (r | z | n). Sequences are kept time-major inside, [T, B, ·], so that each step's rows
-// are contiguous.
+// are contiguous. The GPU side keeps the same layout in buffers of its own.
 
 // What a forward leaves for backward, besides the base's buffers: a view, time-major.
 interface GRUCache extends SequenceCache {
@@ -63,7 +76,8 @@ export interface GRUOptions extends RandomOptions {
  * The input projection of all steps is one product; each step computes `h·U + b_h` (one
  * product), kept for backward since r multiplies its n part, and runs the gates in one
  * loop. Backward (through time) does one product per step, and the weight gradients and
- * d(inputs) as single products after it.
+ * d(inputs) as single products after it. The GPU side (`fitAsync` with `device: "webgpu"`)
+ * does the same products, each step's gates in one kernel.
  *
  * @example
  * ```ts
@@ -84,7 +98,7 @@ export interface GRUOptions extends RandomOptions {
  * assert.ok(Math.abs(h.get(0, 0) - 0.5 * Math.tanh(0.5)) < 1e-15);
  * ```
  */
-export class GRU extends Recurrent implements Layer {
+export class GRU extends Recurrent implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "GRU";
   /** Features per input step (I). */
@@ -189,6 +203,73 @@ export class GRU extends Recurrent implements Layer {
     return this.finishBackward(cache, dgates, drecurrent, options);
   }
 
+  /**
+   * {@linkcode GRU.forward} on the device: `inputs` [batch, T, inputSize] → outputs
+   * [batch, T, hidden] (or [batch, hidden]). Per step, one product (`h·U + b_h`) and one
+   * cell kernel.
+   *
+   * @throws {TypeError} for inputs that are not float32 `[batch, T, inputSize]`;
+   * {RangeError} for an empty batch or T = 0.
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor, _options?: GpuForwardOptions): GpuTensor {
+    const H = this.hidden, G = 3 * H;
+    const bi = ctx.param(this.inputBiases).value, bh = ctx.param(this.recurrentBiases).value;
+    const cache = this.gpuStartForward(ctx, inputs, bi);
+    const { batch: B, steps: T, gates, hiddens, outputs } = cache;
+    const U = ctx.param(this.recurrentWeights).value; // [H, G]
+    const recurrent = ctx.buffer(this, "recurrent", [T, B, G]); // [T, B, G]: h_{t−1}·U + b_h
+    const cell = kernel("GRU cell", CELL_FORWARD);
+    for (let t = 0; t < T; t++) {
+      // h₀ = 0: the first step's recurrent term is b_h, which the cell kernel writes.
+      if (t > 0) {
+        gpuMatmul(ctx, this, `recurrent ${t}`, hiddens, U, recurrent, B, H, G, {
+          bias: bh,
+          offsetA: (t - 1) * B * H,
+          offsetC: t * B * G,
+        });
+      }
+      const words = cellUniforms(cache, H, t, this.returnSequences);
+      const tensors = [gates, recurrent, bh, hiddens, outputs];
+      ctx.run(this, `cell ${t}`, cell, tensors, words, gridFor(B * H));
+    }
+    return outputs;
+  }
+
+  // dh_{t−1} = dvalues_{t−1} + dh_t⊙z + drec_t·Uᵀ (the cell kernel, then the product)
+  // dW += Xᵀ·dgates   dU += H_{t−1}ᵀ·drec   db_i += Σ dgates   db_h += Σ drec   dinputs = dgates·Wᵀ
+  /**
+   * {@linkcode GRU.backward} on the device: `dvalues` [batch, T, hidden] (or [batch,
+   * hidden]) → dinputs [batch, T, inputSize], left uncomputed when `options.inputGradient`
+   * is false. Per step, one cell kernel and one product (`dh += drec·Uᵀ`); the gradients
+   * one product or column sum each over all steps.
+   *
+   * @throws {Error} before any gpuForward; {TypeError} when `dvalues` is not shaped like the
+   * last gpuForward's outputs.
+   */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor, options?: GpuBackwardOptions): GpuTensor {
+    const start = this.gpuStartBackward(ctx, dvalues);
+    const { batch: B, steps: T, gates, hiddens, dgates, dh } = start;
+    const H = this.hidden, G = 3 * H;
+    const U = ctx.param(this.recurrentWeights).value; // [H, G]
+    const recurrent = ctx.buffer(this, "recurrent", [T, B, G]); // [T, B, G]
+    const drecurrent = ctx.buffer(this, "drecurrent", [T, B, G]); // [T, B, G]
+    const cell = kernel("GRU cell backward", CELL_BACKWARD);
+    for (let t = T - 1; t >= 0; t--) {
+      const words = cellUniforms(start, H, t, this.returnSequences);
+      const tensors = [gates, recurrent, hiddens, dvalues, dgates, drecurrent, dh];
+      ctx.run(this, `cell backward ${t}`, cell, tensors, words, gridFor(B * H));
+      // h₀ is a constant: nothing flows back from the first step.
+      if (t > 0) {
+        gpuMatmul(ctx, this, `dh ${t}`, drecurrent, U, dh, B, G, H, {
+          transB: true,
+          accumulate: true,
+          offsetA: t * B * G,
+        });
+      }
+    }
+    return this.gpuFinishBackward(ctx, start, dgates, drecurrent, options);
+  }
+
   /** `[inputWeights, recurrentWeights, inputBiases, recurrentBiases]` */
   params(): Param[] {
     return [this.inputWeights, this.recurrentWeights, this.inputBiases, this.recurrentBiases];
@@ -276,3 +357,104 @@ function cellBackward(
     }
   }
 }
+
+// ---- The GPU side ------------------------------------------------------------------------
+
+// Step t's gates and h on the device, as cellForward: one invocation per (b, j) takes the
+// recurrent terms of its three columns (b_h at step 0, which it writes into `recurrent` for
+// backward), turns `gates` into r, z, n in place and writes h at step t of `hiddens`, and
+// into the outputs (at [b, t, j], or at [b, j] on the last step).
+const CELL_FORWARD = /* wgsl */ `
+${CELL_UNIFORMS}
+@group(0) @binding(1) var<storage, read_write> gates: array<f32>; // [T, B, G]
+@group(0) @binding(2) var<storage, read_write> recurrent: array<f32>; // [T, B, G]
+@group(0) @binding(3) var<storage, read> recurrentBiases: array<f32>; // [G]
+@group(0) @binding(4) var<storage, read_write> hiddens: array<f32>; // [T, B, H]
+@group(0) @binding(5) var<storage, read_write> outputs: array<f32>; // [B, T, H] or [B, H]
+${GATE_FUNCTIONS}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  let H = p.hidden;
+  let BH = p.batch * H;
+  if (i >= BH) { return; }
+  let b = i / H;
+  let j = i % H;
+  let row = (p.t * p.batch + b) * 3u * H;
+  let at = p.t * BH + i;
+  var recR = recurrentBiases[j];
+  var recZ = recurrentBiases[H + j];
+  var recN = recurrentBiases[2u * H + j];
+  if (p.t > 0u) {
+    recR = recurrent[row + j];
+    recZ = recurrent[row + H + j];
+    recN = recurrent[row + 2u * H + j];
+  } else {
+    recurrent[row + j] = recR;
+    recurrent[row + H + j] = recZ;
+    recurrent[row + 2u * H + j] = recN;
+  }
+  let r = logistic(gates[row + j] + recR);
+  let z = logistic(gates[row + H + j] + recZ);
+  let n = tanhAccurate(gates[row + 2u * H + j] + r * recN);
+  var hPrev = 0.0; // h₀ = 0
+  if (p.t > 0u) { hPrev = hiddens[at - BH]; }
+  gates[row + j] = r;
+  gates[row + H + j] = z;
+  gates[row + 2u * H + j] = n;
+  let h = (1.0 - z) * n + z * hPrev;
+  hiddens[at] = h;
+  if (p.sequences != 0u) {
+    outputs[(b * p.steps + p.t) * H + j] = h;
+  } else if (p.t + 1u == p.steps) {
+    outputs[i] = h;
+  }
+}`;
+
+// Step t's gate gradients on the device, as cellBackward, with dh = d(loss)/d(h_t) made here:
+// dvalues' step t (every step's outputs) or all of dvalues (the last step's), plus, below
+// the last step, what step t + 1 left in dh; out: its direct part dh⊙z of d(loss)/d(h_{t−1}).
+// dpre_n = dh⊙(1−z)⊙(1−n²)  dpre_z = dh⊙(h_{t−1}−n)⊙z(1−z)  dpre_r = dpre_n⊙(h·U_n + b_hn)⊙r(1−r)  dgates = [dpre_r, dpre_z, dpre_n]  drec = [dpre_r, dpre_z, dpre_n⊙r]
+const CELL_BACKWARD = /* wgsl */ `
+${CELL_UNIFORMS}
+@group(0) @binding(1) var<storage, read> gates: array<f32>; // [T, B, G]: r, z, n
+@group(0) @binding(2) var<storage, read> recurrent: array<f32>; // [T, B, G]
+@group(0) @binding(3) var<storage, read> hiddens: array<f32>; // [T, B, H]
+@group(0) @binding(4) var<storage, read> dvalues: array<f32>; // [B, T, H] or [B, H]
+@group(0) @binding(5) var<storage, read_write> dgates: array<f32>; // [T, B, G]
+@group(0) @binding(6) var<storage, read_write> drecurrent: array<f32>; // [T, B, G]
+@group(0) @binding(7) var<storage, read_write> dh: array<f32>; // [B, H]
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  let H = p.hidden;
+  let BH = p.batch * H;
+  if (i >= BH) { return; }
+  let b = i / H;
+  let j = i % H;
+  let last = p.t + 1u == p.steps;
+  var dhj = 0.0;
+  if (!last) { dhj = dh[i]; }
+  if (p.sequences != 0u) {
+    dhj += dvalues[(b * p.steps + p.t) * H + j];
+  } else if (last) {
+    dhj = dvalues[i];
+  }
+  let row = (p.t * p.batch + b) * 3u * H;
+  let at = p.t * BH + i;
+  let r = gates[row + j];
+  let z = gates[row + H + j];
+  let n = gates[row + 2u * H + j];
+  var hPrev = 0.0;
+  if (p.t > 0u) { hPrev = hiddens[at - BH]; }
+  let dn = dhj * (1.0 - z) * (1.0 - n * n);
+  let dz = dhj * (hPrev - n) * z * (1.0 - z);
+  let dr = dn * recurrent[row + 2u * H + j] * r * (1.0 - r);
+  dgates[row + j] = dr;
+  dgates[row + H + j] = dz;
+  dgates[row + 2u * H + j] = dn;
+  drecurrent[row + j] = dr;
+  drecurrent[row + H + j] = dz;
+  drecurrent[row + 2u * H + j] = dn * r;
+  dh[i] = dhj * z;
+}`;

@@ -17,6 +17,7 @@ import {
   gridFor,
 } from "../core/gpu.ts";
 import { kernel } from "../backends/webgpu_ops.ts";
+import { workgroupReduce } from "./_gpu_reduce.ts";
 
 // float32 rows sum in float64 over four interleaved partial sums: four independent add
 // chains, so that a row's sums are not bound by one add's latency (~3× faster at 128
@@ -91,21 +92,16 @@ function backwardSums32(
 }
 
 // The GPU side: one workgroup of 64 per row (rows folded into y past 65535), each invocation
-// summing a strided share of the row, then a tree reduction through workgroup memory.
-const ROW = /* wgsl */ `
-var<workgroup> partial: array<f32, 64>;
-// Σ over the workgroup of every invocation's value, for all of them.
-fn reduce(lid: u32, value: f32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var width = 32u; width > 0u; width >>= 1u) {
-    if (lid < width) { partial[lid] += partial[lid + width]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier(); // everyone has read it before partial is reused
-  return total;
-}`;
+// summing a strided share of the row, then a tree reduction through workgroup memory. ROW
+// declares `reduce` and opens the entry point, up to the row's `lid` and `start`.
+const ROW = /* wgsl */ `${workgroupReduce(64)}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
+    @builtin(local_invocation_id) lids: vec3u) {
+  let row = wid.x + wid.y * groups.x;
+  if (row >= p.rows) { return; }
+  let lid = lids.x;
+  let start = row * p.features;`;
 
 // mean = Σx/F   invStd = 1/√(Σ(x − mean)²/F + ε)   y = (x − mean)·invStd·gamma + beta
 const FORWARD = /* wgsl */ `
@@ -118,13 +114,6 @@ struct P { rows: u32, features: u32, epsilon: f32 };
 @group(0) @binding(5) var<storage, read_write> means: array<f32>;
 @group(0) @binding(6) var<storage, read_write> invStds: array<f32>;
 ${ROW}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
-    @builtin(local_invocation_id) lids: vec3u) {
-  let row = wid.x + wid.y * groups.x;
-  if (row >= p.rows) { return; }
-  let lid = lids.x;
-  let start = row * p.features;
   var sum = 0.0;
   for (var f = lid; f < p.features; f += 64u) { sum += x[start + f]; }
   let mean = reduce(lid, sum) / f32(p.features);
@@ -154,13 +143,6 @@ struct P { rows: u32, features: u32 };
 @group(0) @binding(5) var<storage, read> invStds: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 ${ROW}
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
-    @builtin(local_invocation_id) lids: vec3u) {
-  let row = wid.x + wid.y * groups.x;
-  if (row >= p.rows) { return; }
-  let lid = lids.x;
-  let start = row * p.features;
   let mean = means[row];
   let invStd = invStds[row];
   var sumG = 0.0;

@@ -6,7 +6,20 @@ import type { RandomOptions } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
 import type { DType, FloatArray, NestedArray, Tensor } from "../core/tensor.ts";
 import {
+  flatIndex,
+  type GpuBackwardOptions,
+  type GpuContext,
+  type GpuForwardOptions,
+  type GpuLayer,
+  type GpuTensor,
+  gridFor,
+} from "../core/gpu.ts";
+import { gpuMap, gpuMatmul, kernel } from "../backends/webgpu_ops.ts";
+import {
   affine,
+  CELL_UNIFORMS,
+  cellUniforms,
+  GATE_FUNCTIONS,
   Recurrent,
   RECURRENT_TORCH_NAMES,
   rightProduct,
@@ -20,7 +33,7 @@ import {
 
 // Dimension letters: B batch, T time steps, I = inputSize, H = hidden, G = 4·H gate columns
 // (i | f | g | o). Sequences are kept time-major inside, [T, B, ·], so that each step's rows
-// are contiguous.
+// are contiguous. The GPU side keeps the same layout in buffers of its own.
 
 // What a forward leaves for backward, besides the base's buffers: views, time-major.
 interface LSTMCache extends SequenceCache {
@@ -66,6 +79,8 @@ export interface LSTMOptions extends RandomOptions {
  * The input projection of all steps is one product; each step adds `h·U` (one product) and
  * runs the gates in one loop. Backward (through time) does one product per step,
  * `dh = dgates·Uᵀ`, and the weight gradients and d(inputs) as single products after it.
+ * The GPU side (`fitAsync` with `device: "webgpu"`) does the same products, each step's
+ * gates in one kernel.
  *
  * @example
  * ```ts
@@ -86,7 +101,7 @@ export interface LSTMOptions extends RandomOptions {
  * assert.deepEqual(h.shape, [1, 1, 1]);
  * ```
  */
-export class LSTM extends Recurrent implements Layer {
+export class LSTM extends Recurrent implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "LSTM";
   /** Features per input step (I). */
@@ -206,6 +221,76 @@ export class LSTM extends Recurrent implements Layer {
     return this.finishBackward(cache, dgates, dgates, options);
   }
 
+  /**
+   * {@linkcode LSTM.forward} on the device: `inputs` [batch, T, inputSize] → outputs
+   * [batch, T, hidden] (or [batch, hidden]). Per step, one product (`gates += h·U`) and one
+   * cell kernel.
+   *
+   * @throws {TypeError} for inputs that are not float32 `[batch, T, inputSize]`;
+   * {RangeError} for an empty batch or T = 0.
+   */
+  gpuForward(ctx: GpuContext, inputs: GpuTensor, _options?: GpuForwardOptions): GpuTensor {
+    const H = this.hidden, G = 4 * H;
+    const bias = ctx.buffer(this, "bias", [G]); // [G]: inputBiases + recurrentBiases
+    const bi = ctx.param(this.inputBiases).value, bh = ctx.param(this.recurrentBiases).value;
+    gpuMap(ctx, this, "bias", "x0 + x1", [bi, bh], bias, G);
+    const cache = this.gpuStartForward(ctx, inputs, bias);
+    const { batch: B, steps: T, gates, hiddens, outputs } = cache;
+    const U = ctx.param(this.recurrentWeights).value; // [H, G]
+    const cells = ctx.buffer(this, "cells", [T, B, H]); // [T, B, H]
+    const tanhCells = ctx.buffer(this, "tanh cells", [T, B, H]); // [T, B, H]
+    const cell = kernel("LSTM cell", CELL_FORWARD);
+    for (let t = 0; t < T; t++) {
+      // h₀ = 0: the first step has no recurrent term.
+      if (t > 0) {
+        gpuMatmul(ctx, this, `recurrent ${t}`, hiddens, U, gates, B, H, G, {
+          accumulate: true,
+          offsetA: (t - 1) * B * H,
+          offsetC: t * B * G,
+        });
+      }
+      const words = cellUniforms(cache, H, t, this.returnSequences);
+      const tensors = [gates, cells, tanhCells, hiddens, outputs];
+      ctx.run(this, `cell ${t}`, cell, tensors, words, gridFor(B * H));
+    }
+    return outputs;
+  }
+
+  // dh_{t−1} = dvalues_{t−1} + dgates_t·Uᵀ (then the cell kernel)   dW += Xᵀ·dgates
+  // dU += H_{t−1}ᵀ·dgates   db_i += Σ dgates   db_h += Σ dgates   dinputs = dgates·Wᵀ
+  /**
+   * {@linkcode LSTM.backward} on the device: `dvalues` [batch, T, hidden] (or [batch,
+   * hidden]) → dinputs [batch, T, inputSize], left uncomputed when `options.inputGradient`
+   * is false. Per step, one cell kernel and one product (`dh = dgates·Uᵀ`); the gradients
+   * one product or column sum each over all steps.
+   *
+   * @throws {Error} before any gpuForward; {TypeError} when `dvalues` is not shaped like the
+   * last gpuForward's outputs.
+   */
+  gpuBackward(ctx: GpuContext, dvalues: GpuTensor, options?: GpuBackwardOptions): GpuTensor {
+    const start = this.gpuStartBackward(ctx, dvalues);
+    const { batch: B, steps: T, gates, dgates, dh } = start;
+    const H = this.hidden, G = 4 * H;
+    const U = ctx.param(this.recurrentWeights).value; // [H, G]
+    const cells = ctx.buffer(this, "cells", [T, B, H]); // [T, B, H]
+    const tanhCells = ctx.buffer(this, "tanh cells", [T, B, H]); // [T, B, H]
+    const dc = ctx.buffer(this, "dc", [B, H]); // [B, H]: d(loss)/d(c) from the next step
+    const cell = kernel("LSTM cell backward", CELL_BACKWARD);
+    for (let t = T - 1; t >= 0; t--) {
+      const words = cellUniforms(start, H, t, this.returnSequences);
+      const tensors = [gates, cells, tanhCells, dvalues, dgates, dh, dc];
+      ctx.run(this, `cell backward ${t}`, cell, tensors, words, gridFor(B * H));
+      // h₀ is a constant: nothing flows back from the first step.
+      if (t > 0) {
+        gpuMatmul(ctx, this, `dh ${t}`, dgates, U, dh, B, G, H, {
+          transB: true,
+          offsetA: t * B * G,
+        });
+      }
+    }
+    return this.gpuFinishBackward(ctx, start, dgates, dgates, options);
+  }
+
   /** `[inputWeights, recurrentWeights, inputBiases, recurrentBiases]` */
   params(): Param[] {
     return [this.inputWeights, this.recurrentWeights, this.inputBiases, this.recurrentBiases];
@@ -322,3 +407,99 @@ function cellBackward(
     }
   }
 }
+
+// ---- The GPU side ------------------------------------------------------------------------
+
+// Step t's gates and cell on the device, as cellForward: one invocation per (b, j) turns
+// its four pre-activations into i, f, g, o in place and writes c, tanh(c) and h at step t,
+// and h into the outputs (at [b, t, j], or at [b, j] on the last step).
+const CELL_FORWARD = /* wgsl */ `
+${CELL_UNIFORMS}
+@group(0) @binding(1) var<storage, read_write> gates: array<f32>; // [T, B, G]
+@group(0) @binding(2) var<storage, read_write> cells: array<f32>; // [T, B, H]
+@group(0) @binding(3) var<storage, read_write> tanhCells: array<f32>; // [T, B, H]
+@group(0) @binding(4) var<storage, read_write> hiddens: array<f32>; // [T, B, H]
+@group(0) @binding(5) var<storage, read_write> outputs: array<f32>; // [B, T, H] or [B, H]
+${GATE_FUNCTIONS}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  let H = p.hidden;
+  let BH = p.batch * H;
+  if (i >= BH) { return; }
+  let b = i / H;
+  let j = i % H;
+  let row = (p.t * p.batch + b) * 4u * H;
+  let at = p.t * BH + i;
+  let ig = logistic(gates[row + j]);
+  let f = logistic(gates[row + H + j]);
+  let g = tanhAccurate(gates[row + 2u * H + j]);
+  let o = logistic(gates[row + 3u * H + j]);
+  gates[row + j] = ig;
+  gates[row + H + j] = f;
+  gates[row + 2u * H + j] = g;
+  gates[row + 3u * H + j] = o;
+  var cPrev = 0.0; // c₀ = 0
+  if (p.t > 0u) { cPrev = cells[at - BH]; }
+  let c = f * cPrev + ig * g;
+  let tc = tanhAccurate(c);
+  let h = o * tc;
+  cells[at] = c;
+  tanhCells[at] = tc;
+  hiddens[at] = h;
+  if (p.sequences != 0u) {
+    outputs[(b * p.steps + p.t) * H + j] = h;
+  } else if (p.t + 1u == p.steps) {
+    outputs[i] = h;
+  }
+}`;
+
+// Step t's gate gradients on the device, as cellBackward, with dh = d(loss)/d(h_t) made here:
+// dvalues' step t (every step's outputs) or all of dvalues (the last step's), plus, below
+// the last step, what the product of step t + 1 left in dh; dc likewise starts at 0.
+// dc += dh⊙o⊙(1−tanh²c)  dpre_i = dc⊙g⊙i(1−i)  dpre_f = dc⊙c_{t−1}⊙f(1−f)  dpre_g = dc⊙i⊙(1−g²)  dpre_o = dh⊙tanh(c)⊙o(1−o)  dc_{t−1} = dc⊙f
+const CELL_BACKWARD = /* wgsl */ `
+${CELL_UNIFORMS}
+@group(0) @binding(1) var<storage, read> gates: array<f32>; // [T, B, G]: i, f, g, o
+@group(0) @binding(2) var<storage, read> cells: array<f32>; // [T, B, H]
+@group(0) @binding(3) var<storage, read> tanhCells: array<f32>; // [T, B, H]
+@group(0) @binding(4) var<storage, read> dvalues: array<f32>; // [B, T, H] or [B, H]
+@group(0) @binding(5) var<storage, read_write> dgates: array<f32>; // [T, B, G]
+@group(0) @binding(6) var<storage, read_write> dh: array<f32>; // [B, H]
+@group(0) @binding(7) var<storage, read_write> dc: array<f32>; // [B, H]
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  ${flatIndex()}
+  let H = p.hidden;
+  let BH = p.batch * H;
+  if (i >= BH) { return; }
+  let b = i / H;
+  let j = i % H;
+  let last = p.t + 1u == p.steps;
+  var dhj = 0.0;
+  var dcNext = 0.0;
+  if (!last) {
+    dhj = dh[i];
+    dcNext = dc[i];
+  }
+  if (p.sequences != 0u) {
+    dhj += dvalues[(b * p.steps + p.t) * H + j];
+  } else if (last) {
+    dhj = dvalues[i];
+  }
+  let row = (p.t * p.batch + b) * 4u * H;
+  let at = p.t * BH + i;
+  let ig = gates[row + j];
+  let f = gates[row + H + j];
+  let g = gates[row + 2u * H + j];
+  let o = gates[row + 3u * H + j];
+  let tc = tanhCells[at];
+  var cPrev = 0.0;
+  if (p.t > 0u) { cPrev = cells[at - BH]; }
+  let dcj = dcNext + dhj * o * (1.0 - tc * tc);
+  dgates[row + j] = dcj * g * ig * (1.0 - ig);
+  dgates[row + H + j] = dcj * cPrev * f * (1.0 - f);
+  dgates[row + 2u * H + j] = dcj * ig * (1.0 - g * g);
+  dgates[row + 3u * H + j] = dhj * tc * o * (1.0 - o);
+  dc[i] = dcj * f;
+}`;

@@ -232,20 +232,12 @@ fn orderKey(v: f32) -> i32 {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   ${flatIndex()}
   if (i >= p.planes * p.outH * p.outW) { return; }
-  let ow = i % p.outW;
-  let oh = (i / p.outW) % p.outH;
-  let base = (i / (p.outW * p.outH)) * p.height * p.width;
-  let top = i32(oh * p.strideH) - i32(p.padTop);
-  let left = i32(ow * p.strideW) - i32(p.padLeft);
-  let hFrom = u32(max(top, 0));
-  let hTo = u32(min(top + i32(p.kernelH), i32(p.height)));
-  let wFrom = u32(max(left, 0));
-  let wTo = u32(min(left + i32(p.kernelW), i32(p.width)));
-  var at = base + hFrom * p.width + wFrom;
+  let w = windowOf(i);
+  var at = w.base + w.rows.x * p.width + w.columns.x;
   var best = orderKey(x[at]);
-  for (var ih = hFrom; ih < hTo; ih++) {
-    for (var iw = wFrom; iw < wTo; iw++) {
-      let j = base + ih * p.width + iw;
+  for (var ih = w.rows.x; ih < w.rows.y; ih++) {
+    for (var iw = w.columns.x; iw < w.columns.y; iw++) {
+      let j = w.base + ih * p.width + iw;
       let key = orderKey(x[j]);
       if (key > best) {
         best = key;
@@ -266,15 +258,11 @@ const MAX_POOL_BACKWARD = /* wgsl */ `${POOL_GEOMETRY}
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   ${flatIndex()}
   if (i >= p.planes * p.height * p.width) { return; }
-  let iw = i % p.width;
-  let ih = (i / p.width) % p.height;
-  let plane = i / (p.width * p.height);
-  let rows = covering(ih, p.padTop, p.kernelH, p.strideH, p.outH);
-  let columns = covering(iw, p.padLeft, p.kernelW, p.strideW, p.outW);
+  let c = coverOf(i);
   var sum = 0.0;
-  for (var oh = rows.x; oh < rows.y; oh++) {
-    for (var ow = columns.x; ow < columns.y; ow++) {
-      let o = (plane * p.outH + oh) * p.outW + ow;
+  for (var oh = c.rows.x; oh < c.rows.y; oh++) {
+    for (var ow = c.columns.x; ow < c.columns.y; ow++) {
+      let o = (c.plane * p.outH + oh) * p.outW + ow;
       if (argmax[o] == i) { sum += dv[o]; }
     }
   }

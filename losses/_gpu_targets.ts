@@ -2,7 +2,14 @@
 // targets on the device take, checked against the outputs' shape, and the reduction that
 // adds a batch's mean over its counted positions to a sink. Private to the losses and
 // metrics.
-import { flatIndex, type GpuContext, type GpuSink, type GpuTensor, gridFor } from "../core/gpu.ts";
+import {
+  f32Bits,
+  flatIndex,
+  type GpuContext,
+  type GpuSink,
+  type GpuTensor,
+  gridFor,
+} from "../core/gpu.ts";
 import { kernel } from "../backends/webgpu_ops.ts";
 import { formatShape } from "../core/tensor.ts";
 
@@ -52,6 +59,40 @@ export function gpuClassBatch(
       formatShape(lead)
     } or one-hot rows ${formatShape(shape)} (outputs shape ${formatShape(shape)})`,
   );
+}
+
+/**
+ * The uniform words `[hasIgnore, ignore]` of a class kernel's `P` (`hasIgnore: u32, ignore:
+ * f32`): `[0, 0]` without an `ignoreIndex`, else 1 and its float32 bits.
+ */
+export function ignoreWords(ignoreIndex: number | undefined): [number, number] {
+  return ignoreIndex === undefined ? [0, 0] : [1, f32Bits(ignoreIndex)];
+}
+
+/**
+ * The WGSL that ends a cross-entropy kernel's per-position body, given `probabilities` (an
+ * array of `[positions, classes]`) and the position's `row` start: `terms[i]` =
+ * −log(clip(p_y)) for class indices, or −Σ_j y_j·log(clip(p_j)) for rows; `counted[i]` = 1,
+ * or 0 (and terms 0) where the class index is the ignoreIndex. It needs `CLIP_WGSL` and
+ * `p.classes`, `p.hasIgnore`, `p.ignore`, `targets`, `terms` and `counted`.
+ */
+export function crossEntropyTerms(indices: boolean, probabilities: string): string {
+  return indices
+    ? /* wgsl */ `  let label = targets[i];
+  if (p.hasIgnore != 0u && label == p.ignore) {
+    terms[i] = 0.0;
+    counted[i] = 0.0;
+    return;
+  }
+  terms[i] = -logClip(${probabilities}[row + u32(label)]);
+  counted[i] = 1.0;`
+    : /* wgsl */ `  var total = 0.0;
+  for (var j = row; j < row + p.classes; j++) {
+    let y = targets[j];
+    if (y != 0.0) { total -= y * logClip(${probabilities}[j]); }
+  }
+  terms[i] = total;
+  counted[i] = 1.0;`;
 }
 
 /** What a per-output loss or metric found: `batch` samples of `width` outputs each. */

@@ -4,15 +4,16 @@ import { checkIgnoreIndex, type ClassTargets, classTargetsFor } from "./_targets
 import { allocate, Tensor } from "../core/tensor.ts";
 import { clip, CLIP_WGSL, unclipped } from "./_clip.ts";
 import type { ClassLossOptions } from "./softmax_cross_entropy.ts";
-import {
-  f32Bits,
-  type GpuContext,
-  type GpuLoss,
-  type GpuSink,
-  type GpuTensor,
-} from "../core/gpu.ts";
+import type { GpuContext, GpuLoss, GpuSink, GpuTensor } from "../core/gpu.ts";
 import { kernel } from "../backends/webgpu_ops.ts";
-import { gpuClassBatch, gpuMeanIntoSink, rowGrid, rowMain } from "./_gpu_targets.ts";
+import {
+  crossEntropyTerms,
+  gpuClassBatch,
+  gpuMeanIntoSink,
+  ignoreWords,
+  rowGrid,
+  rowMain,
+} from "./_gpu_targets.ts";
 
 // Per position: terms = −log(clip(p_y)), or −Σ_j y_j·log(clip(p_j)) for rows; counted = 1,
 // or 0 (and terms 0) where the target is the ignoreIndex.
@@ -27,23 +28,7 @@ struct P { positions: u32, classes: u32, hasIgnore: u32, ignore: f32 };
 ${CLIP_WGSL}
 ${rowMain("positions")}
   let row = i * p.classes;
-${
-    indices
-      ? `  let label = targets[i];
-  if (p.hasIgnore != 0u && label == p.ignore) {
-    terms[i] = 0.0;
-    counted[i] = 0.0;
-    return;
-  }
-  terms[i] = -logClip(outputs[row + u32(label)]);`
-      : `  var total = 0.0;
-  for (var j = row; j < row + p.classes; j++) {
-    let y = targets[j];
-    if (y != 0.0) { total -= y * logClip(outputs[j]); }
-  }
-  terms[i] = total;`
-  }
-  counted[i] = 1.0;
+${crossEntropyTerms(indices, "outputs")}
 }`;
 }
 
@@ -220,7 +205,7 @@ export class CategoricalCrossEntropy implements Loss, GpuLoss {
     const counted = ctx.buffer(this, "counted", [positions]);
     const count = ctx.buffer(this, "count", [1]);
     const code = indices ? FORWARD_INDICES : FORWARD_ROWS;
-    const words = [positions, classes, ...this.#gpuIgnore()];
+    const words = [positions, classes, ...ignoreWords(this.ignoreIndex)];
     const forward = kernel("CategoricalCrossEntropy.forward", code);
     ctx.run(
       this,
@@ -243,7 +228,7 @@ export class CategoricalCrossEntropy implements Loss, GpuLoss {
     const classes = outputs.shape[outputs.shape.length - 1];
     const dinputs = ctx.buffer(this, "dinputs", outputs.shape);
     const code = indices ? BACKWARD_INDICES : BACKWARD_ROWS;
-    const words = [outputs.size, classes, ...this.#gpuIgnore()];
+    const words = [outputs.size, classes, ...ignoreWords(this.ignoreIndex)];
     const backward = kernel("CategoricalCrossEntropy.backward", code);
     ctx.run(
       this,
@@ -254,12 +239,6 @@ export class CategoricalCrossEntropy implements Loss, GpuLoss {
       rowGrid(outputs.size),
     );
     return dinputs;
-  }
-
-  // The uniform words [hasIgnore, ignore (f32)].
-  #gpuIgnore(): [number, number] {
-    const ignore = this.ignoreIndex;
-    return ignore === undefined ? [0, 0] : [1, f32Bits(ignore)];
   }
 
   /** `{}`, or `{ ignoreIndex }` */

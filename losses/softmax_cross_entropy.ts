@@ -5,15 +5,16 @@ import { Scratch } from "../core/_scratch.ts";
 import { checkIgnoreIndex, type ClassTargets, classTargetsFor } from "./_targets.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { clip, CLIP_WGSL } from "./_clip.ts";
-import {
-  f32Bits,
-  type GpuContext,
-  type GpuLoss,
-  type GpuSink,
-  type GpuTensor,
-} from "../core/gpu.ts";
+import type { GpuContext, GpuLoss, GpuSink, GpuTensor } from "../core/gpu.ts";
 import { kernel } from "../backends/webgpu_ops.ts";
-import { gpuClassBatch, gpuMeanIntoSink, rowGrid, rowMain } from "./_gpu_targets.ts";
+import {
+  crossEntropyTerms,
+  gpuClassBatch,
+  gpuMeanIntoSink,
+  ignoreWords,
+  rowGrid,
+  rowMain,
+} from "./_gpu_targets.ts";
 
 // The book clips probabilities before the log in the value only: the fused backward
 // (softmax − onehot) is the derivative of the unclipped loss.
@@ -46,23 +47,7 @@ ${rowMain("positions")}
   for (var j = row; j < end; j++) { sum += exp(logits[j] - top); }
   let inverse = 1.0 / sum;
   for (var j = row; j < end; j++) { probabilities[j] = exp(logits[j] - top) * inverse; }
-${
-    indices
-      ? `  let label = targets[i];
-  if (p.hasIgnore != 0u && label == p.ignore) {
-    terms[i] = 0.0;
-    counted[i] = 0.0;
-    return;
-  }
-  terms[i] = -logClip(probabilities[row + u32(label)]);`
-      : `  var total = 0.0;
-  for (var j = row; j < end; j++) {
-    let y = targets[j];
-    if (y != 0.0) { total -= y * logClip(probabilities[j]); }
-  }
-  terms[i] = total;`
-  }
-  counted[i] = 1.0;
+${crossEntropyTerms(indices, "probabilities")}
 }`;
 }
 
@@ -269,7 +254,7 @@ export class SoftmaxCrossEntropy implements Loss, GpuLoss {
     const count = ctx.buffer(this, "count", [1]);
     const code = indices ? FORWARD_INDICES : FORWARD_ROWS;
     const tensors = [outputs, targets, probabilities, terms, counted];
-    const words = [positions, classes, ...this.#gpuIgnore()];
+    const words = [positions, classes, ...ignoreWords(this.ignoreIndex)];
     const forward = kernel("SoftmaxCrossEntropy.forward", code);
     ctx.run(this, "forward", forward, tensors, words, rowGrid(positions));
     gpuMeanIntoSink(ctx, this, "mean", terms, counted, count, positions, sink);
@@ -286,16 +271,10 @@ export class SoftmaxCrossEntropy implements Loss, GpuLoss {
     const dinputs = ctx.buffer(this, "dinputs", probabilities.shape);
     const code = indices ? BACKWARD_INDICES : BACKWARD_ROWS;
     const tensors = [probabilities, targets, count, dinputs];
-    const words = [probabilities.size, classes, ...this.#gpuIgnore()];
+    const words = [probabilities.size, classes, ...ignoreWords(this.ignoreIndex)];
     const backward = kernel("SoftmaxCrossEntropy.backward", code);
     ctx.run(this, "backward", backward, tensors, words, rowGrid(probabilities.size));
     return dinputs;
-  }
-
-  // The uniform words [hasIgnore, ignore (f32)].
-  #gpuIgnore(): [number, number] {
-    const ignore = this.ignoreIndex;
-    return ignore === undefined ? [0, 0] : [1, f32Bits(ignore)];
   }
 
   /** `{}`, or `{ ignoreIndex }` */

@@ -1,5 +1,6 @@
 // The tiled gpuMatmul against the naive kernel and a float64 CPU product: odd shapes, every
-// transpose, accumulate, bias, batches with strides (0 included), vec4 and scalar loads.
+// transpose, accumulate, bias, batches with strides (0 included), offsets into the operands'
+// buffers, vec4 and scalar loads.
 import assert from "node:assert/strict";
 import { planTiledMatmul, type TiledMatmulArgs } from "../backends/_webgpu_matmul.ts";
 import type { WebGpuContext } from "../backends/webgpu.ts";
@@ -25,6 +26,7 @@ interface Case {
   bias?: Tensor;
   batch: number;
   strides: [number, number, number];
+  offsets?: [number, number, number]; // elements before a, b, c in their buffers (0, 0, 0)
 }
 
 function makeCase(
@@ -40,29 +42,36 @@ function makeCase(
     options.strideB ?? k * n,
     options.strideC ?? m * n,
   ];
-  const extent = (stride: number, size: number) => (batch - 1) * stride + size;
+  const offsets: [number, number, number] = [
+    options.offsetA ?? 0,
+    options.offsetB ?? 0,
+    options.offsetC ?? 0,
+  ];
+  const extent = (i: number, size: number) => offsets[i] + (batch - 1) * strides[i] + size;
   return {
     m,
     k,
     n,
     options: { ...options, bias: undefined },
-    a: randomTensor([extent(strides[0], m * k)], seed),
-    b: randomTensor([extent(strides[1], k * n)], seed + 1),
-    c0: randomTensor([extent(strides[2], m * n)], seed + 2),
+    a: randomTensor([extent(0, m * k)], seed),
+    b: randomTensor([extent(1, k * n)], seed + 1),
+    c0: randomTensor([extent(2, m * n)], seed + 2),
     bias: options.bias ? randomTensor([n], seed + 3) : undefined,
     batch,
     strides,
+    offsets,
   };
 }
 
 // The float64 product of the float32 inputs: what the GPU approximates. Elements of c outside
-// every product (stride padding) keep their initial values.
+// every product (stride padding, before the offset) keep their initial values.
 function reference(x: Case): Float64Array {
-  const { m, k, n, a, b, batch, strides } = x;
+  const { m, k, n, a, b, batch, strides, offsets = [0, 0, 0] } = x;
   const { transA = false, transB = false, accumulate = false } = x.options;
   const c = Float64Array.from(x.c0.data);
   for (let z = 0; z < batch; z++) {
-    const offA = z * strides[0], offB = z * strides[1], offC = z * strides[2];
+    const offA = offsets[0] + z * strides[0], offB = offsets[1] + z * strides[1];
+    const offC = offsets[2] + z * strides[2];
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
         let sum = 0;
@@ -236,6 +245,58 @@ gpuTest("gpuMatmul (tiled) runs batches with strides, stride 0 sharing b", async
       await check(ctx, x, what);
     });
   }
+  logWorst();
+});
+
+gpuTest("gpuMatmul (tiled) reads and writes at offsets into the buffers", async (ctx, t) => {
+  const cases: [string, number, number, number, GpuMatmulOptions][] = [
+    ["odd offsets, scalar", 5, 3, 7, { offsetA: 3, offsetB: 5, offsetC: 7 }],
+    ["offsets of 4s, vec4", 12, 8, 16, { offsetA: 8, offsetB: 12, offsetC: 4 }],
+    ["a step of a sequence", 3, 16, 64, { offsetA: 32, offsetC: 128, accumulate: true }],
+    ["odd offset of c only", 12, 8, 16, { offsetC: 5 }],
+    ["transposes, odd", 33, 17, 65, { offsetA: 9, offsetB: 1, transA: true, transB: true }],
+    ["transA over later rows", 5, 6, 20, { offsetB: 40, transA: true, accumulate: true }],
+    ["batch with offsets", 12, 8, 16, {
+      batch: 3,
+      strideA: 100,
+      strideB: 132,
+      strideC: 196,
+      offsetA: 4,
+      offsetB: 3,
+      offsetC: 8,
+    }],
+    ["bias at an offset", 7, 5, 12, { offsetA: 2, offsetC: 11 }],
+  ];
+  const seen = new Set<string>();
+  for (const [what, m, k, n, options] of cases) {
+    await t.step(`${what}: ${m}×${k}×${n}`, async () => {
+      const x = makeCase(m, k, n, { ...options, bias: what.includes("bias") });
+      const v = planOf(ctx, x);
+      seen.add(`a:${v.vecA} b:${v.vecB} c:${v.vecC}`);
+      await check(ctx, x, what);
+      // What lies before an offset is left alone.
+      const got = await runCase(
+        ctx,
+        x,
+        (a, b, c, o) => gpuMatmul(ctx, {}, "x", a, b, c, m, k, n, o),
+      );
+      const before = options.offsetC ?? 0;
+      assert.deepEqual(got.subarray(0, before), x.c0.data.subarray(0, before));
+    });
+  }
+  await t.step("odd offsets took scalar loads, offsets of 4 vec4s", () => {
+    assert.ok([...seen].some((s) => s.includes("a:false") && s.includes("c:false")));
+    assert.ok([...seen].some((s) => s === "a:true b:true c:true"));
+  });
+  await t.step("an offset past the buffer throws, naming it", () => {
+    const x = makeCase(4, 3, 5);
+    const [a, b, c] = [toGpu(ctx, x.a), toGpu(ctx, x.b), toGpu(ctx, x.c0)];
+    assert.throws(
+      () => gpuMatmul(ctx, {}, "x", a, b, c, 4, 3, 5, { offsetB: 1 }),
+      /gpuMatmul: b has 15 elements .*offset 1/,
+    );
+    assert.throws(() => gpuMatmul(ctx, {}, "x", a, b, c, 4, 3, 5, { offsetC: -1 }), RangeError);
+  });
   logWorst();
 });
 

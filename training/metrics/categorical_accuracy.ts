@@ -2,15 +2,15 @@ import type { Targets } from "../../core/loss.ts";
 import type { Metric } from "../metric.ts";
 import { checkIgnoreIndex, classTargetsFor } from "../../losses/_targets.ts";
 import type { Tensor } from "../../core/tensor.ts";
-import {
-  f32Bits,
-  type GpuContext,
-  type GpuMetric,
-  type GpuSink,
-  type GpuTensor,
-} from "../../core/gpu.ts";
+import type { GpuContext, GpuMetric, GpuSink, GpuTensor } from "../../core/gpu.ts";
 import { kernel } from "../../backends/webgpu_ops.ts";
-import { gpuClassBatch, gpuMeanIntoSink, rowGrid, rowMain } from "../../losses/_gpu_targets.ts";
+import {
+  gpuClassBatch,
+  gpuMeanIntoSink,
+  ignoreWords,
+  rowGrid,
+  rowMain,
+} from "../../losses/_gpu_targets.ts";
 
 /** Options shared by the accuracy metrics. */
 export interface MetricOptions {
@@ -122,8 +122,7 @@ export class CategoricalAccuracy implements Metric, GpuMetric {
     const hits = ctx.buffer(this, "hits", [positions]);
     const counted = ctx.buffer(this, "counted", [positions]);
     const count = ctx.buffer(this, "count", [1]);
-    const ignore = this.ignoreIndex;
-    const words = [positions, classes, ignore === undefined ? 0 : 1, f32Bits(ignore ?? 0)];
+    const words = [positions, classes, ...ignoreWords(this.ignoreIndex)];
     const measure = kernel("CategoricalAccuracy.measure", indices ? MEASURE_INDICES : MEASURE_ROWS);
     ctx.run(this, "hits", measure, [outputs, targets, hits, counted], words, rowGrid(positions));
     gpuMeanIntoSink(ctx, this, "mean", hits, counted, count, positions, sink);
