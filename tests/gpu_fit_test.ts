@@ -14,6 +14,7 @@ import {
   Embedding,
   Flatten,
   GELU,
+  type History,
   type Layer,
   LayerNorm,
   MaxPool2D,
@@ -98,7 +99,9 @@ async function compareTrajectories(
   x: Tensor,
   y: Tensor | number[] | Int32Array,
   options: () => Parameters<Sequential["fit"]>[2],
-): Promise<{ logs: number; params: number; cpu: Sequential; gpu: Sequential }> {
+): Promise<
+  { logs: number; params: number; cpu: Sequential; gpu: Sequential; gpuHistory: History }
+> {
   const cpu = build(), gpu = build();
   const cpuHistory = cpu.fit(x, y, options());
   const gpuHistory = await gpu.fitAsync(x, y, { ...options(), device: "webgpu" });
@@ -109,7 +112,7 @@ async function compareTrajectories(
   }
   const cpuParams = paramsOf(cpu), gpuParams = paramsOf(gpu);
   const params = Math.max(...cpuParams.map((p, i) => relativeError(gpuParams[i], p)));
-  return { logs, params, cpu, gpu };
+  return { logs, params, cpu, gpu, gpuHistory };
 }
 
 Deno.test({
@@ -148,6 +151,19 @@ Deno.test({
           name,
         );
       }
+    });
+
+    await t.step("full-batch epochs that nothing watches are read across epochs", async () => {
+      const { x, y } = spiralData(30, 3);
+      const result = await compareTrajectories(mlp, x, y, () => ({
+        loss: new SoftmaxCrossEntropy(),
+        optimizer: new Adam({ learningRate: 0.02 }),
+        epochs: 300,
+      }));
+      assert.equal(result.gpuHistory.loss.length, 300);
+      assert.equal(new Set(lastGpuFitBuffers).size, 1, `buffers per epoch: ${lastGpuFitBuffers}`);
+      assert.ok(result.logs < 1e-4, `logs differ by ${result.logs}`);
+      assert.ok(result.params < 1e-4, `params differ by ${result.params}`);
     });
 
     await t.step("a CNN with BatchNorm and SGD with momentum", async () => {

@@ -179,9 +179,10 @@ interface Window {
   results: GpuTensor; // [MAX_ROWS, slots]
   rows: number; // rows written since the last read
   firstStep: number; // the global step of row 0
+  epochs: number[]; // the epoch of each row
   batches: number[]; // the batch index of each row
   counts: number[]; // the samples of each row
-  epoch: number;
+  lasts: boolean[]; // whether the row is its epoch's last batch
 }
 
 /** Trains on the device; see `fitAsync`. */
@@ -227,10 +228,12 @@ export async function fitGpu(setup: FitSetup, where: string): Promise<void> {
       results: ctx.buffer(loop, "results", [MAX_ROWS, slots]),
       rows: 0,
       firstStep: 0,
+      epochs: [],
       batches: [],
       counts: [],
-      epoch: 0,
+      lasts: [],
     };
+    const finished: [number, EpochLogs][] = []; // epochs read but not yet recorded
     let step = 0;
     let lastRead = performance.now();
     const meterOf = { meter: new Meter() };
@@ -243,7 +246,7 @@ export async function fitGpu(setup: FitSetup, where: string): Promise<void> {
       const [stop, stopStep] = new Uint32Array(status);
       for (let r = 0; r < window.rows; r++) {
         const at = r * slots;
-        const batch = window.batches[r];
+        const batch = window.batches[r], epoch = window.epochs[r];
         if (stop !== 0 && window.firstStep + r >= stopStep) {
           stopped = true;
           const skipped = step - stopStep; // steps queued from the failing one on
@@ -251,7 +254,7 @@ export async function fitGpu(setup: FitSetup, where: string): Promise<void> {
           if (typeof counted.iterations === "number") counted.iterations -= skipped;
           if (stop === 2) {
             throw new RangeError(
-              `${optimizer.kind}.step: the global gradient norm is not finite at epoch ${window.epoch}, ` +
+              `${optimizer.kind}.step: the global gradient norm is not finite at epoch ${epoch}, ` +
                 `batch ${batch}, so globalClipNorm cannot rescale it; the step was not taken (a ` +
                 "gradient holds NaN or ±Infinity: lower the learning rate or look for a bad value " +
                 "in the data)",
@@ -260,33 +263,52 @@ export async function fitGpu(setup: FitSetup, where: string): Promise<void> {
           const [what, value] = Number.isFinite(values[at])
             ? ["regularization loss", values[at + 1]]
             : ["loss", values[at]];
-          throw new NonFiniteLossError(window.epoch, batch, what, value, state.history);
+          throw new NonFiniteLossError(epoch, batch, what, value, state.history);
         }
         const metricValues = metrics.map((_, i) => values[at + 2 + i]);
         const meter = meterOf.meter;
         meter.addValues(window.counts[r], values[at], values[at + 1], metricValues);
-        if (run.hooks.length === 0) continue;
-        const logs: BatchLogs = {
-          size: window.counts[r],
-          batchLoss: values[at],
-          batchRegularizationLoss: values[at + 1],
-          ...meter.logs(metrics),
-        };
-        for (const callback of run.hooks) callback.onBatchEnd!(batch, logs, state);
+        if (run.hooks.length > 0) {
+          const logs: BatchLogs = {
+            size: window.counts[r],
+            batchLoss: values[at],
+            batchRegularizationLoss: values[at + 1],
+            ...meter.logs(metrics),
+          };
+          for (const callback of run.hooks) callback.onBatchEnd!(batch, logs, state);
+        }
+        if (window.lasts[r]) {
+          finished.push([epoch, meter.logs(metrics)]);
+          meterOf.meter = new Meter();
+        }
       }
       window.rows = 0;
+      window.epochs = [];
       window.batches = [];
       window.counts = [];
+      window.lasts = [];
       lastRead = performance.now();
     };
 
+    // With nothing to see an epoch's figures as it ends (no validation, onEpoch, progress, or
+    // callback with onEpochEnd or onBatchEnd besides TerminateOnNaN), the results are read
+    // across epochs, at most 10 times a second, and the epochs recorded then: many short
+    // epochs do not each wait for a readback.
+    const deferred = !validationData && !options.onEpoch && !progress &&
+      callbacks.every((callback) =>
+        callback instanceof TerminateOnNaN || (!callback.onEpochEnd && !callback.onBatchEnd)
+      );
+    const recordFinished = () => {
+      for (const [epoch, logs] of finished.splice(0)) {
+        endEpoch(setup, epoch, logs);
+        lastGpuFitBuffers.push(ctx.buffersCreated);
+      }
+    };
     for (const callback of callbacks) callback.onTrainBegin?.(state);
     for (let epoch = setup.initialEpoch; epoch < options.epochs && !state.stopTraining; epoch++) {
       for (const callback of callbacks) callback.onEpochBegin?.(epoch, state);
       if (state.stopTraining) break;
       ctx.write(order, epochOrder(setup, epoch) ?? identity(state.samples));
-      meterOf.meter = new Meter();
-      window.epoch = epoch;
       const { steps, last } = run.plan;
       for (let batch = 0; batch < steps && !state.stopTraining; batch++) {
         if (window.rows === 0) {
@@ -312,15 +334,23 @@ export async function fitGpu(setup: FitSetup, where: string): Promise<void> {
         model.gpuBackward(ctx, loss.gpuBackward(ctx), { inputGradient: false });
         optimizer.gpuStep(ctx, params);
         ctx.submit();
+        window.epochs.push(epoch);
         window.batches.push(batch);
         window.counts.push(count);
+        window.lasts.push(batch === steps - 1);
         window.rows++;
         step++;
         const due = eager && performance.now() - lastRead >= READ_INTERVAL_MS;
         if (due || window.rows === MAX_ROWS) await drain();
       }
+      if (deferred) {
+        // Nothing reads this epoch's figures now: record the epochs read so far and go on.
+        if (performance.now() - lastRead >= READ_INTERVAL_MS) await drain();
+        recordFinished();
+        continue;
+      }
       await drain();
-      const logs: EpochLogs = meterOf.meter.logs(metrics);
+      const logs: EpochLogs = finished.shift()?.[1] ?? meterOf.meter.logs(metrics);
       if (validationData) {
         const batch = state.batchSize;
         addValidation(
@@ -333,6 +363,8 @@ export async function fitGpu(setup: FitSetup, where: string): Promise<void> {
       endEpoch(setup, epoch, logs);
       lastGpuFitBuffers.push(ctx.buffersCreated);
     }
+    await drain();
+    recordFinished();
     await ctx.syncBack(where);
     for (const callback of callbacks) callback.onTrainEnd?.(state);
   } catch (error) {
