@@ -17,6 +17,7 @@ import { col2im, im2col, rangeEnd, rangeFirst } from "./_lowering.ts";
 import type { ConvGeometry, Window2D } from "../core/backend.ts";
 import type { TaskContext, TaskKernelExports } from "./_task_context.ts";
 import { taskBuffer } from "./_task_buffer.ts";
+import type { FloatArray } from "../core/tensor.ts";
 
 /** Where a convolution's arrays lie in the memory (element offsets; −1 for none). */
 export interface ConvPlacement {
@@ -368,5 +369,166 @@ export function zeroWrapped(
     const row = start + oh * width;
     for (let ow = 0; ow < owFirst; ow++) heap[row + ow] = 0;
     for (let ow = owEnd; ow < width; ow++) heap[row + ow] = 0;
+  }
+}
+
+// Winograd F(2×2, 3×3)'s transforms (layers/_winograd.ts) on the float32 kernels, one task
+// per range of image planes of a chunk of samples: plane p is channel p mod C of sample
+// first + ⌊p / C⌋, and each plane's tiles (input) or outputs are written by the task that
+// holds it alone, so the bits do not depend on the threads.
+
+/**
+ * The transforms a backend may run itself (the wasm backend: float32 SIMD kernels on its
+ * worker pool, where the arrays lie resident in its memory), with the arguments of
+ * `winogradInputs` and `winogradOutputs` of layers/_winograd.ts; false when it did nothing.
+ */
+export interface WinogradTransforms {
+  winogradInputs(
+    x: FloatArray,
+    first: number,
+    count: number,
+    channels: number,
+    height: number,
+    width: number,
+    top: number,
+    left: number,
+    tilesH: number,
+    tilesW: number,
+    v: FloatArray,
+  ): boolean;
+  winogradOutputs(
+    m: FloatArray,
+    first: number,
+    count: number,
+    out: number,
+    outH: number,
+    outW: number,
+    tilesH: number,
+    tilesW: number,
+    y: FloatArray,
+    bias?: FloatArray,
+  ): boolean;
+}
+
+/** Where a Winograd transform's arrays lie (float32 element offsets; −1 for none). */
+export interface WinogradPlacement {
+  /** The input transform: x [N, C, H, W]; the output transform: m [16, O, T]. */
+  source: number;
+  /** The input transform: v [16, C, T]; the output transform: y [N, O, OH, OW]. */
+  target: number;
+  /** The output transform: a copy of bias [O], or −1. */
+  bias: number;
+  /** The first thread's scratch; thread t's starts `scratchLength`·t further. */
+  scratch: number;
+  scratchLength: number;
+}
+
+/** A Winograd transform's sizes (see `winogradInputs`/`winogradOutputs` of layers/_winograd.ts). */
+export interface WinogradSizes {
+  /** Channels per sample of the planes: C (input transform) or O (output transform). */
+  channels: number;
+  /** The planes' height and width: H, W (input) or OH, OW (output). */
+  height: number;
+  width: number;
+  /** Zeros above and left of the input (negative: cut); 0 for the output transform. */
+  top: number;
+  left: number;
+  tilesH: number;
+  tilesW: number;
+  /** The chunk: samples [first, first + count). */
+  first: number;
+  count: number;
+}
+
+/** Elements of one thread's scratch for a Winograd transform of tiles [tilesH, tilesW]. */
+export function winogradScratch(tilesH: number, tilesW: number): number {
+  const groupsW = Math.ceil(tilesW / 4);
+  const pad = (8 * groupsW + 2) * (2 * tilesH + 2), stage = 8 * groupsW * 2 * tilesH;
+  return (Math.max(pad, stage) + 15) & ~15;
+}
+
+/** Writes the descriptor that the Winograd tasks read, at `ints[at, at + 32)`. */
+export function writeWinogradDescriptor(
+  ints: Int32Array,
+  at: number,
+  z: WinogradSizes,
+  p: WinogradPlacement,
+): void {
+  ints.set([
+    0,
+    z.channels,
+    z.height,
+    z.width,
+    z.top,
+    z.left,
+    z.tilesH,
+    z.tilesW,
+    z.first,
+    z.count,
+    p.source,
+    p.target,
+    p.bias,
+    p.scratch,
+    p.scratchLength,
+    ints.buffer.byteLength / 65536, // field 15: pages the tasks' views must cover
+  ], at);
+}
+
+/** The input transform's task: the tiles of planes [first, first + count) into v. */
+export function winogradInputsTask(
+  context: TaskContext,
+  thread: number,
+  descriptor: number,
+  first: number,
+  count: number,
+): void {
+  const buffer = taskBuffer(context, descriptor, 15, "Winograd input task");
+  const d = new Int32Array(buffer, descriptor, 32);
+  const [channels, height, width, top, left, tilesH, tilesW] = [
+    d[1],
+    d[2],
+    d[3],
+    d[4],
+    d[5],
+    d[6],
+    d[7],
+  ];
+  const perSample = tilesH * tilesW, tiles = d[9] * perSample;
+  const padW = 8 * Math.ceil(tilesW / 4) + 2, padH = 2 * tilesH + 2;
+  const [rLo, rHi] = [Math.max(0, top), Math.min(padH, top + height)];
+  const [qLo, qHi] = [Math.max(0, left), Math.min(padW, left + width)];
+  const pad = (d[13] + thread * d[14]) * 4, stride = channels * tiles * 4;
+  const kernel = context.exports[0].winogradInput!;
+  for (let p = first; p < first + count; p++) {
+    const s = Math.floor(p / channels), c = p - s * channels;
+    const image = d[10] + ((d[8] + s) * channels + c) * height * width;
+    const origin = (image - top * width - left) * 4; // may be negative: i32 wraps
+    const v = (d[11] + c * tiles + s * perSample) * 4;
+    kernel(origin, width, pad, rLo, rHi, qLo, qHi, padW, v, stride, tilesH, tilesW);
+  }
+}
+
+/** The output transform's task: the outputs of planes [first, first + count) into y. */
+export function winogradOutputsTask(
+  context: TaskContext,
+  thread: number,
+  descriptor: number,
+  first: number,
+  count: number,
+): void {
+  const buffer = taskBuffer(context, descriptor, 15, "Winograd output task");
+  const d = new Int32Array(buffer, descriptor, 32);
+  const [out, outH, outW, tilesH, tilesW] = [d[1], d[2], d[3], d[6], d[7]];
+  const perSample = tilesH * tilesW, tiles = d[9] * perSample;
+  const heap = new Float32Array(buffer);
+  const stage = (d[13] + thread * d[14]) * 4, stageW = 8 * Math.ceil(tilesW / 4);
+  const stride = out * tiles * 4;
+  const kernel = context.exports[0].winogradOutput!;
+  for (let p = first; p < first + count; p++) {
+    const s = Math.floor(p / out), o = p - s * out;
+    const m = (d[10] + o * tiles + s * perSample) * 4;
+    const y = (d[11] + ((d[8] + s) * out + o) * outH * outW) * 4;
+    const bias = d[12] >= 0 ? heap[d[12] + o] : 0;
+    kernel(m, stride, bias, stage, stageW, tilesH, tilesW, y, outH, outW);
   }
 }

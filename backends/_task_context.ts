@@ -26,6 +26,34 @@ export interface TaskKernelExports {
   copyBytes(dst: number, src: number, n: number): void;
   /** memory[dst, dst + n) = 0 (bytes). */
   zeroBytes(dst: number, n: number): void;
+  /** Winograd's input transform of one plane (float32 build only; see tools/wasm/kernels.ts). */
+  winogradInput?(
+    origin: number,
+    width: number,
+    pad: number,
+    rLo: number,
+    rHi: number,
+    qLo: number,
+    qHi: number,
+    padW: number,
+    v: number,
+    stride: number,
+    tilesH: number,
+    tilesW: number,
+  ): void;
+  /** Winograd's output transform of one plane (float32 build only; see tools/wasm/kernels.ts). */
+  winogradOutput?(
+    m: number,
+    stride: number,
+    bias: number,
+    stage: number,
+    stageW: number,
+    tilesH: number,
+    tilesW: number,
+    y: number,
+    outH: number,
+    outW: number,
+  ): void;
   /** Adam's update of n elements in place (see `Backend.adam`; the eight scalars as there). */
   adam(
     value: number,
@@ -87,6 +115,8 @@ export const JS_TASK_NAMES = [
   "maxPoolForward",
   "maxPoolBackward",
   "adam",
+  "winogradInputs",
+  "winogradOutputs",
 ] as const;
 
 /** A JavaScript task as a job names it. */

@@ -13,6 +13,8 @@ import {
   forEachShift,
   lowerSample,
   readConv,
+  winogradInputsTask,
+  winogradOutputsTask,
   zeroWrapped,
 } from "./_conv_tasks.ts";
 import { floatView, maxPoolBackwardTask, maxPoolForwardTask } from "./_pool_tasks.ts";
@@ -35,6 +37,8 @@ export function jsTasks(): JsTask[] {
     maxPoolForwardTask,
     maxPoolBackwardTask,
     adamTask,
+    winogradInputsTask,
+    winogradOutputsTask,
   ] as JsTask[];
 }
 

@@ -6,7 +6,13 @@ import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
-import { spans } from "./_tasks.ts";
+import { runTasks, spans } from "./_tasks.ts";
+import {
+  winogradScratch,
+  type WinogradSizes,
+  type WinogradTransforms,
+  writeWinogradDescriptor,
+} from "./_conv_tasks.ts";
 import { JS_MODULE, type TaskHost, type TaskKernelExports } from "./_task_context.ts";
 import { RESIDENT_MIN_ELEMENTS, ResidentHeap } from "./_resident.ts";
 import {
@@ -997,6 +1003,79 @@ export class WasmKernels {
       maxPoolBackward(pass.kernels.#host(pass.parallel), dvalues, dx, argmax, g);
   }
 
+  /**
+   * Winograd's input transform (see `winogradInputs` in layers/_winograd.ts, same arguments)
+   * on the float32 kernels, where x and v lie resident in the shared memory: a task per
+   * range of image planes, on the pool when threads are wanted and v has at least twice
+   * `parallelTuning.minTask` elements; false (nothing done) otherwise.
+   */
+  winogradInputs(
+    x: FloatArray,
+    first: number,
+    count: number,
+    channels: number,
+    height: number,
+    width: number,
+    top: number,
+    left: number,
+    tilesH: number,
+    tilesW: number,
+    v: FloatArray,
+  ): boolean {
+    if (this.float !== "f32") return false;
+    const large = v.length >= 2 * parallelTuning.minTask;
+    const pass = this.#residentPass(large, "winogradInputs", [v], true);
+    if (!pass) return false;
+    const host = pass.kernels.#host(pass.parallel);
+    const sizes = { channels, height, width, top, left, tilesH, tilesW, first, count };
+    const length = count * channels * height * width, at = host.residentAt(x);
+    if (at < 0 && !pass.kernels.#fits(winogradElements(sizes, host.threads) + length)) {
+      return false;
+    }
+    runWinograd(host, "winogradInputs", sizes, at, host.residentAt(v), x);
+    return true;
+  }
+
+  /**
+   * Winograd's output transform (see `winogradOutputs` in layers/_winograd.ts, same
+   * arguments), placed as {@linkcode WasmKernels.winogradInputs}: m and y resident.
+   */
+  winogradOutputs(
+    m: FloatArray,
+    first: number,
+    count: number,
+    out: number,
+    outH: number,
+    outW: number,
+    tilesH: number,
+    tilesW: number,
+    y: FloatArray,
+    bias?: FloatArray,
+  ): boolean {
+    if (this.float !== "f32") return false;
+    const large = m.length >= 2 * parallelTuning.minTask;
+    const pass = this.#residentPass(large, "winogradOutputs", [m], true);
+    if (!pass) return false;
+    const host = pass.kernels.#host(pass.parallel);
+    const sizes = {
+      channels: out,
+      height: outH,
+      width: outW,
+      top: 0,
+      left: 0,
+      tilesH,
+      tilesW,
+      first,
+      count,
+    };
+    const length = count * out * outH * outW, at = host.residentAt(y);
+    if (at < 0 && !pass.kernels.#fits(winogradElements(sizes, host.threads) + length)) {
+      return false;
+    }
+    runWinograd(host, "winogradOutputs", sizes, host.residentAt(m), at, y, bias);
+    return true;
+  }
+
   // A memory-bound pass (ReLU, pooling, Adam) over `operands`, one of them resident in the
   // shared memory (`all`: every one): the shared kernels, with their pool when the pass is
   // `large` (its jobs not judged for the back-off); null when the operands are not so.
@@ -1641,4 +1720,68 @@ export const wasmBackend: Backend = {
       });
     } else adamLoop(value, grad, momentum, cache, hyper);
   },
-};
+  winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, v) {
+    const kernels = kernelsFor(x, v, v);
+    return kernels !== null &&
+      kernels.winogradInputs(
+        x,
+        first,
+        count,
+        channels,
+        height,
+        width,
+        top,
+        left,
+        tilesH,
+        tilesW,
+        v,
+      );
+  },
+  winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias) {
+    const kernels = kernelsFor(m, y, y);
+    if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
+    return kernels.winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
+  },
+} as Backend & WinogradTransforms;
+
+// The elements of a Winograd transform's job above the origin: its descriptor, the copy of
+// the biases and each thread's scratch.
+function winogradElements(z: WinogradSizes, threads: number): number {
+  return 32 + ((z.channels + 15) & ~15) + threads * winogradScratch(z.tilesH, z.tilesW);
+}
+
+// A Winograd transform's job on `host`: the descriptor (and a copy of the biases) at the
+// start of its scratch, each thread's scratch above, then a task per range of planes over
+// `source` and `target` (element offsets). The image side (x of the input transform, y of
+// the output transform) when not resident (offset −1) goes through a copy of the chunk's
+// samples above the scratch.
+function runWinograd(
+  host: TaskHost,
+  task: "winogradInputs" | "winogradOutputs",
+  z: WinogradSizes,
+  source: number,
+  target: number,
+  images: FloatArray,
+  bias?: FloatArray,
+): void {
+  const length = winogradScratch(z.tilesH, z.tilesW);
+  const biasAt = host.origin + 32, scratch = biasAt + ((z.channels + 15) & ~15);
+  const copyAt = scratch + host.threads * length;
+  const sample = z.channels * z.height * z.width, chunk = z.count * sample;
+  const input = task === "winogradInputs";
+  const copied = (input ? source : target) < 0;
+  const heap = host.reserve(copied ? copyAt + chunk : copyAt);
+  const from = z.first * sample;
+  if (copied && input) heap.set(images.subarray(from, from + chunk), copyAt);
+  // The copy holds samples [first, first + count): an offset as if it held them all.
+  if (copied && input) source = copyAt - from;
+  if (copied && !input) target = copyAt - from;
+  if (bias) heap.set(bias, biasAt);
+  const at = host.origin * 4;
+  const placement = { source, target, bias: bias ? biasAt : -1, scratch, scratchLength: length };
+  writeWinogradDescriptor(new Int32Array(heap.buffer), at / 4, z, placement);
+  const planes = z.count * z.channels;
+  const tasks = Math.min(planes, MAX_TASKS, 8 * host.threads);
+  runTasks(host, task, at, spans(planes, Math.ceil(planes / tasks)));
+  if (copied && !input) images.set(heap.subarray(copyAt, copyAt + chunk), from);
+}

@@ -3,11 +3,21 @@
 // and a few wider 3×3 layers, by im2col and by Winograd's F(2×2, 3×3), float32, batch 64.
 // The two alternate round by round (the machine is shared and noisy); the medians are
 // printed with their ratio, and the float32 error of each against the float64 convolution.
+// The inputs and dvalues lie where a training step's would: in the backend's memory (the
+// neighbouring layers' training buffers), when it offers to place them.
 //
-//   deno run --allow-sys=loadavg bench/conv_algorithms.ts [--rounds 15] [--threads N] [--backend wasm|js]
+//   deno run --allow-sys=loadavg bench/conv_algorithms.ts [--rounds 15] [--threads N] [--backend wasm|js] [--js-transforms]
 
 import { parseArgs } from "node:util";
-import { Conv2D, type ConvAlgorithm, setBackend, setThreads, Tensor } from "../mod.ts";
+import {
+  type Backend,
+  Conv2D,
+  type ConvAlgorithm,
+  getBackend,
+  setBackend,
+  setThreads,
+  Tensor,
+} from "../mod.ts";
 
 const USAGE = `Time Conv2D's im2col and Winograd algorithms on W4's layers and wider 3×3 ones.
 
@@ -17,6 +27,8 @@ Options:
   --rounds N      timed rounds of each algorithm, alternating, after 3 warm-up ones (default 15)
   --threads N     threads of the products (default: the available cores)
   --backend NAME  wasm (default) or js
+  --js-transforms Winograd's transforms in JavaScript on the calling thread (the wasm
+                  backend's SIMD transforms hidden: the figures before them)
   --help          show this help`;
 
 const { values } = parseArgs({
@@ -24,6 +36,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "15" },
     threads: { type: "string" },
     backend: { type: "string" },
+    "js-transforms": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -32,6 +45,10 @@ if (values.help) {
   Deno.exit(0);
 }
 if (values.backend) setBackend(values.backend);
+if (values["js-transforms"]) {
+  const hidden = { winogradInputs: undefined, winogradOutputs: undefined };
+  setBackend({ ...getBackend(), ...hidden } as Backend);
+}
 if (values.threads) setThreads(Number(values.threads));
 const rounds = Number(values.rounds);
 
@@ -57,13 +74,24 @@ function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst / scale;
 }
 
-console.log(`threads ${values.threads ?? "default"}, backend ${values.backend ?? "wasm"}`);
+// `t` copied into the backend's memory where it places training buffers, else `t`.
+function placed(t: Tensor): Tensor {
+  const data = getBackend().allocate?.("float32", t.size);
+  if (!data) return t;
+  data.set(t.data);
+  return new Tensor(data, t.shape);
+}
+
+console.log(
+  `threads ${values.threads ?? "default"}, backend ${values.backend ?? "wasm"}` +
+    (values["js-transforms"] ? ", Winograd's transforms in JavaScript" : ""),
+);
 console.log(
   "layer           im2col ms  winograd ms  ratio   f32 error fwd (i2c/wino)  dx (i2c/wino)",
 );
 for (const [what, batch, inC, outC, size] of SHAPES) {
-  const x = Tensor.randn([batch, inC, size, size], { seed: 1 });
-  const d = Tensor.randn([batch, outC, size, size], { seed: 2 });
+  const x = placed(Tensor.randn([batch, inC, size, size], { seed: 1 }));
+  const d = placed(Tensor.randn([batch, outC, size, size], { seed: 2 }));
   const layers = ALGORITHMS.map((algorithm) =>
     new Conv2D(inC, outC, 3, { padding: 1, seed: 3, algorithm })
   );
@@ -87,7 +115,7 @@ for (const [what, batch, inC, outC, size] of SHAPES) {
   });
   const want = [exact.forward(x64).data, exact.backward(d64).data];
   const errors = layers.map((conv) => {
-    const y = conv.forward(x).data, dx = conv.backward(d).data;
+    const y = conv.forward(x, { training: true }).data, dx = conv.backward(d).data;
     return [relativeError(y, want[0]), relativeError(dx, want[1])];
   });
   const [i2c, wino] = times.map(median);

@@ -5,8 +5,11 @@
 // for T tiles), then for each of the 16 positions ξ one product M[ξ] = U[ξ]·V[ξ] on the
 // backend (its worker pool splits each product by output tiles, every element summed over
 // the whole reduction by the same kernel: the same bits on any thread count), and each
-// output tile is Aᵀ·m·A. The transforms are JavaScript loops on the calling thread; they
-// compute in float64 and round once as they store. Private to Conv2D.
+// output tile is Aᵀ·m·A. The transforms here are JavaScript loops on the calling thread; they
+// compute in float64 and round once as they store. A backend with `winogradInputs` and
+// `winogradOutputs` (the wasm backend, float32, where the arrays lie resident in its shared
+// memory) runs them itself as SIMD kernels on its pool instead, rounding at each operation
+// (each plane by one task: the same bits on any thread count). Private to Conv2D.
 //
 // The input gradient is the same kind of convolution: dvalues [N, O, OH, OW] with the kernel
 // turned by 180° and its channels swapped ([C, O, 3, 3]), zeros 2 − p on each side (a
@@ -17,6 +20,7 @@ import type { Backend } from "../core/backend.ts";
 import type { DType, FloatArray } from "../core/tensor.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { Views, type Window2D } from "./_im2col.ts";
+import type { WinogradTransforms } from "../backends/_conv_tasks.ts";
 
 /** Whether `window` is one Winograd F(2×2, 3×3) computes: 3×3, stride 1, dilation 1. */
 export function isWinogradWindow(window: Window2D): boolean {
@@ -24,8 +28,8 @@ export function isWinogradWindow(window: Window2D): boolean {
     window.strideW === 1 && window.dilationH === 1 && window.dilationW === 1;
 }
 
-// Work (transformed planes) per chunk of samples: at most this many elements of V or M.
-const CHUNK_ELEMENTS = 1 << 22;
+/** Work (transformed planes) per chunk of samples: at most this many elements of V or M. */
+export const WINOGRAD_CHUNK_ELEMENTS: number = 1 << 22;
 
 /**
  * The transformed kernels: `u[ξ, o, c] = (G·w[o, c]·Gᵀ)[ξ]` for `w` [O, C, 3, 3]; with
@@ -242,14 +246,30 @@ export class WinogradBuffers {
     const { batch, channels, height, width, out, outH, outW, top, left } = shape;
     const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, perSample = tilesH * tilesW;
     const widest = 16 * Math.max(channels, out) * perSample;
-    const chunk = Math.max(1, Math.min(batch, Math.floor(CHUNK_ELEMENTS / widest)));
+    const chunk = Math.max(1, Math.min(batch, Math.floor(WINOGRAD_CHUNK_ELEMENTS / widest)));
     const u = this.#u.get(dtype, [16, out, channels]).data;
     kernels(u);
     for (let first = 0; first < batch; first += chunk) {
       const count = Math.min(chunk, batch - first), tiles = count * perSample;
       const v = this.#v.get(dtype, [16, channels, tiles], backend).data;
       const m = this.#m.get(dtype, [16, out, tiles], backend).data;
-      winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, v);
+      const fast = backend as Partial<WinogradTransforms>;
+      const placed = fast.winogradInputs?.(
+        x,
+        first,
+        count,
+        channels,
+        height,
+        width,
+        top,
+        left,
+        tilesH,
+        tilesW,
+        v,
+      );
+      if (!placed) {
+        winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, v);
+      }
       for (let xi = 0; xi < 16; xi++) {
         backend.matmul(
           this.#uViews.get(u, xi * out * channels, out * channels),
@@ -260,7 +280,9 @@ export class WinogradBuffers {
           tiles,
         );
       }
-      winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
+      if (!fast.winogradOutputs?.(m, first, count, out, outH, outW, tilesH, tilesW, y, bias)) {
+        winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
+      }
     }
   }
 }

@@ -46,7 +46,17 @@ import {
   Views,
   type Window2D,
 } from "./_im2col.ts";
-import { isWinogradWindow, WinogradBuffers, winogradKernels } from "./_winograd.ts";
+import {
+  isWinogradWindow,
+  WINOGRAD_CHUNK_ELEMENTS,
+  WinogradBuffers,
+  winogradKernels,
+} from "./_winograd.ts";
+import type { WinogradTransforms } from "../backends/_conv_tasks.ts";
+import { RESIDENT_MIN_ELEMENTS } from "../backends/_resident.ts";
+
+// "auto" takes Winograd's algorithm from this many channels in and out (see #takesWinograd).
+const AUTO_WINOGRAD_CHANNELS = 64;
 
 /**
  * How {@linkcode Conv2D} computes on the CPU: `"im2col"` (windows unrolled into columns,
@@ -96,8 +106,13 @@ export interface Conv2DOptions extends RandomOptions {
   biasRegularizerL2?: number;
   /**
    * How the CPU backends compute it: `"im2col"`, `"winograd"` (3×3 kernels, stride 1,
-   * dilation 1; a RangeError otherwise) or `"auto"` (the default), which takes im2col. The
-   * GPU path ignores it.
+   * dilation 1; a RangeError otherwise) or `"auto"` (the default), which takes Winograd's
+   * algorithm where it measured faster: a 3×3, stride-1, dilation-1, float32 layer with at
+   * least 64 channels in and out, on a backend that runs the transforms itself (wasm: SIMD
+   * kernels on its pool), a batch of at least 4096 / min(in, out) tiles of 2×2 outputs (so
+   * that they are placed in its memory) and images small enough that one sample's 16 planes
+   * of tiles hold at most 2²² elements (16·max(in, out)·tiles); im2col otherwise. The GPU
+   * path ignores it.
    */
   algorithm?: ConvAlgorithm;
 }
@@ -359,7 +374,11 @@ export class Conv2D implements Layer, GpuLayer {
     const x = inputs.data, w = this.weights.value.data, y = outputs.data;
     const geometry = { ...window, batch, channels, height, width, outChannels: out, outH, outW };
     this.#colsKept = false;
-    this.#usedWinograd = this.#takesWinograd();
+    this.#usedWinograd = this.#takesWinograd(
+      backend,
+      batch * ((outH + 1) >> 1) * ((outW + 1) >> 1),
+      batch,
+    );
     if (this.#usedWinograd) {
       this.#winograd.run(
         backend,
@@ -476,9 +495,22 @@ export class Conv2D implements Layer, GpuLayer {
   }
 
   // Whether forward computes by Winograd's algorithm: "winograd" always (the constructor
-  // checked the window); "auto" never yet (im2col measured as fast or faster, docs/speed.md).
-  #takesWinograd(): boolean {
-    return this.algorithm === "winograd";
+  // checked the window); "auto" where it measured faster than im2col (bench/conv_algorithms.ts,
+  // docs/speed.md): Winograd's window, float32, at least 64 channels in and out, and a
+  // backend whose own transforms run it (the wasm backend's SIMD kernels on its pool; with
+  // the JavaScript transforms, or fewer channels, im2col was as fast or faster), which it
+  // does where the tiles' planes ([16, channels, tiles], `tiles` of the batch) are large
+  // enough to be placed in its memory.
+  #takesWinograd(backend: Backend, tiles: number, batch: number): boolean {
+    if (this.algorithm !== "auto") return this.algorithm === "winograd";
+    const channels = Math.min(this.inChannels, this.outChannels);
+    const widest = Math.max(this.inChannels, this.outChannels);
+    // One sample's transformed tiles must fit a chunk: past that (large images) the tile
+    // buffers cannot be cut smaller, and im2col's lowering in blocks keeps within memory.
+    return isWinogradWindow(this.#window) && this.dtype === "float32" &&
+      channels >= AUTO_WINOGRAD_CHANNELS && 16 * channels * tiles >= RESIDENT_MIN_ELEMENTS &&
+      16 * widest * (tiles / batch) <= WINOGRAD_CHUNK_ELEMENTS &&
+      typeof (backend as Partial<WinogradTransforms>).winogradInputs === "function";
   }
 
   // The backward pass as three products per chunk of samples, for backends without their own

@@ -2,8 +2,11 @@
 // naive loop on shapes whose tiles do not divide the outputs, on the js and wasm backends,
 // the same bits on 1, 2 and 3 threads, central differences, and the option itself.
 import assert from "node:assert/strict";
-import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
+import { parallelTuning, resetParallelTuning, wasmBackend } from "../backends/wasm.ts";
+import type { WinogradTransforms } from "../backends/_conv_tasks.ts";
+import { winogradInputs, winogradOutputs } from "../layers/_winograd.ts";
 import {
+  type Backend,
   checkGradients,
   Conv2D,
   type ConvAlgorithm,
@@ -180,4 +183,251 @@ Deno.test("Conv2D's algorithm option", async (t) => {
     b.backward(d, { inputGradient: false });
     assert.ok(maxDifference([...a.weights.grad.data], [...b.weights.grad.data]) < 1e-12);
   });
+});
+
+// The wasm backend's float32 transforms (SIMD kernels on its pool) against the JavaScript
+// ones (float64, rounded once), each a plane of [N, C, H, W] with zeros top/left (negative:
+// cut), the outputs [outH, outW] = [H + 2·top − 2, W + 2·left − 2].
+type TransformCase = [string, [number, number, number, number], number, number];
+const TRANSFORM_CASES: TransformCase[] = [
+  ["W4's conv2, 14×14, padding 1", [4, 32, 14, 14], 1, 1],
+  ["9×6, padding 2 (tiles 4×3)", [3, 17, 9, 6], 2, 2],
+  ["7×11, padding 0 (odd outputs)", [5, 9, 7, 11], 0, 0],
+  ["5×5, rows cut, columns padded by 3", [2, 40, 5, 5], -1, 3],
+  ["1×1, padding 1 (one tile)", [64, 24, 1, 1], 1, 1],
+  ["13×10, padding 1 (7×5 tiles)", [3, 11, 13, 10], 1, 1],
+];
+
+const transforms = wasmBackend as typeof wasmBackend & WinogradTransforms;
+
+// An array of `length` float32 elements, placed in the wasm backend's memory (resident) or
+// not, the first `used` of them filled from `seed`, the rest NaN (they must stay so).
+function floats(length: number, used: number, seed: number, resident: boolean): Float32Array {
+  const size = Math.max(length, 1 << 16);
+  const data = resident
+    ? transforms.allocate!("float32", size) as Float32Array
+    : new Float32Array(size);
+  data.fill(NaN);
+  data.set(Tensor.randn([used], { seed }).data.subarray(0, used));
+  return data.subarray(0, length);
+}
+
+// The transforms of one case both ways: [v, y] of the wasm kernels and of the JavaScript.
+function transformBoth(c: TransformCase, resident: boolean): [Float32Array, Float32Array][] {
+  const [, [batch, channels, height, width], top, left] = c;
+  const outH = height + 2 * top - 2, outW = width + 2 * left - 2;
+  const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, tiles = batch * tilesH * tilesW;
+  const x = floats(
+    batch * channels * height * width + 7,
+    batch * channels * height * width,
+    1,
+    resident,
+  );
+  const bias = Tensor.randn([channels], { seed: 2 }).data as Float32Array;
+  const results: [Float32Array, Float32Array][] = [];
+  for (const wasm of [true, false]) {
+    // Chunks of two samples, as Conv2D's run takes them (the first sample not 0).
+    const v = floats(16 * channels * tiles, 0, 3, true);
+    const y = floats(batch * channels * outH * outW + 5, 0, 4, resident);
+    for (let first = 0; first < batch; first += 2) {
+      const count = Math.min(2, batch - first), chunk = count * tilesH * tilesW;
+      const vc = v.subarray(0, 16 * channels * chunk);
+      if (wasm) {
+        assert.ok(
+          transforms.winogradInputs(
+            x,
+            first,
+            count,
+            channels,
+            height,
+            width,
+            top,
+            left,
+            tilesH,
+            tilesW,
+            vc,
+          ),
+          "winogradInputs ran",
+        );
+        // The products' stand-in: m = v (as many channels out as in).
+        assert.ok(
+          transforms.winogradOutputs(
+            vc,
+            first,
+            count,
+            channels,
+            outH,
+            outW,
+            tilesH,
+            tilesW,
+            y,
+            bias,
+          ),
+          "winogradOutputs ran",
+        );
+      } else {
+        winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, vc);
+        winogradOutputs(vc, first, count, channels, outH, outW, tilesH, tilesW, y, bias);
+      }
+    }
+    results.push([v.slice(), y.slice()]);
+  }
+  return results;
+}
+
+Deno.test("the wasm backend's Winograd transforms match the JavaScript ones", async (t) => {
+  for (const c of TRANSFORM_CASES) {
+    for (const resident of [true, false]) {
+      await t.step(`${c[0]}, x and y ${resident ? "" : "not "}resident`, () => {
+        const [[v, y], [vJs, yJs]] = transformBoth(c, resident);
+        // The last chunk's v is compared: every element the transforms wrote.
+        for (const [got, want, what] of [[v, vJs, "v"], [y, yJs, "y"]] as const) {
+          let scale = 0;
+          for (const value of want) {
+            if (!Number.isNaN(value)) scale = Math.max(scale, Math.abs(value));
+          }
+          for (let i = 0; i < want.length; i++) {
+            if (Number.isNaN(want[i])) {
+              assert.ok(Number.isNaN(got[i]), `${what}[${i}] was written: ${got[i]}`);
+            } else {
+              // Rounded at each of ≤ 4 float32 operations instead of once.
+              assert.ok(
+                Math.abs(got[i] - want[i]) <= 4 * 2 ** -23 * scale,
+                `${what}[${i}]: ${got[i]}, JavaScript ${want[i]} (scale ${scale})`,
+              );
+            }
+          }
+        }
+      });
+    }
+  }
+});
+
+Deno.test("the wasm backend's Winograd transforms give the same bits on 1, 2 and 3 threads", async () => {
+  const references = new Map<string, Float32Array[]>();
+  try {
+    Object.assign(parallelTuning, { minTask: 1, backoff: false });
+    for (const threads of [1, 2, 3]) {
+      const pool = threads > 1 ? await livePool(threads) : undefined;
+      if (threads === 1) setThreads(1);
+      const before = pool?.workerTasks ?? 0;
+      for (const c of TRANSFORM_CASES) {
+        const [[v, y]] = transformBoth(c, true);
+        if (threads === 1) references.set(c[0], [v, y]);
+        else {
+          const [vOne, yOne] = references.get(c[0])!;
+          assertSameBits(v, vOne, `${c[0]}: v, ${threads} threads`);
+          assertSameBits(y, yOne, `${c[0]}: y, ${threads} threads`);
+        }
+      }
+      if (pool) assert.ok(pool.workerTasks > before, `${threads} threads: no task ran on a worker`);
+    }
+  } finally {
+    resetParallelTuning();
+    setThreads(1);
+  }
+});
+
+// The wasm backend with its transforms counted (how many ran there rather than in
+// JavaScript), and its im2col convolutions (`lowered`).
+function countingBackend(): {
+  backend: Backend;
+  calls: { inputs: number; outputs: number; lowered: number };
+} {
+  const calls = { inputs: 0, outputs: 0, lowered: 0 };
+  const backend = {
+    ...transforms,
+    winogradInputs(...args: Parameters<WinogradTransforms["winogradInputs"]>): boolean {
+      const ran = transforms.winogradInputs(...args);
+      if (ran) calls.inputs++;
+      return ran;
+    },
+    winogradOutputs(...args: Parameters<WinogradTransforms["winogradOutputs"]>): boolean {
+      const ran = transforms.winogradOutputs(...args);
+      if (ran) calls.outputs++;
+      return ran;
+    },
+    conv2dForward(...args: Parameters<NonNullable<Backend["conv2dForward"]>>): boolean {
+      calls.lowered++;
+      return transforms.conv2dForward!(...args);
+    },
+  };
+  return { backend: backend as Backend, calls };
+}
+
+// (The tiles' planes must be large enough to be placed in the backend's memory: 2¹⁶ elements.)
+Deno.test("Conv2D by Winograd on the wasm transforms matches the naive convolution", async (t) => {
+  const cases: Case[] = [
+    ["W4's conv2 shape, 4 samples", [4, 32, 14, 14], 64, 1],
+    ["9×13, padding 0, 40 → 24", [8, 40, 9, 13], 24, 0],
+    ["11×7, padding 2, 24 → 40", [8, 24, 11, 7], 40, 2],
+  ];
+  for (const c of cases) {
+    await t.step(c[0], () => {
+      const pad = c[3] === "same" ? 1 : c[3];
+      const conv64 = layer(c, "im2col", "float64");
+      const x = Tensor.randn(c[1], { dtype: "float64", seed: 2 });
+      const d = Tensor.randn(conv64.forward(x).shape, { dtype: "float64", seed: 3 });
+      const want = naiveConv(
+        x.toArray(),
+        conv64.weights.value.toArray(),
+        [...conv64.biases!.value.data],
+        { kernel: [3, 3], pad: [pad, pad, pad, pad] },
+        d.toArray(),
+      );
+      const flat = [want.outputs, want.dinputs, want.dweights].map((a) => a.flat(3) as number[]);
+      flat.push(want.dbiases);
+      const { backend, calls } = countingBackend();
+      const got = withBackend(backend, () => pass(c, "winograd", "float32"));
+      // forward's transforms and the input gradient's, one chunk each
+      assert.deepEqual(calls, { inputs: 2, outputs: 2, lowered: 0 });
+      got.forEach((array, i) => {
+        const scale = Math.max(1, ...flat[i].map(Math.abs));
+        const error = maxDifference([...array], flat[i]);
+        assert.ok(error < 1e-5 * scale, `[${i}]: error ${error}, scale ${scale}`);
+      });
+    });
+  }
+});
+
+Deno.test('"auto" takes Winograd on the wasm backend for float32 layers of ≥ 64 channels', () => {
+  const cases: [string, number, number, 3 | 5, "float32" | "float64", boolean][] = [
+    ["64 → 64", 64, 64, 3, "float32", true],
+    ["64 → 96", 64, 96, 3, "float32", true],
+    ["32 → 64 (W4's conv2)", 32, 64, 3, "float32", false],
+    ["64 → 32", 64, 32, 3, "float32", false],
+    ["64 → 64, float64", 64, 64, 3, "float64", false],
+    ["64 → 64, 5×5", 64, 64, 5, "float32", false],
+  ];
+  // 16·64·tiles < 2¹⁶: the tiles' planes would not be placed in the backend's memory.
+  const small = countingBackend();
+  const conv64 = new Conv2D(64, 64, 3, { padding: 1, seed: 1 });
+  withBackend(small.backend, () => conv64.forward(Tensor.randn([1, 64, 8, 8], { seed: 2 })));
+  assert.deepEqual(small.calls, { inputs: 0, outputs: 0, lowered: 1 }, "64 → 64, 16 tiles");
+  for (const [what, inC, outC, kernel, dtype, winograd] of cases) {
+    const { backend, calls } = countingBackend();
+    const conv = new Conv2D(inC, outC, kernel, { padding: "same", dtype, seed: 1 });
+    const x = Tensor.randn([8, inC, 8, 8], { dtype, seed: 2 });
+    const y = withBackend(backend, () => conv.forward(x, { training: true }));
+    const want = winograd
+      ? { inputs: 1, outputs: 1, lowered: 0 }
+      : { inputs: 0, outputs: 0, lowered: 1 };
+    assert.deepEqual(calls, want, `${what}: Winograd's transforms ran, or im2col`);
+    const reference = new Conv2D(inC, outC, kernel, {
+      padding: "same",
+      dtype,
+      weights: conv.weights.value.data,
+      algorithm: "im2col",
+    });
+    const scale = Math.max(1, ...[...y.data].map(Math.abs));
+    const error = maxDifference([...y.data], [
+      ...withBackend("js", () => reference.forward(x)).data,
+    ]);
+    assert.ok(error < 1e-5 * scale, `${what}: error ${error}`);
+  }
+  // A backend without transforms of its own: im2col (the backend's convolution).
+  const { backend, calls } = countingBackend();
+  const plain = { ...backend, winogradInputs: undefined, winogradOutputs: undefined } as Backend;
+  withBackend(plain, () => conv64.forward(Tensor.randn([8, 64, 8, 8], { seed: 2 })));
+  assert.equal(calls.lowered, 1, "im2col without the backend's transforms");
 });

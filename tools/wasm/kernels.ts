@@ -963,6 +963,215 @@ function bulk(m: ModuleBuilder): void {
   m.function("zeroBytes", [i32, i32]).localGet(0).i32Const(0).localGet(1).memoryFill();
 }
 
+// f32x4.sub (0xfd 0xe5 0x01), which the encoder does not name: emitted as its bytes.
+function f32x4Sub(f: FunctionBuilder): void {
+  f.code.push(0xfd, 0xe5, 0x01);
+}
+
+// Stores the vector in `value` at [address] (bytes), its first `lanes` lanes only when
+// `lanes` (a local) is below 4.
+function storeLanes(f: FunctionBuilder, address: () => void, value: Local, lanes: Local): void {
+  f.localGet(lanes).i32Const(4).i32GeU().if();
+  address();
+  f.localGet(value).v128Store(0);
+  f.else();
+  for (let l = 0; l < 3; l++) {
+    f.localGet(lanes).i32Const(l).i32GtU().if();
+    address();
+    f.localGet(value).f32x4ExtractLane(l).f32Store(4 * l);
+    f.end();
+  }
+  f.end();
+}
+
+/**
+ * winogradInput(origin, width, pad, rLo, rHi, qLo, qHi, padW, v, stride, tilesH, tilesW), the
+ * float32 build only: Winograd F(2×2, 3×3)'s input transform of one image plane. The plane
+ * is first copied into the zeroed scratch `pad` [2·tilesH + 2, padW] (padW = 8·⌈tilesW/4⌉ +
+ * 2): its rows [rLo, rHi), columns [qLo, qHi) from origin + (r·width + q)·4 (origin: the byte
+ * where the padded plane's (0, 0) would lie in the image, so that every tile reads its 4×4
+ * block without bounds checks); then every tile t = ty·tilesW + tx, four tiles of a row at
+ * a time (one per lane), v[ξ·stride + 4t] = (Bᵀ·d·B)[ξ] (bytes), rounded at each operation.
+ */
+function winogradInput(m: ModuleBuilder): void {
+  const f = m.function("winogradInput", [
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+  ]);
+  const [origin, width, pad, rLo, rHi, qLo, qHi, padW, v, stride, tilesH, tilesW] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+  ];
+  const [r, ty, tx, row, at, lanes, t] = [0, 0, 0, 0, 0, 0, 0].map(() => f.local(i32));
+  const d = Array.from({ length: 16 }, () => f.local(v128));
+  const [e0, e1, o0, o1, out] = [0, 0, 0, 0, 0].map(() => f.local(v128));
+  // pad = 0, then the rows of the plane
+  f.localGet(pad).i32Const(0);
+  f.localGet(tilesH).i32Const(2).i32Mul().i32Const(2).i32Add().localGet(padW).i32Mul()
+    .i32Const(4).i32Mul().memoryFill();
+  f.localGet(qHi).localGet(qLo).i32GtU().if();
+  forRange(f, r, () => f.localGet(rLo), rHi, 1, () => {
+    f.localGet(r).localGet(padW).i32Mul().localGet(qLo).i32Add().i32Const(4).i32Mul()
+      .localGet(pad).i32Add();
+    f.localGet(r).localGet(width).i32Mul().localGet(qLo).i32Add().i32Const(4).i32Mul()
+      .localGet(origin).i32Add();
+    f.localGet(qHi).localGet(qLo).i32Sub().i32Const(4).i32Mul().memoryCopy();
+  });
+  f.end();
+  forRange(f, ty, () => f.i32Const(0), tilesH, 1, () => {
+    // row: the byte of the tiles' top-left corners in pad; t: the row's first tile
+    f.localGet(ty).i32Const(2).i32Mul().localGet(padW).i32Mul().i32Const(4).i32Mul()
+      .localGet(pad).i32Add().localSet(row);
+    f.localGet(ty).localGet(tilesW).i32Mul().localSet(t);
+    forRange(f, tx, () => f.i32Const(0), tilesW, 4, () => {
+      f.localGet(tx).i32Const(8).i32Mul().localGet(row).i32Add().localSet(at);
+      for (let i = 0; i < 4; i++) {
+        // columns 2tx … 2tx + 7 and 2tx + 2 … 2tx + 9 of row i: even and odd lanes
+        f.localGet(at).v128Load(0).localSet(e0);
+        f.localGet(at).v128Load(16).localSet(e1);
+        f.localGet(at).v128Load(8).localSet(o0);
+        f.localGet(at).v128Load(24).localSet(o1);
+        f.localGet(e0).localGet(e1).f32x4Shuffle([0, 2, 4, 6]).localSet(d[4 * i]);
+        f.localGet(e0).localGet(e1).f32x4Shuffle([1, 3, 5, 7]).localSet(d[4 * i + 1]);
+        f.localGet(o0).localGet(o1).f32x4Shuffle([0, 2, 4, 6]).localSet(d[4 * i + 2]);
+        f.localGet(o0).localGet(o1).f32x4Shuffle([1, 3, 5, 7]).localSet(d[4 * i + 3]);
+        if (i < 3) f.localGet(at).localGet(padW).i32Const(4).i32Mul().i32Add().localSet(at);
+      }
+      // Bᵀ·d in place, a column at a time: rows (d0 − d2, d1 + d2, d2 − d1, d1 − d3)
+      for (let q = 0; q < 4; q++) {
+        const [d0, d1, d2, d3] = [d[q], d[4 + q], d[8 + q], d[12 + q]];
+        f.localGet(d0).localGet(d2);
+        f32x4Sub(f);
+        f.localSet(d0);
+        f.localGet(d1).localGet(d3);
+        f32x4Sub(f);
+        f.localSet(d3);
+        f.localGet(d2).localGet(d1);
+        f32x4Sub(f);
+        f.localGet(d1).localGet(d2).f32x4Add().localSet(d1);
+        f.localSet(d2);
+      }
+      f.localGet(tilesW).localGet(tx).i32Sub().localSet(lanes);
+      // (Bᵀ·d)·B, a row at a time, each of the 16 stored to its plane
+      for (let i = 0; i < 4; i++) {
+        const [a0, a1, a2, a3] = [d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]];
+        const terms: [Local, Local, boolean][] = [
+          [a0, a2, false],
+          [a1, a2, true],
+          [a2, a1, false],
+          [a1, a3, false],
+        ];
+        terms.forEach(([p, q, plus], j) => {
+          f.localGet(p).localGet(q);
+          if (plus) f.f32x4Add();
+          else f32x4Sub(f);
+          f.localSet(out);
+          storeLanes(
+            f,
+            () => {
+              f.localGet(t).localGet(tx).i32Add().i32Const(4).i32Mul().localGet(v).i32Add();
+              f.localGet(stride).i32Const(4 * i + j).i32Mul().i32Add();
+            },
+            out,
+            lanes,
+          );
+        });
+      }
+    });
+  });
+}
+
+/**
+ * winogradOutput(m, stride, bias, stage, stageW, tilesH, tilesW, y, outH, outW), the float32
+ * build only: Winograd F(2×2, 3×3)'s output transform of one plane. Four tiles of a row at
+ * a time (one per lane), from m[ξ·stride + 4t] (bytes; the lanes past tilesW read what
+ * follows and are never stored), the 2×2 block Aᵀ·m·A + bias goes into the scratch `stage`
+ * [2·tilesH, stageW] (stageW = 8·⌈tilesW/4⌉), rounded at each operation; then the plane's
+ * rows [outH, outW] are copied from it to y.
+ */
+function winogradOutput(m: ModuleBuilder): void {
+  const f = m.function("winogradOutput", [i32, i32, f32, i32, i32, i32, i32, i32, i32, i32]);
+  const [mm, stride, bias, stage, stageW, tilesH, tilesW, y, outH, outW] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+  ];
+  const [r, ty, tx, row, at] = [0, 0, 0, 0, 0].map(() => f.local(i32));
+  const x = Array.from({ length: 16 }, () => f.local(v128));
+  const [b, y0, y1] = [0, 0, 0].map(() => f.local(v128));
+  f.localGet(bias).f32x4Splat().localSet(b);
+  forRange(f, ty, () => f.i32Const(0), tilesH, 1, () => {
+    f.localGet(ty).i32Const(2).i32Mul().localGet(stageW).i32Mul().i32Const(4).i32Mul()
+      .localGet(stage).i32Add().localSet(row);
+    forRange(f, tx, () => f.i32Const(0), tilesW, 4, () => {
+      f.localGet(ty).localGet(tilesW).i32Mul().localGet(tx).i32Add().i32Const(4).i32Mul()
+        .localGet(mm).i32Add().localSet(at);
+      for (let k = 0; k < 16; k++) {
+        f.localGet(at).v128Load(0).localSet(x[k]);
+        if (k < 15) f.localGet(at).localGet(stride).i32Add().localSet(at);
+      }
+      // Aᵀ·m, a column at a time: rows (m0 + m1 + m2, m1 − m2 − m3) into x[q], x[4 + q]
+      for (let q = 0; q < 4; q++) {
+        const [m0, m1, m2, m3] = [x[q], x[4 + q], x[8 + q], x[12 + q]];
+        f.localGet(m0).localGet(m1).f32x4Add().localGet(m2).f32x4Add().localSet(m0);
+        f.localGet(m1).localGet(m2);
+        f32x4Sub(f);
+        f.localGet(m3);
+        f32x4Sub(f);
+        f.localSet(m1);
+      }
+      // ·A a row at a time, + bias; the even and odd columns interleaved into the stage
+      for (let i = 0; i < 2; i++) {
+        const [a0, a1, a2, a3] = [x[4 * i], x[4 * i + 1], x[4 * i + 2], x[4 * i + 3]];
+        f.localGet(a0).localGet(a1).f32x4Add().localGet(a2).f32x4Add().localGet(b).f32x4Add()
+          .localSet(y0);
+        f.localGet(a1).localGet(a2);
+        f32x4Sub(f);
+        f.localGet(a3);
+        f32x4Sub(f);
+        f.localGet(b).f32x4Add().localSet(y1);
+        f.localGet(tx).i32Const(8).i32Mul().localGet(row).i32Add();
+        if (i === 1) f.localGet(stageW).i32Const(4).i32Mul().i32Add();
+        f.localTee(at);
+        f.localGet(y0).localGet(y1).f32x4Shuffle([0, 4, 1, 5]).v128Store(0);
+        f.localGet(at).localGet(y0).localGet(y1).f32x4Shuffle([2, 6, 3, 7]).v128Store(16);
+      }
+    });
+  });
+  forRange(f, r, () => f.i32Const(0), outH, 1, () => {
+    f.localGet(r).localGet(outW).i32Mul().i32Const(4).i32Mul().localGet(y).i32Add();
+    f.localGet(r).localGet(stageW).i32Mul().i32Const(4).i32Mul().localGet(stage).i32Add();
+    f.localGet(outW).i32Const(4).i32Mul().memoryCopy();
+  });
+}
+
 /** Builds the kernel module for one configuration. */
 export function buildKernels(cfg: KernelConfig): Uint8Array {
   const t = cfg.float === "f64" ? F64 : F32;
@@ -985,5 +1194,9 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
   if (t === F32) adam32(m);
   else adam(m, t);
   bulk(m);
+  if (t === F32) {
+    winogradInput(m);
+    winogradOutput(m);
+  }
   return m.encode();
 }
