@@ -167,6 +167,18 @@ report("cpu", cpu);
 if (status.available) {
   const gpu = await train("webgpu");
   report("webgpu", gpu);
-  const difference = Math.max(...cpu[0].loss.map((l, i) => Math.abs(l - gpu[0].loss[i]) / l));
-  console.log(`largest relative difference of the epoch losses: ${difference.toExponential(2)}`);
+  const differences = cpu[0].loss.map((l, i) => Math.abs(l - gpu[0].loss[i]) / l);
+  console.log(
+    `relative difference of the epoch losses: ${differences[0].toExponential(2)} after the first ` +
+      `epoch, at most ${Math.max(...differences).toExponential(2)} over all`,
+  );
+  // The GPU sums in another order than the CPU: float32 rounding differs in the last bits,
+  // and a long run amplifies that as training does any perturbation (the CPU's own js and
+  // wasm backends drift apart alike, to about 1e-3 on the mlp after 20 epochs).
+  if (Math.max(...differences) > 1e-4) {
+    console.log(
+      "(float32 rounding in another order, amplified by training: the CPU's js and wasm " +
+        "backends drift apart alike)",
+    );
+  }
 }
