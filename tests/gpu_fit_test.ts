@@ -359,3 +359,20 @@ Deno.test({
     });
   },
 });
+
+Deno.test("examples/gpu.ts trains on the CPU, and on the GPU where there is one", async () => {
+  const script = new URL("../examples/gpu.ts", import.meta.url).pathname;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", script, "--model", "mlp", "--epochs", "2", "--batch-size", "256"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, text);
+  assert.match(text, /^cpu {4}loss 1\.\d+ → /m);
+  if (GPU_AVAILABLE) {
+    assert.match(text, /^webgpu loss 1\.\d+ → /m);
+    const first = Number(/: (\S+) after the first epoch/.exec(text)?.[1]);
+    assert.ok(first < 1e-5, text);
+  } else assert.match(text, /WebGPU is not available: /);
+});
