@@ -117,6 +117,7 @@ export const JS_TASK_NAMES = [
   "adam",
   "winogradInputs",
   "winogradOutputs",
+  "lstmForward",
 ] as const;
 
 /** A JavaScript task as a job names it. */

@@ -19,6 +19,8 @@ import {
 } from "./_conv_tasks.ts";
 import { floatView, maxPoolBackwardTask, maxPoolForwardTask } from "./_pool_tasks.ts";
 import { adamTask } from "./_adam_task.ts";
+import { lstmForwardRows32, lstmForwardTask } from "./_recurrent_tasks.ts";
+import { fastMathSource } from "../core/_fast_math.ts";
 import { POOLING_FUNCTIONS } from "./_pooling.ts";
 import { taskBuffer } from "./_task_buffer.ts";
 import {
@@ -39,6 +41,7 @@ export function jsTasks(): JsTask[] {
     adamTask,
     winogradInputsTask,
     winogradOutputsTask,
+    lstmForwardTask,
   ] as JsTask[];
 }
 
@@ -62,10 +65,12 @@ export function jsTaskSource(): string {
     zeroWrapped,
     lowerSample,
     foldSample,
+    lstmForwardRows32,
     ...jsTasks(),
   ];
   const names = jsTasks().map((task) => task.name).join(", ");
-  return `${functions.map(String).join("\n")}\nconst JS_TASKS = [${names}];\n`;
+  const source = functions.map(String).join("\n");
+  return `${fastMathSource()}${source}\nconst JS_TASKS = [${names}];\n`;
 }
 
 /** [first, count] pairs covering [0, total) in steps of `step`. */

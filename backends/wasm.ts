@@ -6,6 +6,7 @@ import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
+import { writeLstmDescriptor } from "./_recurrent_tasks.ts";
 import { runTasks, spans } from "./_tasks.ts";
 import {
   winogradScratch,
@@ -322,6 +323,7 @@ export class WasmKernels {
   readonly #threads: (() => Threads | null) | undefined;
   readonly #resident: ResidentHeap | undefined; // the shared builds' resident blocks
   #heap: FloatArray;
+  #cellBlock?: Float32Array; // resident: an LSTM cell job's descriptor
   readonly #views = new Map<number, FloatArray>(); // by offset, see #slice
 
   /**
@@ -1279,6 +1281,59 @@ export class WasmKernels {
     pass.kernels.#adam(value, grad, momentum, cache, hyper, pass.parallel);
   }
 
+  /**
+   * Step t of the LSTM's float32 cell loop (see `Backend.lstmCellForward`) split by batch rows
+   * on the pool, where gates, cells, tanhCells and hiddens lie resident in the shared memory
+   * and the step has at least `parallelTuning.minTask / 8` gate elements (a gate's σ or tanh
+   * costs about what 8 multiply-adds do); false (nothing done) otherwise.
+   */
+  lstmCellForward(
+    gates: Float32Array,
+    cells: Float32Array,
+    tanhCells: Float32Array,
+    hiddens: Float32Array,
+    t: number,
+    batch: number,
+    hidden: number,
+  ): boolean {
+    const arrays = [gates, cells, tanhCells, hiddens];
+    const pass = this.#lstmPass(batch, hidden, "lstmCellForward", arrays);
+    if (!pass) return false;
+    const { kernels, parallel, block } = pass;
+    const offsets = arrays.map((array) => kernels.#residentAt(array));
+    const sizes = [t, batch, hidden, cells.length / (batch * hidden)] as const;
+    const at = kernels.#residentAt(block) * kernels.#bytes;
+    writeLstmDescriptor(kernels.#memory.buffer, at, offsets, sizes);
+    // About four tasks per thread, whole rows each.
+    const tasks = Math.min(batch, (parallel.pool.workers + 1) * parallelTuning.tasksPerThread);
+    kernels.#host(parallel).runJob("lstmForward", at, spans(batch, Math.ceil(batch / tasks)));
+    return true;
+  }
+
+  // The shared float32 kernels, their pool and their cell block (a resident block for the
+  // job's descriptor) for a cell step over `arrays`, all resident, when the step is large
+  // enough to split; null otherwise (the layer loops itself).
+  #lstmPass(
+    batch: number,
+    hidden: number,
+    name: string,
+    arrays: Float32Array[],
+  ): { kernels: WasmKernels; parallel: Parallel; block: Float32Array } | null {
+    if (this.float !== "f32" || batch < 2) return null;
+    const large = batch * 4 * hidden >= parallelTuning.minTask / 8;
+    const pass = this.#residentPass(large, name, arrays, true);
+    if (!pass?.parallel) return null;
+    const kernels = pass.kernels;
+    // Its own resident block: the scratch's origin holds what prepareRight packed, and
+    // reserving the scratch would have the next product pack its operand again.
+    if (!kernels.#cellBlock) {
+      const block = kernels.#resident?.allocate("float32", 32);
+      if (!block) return null;
+      kernels.#cellBlock = block as Float32Array;
+    }
+    return { kernels, parallel: pass.parallel, block: kernels.#cellBlock };
+  }
+
   #adam(
     value: FloatArray,
     grad: FloatArray,
@@ -1707,6 +1762,10 @@ export const wasmBackend: Backend = {
   allocate(dtype, length) {
     if (length < RESIDENT_MIN_ELEMENTS) return undefined;
     return (dtype === "float64" ? loadWasmKernels64() : loadWasmKernels())?.allocate(length);
+  },
+  lstmCellForward(gates, cells, tanhCells, hiddens, t, batch, hidden) {
+    const kernels = loadWasmKernels();
+    return !!kernels && kernels.lstmCellForward(gates, cells, tanhCells, hiddens, t, batch, hidden);
   },
   adam(value, grad, momentum, cache, hyper) {
     const kernels = elementwiseKernels(value.length, value, grad, momentum);

@@ -72,3 +72,21 @@ export function tanh32(x: number): number {
   const m = (scale - 1) + scale * q;
   return m / (m + 2);
 }
+
+/**
+ * The float32 gate functions as source text for the worker pool's tasks: `sigmoid32` and
+ * `tanh32` with their tables and constants, written from this module's own values (a double
+ * printed by JavaScript reads back as the same double), so a worker computes the same bits.
+ */
+export function fastMathSource(): string {
+  const table = (values: Float64Array) => `Float64Array.from([${values.join(", ")}])`;
+  return `const EXP_FRACTIONS = ${table(EXP_FRACTIONS)};
+const EXP_POWERS = ${table(EXP_POWERS)};
+const INV_LN2_64 = ${INV_LN2_64};
+const LN2_64_HI = ${LN2_64_HI};
+const LN2_64_LO = ${LN2_64_LO};
+const ROUND = ${ROUND};
+${String(sigmoid32)}
+${String(tanh32)}
+`;
+}

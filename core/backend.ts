@@ -161,6 +161,23 @@ export interface Backend {
     cache: FloatArray,
     hyper: AdamHyper,
   ): void;
+  /**
+   * Step t of the LSTM's float32 cell loop (optional; false or absent: `LSTM` loops itself):
+   * for every batch row b, `gates[t, b]`' pre-activations (`[T, B, 4·H]`, i | f | g | o)
+   * become σ, σ, tanh, σ in place, and c, tanh(c), h are written at `[t, b]` of `cells`,
+   * `tanhCells`, `hiddens` (`[T, B, H]`), each row by the LSTM's own per-element code (the
+   * same bits). The wasm backend splits the rows across its worker pool where the buffers lie
+   * resident in its shared memory.
+   */
+  lstmCellForward?(
+    gates: Float32Array,
+    cells: Float32Array,
+    tanhCells: Float32Array,
+    hiddens: Float32Array,
+    t: number,
+    batch: number,
+    hidden: number,
+  ): boolean;
 }
 
 /** The scalars of one Adam update (see {@linkcode Backend.adam}). */

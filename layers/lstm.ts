@@ -15,6 +15,7 @@ import {
   gridFor,
 } from "../core/gpu.ts";
 import { gpuMap, gpuMatmul, kernel } from "../backends/webgpu_ops.ts";
+import { lstmForwardRows32 } from "../backends/_recurrent_tasks.ts";
 import {
   affine,
   CELL_UNIFORMS,
@@ -25,10 +26,8 @@ import {
   rightProduct,
   type SequenceCache,
   sigmoid,
-  sigmoid32,
   StepViews,
   tanh,
-  tanh32,
 } from "./_recurrent.ts";
 
 // Dimension letters: B batch, T time steps, I = inputSize, H = hidden, G = 4·H gate columns
@@ -166,8 +165,10 @@ export class LSTM extends Recurrent implements Layer, GpuLayer {
     const bi = this.inputBiases.value.data, bh = this.recurrentBiases.value.data;
     for (let q = 0; q < G; q++) bias[q] = bi[q] + bh[q];
     affine(backend, x, this.inputWeights.value.data, bias, gates, T * B, I, G);
-    const cells = this.#cells.get(dtype, [T, B, H]).data; // [T, B, H]
-    const tanhCells = this.#tanhCells.get(dtype, [T, B, H]).data; // [T, B, H]
+    // Resident after a training forward, so that the backend may split the cell loops.
+    const resident = this.residentBackend();
+    const cells = this.#cells.get(dtype, [T, B, H], resident).data; // [T, B, H]
+    const tanhCells = this.#tanhCells.get(dtype, [T, B, H], resident).data; // [T, B, H]
     const gateViews = this.#gateViews.of(gates, B * G, T);
     // h·U at every step, U [H, G] packed once
     const recurrent = rightProduct(backend, this.recurrentWeights.value.data, H, G, false);
@@ -175,15 +176,11 @@ export class LSTM extends Recurrent implements Layer, GpuLayer {
       // h₀ = 0: the first step has no recurrent term.
       if (t > 0) recurrent(hiddenViews[t - 1], gateViews[t], B, true);
       if (gates instanceof Float32Array) {
-        cellForward32(
-          gates,
-          cells as Float32Array,
-          tanhCells as Float32Array,
-          hiddens as Float32Array,
-          t,
-          B,
-          H,
-        );
+        const [c, tc, h] = [cells, tanhCells, hiddens] as Float32Array[];
+        // The backend's split of the rows (the same bits), else this thread's loop.
+        if (!backend.lstmCellForward?.(gates, c, tc, h, t, B, H)) {
+          lstmForwardRows32(gates, c, tc, h, t, B, H, 0, B);
+        }
       } else cellForward(gates, cells, tanhCells, hiddens, t, B, H);
     }
     this.#cache = { ...start, cells, tanhCells };
@@ -342,33 +339,6 @@ function cellForward(
       const cPrev = t > 0 ? cells[prev + j] : 0; // c₀ = 0
       const c = gates[row + H + j] * cPrev + gates[row + j] * gates[row + 2 * H + j];
       const tc = tanh(c);
-      cells[at + j] = c;
-      tanhCells[at + j] = tc;
-      hiddens[at + j] = gates[row + 3 * H + j] * tc;
-    }
-  }
-}
-
-// cellForward for float32 buffers, with the float32 sigmoid and tanh.
-function cellForward32(
-  gates: Float32Array, // [T, B, G]
-  cells: Float32Array, // [T, B, H]
-  tanhCells: Float32Array, // [T, B, H]
-  hiddens: Float32Array, // [T, B, H]
-  t: number,
-  B: number,
-  H: number,
-): void {
-  const G = 4 * H, BH = B * H;
-  for (let b = 0; b < B; b++) {
-    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH;
-    for (let q = row; q < row + 2 * H; q++) gates[q] = sigmoid32(gates[q]); // i, f
-    for (let q = row + 2 * H; q < row + 3 * H; q++) gates[q] = tanh32(gates[q]); // g
-    for (let q = row + 3 * H; q < row + G; q++) gates[q] = sigmoid32(gates[q]); // o
-    for (let j = 0; j < H; j++) {
-      const cPrev = t > 0 ? cells[prev + j] : 0; // c₀ = 0
-      const c = gates[row + H + j] * cPrev + gates[row + j] * gates[row + 2 * H + j];
-      const tc = tanh32(c);
       cells[at + j] = c;
       tanhCells[at + j] = tc;
       hiddens[at + j] = gates[row + 3 * H + j] * tc;
