@@ -88,6 +88,20 @@ browserTest("in Chromium: fitAsync on WebGPU trains as on the CPU", async (t, br
         assert.ok(report.predictError <= 1e-5, `${report.predictError}`);
       });
     }
+    if (report.available && !("error" in report)) {
+      const models = await page.evaluate<
+        Record<string, { gpu: number[]; cpu: number[] } | string>
+      >("runModelsInPage()");
+      for (const [name, result] of Object.entries(models)) {
+        await t.step(`a ${name} trains on WebGPU as on the CPU`, () => {
+          assert.equal(typeof result, "object", String(result));
+          const { gpu, cpu } = result as { gpu: number[]; cpu: number[] };
+          const worst = Math.max(...gpu.map((loss, i) => relative(loss, cpu[i])));
+          console.log(`${name}: GPU ${list(gpu)}; CPU ${list(cpu)}; ${worst.toExponential(2)}`);
+          assert.ok(worst <= 1e-4, `${name}: epoch losses differ by ${worst}`);
+        });
+      }
+    }
     await t.step("no console errors", () => {
       assert.deepEqual(page.errors, [], describeErrors(page));
     });
