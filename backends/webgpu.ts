@@ -415,7 +415,21 @@ export class WebGpuContext implements GpuContext {
     mirrors.forEach((m, i) => m.data.set(new Float32Array(data[i])));
   }
 
-  /** Frees every buffer and the device. */
+  /**
+   * Waits for the work already submitted (so that nothing in flight outlives its buffers),
+   * then frees every buffer and the device. A lost device resolves at once.
+   */
+  async close(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#endPass();
+    this.#encoder = undefined; // recorded but never submitted: dropped
+    if (!this.#lost) {
+      await Promise.race([this.device.queue.onSubmittedWorkDone(), this.device.lost]);
+    }
+    this.destroy();
+  }
+
+  /** Frees every buffer and the device now. */
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;

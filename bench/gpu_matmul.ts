@@ -110,4 +110,4 @@ for (const n of sizes) {
     }
   }
 }
-ctx.destroy();
+await ctx.close();

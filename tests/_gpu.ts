@@ -31,7 +31,7 @@ export function gpuTest(
       try {
         await fn(ctx, t);
       } finally {
-        ctx.destroy();
+        await ctx.close();
       }
     },
   });

@@ -373,7 +373,7 @@ export async function fitGpu(setup: FitSetup, where: string): Promise<void> {
     if (stopped) await ctx.syncBack(where).catch(() => {});
     throw error;
   } finally {
-    ctx.destroy();
+    await ctx.close();
   }
 }
 
@@ -440,7 +440,7 @@ export async function evaluateGpu(
     const data = new DeviceData(ctx, inputs, y);
     return await measureGpu(ctx, model, data, gpuLoss, gpuMetrics, batchSize, where);
   } finally {
-    ctx.destroy();
+    await ctx.close();
   }
 }
 
@@ -476,6 +476,6 @@ export async function predictGpu(
     }
     return out!;
   } finally {
-    ctx.destroy();
+    await ctx.close();
   }
 }
