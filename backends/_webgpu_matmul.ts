@@ -49,8 +49,37 @@ export interface TiledMatmulVariant {
   readonly tileK: number;
 }
 
+/** Options of `gpuMatmul` (backends/webgpu_ops.ts). */
+export interface GpuMatmulOptions {
+  /** Read `a` as `[k, m]` and use its transpose. */
+  transA?: boolean;
+  /** Read `b` as `[n, k]` and use its transpose. */
+  transB?: boolean;
+  /** Add into `c` instead of overwriting it. */
+  accumulate?: boolean;
+  /** `[n]` added to every row of the product. */
+  bias?: GpuTensor;
+  /** Independent products, each `strideA`, `strideB`, `strideC` elements after the last; 1. */
+  batch?: number;
+  /** Elements between consecutive products' `a` (default `m·k`). */
+  strideA?: number;
+  /** Elements between consecutive products' `b` (default `k·n`). */
+  strideB?: number;
+  /** Elements between consecutive products' `c` (default `m·n`). */
+  strideC?: number;
+  /**
+   * Elements of `a`'s buffer before its first product's `a` (default 0): a product over a
+   * slice of a larger tensor, e.g. one time step of `[T, batch, features]`.
+   */
+  offsetA?: number;
+  /** Elements of `b`'s buffer before its first product's `b` (default 0). */
+  offsetB?: number;
+  /** Elements of `c`'s buffer before its first product's `c` (default 0). */
+  offsetC?: number;
+}
+
 /** The arguments of a tiled product (gpuMatmul's, as one object). */
-export interface TiledMatmulArgs {
+export interface TiledMatmulArgs extends GpuMatmulOptions {
   /** `[m, k]`, or `[k, m]` with `transA` (per product of the batch). */
   a: GpuTensor;
   /** `[k, n]`, or `[n, k]` with `transB`. */
@@ -63,28 +92,6 @@ export interface TiledMatmulArgs {
   k: number;
   /** Columns of c. */
   n: number;
-  /** Read `a` as `[k, m]` and use its transpose. */
-  transA?: boolean;
-  /** Read `b` as `[n, k]` and use its transpose. */
-  transB?: boolean;
-  /** Add into `c` instead of overwriting it. */
-  accumulate?: boolean;
-  /** `[n]` added to every row of every product. */
-  bias?: GpuTensor;
-  /** Independent products; 1. */
-  batch?: number;
-  /** Elements between consecutive products' `a` (default `m·k`; 0 shares one `a`). */
-  strideA?: number;
-  /** Elements between consecutive products' `b` (default `k·n`; 0 shares one `b`). */
-  strideB?: number;
-  /** Elements between consecutive products' `c` (default `m·n`). */
-  strideC?: number;
-  /** Elements of `a`'s buffer before its first product's `a` (default 0). */
-  offsetA?: number;
-  /** Elements of `b`'s buffer before its first product's `b` (default 0). */
-  offsetB?: number;
-  /** Elements of `c`'s buffer before its first product's `c` (default 0). */
-  offsetC?: number;
   /** False forces scalar loads and stores (tests, benchmarks); true uses vec4s where they fit. */
   vec4?: boolean;
   /** Depth of a k-tile, 16 (default) or 32. */

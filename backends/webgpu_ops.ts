@@ -8,7 +8,9 @@ import {
   type GpuTensor,
   gridFor,
 } from "../core/gpu.ts";
-import { planTiledMatmul } from "./_webgpu_matmul.ts";
+import { type GpuMatmulOptions, planTiledMatmul } from "./_webgpu_matmul.ts";
+
+export type { GpuMatmulOptions };
 
 const kernels = new Map<string, GpuKernel>();
 
@@ -17,35 +19,6 @@ export function kernel(label: string, code: string): GpuKernel {
   let found = kernels.get(code);
   if (!found) kernels.set(code, found = { label, code });
   return found;
-}
-
-/** Options of {@linkcode gpuMatmul}. */
-export interface GpuMatmulOptions {
-  /** Read `a` as `[k, m]` and use its transpose. */
-  transA?: boolean;
-  /** Read `b` as `[n, k]` and use its transpose. */
-  transB?: boolean;
-  /** Add into `c` instead of overwriting it. */
-  accumulate?: boolean;
-  /** `[n]` added to every row of the product. */
-  bias?: GpuTensor;
-  /** Independent products, each `strideA`, `strideB`, `strideC` elements after the last; 1. */
-  batch?: number;
-  /** Elements between consecutive products' `a` (default `m·k`). */
-  strideA?: number;
-  /** Elements between consecutive products' `b` (default `k·n`). */
-  strideB?: number;
-  /** Elements between consecutive products' `c` (default `m·n`). */
-  strideC?: number;
-  /**
-   * Elements of `a`'s buffer before its first product's `a` (default 0): a product over a
-   * slice of a larger tensor, e.g. one time step of `[T, batch, features]`.
-   */
-  offsetA?: number;
-  /** Elements of `b`'s buffer before its first product's `b` (default 0). */
-  offsetB?: number;
-  /** Elements of `c`'s buffer before its first product's `c` (default 0). */
-  offsetC?: number;
 }
 
 // c[m, n] (+)= op(a)·op(b) (+ bias): one invocation per element of c. The tests' reference;
