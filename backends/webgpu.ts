@@ -72,24 +72,71 @@ export async function webgpuStatus(): Promise<WebGpuStatus> {
   };
 }
 
-/** Opens a device for a GPU fit; throws an Error naming `where` and the reason when none. */
-export async function openWebGpu(where: string): Promise<WebGpuContext> {
-  const status = await webgpuStatus();
-  if (!status.available) {
-    throw new Error(`${where}: device "webgpu" is not available: ${status.reason}`);
+// One device serves every context of this thread in turn, with its compiled pipelines:
+// requesting a device and compiling its kernels cost more than a short fit (seconds on a
+// software adapter), and a device per fit left a trail of devices for the driver to tear
+// down. It is given up (destroyed) after a device error, and requested afresh when lost.
+interface SharedDevice {
+  device: GPUDevice;
+  pipelines: Map<string, GPUComputePipeline>; // by entry point and WGSL source
+  lost?: string; // why the device was lost, once it was
+  retired: boolean; // destroyed by a context after a device error
+}
+
+let shared: Promise<SharedDevice> | undefined;
+
+async function requestShared(where: string): Promise<SharedDevice> {
+  const gpu = gpuOf();
+  const fail = (reason: string) =>
+    new Error(`${where}: device "webgpu" is not available: ${reason}`);
+  if (!gpu) {
+    throw fail("this runtime has no navigator.gpu (WebGPU): use Deno 2 or a browser with WebGPU");
   }
-  const { adapter } = status;
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter();
+  } catch (error) {
+    throw fail(`navigator.gpu.requestAdapter() failed: ${error}`);
+  }
+  if (!adapter) {
+    throw fail(
+      "navigator.gpu.requestAdapter() found no adapter (no GPU driver; on Debian, " +
+        "apt-get install mesa-vulkan-drivers gives a software one)",
+    );
+  }
   const limits = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-      maxBufferSize: limits.maxBufferSize,
-      maxStorageBuffersPerShaderStage: Math.min(10, limits.maxStorageBuffersPerShaderStage),
-      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
-    },
-  });
-  return new WebGpuContext(device);
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxBufferSize: limits.maxBufferSize,
+        maxStorageBuffersPerShaderStage: Math.min(10, limits.maxStorageBuffersPerShaderStage),
+        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+      },
+    });
+  } catch (error) {
+    throw fail(`the adapter's device request failed: ${error}`);
+  }
+  const entry: SharedDevice = { device, pipelines: new Map(), retired: false };
+  device.lost.then((info) => void (entry.lost = `${info.reason}: ${info.message}`));
+  // Freed before the process ends, not left to the driver's own teardown at exit.
+  globalThis.addEventListener?.("unload", () => device.destroy());
+  return entry;
+}
+
+/**
+ * The context of a GPU fit, on this thread's device (requested now when there is none, or
+ * it was lost or given up); throws an Error naming `where` and the reason when none.
+ */
+export async function openWebGpu(where: string): Promise<WebGpuContext> {
+  const current = await shared?.catch(() => undefined);
+  if (!current || current.lost !== undefined || current.retired) {
+    shared = requestShared(where);
+    shared.catch(() => (shared = undefined));
+  }
+  return new WebGpuContext(await shared!);
 }
 
 const BYTES = 4; // every GpuDType is 4 bytes
@@ -124,8 +171,9 @@ function sizeOf(shape: readonly number[]): number {
 }
 
 /**
- * The context of one GPU fit, predict or evaluate (see `GpuContext` for the contract).
- * Not exported from `mod.ts`: the training loop creates and destroys it.
+ * The context of one GPU fit, predict or evaluate (see `GpuContext` for the contract), on
+ * the thread's shared device. Not exported from `mod.ts`: the training loop opens and
+ * closes it.
  */
 export class WebGpuContext implements GpuContext {
   readonly device: GPUDevice;
@@ -134,26 +182,29 @@ export class WebGpuContext implements GpuContext {
   #buffers = new Map<object, Map<string, GpuTensor>>();
   #mirrors = new Map<FloatArray, Mirror>();
   #params = new Map<Param, { value: GpuTensor; grad: GpuTensor }>();
-  #pipelines = new Map<string, GPUComputePipeline>();
+  #shared: SharedDevice;
   #calls = new Map<object, Map<string, CallSite[]>>();
   #submits = 0; // submits so far: a call site's uniforms hold one value per submit
   #created: GPUBuffer[] = [];
   #encoder?: GPUCommandEncoder;
   #pass?: GPUComputePassEncoder;
   #error?: string;
-  #lost?: string;
   #destroyed = false;
   #staging = new Map<number, GPUBuffer>(); // readback buffers by size, reused
 
-  constructor(device: GPUDevice) {
-    this.device = device;
-    device.addEventListener("uncapturederror", (event) => {
-      this.#error ??= (event as GPUUncapturedErrorEvent).error.message;
-    });
-    device.lost.then((info) => {
-      if (!this.#destroyed) this.#lost ??= `${info.reason}: ${info.message}`;
-    });
+  constructor(shared: SharedDevice) {
+    this.#shared = shared;
+    this.device = shared.device;
+    this.device.addEventListener("uncapturederror", this.#onError);
     this.status = this.#create([2], "uint32", "status");
+  }
+
+  #onError = (event: Event): void => {
+    this.#error ??= (event as GPUUncapturedErrorEvent).error.message;
+  };
+
+  get #lost(): string | undefined {
+    return this.#shared.lost;
   }
 
   #create(shape: readonly number[], dtype: GpuDType, label: string): GpuTensor {
@@ -241,7 +292,8 @@ export class WebGpuContext implements GpuContext {
   #pipeline(kernel: GpuKernel): GPUComputePipeline {
     const entryPoint = kernel.entryPoint ?? "main";
     const key = `${entryPoint}\n${kernel.code}`;
-    let pipeline = this.#pipelines.get(key);
+    const pipelines = this.#shared.pipelines;
+    let pipeline = pipelines.get(key);
     if (!pipeline) {
       const module = this.device.createShaderModule({ label: kernel.label, code: kernel.code });
       pipeline = this.device.createComputePipeline({
@@ -249,7 +301,7 @@ export class WebGpuContext implements GpuContext {
         layout: "auto",
         compute: { module, entryPoint },
       });
-      this.#pipelines.set(key, pipeline);
+      pipelines.set(key, pipeline);
     }
     return pipeline;
   }
@@ -417,7 +469,7 @@ export class WebGpuContext implements GpuContext {
 
   /**
    * Waits for the work already submitted (so that nothing in flight outlives its buffers),
-   * then frees every buffer and the device. A lost device resolves at once.
+   * then frees every buffer. A lost device resolves at once.
    */
   async close(): Promise<void> {
     if (this.#destroyed) return;
@@ -429,11 +481,18 @@ export class WebGpuContext implements GpuContext {
     this.destroy();
   }
 
-  /** Frees every buffer and the device now. */
+  /**
+   * Frees every buffer now. The device stays for the next context, unless this one saw a
+   * device error: then it is destroyed, and the next context requests a new one.
+   */
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    this.device.removeEventListener("uncapturederror", this.#onError);
     for (const buffer of this.#created) buffer.destroy();
-    this.device.destroy();
+    if (this.#error !== undefined && !this.#shared.retired) {
+      this.#shared.retired = true;
+      this.device.destroy();
+    }
   }
 }

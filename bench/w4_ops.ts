@@ -2,9 +2,11 @@
 // optimizer, timed inside real training steps (batch 64, float32), after a warm-up.
 //
 //   deno run --allow-sys=loadavg bench/w4_ops.ts [--steps 30] [--backend wasm|js] [--threads N] [--help]
+//   deno run --allow-sys=loadavg --allow-ffi --allow-env bench/w4_ops.ts --backend blas
 
 import { parseArgs } from "node:util";
 import { Adam, type Layer, setBackend, setThreads, SoftmaxCrossEntropy, takeRows } from "../mod.ts";
+import { blasBackend } from "../blas.ts";
 import { workloadW4, workloadW4Model } from "./_workload_data.ts";
 
 const USAGE = `Time every part of a W4 training step (../shared/bench/README.md), per layer.
@@ -13,7 +15,7 @@ Usage: deno run --allow-sys=loadavg bench/w4_ops.ts [options]
 
 Options:
   --steps N       timed steps after 5 warm-up steps (default 30)
-  --backend NAME  wasm (default), js or naive
+  --backend NAME  wasm (default), js, naive, or blas (OpenBLAS: --allow-ffi --allow-env)
   --threads N     threads of the large products (default: the available cores)
   --help          show this help`;
 
@@ -29,7 +31,11 @@ if (values.help) {
   console.log(USAGE);
   Deno.exit(0);
 }
-if (values.backend) setBackend(values.backend);
+if (values.backend === "blas") {
+  const blas = blasBackend();
+  if (!blas) throw new Error("w4_ops: no OpenBLAS (apt-get install libopenblas0; --allow-ffi)");
+  setBackend(blas);
+} else if (values.backend) setBackend(values.backend);
 if (values.threads) setThreads(Number(values.threads));
 const steps = Number(values.steps);
 

@@ -72,8 +72,9 @@ export type GpuWorkgroups = number | readonly [number, number?, number?];
  * What the training loop gives a plugin's GPU side: buffers that persist for the whole fit,
  * device copies of the model's arrays, and one command stream per step.
  *
- * Everything it creates is created once, on first use, and destroyed when the fit ends;
- * plugins never create or free GPU objects themselves.
+ * Every buffer it creates is created once, on first use, and destroyed when the fit ends
+ * (pipelines stay compiled for the next fit on the same device); plugins never create or
+ * free GPU objects themselves.
  */
 export interface GpuContext {
   /** The device (for plugins that need a feature or a limit). */
