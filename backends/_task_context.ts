@@ -118,6 +118,8 @@ export const JS_TASK_NAMES = [
   "winogradInputs",
   "winogradOutputs",
   "lstmForward",
+  "attentionForward",
+  "attentionBackward",
 ] as const;
 
 /** A JavaScript task as a job names it. */

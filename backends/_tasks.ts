@@ -20,6 +20,13 @@ import {
 import { floatView, maxPoolBackwardTask, maxPoolForwardTask } from "./_pool_tasks.ts";
 import { adamTask } from "./_adam_task.ts";
 import { lstmForwardRows32, lstmForwardTask } from "./_recurrent_tasks.ts";
+import {
+  attentionBackwardTask,
+  attentionForwardTask,
+  attentionScratch,
+  softmaxRows,
+  softmaxRowsBackward,
+} from "./_attention_tasks.ts";
 import { fastMathSource } from "../core/_fast_math.ts";
 import { POOLING_FUNCTIONS } from "./_pooling.ts";
 import { taskBuffer } from "./_task_buffer.ts";
@@ -42,6 +49,8 @@ export function jsTasks(): JsTask[] {
     winogradInputsTask,
     winogradOutputsTask,
     lstmForwardTask,
+    attentionForwardTask,
+    attentionBackwardTask,
   ] as JsTask[];
 }
 
@@ -66,6 +75,9 @@ export function jsTaskSource(): string {
     lowerSample,
     foldSample,
     lstmForwardRows32,
+    softmaxRows,
+    softmaxRowsBackward,
+    attentionScratch,
     ...jsTasks(),
   ];
   const names = jsTasks().map((task) => task.name).join(", ");

@@ -7,6 +7,7 @@ import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
 import { writeLstmDescriptor } from "./_recurrent_tasks.ts";
+import { attentionScratch, writeAttentionDescriptor } from "./_attention_tasks.ts";
 import { runTasks, spans } from "./_tasks.ts";
 import {
   winogradScratch,
@@ -1282,6 +1283,84 @@ export class WasmKernels {
   }
 
   /**
+   * MultiHeadAttention's per-head forward loop (see `Backend.attentionForward`), a task per
+   * range of pairs, on the pool when threads are wanted and the loop does at least
+   * `parallelTuning.threshold` multiply-adds, where heads, probs and attended lie resident in
+   * the shared memory; false (nothing done) otherwise.
+   */
+  attentionForward(
+    heads: FloatArray,
+    probs: FloatArray,
+    attended: FloatArray,
+    pairs: number,
+    T: number,
+    E: number,
+    scale: number,
+    causal: boolean,
+  ): boolean {
+    return this.#attention("attentionForward", [heads, probs, attended, null], pairs, T, E, [
+      scale,
+      causal,
+    ]);
+  }
+
+  /** Its backward pass (see `Backend.attentionBackward`), placed likewise. */
+  attentionBackward(
+    heads: FloatArray,
+    probs: FloatArray,
+    dattended: FloatArray,
+    dheads: FloatArray,
+    pairs: number,
+    T: number,
+    E: number,
+    scale: number,
+    causal: boolean,
+  ): boolean {
+    return this.#attention("attentionBackward", [heads, probs, dattended, dheads], pairs, T, E, [
+      scale,
+      causal,
+    ]);
+  }
+
+  #attention(
+    task: "attentionForward" | "attentionBackward",
+    arrays: [FloatArray, FloatArray, FloatArray, FloatArray | null],
+    pairs: number,
+    T: number,
+    E: number,
+    [scale, causal]: [number, boolean],
+  ): boolean {
+    const products = task === "attentionForward" ? 2 : 4;
+    const large = products * pairs * T * T * E >= parallelTuning.threshold;
+    const [mr, nr] = [this.#mr, this.#nr];
+    const scratchLength = attentionScratch(T, E, mr, nr).at(-1)!;
+    const need = (threads: number) => align(mr * nr) + 32 + threads * scratchLength;
+    const host = this.#taskHost(large, task, arrays, need);
+    if (!host) return false;
+    const offsets = arrays.map((array) => array ? host.residentAt(array) : -1);
+    if (offsets.some((at, i) => at < 0 && arrays[i] !== null)) return false;
+    const descriptor = host.origin + align(mr * nr); // 128 bytes: 32 float32 or 16 float64
+    const scratch = descriptor + align(32);
+    const heap = host.reserve(scratch + host.threads * scratchLength);
+    const bytes = heap.BYTES_PER_ELEMENT;
+    writeAttentionDescriptor(heap.buffer, descriptor * bytes, [
+      host.module,
+      mr,
+      nr,
+      ...offsets,
+      pairs,
+      T,
+      E,
+      causal ? 1 : 0,
+      scratch,
+      scratchLength,
+    ], scale);
+    const tasks = Math.min(pairs, MAX_TASKS, 4 * host.threads);
+    runTasks(host, task, descriptor * bytes, spans(pairs, Math.ceil(pairs / tasks)));
+    return true;
+  }
+
+  /**
    * Step t of the LSTM's float32 cell loop (see `Backend.lstmCellForward`) split by batch rows
    * on the pool, where gates, cells, tanhCells and hiddens lie resident in the shared memory
    * and the step has at least `parallelTuning.minTask / 8` gate elements (a gate's σ or tanh
@@ -1762,6 +1841,16 @@ export const wasmBackend: Backend = {
   allocate(dtype, length) {
     if (length < RESIDENT_MIN_ELEMENTS) return undefined;
     return (dtype === "float64" ? loadWasmKernels64() : loadWasmKernels())?.allocate(length);
+  },
+  attentionForward(heads, probs, attended, pairs, T, E, scale, causal) {
+    const kernels = kernelsFor(heads, probs, attended);
+    return kernels !== null &&
+      kernels.attentionForward(heads, probs, attended, pairs, T, E, scale, causal);
+  },
+  attentionBackward(heads, probs, dattended, dheads, pairs, T, E, scale, causal) {
+    const kernels = kernelsFor(heads, probs, dattended);
+    return kernels !== null && dheads.constructor === heads.constructor &&
+      kernels.attentionBackward(heads, probs, dattended, dheads, pairs, T, E, scale, causal);
   },
   lstmCellForward(gates, cells, tanhCells, hiddens, t, batch, hidden) {
     const kernels = loadWasmKernels();

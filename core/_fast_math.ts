@@ -80,7 +80,7 @@ export function tanh32(x: number): number {
 }
 
 /**
- * The float32 gate functions as source text for the worker pool's tasks: `sigmoid32` and
+ * The fast functions as source text for the worker pool's tasks: `exp`, `sigmoid32` and
  * `tanh32`, the functions that build their tables, and their constants written from this
  * module's own values (a double printed by JavaScript reads back as the same double), so a
  * worker computes the same bits from a few hundred bytes of source.
@@ -94,6 +94,7 @@ const INV_LN2_64 = ${INV_LN2_64};
 const LN2_64_HI = ${LN2_64_HI};
 const LN2_64_LO = ${LN2_64_LO};
 const ROUND = ${ROUND};
+${String(exp)}
 ${String(sigmoid32)}
 ${String(tanh32)}
 `;

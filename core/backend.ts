@@ -178,6 +178,39 @@ export interface Backend {
     batch: number,
     hidden: number,
   ): boolean;
+  /**
+   * MultiHeadAttention's per-head loop, forward (optional; false or absent: the layer loops
+   * itself): for every (sample, head) pair i of `heads` `[3, pairs, T, E]` (q, k, v),
+   * `probs[i] = softmax(scale·q·kᵀ)` (row-wise, over j ≤ i when `causal`, the rest 0) and
+   * `attended[i] = probs[i]·v` (`[pairs, T, T]`, `[pairs, T, E]`, overwritten). The wasm
+   * backend splits the pairs across its worker pool where the arrays lie resident in its
+   * shared memory; every pair gets the same bits on any thread count.
+   */
+  attentionForward?(
+    heads: FloatArray,
+    probs: FloatArray,
+    attended: FloatArray,
+    pairs: number,
+    T: number,
+    E: number,
+    scale: number,
+    causal: boolean,
+  ): boolean;
+  /**
+   * The backward pass of {@linkcode Backend.attentionForward} (optional, likewise), from its
+   * `probs` and `d(attended)`: `dheads` `[3, pairs, T, E]` = dq, dk, dv (overwritten).
+   */
+  attentionBackward?(
+    heads: FloatArray,
+    probs: FloatArray,
+    dattended: FloatArray,
+    dheads: FloatArray,
+    pairs: number,
+    T: number,
+    E: number,
+    scale: number,
+    causal: boolean,
+  ): boolean;
 }
 
 /** The scalars of one Adam update (see {@linkcode Backend.adam}). */

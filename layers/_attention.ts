@@ -1,14 +1,15 @@
 // The loops of MultiHeadAttention that no product does: moving heads between the
-// projections' rows and head-contiguous blocks, the row softmax and its derivative, and the
-// dropout of attention weights. Every product goes to the backend. Below the CPU loops, their
-// WGSL kernels for the layer's GPU side (every product there goes to gpuMatmul).
+// projections' rows and head-contiguous blocks, and the dropout of attention weights (the row
+// softmax and its derivative are backends/_attention_tasks.ts's, which the worker pool runs
+// too). Every product goes to the backend. Below the CPU loops, their WGSL kernels for the
+// layer's GPU side (every product there goes to gpuMatmul).
 //
 // Dimension letters: B batch, T positions, H heads, E = dim / H per head, D = H·E.
 import type { RandomState } from "../core/random.ts";
 import type { FloatArray } from "../core/tensor.ts";
-import { exp } from "../core/_fast_math.ts";
 import { f32Bits, flatIndex, type GpuContext, type GpuTensor, gridFor } from "../core/gpu.ts";
 import { kernel } from "../backends/webgpu_ops.ts";
+export { softmaxRows, softmaxRowsBackward } from "../backends/_attention_tasks.ts";
 
 /**
  * Copies `chunks` groups of heads out of projection rows into head-contiguous blocks:
@@ -63,54 +64,6 @@ export function mergeHeads(
         }
       }
     }
-  }
-}
-
-/**
- * In place, one head's scores [T, T] → attention probabilities: row i becomes
- * softmax(scale·scores[i, j]) over j ≤ i when `causal` (the rest 0), else over every j.
- * `scale` must be positive. The exponentials are `_recurrent.ts`'s `exp`, within a few
- * float64 ulps (W5's 128 heads a layer: 2.3 ms, against 3.4 ms with Math.exp).
- */
-export function softmaxRows(p: FloatArray, T: number, scale: number, causal: boolean): void {
-  for (let i = 0; i < T; i++) {
-    const row = i * T, end = row + (causal ? i + 1 : T), stop = row + T;
-    let max = -Infinity;
-    for (let at = row; at < end; at++) if (p[at] > max) max = p[at];
-    const shift = max * scale; // the largest scaled score: scaling by scale > 0 keeps order
-    let sum = 0;
-    for (let at = row; at < end; at++) {
-      const e = exp(p[at] * scale - shift);
-      p[at] = e;
-      sum += e;
-    }
-    const inverse = 1 / sum;
-    for (let at = row; at < end; at++) p[at] *= inverse;
-    for (let at = end; at < stop; at++) p[at] = 0;
-  }
-}
-
-// dscores[i, j] = scale·p[i, j]·(g[i, j] − Σ_l p[i, l]·g[i, l]), g = dprobs (times the
-// dropout mask when one was applied), over j ≤ i when causal; 0 where the mask hid j.
-/**
- * In place, one head's d(loss)/d(probabilities) `g` [T, T] → d(loss)/d(scores), through
- * {@linkcode softmaxRows} (and the dropout `mask` [T, T] applied after it, when given).
- */
-export function softmaxRowsBackward(
-  p: FloatArray, // [T, T], the probabilities before dropout
-  g: FloatArray, // [T, T]
-  mask: FloatArray | undefined, // [T, T]: 0 or 1 / (1 − rate)
-  T: number,
-  scale: number,
-  causal: boolean,
-): void {
-  for (let i = 0; i < T; i++) {
-    const row = i * T, end = row + (causal ? i + 1 : T), stop = row + T;
-    if (mask) { for (let at = row; at < end; at++) g[at] *= mask[at]; }
-    let dot = 0;
-    for (let at = row; at < end; at++) dot += p[at] * g[at];
-    for (let at = row; at < end; at++) g[at] = scale * p[at] * (g[at] - dot);
-    for (let at = end; at < stop; at++) g[at] = 0;
   }
 }
 

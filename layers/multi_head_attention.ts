@@ -290,10 +290,13 @@ export class MultiHeadAttention implements Layer, GpuLayer {
     const drop = training && this.dropout > 0;
     const mask = drop ? buffer(this.#maskBuffer, [batch, H, T, T]).data : undefined;
     const dropped = drop ? buffer(this.#droppedBuffer, [batch, H, T, T]).data : undefined;
+    // Without dropout the backend may split the heads across its threads (the same bits).
+    const split = !drop &&
+      backend.attentionForward?.(heads, probs, attended, pairs, T, E, scale, causal);
     const qkvBlocks = blocks(heads, T * E), p = blocks(probs, T * T);
     const a = blocks(attended, T * E);
     const m = mask && blocks(mask, T * T), w = dropped ? blocks(dropped, T * T) : p;
-    for (let i = 0; i < pairs; i++) {
+    for (let i = 0; !split && i < pairs; i++) {
       const q = qkvBlocks[i], k = qkvBlocks[pairs + i], v = qkvBlocks[2 * pairs + i];
       backend.matmulTransB(q, k, p[i], T, T, E); // scores = q·kᵀ [T, T]
       softmaxRows(p[i], T, scale, causal);
@@ -356,12 +359,15 @@ export class MultiHeadAttention implements Layer, GpuLayer {
     const dattended = buffer(this.#dattendedBuffer, [batch, H, T, E]).data; // [B, H, T, E]
     splitHeads(dconcat, dattended, batch, T, H, E, 1);
     const dheads = buffer(this.#dheadsBuffer, [3, batch, H, T, E]).data; // [3, B, H, T, E]
+    const heads = this.#heads!, probs = this.#probs!;
+    const split = !this.#mask &&
+      backend.attentionBackward?.(heads, probs, dattended, dheads, pairs, T, E, scale, causal);
     const dprobs = buffer(this.#dprobsBuffer, [T, T]).data; // [T, T]
-    const qkv = blocks(this.#heads!, T * E), dqkv = blocks(dheads, T * E);
-    const da = blocks(dattended, T * E), p = blocks(this.#probs!, T * T);
+    const qkv = blocks(heads, T * E), dqkv = blocks(dheads, T * E);
+    const da = blocks(dattended, T * E), p = blocks(probs, T * T);
     const m = this.#mask && blocks(this.#mask, T * T);
     const w = this.#dropped ? blocks(this.#dropped, T * T) : p;
-    for (let i = 0; i < pairs; i++) {
+    for (let i = 0; !split && i < pairs; i++) {
       const q = qkv[i], k = qkv[pairs + i], v = qkv[2 * pairs + i];
       backend.matmulTransA(w[i], da[i], dqkv[2 * pairs + i], T, T, E); // dv = wᵀ·dattended
       backend.matmulTransB(da[i], v, dprobs, T, T, E); // dw = dattended·vᵀ

@@ -1,0 +1,155 @@
+// MultiHeadAttention's per-head loop split by (sample, head) pairs across the worker pool
+// (`wasmBackend.attentionForward/Backward`, backends/_attention_tasks.ts): each pair by the
+// same products and softmax whichever thread runs it, so outputs and gradients keep their
+// bits on any thread count, equal to the layer's own loop; and the backend declines what it
+// cannot split.
+import assert from "node:assert/strict";
+import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
+import { wasmBackend } from "../plugin.ts";
+import { type FloatArray, MultiHeadAttention, setThreads, Tensor, withBackend } from "../mod.ts";
+import { assertSameBits, livePool } from "./_threads.ts";
+
+interface Case {
+  what: string;
+  batch: number;
+  steps: number;
+  dim: number;
+  heads: number;
+  causal: boolean;
+}
+
+// Large enough that the heads, probabilities and attended values lie resident (≥ 2^16
+// elements each); the second's T = 50 and E = 12 leave partial register tiles.
+const CASES: Case[] = [
+  {
+    what: "B 16, T 64, 4 heads of 16, causal",
+    batch: 16,
+    steps: 64,
+    dim: 64,
+    heads: 4,
+    causal: true,
+  },
+  { what: "B 24, T 50, 5 heads of 12", batch: 24, steps: 50, dim: 60, heads: 5, causal: false },
+];
+
+// A deterministic tensor of `shape` in (−scale, scale).
+function filled(shape: number[], seed: number, scale: number, dtype = "float32"): Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  let s = seed;
+  const data = Float64Array.from({ length: size }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return (s / 2147483648 * 2 - 1) * scale;
+  });
+  return new Tensor(data, shape).clone({ dtype: dtype as "float32" | "float64" });
+}
+
+// Split calls (true) and declined ones (false), through a wasm backend that records them;
+// with `decline`, one whose layer loops itself (the reference).
+function spyBackend(answers: boolean[], decline = false) {
+  type Forward = Parameters<NonNullable<typeof wasmBackend.attentionForward>>;
+  type Backward = Parameters<NonNullable<typeof wasmBackend.attentionBackward>>;
+  return {
+    ...wasmBackend,
+    name: "wasm-attention-spy",
+    attentionForward(...args: Forward) {
+      answers.push(!decline && wasmBackend.attentionForward!(...args));
+      return answers.at(-1)!;
+    },
+    attentionBackward(...args: Backward) {
+      answers.push(!decline && wasmBackend.attentionBackward!(...args));
+      return answers.at(-1)!;
+    },
+  };
+}
+
+// Two training passes (the second reuses the resident buffers): outputs, dinputs and the
+// params' gradients of the second.
+function pass(c: Case, answers: boolean[], dtype = "float32", decline = false): FloatArray[] {
+  const layer = new MultiHeadAttention(c.dim, c.heads, {
+    causal: c.causal,
+    seed: 7,
+    dtype: dtype as "float32",
+  });
+  const x = filled([c.batch, c.steps, c.dim], 11, 2, dtype);
+  const dvalues = filled([c.batch, c.steps, c.dim], 5, 1, dtype);
+  return withBackend(spyBackend(answers, decline), () => {
+    let got: FloatArray[] = [];
+    for (let round = 0; round < 2; round++) {
+      for (const p of layer.params()) p.grad.data.fill(0);
+      const outputs = layer.forward(x, { training: true }).data.slice();
+      const dinputs = layer.backward(dvalues).data.slice();
+      got = [outputs, dinputs, ...layer.params().map((p) => p.grad.data.slice())];
+    }
+    return got;
+  });
+}
+
+const NAMES = ["outputs", "dinputs", "dWin", "dbin", "dWout", "dbout"];
+
+for (const dtype of ["float32", "float64"]) {
+  Deno.test(
+    `attention's heads (${dtype}) split on 1, 2 and 3 threads give the layer's own loop's bits`,
+    async () => {
+      try {
+        parallelTuning.backoff = false; // every split on the pool, even on a busy machine
+        setThreads(1);
+        const references = CASES.map((c) => pass(c, [], dtype, true));
+        for (const threads of [1, 2, 3]) {
+          const pool = threads > 1 ? await livePool(threads) : undefined;
+          if (threads === 1) setThreads(1);
+          CASES.forEach((c, k) => {
+            const answers: boolean[] = [];
+            const before = pool?.workerTasks ?? 0;
+            const got = pass(c, answers, dtype);
+            // 2 rounds × forward and backward, every one split (on this thread when it is one)
+            assert.deepEqual(answers, [true, true, true, true], `${c.what}, ${threads} threads`);
+            if (pool) assert.ok(pool.workerTasks > before, `${threads} threads: no worker task`);
+            got.forEach((array, i) =>
+              assertSameBits(array, references[k][i], `${c.what} ${NAMES[i]}, ${threads} threads`)
+            );
+          });
+        }
+      } finally {
+        resetParallelTuning();
+        setThreads(1);
+      }
+    },
+  );
+}
+
+Deno.test("the wasm backend declines attention it cannot split", async (t) => {
+  try {
+    await livePool(2);
+    const c = CASES[0];
+    await t.step("an inference forward's buffers are not resident", () => {
+      const answers: boolean[] = [];
+      const layer = new MultiHeadAttention(c.dim, c.heads, { seed: 1 });
+      withBackend(
+        spyBackend(answers),
+        () => layer.forward(filled([c.batch, c.steps, c.dim], 3, 1)),
+      );
+      assert.deepEqual(answers, [false]);
+    });
+    await t.step("with attention dropout the layer loops itself", () => {
+      const answers: boolean[] = [];
+      const layer = new MultiHeadAttention(c.dim, c.heads, { seed: 1, dropout: 0.1 });
+      const x = filled([c.batch, c.steps, c.dim], 3, 1);
+      withBackend(spyBackend(answers), () => {
+        layer.forward(x, { training: true });
+        layer.backward(filled([c.batch, c.steps, c.dim], 9, 1));
+      });
+      assert.deepEqual(answers, []);
+    });
+    await t.step("small heads stay resident-free and loop on the calling thread", () => {
+      const answers: boolean[] = [];
+      const layer = new MultiHeadAttention(8, 2, { seed: 1 });
+      withBackend(spyBackend(answers), () => {
+        layer.forward(filled([2, 5, 8], 3, 1), { training: true });
+        layer.backward(filled([2, 5, 8], 9, 1));
+      });
+      assert.deepEqual(answers, [false, false]);
+    });
+  } finally {
+    setThreads(1);
+  }
+});
