@@ -5,12 +5,16 @@
 // self-contained function declarations that call each other and `exp` (core/_fast_math.ts,
 // whose tables the workers get from `fastMathSource`).
 //
-// Dimension letters: P pairs (batch·heads), T positions, E = dim / heads per head.
+// Dimension letters: B batch, H heads, P = B·H pairs, T positions, E = dim / heads per head,
+// D = H·E. The tasks read q, k and v where the in-projection wrote them, rows of qkv
+// [B·T, 3·D] (pair (b, h)'s q at row b·T, column h·E; k D and v 2·D further), and write the
+// attended values where the out-projection reads them, concat [B·T, D]: the products take
+// those row strides, so no head is copied out or back.
 //
-// The descriptor at byte `descriptor` (128 bytes), Int32: [module, mr, nr, heads, probs,
-// attended (forward) or dattended (backward), dheads (backward, else −1), P, T, E, causal,
-// scratch, scratchLength, pages], element offsets in the module's element type; then the
-// scale as a float64 at byte descriptor + 64.
+// The descriptor at byte `descriptor` (128 bytes), Int32: [module, mr, nr, qkv, probs, concat
+// (forward) or dconcat (backward), dqkv (backward, else −1), B, H, T, E, causal, scratch,
+// scratchLength, pages], element offsets in the module's element type; then the scale as a
+// float64 at byte descriptor + 64.
 import { exp } from "../core/_fast_math.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import type { TaskContext } from "./_task_context.ts";
@@ -83,7 +87,7 @@ export function attentionScratch(T: number, E: number, mr: number, nr: number): 
 export function writeAttentionDescriptor(
   buffer: ArrayBufferLike,
   at: number,
-  ints: readonly number[], // [module, mr, nr, heads, probs, attended, dheads, P, T, E, causal, scratch, scratchLength]
+  ints: readonly number[], // [module, mr, nr, qkv, probs, concat, dqkv, B, H, T, E, causal, scratch, scratchLength]
   scale: number,
 ): void {
   new Int32Array(buffer, at, 32).set([...ints, buffer.byteLength / 65536]);
@@ -91,7 +95,7 @@ export function writeAttentionDescriptor(
 }
 
 // scores = q·kᵀ → probs (softmax, in place)   attended = probs·v
-/** The forward task: probs and attended of pairs [first, first + count). */
+/** The forward task: probs and attended values of pairs [first, first + count). */
 export function attentionForwardTask(
   context: TaskContext,
   thread: number,
@@ -99,24 +103,25 @@ export function attentionForwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 13, "attention task");
+  const buffer = taskBuffer(context, descriptor, 14, "attention task");
   const d = new Int32Array(buffer, descriptor, 32);
   const scale = new Float64Array(buffer, descriptor + 64, 1)[0];
   const bytes = d[0] === 1 ? 8 : 4, x = context.exports[d[0]];
   const heap = d[0] === 1 ? new Float64Array(buffer) : new Float32Array(buffer);
-  const P = d[7], T = d[8], E = d[9], causal = d[10] === 1, TE = T * E, TT = T * T;
+  const H = d[8], T = d[9], E = d[10], causal = d[11] === 1, D = H * E, TT = T * T;
   const [left, right, tile] = attentionScratch(T, E, d[1], d[2])
-    .map((offset) => (d[11] + thread * d[12] + offset) * bytes);
+    .map((offset) => (d[12] + thread * d[13] + offset) * bytes);
   for (let i = first; i < first + count; i++) {
-    const q = (d[3] + i * TE) * bytes, k = (d[3] + (P + i) * TE) * bytes;
-    const v = (d[3] + (2 * P + i) * TE) * bytes, p = d[4] + i * TT;
-    x.packColsL(q, E, T, E, left);
-    x.packColsR(k, E, T, E, right);
+    const b = (i / H) | 0, h = i - b * H;
+    const q = (d[3] + b * T * 3 * D + h * E) * bytes, k = q + D * bytes, v = q + 2 * D * bytes;
+    const p = d[4] + i * TT;
+    x.packColsL(q, 3 * D, T, E, left);
+    x.packColsR(k, 3 * D, T, E, right);
     x.gemm(left, right, p * bytes, T, T, E, T, 0, tile);
     softmaxRows(heap.subarray(p, p + TT), T, scale, causal);
     x.packColsL(p * bytes, T, T, T, left);
-    x.packRowsR(v, E, T, E, right);
-    x.gemm(left, right, (d[5] + i * TE) * bytes, T, E, T, E, 0, tile);
+    x.packRowsR(v, 3 * D, T, E, right);
+    x.gemm(left, right, (d[5] + b * T * D + h * E) * bytes, T, E, T, D, 0, tile);
   }
 }
 
@@ -130,34 +135,33 @@ export function attentionBackwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 13, "attention task");
+  const buffer = taskBuffer(context, descriptor, 14, "attention task");
   const d = new Int32Array(buffer, descriptor, 32);
   const scale = new Float64Array(buffer, descriptor + 64, 1)[0];
   const bytes = d[0] === 1 ? 8 : 4, x = context.exports[d[0]];
   const heap = d[0] === 1 ? new Float64Array(buffer) : new Float32Array(buffer);
-  const P = d[7], T = d[8], E = d[9], causal = d[10] === 1, TE = T * E, TT = T * T;
+  const H = d[8], T = d[9], E = d[10], causal = d[11] === 1, D = H * E, TT = T * T;
   const [left, right, tile, dprobs] = attentionScratch(T, E, d[1], d[2])
-    .map((offset) => d[11] + thread * d[12] + offset);
+    .map((offset) => d[12] + thread * d[13] + offset);
   const [l, r, t, g] = [left * bytes, right * bytes, tile * bytes, dprobs * bytes];
   const scores = heap.subarray(dprobs, dprobs + TT);
   for (let i = first; i < first + count; i++) {
-    const q = (d[3] + i * TE) * bytes, k = (d[3] + (P + i) * TE) * bytes;
-    const v = (d[3] + (2 * P + i) * TE) * bytes, p = d[4] + i * TT;
-    const da = (d[5] + i * TE) * bytes;
-    const dq = (d[6] + i * TE) * bytes, dk = (d[6] + (P + i) * TE) * bytes;
-    const dv = (d[6] + (2 * P + i) * TE) * bytes;
+    const b = (i / H) | 0, h = i - b * H, rows = b * T * 3 * D + h * E;
+    const q = (d[3] + rows) * bytes, k = q + D * bytes, v = q + 2 * D * bytes;
+    const dq = (d[6] + rows) * bytes, dk = dq + D * bytes, dv = dq + 2 * D * bytes;
+    const da = (d[5] + b * T * D + h * E) * bytes, p = d[4] + i * TT;
     x.packRowsL(p * bytes, T, T, T, l);
-    x.packRowsR(da, E, T, E, r);
-    x.gemm(l, r, dv, T, E, T, E, 0, t);
-    x.packColsL(da, E, T, E, l);
-    x.packColsR(v, E, T, E, r);
+    x.packRowsR(da, D, T, E, r);
+    x.gemm(l, r, dv, T, E, T, 3 * D, 0, t);
+    x.packColsL(da, D, T, E, l);
+    x.packColsR(v, 3 * D, T, E, r);
     x.gemm(l, r, g, T, T, E, T, 0, t);
     softmaxRowsBackward(heap.subarray(p, p + TT), scores, undefined, T, scale, causal);
     x.packColsL(g, T, T, T, l);
-    x.packRowsR(k, E, T, E, r);
-    x.gemm(l, r, dq, T, E, T, E, 0, t);
+    x.packRowsR(k, 3 * D, T, E, r);
+    x.gemm(l, r, dq, T, E, T, 3 * D, 0, t);
     x.packRowsL(g, T, T, T, l);
-    x.packRowsR(q, E, T, E, r);
-    x.gemm(l, r, dk, T, E, T, E, 0, t);
+    x.packRowsR(q, 3 * D, T, E, r);
+    x.gemm(l, r, dk, T, E, T, 3 * D, 0, t);
   }
 }

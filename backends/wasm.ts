@@ -1,4 +1,4 @@
-import type { AdamHyper, Backend, RightProduct } from "../core/backend.ts";
+import type { AdamHyper, AttentionShape, Backend, RightProduct } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import { formatBytes } from "../core/_allocation.ts";
 import type { ConvGeometry, PoolGeometry } from "../core/backend.ts";
@@ -1284,53 +1284,36 @@ export class WasmKernels {
 
   /**
    * MultiHeadAttention's per-head forward loop (see `Backend.attentionForward`), a task per
-   * range of pairs, on the pool when threads are wanted and the loop does at least
-   * `parallelTuning.threshold` multiply-adds, where heads, probs and attended lie resident in
-   * the shared memory; false (nothing done) otherwise.
+   * range of (sample, head) pairs, on the pool when threads are wanted and the loop does at
+   * least `parallelTuning.threshold` multiply-adds, where qkv, probs and concat lie resident
+   * in the shared memory; false (nothing done) otherwise.
    */
   attentionForward(
-    heads: FloatArray,
+    qkv: FloatArray,
     probs: FloatArray,
-    attended: FloatArray,
-    pairs: number,
-    T: number,
-    E: number,
-    scale: number,
-    causal: boolean,
+    concat: FloatArray,
+    shape: AttentionShape,
   ): boolean {
-    return this.#attention("attentionForward", [heads, probs, attended, null], pairs, T, E, [
-      scale,
-      causal,
-    ]);
+    return this.#attention("attentionForward", [qkv, probs, concat, null], shape);
   }
 
   /** Its backward pass (see `Backend.attentionBackward`), placed likewise. */
   attentionBackward(
-    heads: FloatArray,
+    qkv: FloatArray,
     probs: FloatArray,
-    dattended: FloatArray,
-    dheads: FloatArray,
-    pairs: number,
-    T: number,
-    E: number,
-    scale: number,
-    causal: boolean,
+    dconcat: FloatArray,
+    dqkv: FloatArray,
+    shape: AttentionShape,
   ): boolean {
-    return this.#attention("attentionBackward", [heads, probs, dattended, dheads], pairs, T, E, [
-      scale,
-      causal,
-    ]);
+    return this.#attention("attentionBackward", [qkv, probs, dconcat, dqkv], shape);
   }
 
   #attention(
     task: "attentionForward" | "attentionBackward",
     arrays: [FloatArray, FloatArray, FloatArray, FloatArray | null],
-    pairs: number,
-    T: number,
-    E: number,
-    [scale, causal]: [number, boolean],
+    { batch, heads, T, E, scale, causal }: AttentionShape,
   ): boolean {
-    const products = task === "attentionForward" ? 2 : 4;
+    const pairs = batch * heads, products = task === "attentionForward" ? 2 : 4;
     const large = products * pairs * T * T * E >= parallelTuning.threshold;
     const [mr, nr] = [this.#mr, this.#nr];
     const scratchLength = attentionScratch(T, E, mr, nr).at(-1)!;
@@ -1348,7 +1331,8 @@ export class WasmKernels {
       mr,
       nr,
       ...offsets,
-      pairs,
+      batch,
+      heads,
       T,
       E,
       causal ? 1 : 0,
@@ -1842,15 +1826,14 @@ export const wasmBackend: Backend = {
     if (length < RESIDENT_MIN_ELEMENTS) return undefined;
     return (dtype === "float64" ? loadWasmKernels64() : loadWasmKernels())?.allocate(length);
   },
-  attentionForward(heads, probs, attended, pairs, T, E, scale, causal) {
-    const kernels = kernelsFor(heads, probs, attended);
-    return kernels !== null &&
-      kernels.attentionForward(heads, probs, attended, pairs, T, E, scale, causal);
+  attentionForward(qkv, probs, concat, shape) {
+    const kernels = kernelsFor(qkv, probs, concat);
+    return kernels !== null && kernels.attentionForward(qkv, probs, concat, shape);
   },
-  attentionBackward(heads, probs, dattended, dheads, pairs, T, E, scale, causal) {
-    const kernels = kernelsFor(heads, probs, dattended);
-    return kernels !== null && dheads.constructor === heads.constructor &&
-      kernels.attentionBackward(heads, probs, dattended, dheads, pairs, T, E, scale, causal);
+  attentionBackward(qkv, probs, dconcat, dqkv, shape) {
+    const kernels = kernelsFor(qkv, probs, dconcat);
+    return kernels !== null && dqkv.constructor === qkv.constructor &&
+      kernels.attentionBackward(qkv, probs, dconcat, dqkv, shape);
   },
   lstmCellForward(gates, cells, tanhCells, hiddens, t, batch, hidden) {
     const kernels = loadWasmKernels();

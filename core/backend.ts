@@ -180,37 +180,46 @@ export interface Backend {
   ): boolean;
   /**
    * MultiHeadAttention's per-head loop, forward (optional; false or absent: the layer loops
-   * itself): for every (sample, head) pair i of `heads` `[3, pairs, T, E]` (q, k, v),
-   * `probs[i] = softmax(scale·q·kᵀ)` (row-wise, over j ≤ i when `causal`, the rest 0) and
-   * `attended[i] = probs[i]·v` (`[pairs, T, T]`, `[pairs, T, E]`, overwritten). The wasm
-   * backend splits the pairs across its worker pool where the arrays lie resident in its
-   * shared memory; every pair gets the same bits on any thread count.
+   * itself): for every (sample b, head h) pair i = b·heads + h, with q, k, v that head's
+   * columns of `qkv` `[batch·T, 3·dim]` (q at column h·E, k dim and v 2·dim further),
+   * `probs[i] = softmax(scale·q·kᵀ)` (row-wise, over j ≤ i when `causal`, the rest 0;
+   * `[pairs, T, T]`) and that head's columns of `concat` `[batch·T, dim]` = `probs[i]·v`
+   * (overwritten). The wasm backend splits the pairs across its worker pool where the arrays
+   * lie resident in its shared memory; every pair gets the same bits on any thread count.
    */
   attentionForward?(
-    heads: FloatArray,
+    qkv: FloatArray,
     probs: FloatArray,
-    attended: FloatArray,
-    pairs: number,
-    T: number,
-    E: number,
-    scale: number,
-    causal: boolean,
+    concat: FloatArray,
+    shape: AttentionShape,
   ): boolean;
   /**
    * The backward pass of {@linkcode Backend.attentionForward} (optional, likewise), from its
-   * `probs` and `d(attended)`: `dheads` `[3, pairs, T, E]` = dq, dk, dv (overwritten).
+   * `qkv`, `probs` and d(concat): `dqkv` `[batch·T, 3·dim]` = dq | dk | dv (overwritten).
    */
   attentionBackward?(
-    heads: FloatArray,
+    qkv: FloatArray,
     probs: FloatArray,
-    dattended: FloatArray,
-    dheads: FloatArray,
-    pairs: number,
-    T: number,
-    E: number,
-    scale: number,
-    causal: boolean,
+    dconcat: FloatArray,
+    dqkv: FloatArray,
+    shape: AttentionShape,
   ): boolean;
+}
+
+/** The sizes of {@linkcode Backend.attentionForward}'s heads. */
+export interface AttentionShape {
+  /** B */
+  batch: number;
+  /** Heads per sample. */
+  heads: number;
+  /** Positions per sample. */
+  T: number;
+  /** Features per head (dim / heads). */
+  E: number;
+  /** The scores' factor, 1/√E. */
+  scale: number;
+  /** Whether position i attends to j ≤ i only. */
+  causal: boolean;
 }
 
 /** The scalars of one Adam update (see {@linkcode Backend.adam}). */

@@ -1,7 +1,7 @@
 import { describe, describeKind } from "../core/_describe.ts";
 import { getBackend } from "../backends/selection.ts";
 import { expectTensor } from "../core/_checks.ts";
-import type { Backend } from "../core/backend.ts";
+import type { AttentionShape, Backend } from "../core/backend.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { BackwardOptions, ForwardOptions, Layer, TorchName } from "../core/layer.ts";
 import { checkAllocation } from "../core/_allocation.ts";
@@ -154,7 +154,8 @@ export class MultiHeadAttention implements Layer, GpuLayer {
   readonly outProjBiases?: Param;
   #inputs?: Tensor; // [B, T, D], cached by forward for backward
   #training = false; // whether the cached forward was a training one
-  #heads?: FloatArray; // [3, B, H, T, E]: q, k, v by head
+  #qkv?: FloatArray; // [B·T, 3·D]: q | k | v, the in-projection's outputs
+  #heads?: FloatArray; // [3, B, H, T, E]: q, k, v by head (undefined: the backend split them)
   #probs?: FloatArray; // [B, H, T, T]: softmax of the scaled scores, before dropout
   #mask?: FloatArray; // [B, H, T, T]: 0 or 1 / (1 − dropout); absent when nothing was dropped
   #dropped?: FloatArray; // [B, H, T, T]: probs·mask, what multiplied v
@@ -276,43 +277,29 @@ export class MultiHeadAttention implements Layer, GpuLayer {
     const [batch, T] = this.#checkInputs(inputs);
     const training = options?.training === true;
     const { dim: D, heads: H, headDim: E, causal, dtype } = this;
-    const rows = batch * T, pairs = batch * H, scale = 1 / Math.sqrt(E);
+    const rows = batch * T, scale = 1 / Math.sqrt(E);
     const backend = getBackend();
     // Training buffers resident where the backend places them, so products use them in place.
     const buffer = (scratch: Scratch, shape: number[]) =>
       training ? scratch.get(dtype, shape, backend) : Tensor.zeros(shape, { dtype });
     const qkv = buffer(this.#qkvBuffer, [rows, 3 * D]).data; // [B·T, 3·D]
     project(backend, inputs.data, this.inProjWeights, this.inProjBiases, qkv, rows, D, 3 * D);
-    const heads = buffer(this.#headsBuffer, [3, batch, H, T, E]).data; // [3, B, H, T, E]
-    splitHeads(qkv, heads, batch, T, H, E, 3);
     const probs = buffer(this.#probsBuffer, [batch, H, T, T]).data; // [B, H, T, T]
-    const attended = buffer(this.#attendedBuffer, [batch, H, T, E]).data; // [B, H, T, E]
-    const drop = training && this.dropout > 0;
-    const mask = drop ? buffer(this.#maskBuffer, [batch, H, T, T]).data : undefined;
-    const dropped = drop ? buffer(this.#droppedBuffer, [batch, H, T, T]).data : undefined;
-    // Without dropout the backend may split the heads across its threads (the same bits).
-    const split = !drop &&
-      backend.attentionForward?.(heads, probs, attended, pairs, T, E, scale, causal);
-    const qkvBlocks = blocks(heads, T * E), p = blocks(probs, T * T);
-    const a = blocks(attended, T * E);
-    const m = mask && blocks(mask, T * T), w = dropped ? blocks(dropped, T * T) : p;
-    for (let i = 0; !split && i < pairs; i++) {
-      const q = qkvBlocks[i], k = qkvBlocks[pairs + i], v = qkvBlocks[2 * pairs + i];
-      backend.matmulTransB(q, k, p[i], T, T, E); // scores = q·kᵀ [T, T]
-      softmaxRows(p[i], T, scale, causal);
-      if (m) dropWeights(p[i], m[i], w[i], T, this.dropout, causal, this.random);
-      backend.matmul(w[i], v, a[i], T, T, E); // attended = probs·v [T, E]
-    }
     const concat = buffer(this.#concatBuffer, [rows, D]).data; // [B·T, D]
-    mergeHeads(attended, concat, batch, T, H, E, 1);
+    const drop = training && this.dropout > 0;
+    const shape = { batch, heads: H, T, E, scale, causal };
+    this.#mask = this.#dropped = undefined;
+    // Without dropout the backend may run the heads where they lie, split across its threads
+    // (the same bits); else they are copied into blocks and looped here.
+    const split = !drop && backend.attentionForward?.(qkv, probs, concat, shape) === true;
+    const heads = split ? undefined : this.#headsForward(qkv, probs, concat, drop, buffer, shape);
     const outputs = buffer(this.#outputs, [batch, T, D]); // [B, T, D]
     project(backend, concat, this.outProjWeights, this.outProjBiases, outputs.data, rows, D, D);
     this.#inputs = inputs;
     this.#training = training;
+    this.#qkv = qkv;
     this.#heads = heads;
     this.#probs = probs;
-    this.#mask = mask;
-    this.#dropped = dropped;
     this.#concat = concat;
     return outputs;
   }
@@ -345,7 +332,7 @@ export class MultiHeadAttention implements Layer, GpuLayer {
     }
     const [batch, T] = inputs.shape;
     const { dim: D, heads: H, headDim: E, causal, dtype } = this;
-    const rows = batch * T, pairs = batch * H, scale = 1 / Math.sqrt(E);
+    const rows = batch * T, scale = 1 / Math.sqrt(E);
     const training = this.#training;
     const backend = getBackend();
     // Training buffers resident where the backend places them, so products use them in place.
@@ -356,27 +343,11 @@ export class MultiHeadAttention implements Layer, GpuLayer {
     if (this.outProjBiases) backend.sumColumns(dv, this.outProjBiases.grad.data, rows, D, true);
     const dconcat = buffer(this.#dconcatBuffer, [rows, D]).data; // [B·T, D]
     backend.matmulTransB(dv, this.outProjWeights.value.data, dconcat, rows, D, D);
-    const dattended = buffer(this.#dattendedBuffer, [batch, H, T, E]).data; // [B, H, T, E]
-    splitHeads(dconcat, dattended, batch, T, H, E, 1);
-    const dheads = buffer(this.#dheadsBuffer, [3, batch, H, T, E]).data; // [3, B, H, T, E]
-    const heads = this.#heads!, probs = this.#probs!;
-    const split = !this.#mask &&
-      backend.attentionBackward?.(heads, probs, dattended, dheads, pairs, T, E, scale, causal);
-    const dprobs = buffer(this.#dprobsBuffer, [T, T]).data; // [T, T]
-    const qkv = blocks(heads, T * E), dqkv = blocks(dheads, T * E);
-    const da = blocks(dattended, T * E), p = blocks(probs, T * T);
-    const m = this.#mask && blocks(this.#mask, T * T);
-    const w = this.#dropped ? blocks(this.#dropped, T * T) : p;
-    for (let i = 0; !split && i < pairs; i++) {
-      const q = qkv[i], k = qkv[pairs + i], v = qkv[2 * pairs + i];
-      backend.matmulTransA(w[i], da[i], dqkv[2 * pairs + i], T, T, E); // dv = wᵀ·dattended
-      backend.matmulTransB(da[i], v, dprobs, T, T, E); // dw = dattended·vᵀ
-      softmaxRowsBackward(p[i], dprobs, m?.[i], T, scale, causal); // → dscores
-      backend.matmul(dprobs, k, dqkv[i], T, T, E); // dq = dscores·k
-      backend.matmulTransA(dprobs, q, dqkv[pairs + i], T, T, E); // dk = dscoresᵀ·q
-    }
     const dqkvRows = buffer(this.#dqkvBuffer, [rows, 3 * D]).data; // [B·T, 3·D]
-    mergeHeads(dheads, dqkvRows, batch, T, H, E, 3);
+    const qkv = this.#qkv!, probs = this.#probs!, shape = { batch, heads: H, T, E, scale, causal };
+    const split = !this.#mask &&
+      backend.attentionBackward?.(qkv, probs, dconcat, dqkvRows, shape) === true;
+    if (!split) this.#headsBackward(dconcat, dqkvRows, buffer, shape);
     const x = inputs.data;
     backend.matmulTransA(x, dqkvRows, this.inProjWeights.grad.data, rows, D, 3 * D, true);
     if (this.inProjBiases) {
@@ -390,6 +361,73 @@ export class MultiHeadAttention implements Layer, GpuLayer {
     const dinputs = buffer(this.#dinputs, [batch, T, D]); // [B, T, D]
     backend.matmulTransB(dqkvRows, this.inProjWeights.value.data, dinputs.data, rows, D, 3 * D);
     return dinputs;
+  }
+
+  // The per-head loop of forward, where the backend does not run it: q, k, v copied into
+  // head-contiguous blocks, their products on the backend, the attended values copied back
+  // into concat's rows. Returns the blocks, which backward reuses.
+  #headsForward(
+    qkv: FloatArray, // [B·T, 3·D]
+    probs: FloatArray, // [B, H, T, T]
+    concat: FloatArray, // [B·T, D]
+    drop: boolean,
+    buffer: (scratch: Scratch, shape: number[]) => Tensor,
+    { batch, heads: H, T, E, scale, causal }: AttentionShape,
+  ): FloatArray {
+    const backend = getBackend(), pairs = batch * H;
+    const heads = buffer(this.#headsBuffer, [3, batch, H, T, E]).data; // [3, B, H, T, E]
+    splitHeads(qkv, heads, batch, T, H, E, 3);
+    const attended = buffer(this.#attendedBuffer, [batch, H, T, E]).data; // [B, H, T, E]
+    const mask = drop ? buffer(this.#maskBuffer, [batch, H, T, T]).data : undefined;
+    const dropped = drop ? buffer(this.#droppedBuffer, [batch, H, T, T]).data : undefined;
+    const qkvBlocks = blocks(heads, T * E), p = blocks(probs, T * T);
+    const a = blocks(attended, T * E);
+    const m = mask && blocks(mask, T * T), w = dropped ? blocks(dropped, T * T) : p;
+    for (let i = 0; i < pairs; i++) {
+      const q = qkvBlocks[i], k = qkvBlocks[pairs + i], v = qkvBlocks[2 * pairs + i];
+      backend.matmulTransB(q, k, p[i], T, T, E); // scores = q·kᵀ [T, T]
+      softmaxRows(p[i], T, scale, causal);
+      if (m) dropWeights(p[i], m[i], w[i], T, this.dropout, causal, this.random);
+      backend.matmul(w[i], v, a[i], T, T, E); // attended = probs·v [T, E]
+    }
+    mergeHeads(attended, concat, batch, T, H, E, 1);
+    this.#mask = mask;
+    this.#dropped = dropped;
+    return heads;
+  }
+
+  // The per-head loop of backward, where the backend does not run it: d(concat) copied into
+  // head-contiguous blocks, the products on the backend, dq | dk | dv copied back into rows.
+  #headsBackward(
+    dconcat: FloatArray, // [B·T, D]
+    dqkvRows: FloatArray, // [B·T, 3·D]
+    buffer: (scratch: Scratch, shape: number[]) => Tensor,
+    { batch, heads: H, T, E, scale, causal }: AttentionShape,
+  ): void {
+    const backend = getBackend(), pairs = batch * H;
+    let heads = this.#heads;
+    if (!heads) {
+      // Forward's heads ran on the backend, which declined backward's: block them now.
+      heads = buffer(this.#headsBuffer, [3, batch, H, T, E]).data; // [3, B, H, T, E]
+      splitHeads(this.#qkv!, heads, batch, T, H, E, 3);
+    }
+    const dattended = buffer(this.#dattendedBuffer, [batch, H, T, E]).data; // [B, H, T, E]
+    splitHeads(dconcat, dattended, batch, T, H, E, 1);
+    const dheads = buffer(this.#dheadsBuffer, [3, batch, H, T, E]).data; // [3, B, H, T, E]
+    const dprobs = buffer(this.#dprobsBuffer, [T, T]).data; // [T, T]
+    const qkv = blocks(heads, T * E), dqkv = blocks(dheads, T * E);
+    const da = blocks(dattended, T * E), p = blocks(this.#probs!, T * T);
+    const m = this.#mask && blocks(this.#mask, T * T);
+    const w = this.#dropped ? blocks(this.#dropped, T * T) : p;
+    for (let i = 0; i < pairs; i++) {
+      const q = qkv[i], k = qkv[pairs + i], v = qkv[2 * pairs + i];
+      backend.matmulTransA(w[i], da[i], dqkv[2 * pairs + i], T, T, E); // dv = wᵀ·dattended
+      backend.matmulTransB(da[i], v, dprobs, T, T, E); // dw = dattended·vᵀ
+      softmaxRowsBackward(p[i], dprobs, m?.[i], T, scale, causal); // → dscores
+      backend.matmul(dprobs, k, dqkv[i], T, T, E); // dq = dscores·k
+      backend.matmulTransA(dprobs, q, dqkv[pairs + i], T, T, E); // dk = dscoresᵀ·q
+    }
+    mergeHeads(dheads, dqkvRows, batch, T, H, E, 3);
   }
 
   /**
