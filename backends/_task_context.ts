@@ -118,6 +118,7 @@ export const JS_TASK_NAMES = [
   "winogradInputs",
   "winogradOutputs",
   "lstmForward",
+  "lstmBackward",
   "attentionForward",
   "attentionBackward",
 ] as const;

@@ -19,7 +19,14 @@ import {
 } from "./_conv_tasks.ts";
 import { floatView, maxPoolBackwardTask, maxPoolForwardTask } from "./_pool_tasks.ts";
 import { adamTask } from "./_adam_task.ts";
-import { lstmForwardRows32, lstmForwardTask } from "./_recurrent_tasks.ts";
+import {
+  addStepGradientRows,
+  lstmBackwardRows,
+  lstmBackwardTask,
+  lstmForwardRows32,
+  lstmForwardTask,
+  lstmScratch,
+} from "./_recurrent_tasks.ts";
 import {
   attentionBackwardTask,
   attentionForwardTask,
@@ -49,6 +56,7 @@ export function jsTasks(): JsTask[] {
     winogradInputsTask,
     winogradOutputsTask,
     lstmForwardTask,
+    lstmBackwardTask,
     attentionForwardTask,
     attentionBackwardTask,
   ] as JsTask[];
@@ -75,6 +83,9 @@ export function jsTaskSource(): string {
     lowerSample,
     foldSample,
     lstmForwardRows32,
+    lstmBackwardRows,
+    addStepGradientRows,
+    lstmScratch,
     softmaxRows,
     softmaxRowsBackward,
     attentionScratch,

@@ -6,7 +6,7 @@ import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
-import { writeLstmDescriptor } from "./_recurrent_tasks.ts";
+import { lstmScratch, writeLstmDescriptor } from "./_recurrent_tasks.ts";
 import { attentionScratch, writeAttentionDescriptor } from "./_attention_tasks.ts";
 import { runTasks, spans } from "./_tasks.ts";
 import {
@@ -324,7 +324,6 @@ export class WasmKernels {
   readonly #threads: (() => Threads | null) | undefined;
   readonly #resident: ResidentHeap | undefined; // the shared builds' resident blocks
   #heap: FloatArray;
-  #cellBlock?: Float32Array; // resident: an LSTM cell job's descriptor
   readonly #views = new Map<number, FloatArray>(); // by offset, see #slice
 
   /**
@@ -1345,56 +1344,93 @@ export class WasmKernels {
   }
 
   /**
-   * Step t of the LSTM's float32 cell loop (see `Backend.lstmCellForward`) split by batch rows
-   * on the pool, where gates, cells, tanhCells and hiddens lie resident in the shared memory
-   * and the step has at least `parallelTuning.minTask / 8` gate elements (a gate's σ or tanh
-   * costs about what 8 multiply-adds do); false (nothing done) otherwise.
+   * The LSTM's float32 recurrence, forward (see `Backend.lstmForward`): a task per range of
+   * batch rows through all T steps, on the pool when threads are wanted and the recurrence
+   * does at least `parallelTuning.threshold` multiply-adds, where gates, cells, tanhCells and
+   * hiddens lie resident in the shared memory; false (nothing done) otherwise.
    */
-  lstmCellForward(
+  lstmForward(
     gates: Float32Array,
     cells: Float32Array,
     tanhCells: Float32Array,
     hiddens: Float32Array,
-    t: number,
+    recurrentWeights: Float32Array,
     batch: number,
+    steps: number,
     hidden: number,
   ): boolean {
-    const arrays = [gates, cells, tanhCells, hiddens];
-    const pass = this.#lstmPass(batch, hidden, "lstmCellForward", arrays);
-    if (!pass) return false;
-    const { kernels, parallel, block } = pass;
-    const offsets = arrays.map((array) => kernels.#residentAt(array));
-    const sizes = [t, batch, hidden, cells.length / (batch * hidden)] as const;
-    const at = kernels.#residentAt(block) * kernels.#bytes;
-    writeLstmDescriptor(kernels.#memory.buffer, at, offsets, sizes);
-    // About four tasks per thread, whole rows each.
-    const tasks = Math.min(batch, (parallel.pool.workers + 1) * parallelTuning.tasksPerThread);
-    kernels.#host(parallel).runJob("lstmForward", at, spans(batch, Math.ceil(batch / tasks)));
-    return true;
+    const arrays = [gates, cells, tanhCells, hiddens, null, null];
+    return this.#lstm("lstmForward", arrays, recurrentWeights, [batch, steps, hidden, 0]);
   }
 
-  // The shared float32 kernels, their pool and their cell block (a resident block for the
-  // job's descriptor) for a cell step over `arrays`, all resident, when the step is large
-  // enough to split; null otherwise (the layer loops itself).
-  #lstmPass(
+  /** Its backward pass (see `Backend.lstmBackward`), placed likewise. */
+  lstmBackward(
+    gates: Float32Array,
+    cells: Float32Array,
+    tanhCells: Float32Array,
+    dvalues: Float32Array,
+    sequences: boolean,
+    dgates: Float32Array,
+    recurrentWeights: Float32Array,
     batch: number,
+    steps: number,
     hidden: number,
-    name: string,
-    arrays: Float32Array[],
-  ): { kernels: WasmKernels; parallel: Parallel; block: Float32Array } | null {
-    if (this.float !== "f32" || batch < 2) return null;
-    const large = batch * 4 * hidden >= parallelTuning.minTask / 8;
-    const pass = this.#residentPass(large, name, arrays, true);
-    if (!pass?.parallel) return null;
-    const kernels = pass.kernels;
-    // Its own resident block: the scratch's origin holds what prepareRight packed, and
-    // reserving the scratch would have the next product pack its operand again.
-    if (!kernels.#cellBlock) {
-      const block = kernels.#resident?.allocate("float32", 32);
-      if (!block) return null;
-      kernels.#cellBlock = block as Float32Array;
+  ): boolean {
+    const arrays = [gates, cells, tanhCells, null, dvalues, dgates];
+    const sizes = [batch, steps, hidden, sequences ? 1 : 0];
+    return this.#lstm("lstmBackward", arrays, recurrentWeights, sizes);
+  }
+
+  #lstm(
+    task: "lstmForward" | "lstmBackward",
+    arrays: (Float32Array | null)[],
+    u: Float32Array, // [H, G]
+    [B, T, H, sequences]: number[],
+  ): boolean {
+    if (this.float !== "f32") return false;
+    const G = 4 * H, [mr, nr] = [this.#mr, this.#nr];
+    const large = 2 * T * B * H * G >= parallelTuning.threshold;
+    const tasks = (threads: number) => Math.min(B, threads);
+    const rows = (threads: number) => Math.ceil(B / tasks(threads));
+    const scratchLength = (threads: number) => lstmScratch(rows(threads), H, mr, nr).at(-1)!;
+    // dvalues (backward's input) is copied in when it does not lie resident.
+    const dvalues = arrays[4], copied = dvalues ? align(dvalues.length) : 0;
+    const fixed = align(mr * nr) + 32 + align(G * H) + 2 * align(B * H) + copied;
+    const need = (threads: number) => fixed + threads * scratchLength(threads) + G * H;
+    const host = this.#taskHost(large, task, arrays, need);
+    if (!host) return false;
+    const offsets = arrays.map((array) => array ? host.residentAt(array) : -1);
+    if (offsets.some((at, i) => at < 0 && arrays[i] !== null && i !== 4)) return false;
+    const descriptor = host.origin + align(mr * nr); // 128 bytes
+    const packedU = descriptor + 32, dh = packedU + align(G * H), dc = dh + align(B * H);
+    const copy = dc + align(B * H), scratch = copy + copied, length = scratchLength(host.threads);
+    const heap = host.reserve(scratch + Math.max(host.threads * length, G * H));
+    if (dvalues && offsets[4] < 0) {
+      heap.set(dvalues, copy);
+      offsets[4] = copy;
     }
-    return { kernels, parallel: pass.parallel, block: kernels.#cellBlock };
+    // U [H, G] packed as the right operand once for every task: as h·U forward, as dgates·Uᵀ
+    // backward (from a spare spot: the scratch, which the tasks overwrite afterwards).
+    heap.set(u, scratch);
+    if (task === "lstmForward") host.exports.packRowsR(scratch * 4, G, H, G, packedU * 4);
+    else host.exports.packColsR(scratch * 4, G, H, G, packedU * 4);
+    heap.fill(0, dh, dh + 2 * align(B * H));
+    writeLstmDescriptor(heap.buffer, descriptor * 4, [
+      ...offsets.slice(0, 6),
+      dh,
+      dc,
+      packedU,
+      B,
+      T,
+      H,
+      sequences,
+      scratch,
+      length,
+      mr,
+      nr,
+    ]);
+    runTasks(host, task, descriptor * 4, spans(B, rows(host.threads)));
+    return true;
   }
 
   #adam(
@@ -1835,10 +1871,28 @@ export const wasmBackend: Backend = {
     return kernels !== null && dqkv.constructor === qkv.constructor &&
       kernels.attentionBackward(qkv, probs, dconcat, dqkv, shape);
   },
-  lstmCellForward(gates, cells, tanhCells, hiddens, t, batch, hidden) {
+  lstmForward(gates, cells, tanhCells, hiddens, recurrentWeights, batch, steps, hidden) {
     const kernels = loadWasmKernels();
-    return !!kernels && kernels.lstmCellForward(gates, cells, tanhCells, hiddens, t, batch, hidden);
+    return !!kernels &&
+      kernels.lstmForward(gates, cells, tanhCells, hiddens, recurrentWeights, batch, steps, hidden);
   },
+  lstmBackward(gates, cells, tanhCells, dvalues, sequences, dgates, u, batch, steps, hidden) {
+    const kernels = loadWasmKernels();
+    return !!kernels &&
+      kernels.lstmBackward(
+        gates,
+        cells,
+        tanhCells,
+        dvalues,
+        sequences,
+        dgates,
+        u,
+        batch,
+        steps,
+        hidden,
+      );
+  },
+
   adam(value, grad, momentum, cache, hyper) {
     const kernels = elementwiseKernels(value.length, value, grad, momentum);
     if (kernels && cache.constructor === value.constructor) {

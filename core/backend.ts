@@ -162,20 +162,40 @@ export interface Backend {
     hyper: AdamHyper,
   ): void;
   /**
-   * Step t of the LSTM's float32 cell loop (optional; false or absent: `LSTM` loops itself):
-   * for every batch row b, `gates[t, b]`' pre-activations (`[T, B, 4·H]`, i | f | g | o)
-   * become σ, σ, tanh, σ in place, and c, tanh(c), h are written at `[t, b]` of `cells`,
-   * `tanhCells`, `hiddens` (`[T, B, H]`), each row by the LSTM's own per-element code (the
-   * same bits). The wasm backend splits the rows across its worker pool where the buffers lie
-   * resident in its shared memory.
+   * The LSTM's float32 recurrence, forward (optional; false or absent: `LSTM` loops itself):
+   * with `gates` (`[T, B, 4·H]`) holding x·W + b for every step, for t = 0 … T − 1, `gates[t]
+   * += h_{t−1}·U` (t > 0; U `[H, 4·H]`), then the pre-activations (i | f | g | o) become σ,
+   * σ, tanh, σ in place and c, tanh(c), h are written at step t of `cells`, `tanhCells`,
+   * `hiddens` (`[T, B, H]`), each row by the LSTM's own per-element code. The wasm backend
+   * splits the batch rows across its worker pool (the rows are independent through all the
+   * steps) where the buffers lie resident in its shared memory: the layer's bits on any
+   * thread count.
    */
-  lstmCellForward?(
+  lstmForward?(
     gates: Float32Array,
     cells: Float32Array,
     tanhCells: Float32Array,
     hiddens: Float32Array,
-    t: number,
+    recurrentWeights: Float32Array,
     batch: number,
+    steps: number,
+    hidden: number,
+  ): boolean;
+  /**
+   * The backward pass of {@linkcode Backend.lstmForward} (optional, likewise): `dgates`
+   * (`[T, B, 4·H]`) = d(loss)/d(pre-activations) of every step, from `dvalues` (`[B, T, H]`
+   * when `sequences`, else the last step's `[B, H]`) back through the cells and h_{t−1}·U.
+   */
+  lstmBackward?(
+    gates: Float32Array,
+    cells: Float32Array,
+    tanhCells: Float32Array,
+    dvalues: Float32Array,
+    sequences: boolean,
+    dgates: Float32Array,
+    recurrentWeights: Float32Array,
+    batch: number,
+    steps: number,
     hidden: number,
   ): boolean;
   /**

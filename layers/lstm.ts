@@ -15,7 +15,7 @@ import {
   gridFor,
 } from "../core/gpu.ts";
 import { gpuMap, gpuMatmul, kernel } from "../backends/webgpu_ops.ts";
-import { lstmForwardRows32 } from "../backends/_recurrent_tasks.ts";
+import { lstmBackwardRows, lstmForwardRows32 } from "../backends/_recurrent_tasks.ts";
 import {
   affine,
   CELL_UNIFORMS,
@@ -169,22 +169,38 @@ export class LSTM extends Recurrent implements Layer, GpuLayer {
     const resident = this.residentBackend();
     const cells = this.#cells.get(dtype, [T, B, H], resident).data; // [T, B, H]
     const tanhCells = this.#tanhCells.get(dtype, [T, B, H], resident).data; // [T, B, H]
+    const U = this.recurrentWeights.value.data; // [H, G]
+    // The backend's split of the batch rows (the same bits), else this thread's loop.
+    const [c, tc, h, u] = [cells, tanhCells, hiddens, U] as Float32Array[];
+    const split = gates instanceof Float32Array &&
+      backend.lstmForward?.(gates, c, tc, h, u, B, T, H) === true;
+    if (!split) this.#recurrence(gates, cells, tanhCells, hiddens, hiddenViews, B, T);
+    this.#cache = { ...start, cells, tanhCells };
+    return this.finishForward(start);
+  }
+
+  // Forward's steps on this thread: gates_t += h_{t−1}·U, then the cells.
+  #recurrence(
+    gates: FloatArray, // [T, B, G]
+    cells: FloatArray, // [T, B, H]
+    tanhCells: FloatArray, // [T, B, H]
+    hiddens: FloatArray, // [T, B, H]
+    hiddenViews: FloatArray[], // T × [B, H]
+    B: number,
+    T: number,
+  ): void {
+    const H = this.hidden, G = 4 * H;
     const gateViews = this.#gateViews.of(gates, B * G, T);
     // h·U at every step, U [H, G] packed once
-    const recurrent = rightProduct(backend, this.recurrentWeights.value.data, H, G, false);
+    const recurrent = rightProduct(getBackend(), this.recurrentWeights.value.data, H, G, false);
     for (let t = 0; t < T; t++) {
       // h₀ = 0: the first step has no recurrent term.
       if (t > 0) recurrent(hiddenViews[t - 1], gateViews[t], B, true);
       if (gates instanceof Float32Array) {
         const [c, tc, h] = [cells, tanhCells, hiddens] as Float32Array[];
-        // The backend's split of the rows (the same bits), else this thread's loop.
-        if (!backend.lstmCellForward?.(gates, c, tc, h, t, B, H)) {
-          lstmForwardRows32(gates, c, tc, h, t, B, H, 0, B);
-        }
+        lstmForwardRows32(gates, c, tc, h, t, B, H, 0, B);
       } else cellForward(gates, cells, tanhCells, hiddens, t, B, H);
     }
-    this.#cache = { ...start, cells, tanhCells };
-    return this.finishForward(start);
   }
 
   // dh_{t−1} = dvalues_{t−1} + dgates_t·Uᵀ (then cellBackward)   dW += Xᵀ·dgates
@@ -203,17 +219,25 @@ export class LSTM extends Recurrent implements Layer, GpuLayer {
     const { batch: B, steps: T, gates, cells, tanhCells } = cache;
     const { dtype, hidden: H } = this;
     const G = 4 * H;
-    const dc = this.#dcell.get(dtype, [B, H]).data; // [B, H]
-    const dgateViews = this.#dgateViews.of(dgates, B * G, T);
     const dv = dvalues.data; // [B, T, H] or [B, H]
-    // dgates·Uᵀ at every step, U [H, G] packed once
-    const recurrent = rightProduct(getBackend(), this.recurrentWeights.value.data, G, H, true);
-    dc.fill(0);
-    for (let t = T - 1; t >= 0; t--) {
-      this.addOutputGradient(dv, dh, t, cache);
-      cellBackward(gates, cells, tanhCells, dgates, dh, dc, t, B, H);
-      // h₀ is a constant: nothing flows back from the first step.
-      if (t > 0) recurrent(dgateViews[t], dh, B);
+    const U = this.recurrentWeights.value.data; // [H, G]
+    const backend = getBackend();
+    const [g, c, tc, d, dg, u] = [gates, cells, tanhCells, dv, dgates, U] as Float32Array[];
+    // The backend's split of the batch rows (the same bits), else this thread's loop.
+    const split = g instanceof Float32Array &&
+      backend.lstmBackward?.(g, c, tc, d, this.returnSequences, dg, u, B, T, H) === true;
+    if (!split) {
+      const dc = this.#dcell.get(dtype, [B, H]).data; // [B, H]
+      const dgateViews = this.#dgateViews.of(dgates, B * G, T);
+      // dgates·Uᵀ at every step, U [H, G] packed once
+      const recurrent = rightProduct(backend, U, G, H, true);
+      dc.fill(0);
+      for (let t = T - 1; t >= 0; t--) {
+        this.addOutputGradient(dv, dh, t, cache);
+        lstmBackwardRows(gates, cells, tanhCells, dgates, dh, dc, t, B, H, 0, B);
+        // h₀ is a constant: nothing flows back from the first step.
+        if (t > 0) recurrent(dgateViews[t], dh, B);
+      }
     }
     return this.finishBackward(cache, dgates, dgates, options);
   }
@@ -342,38 +366,6 @@ function cellForward(
       cells[at + j] = c;
       tanhCells[at + j] = tc;
       hiddens[at + j] = gates[row + 3 * H + j] * tc;
-    }
-  }
-}
-
-// Step t's gate gradients from dh (d(loss)/d(h_t), in) and dc (d(loss)/d(c_t) from step t + 1,
-// in; d(loss)/d(c_{t−1}), out).
-// dc += dh⊙o⊙(1−tanh²c)  dpre_i = dc⊙g⊙i(1−i)  dpre_f = dc⊙c_{t−1}⊙f(1−f)  dpre_g = dc⊙i⊙(1−g²)  dpre_o = dh⊙tanh(c)⊙o(1−o)  dc_{t−1} = dc⊙f
-function cellBackward(
-  gates: FloatArray, // [T, B, G]: i, f, g, o
-  cells: FloatArray, // [T, B, H]
-  tanhCells: FloatArray, // [T, B, H]
-  dgates: FloatArray, // [T, B, G]
-  dh: FloatArray, // [B, H]
-  dc: FloatArray, // [B, H]
-  t: number,
-  B: number,
-  H: number,
-): void {
-  const G = 4 * H, BH = B * H;
-  for (let b = 0; b < B; b++) {
-    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH, own = b * H;
-    for (let j = 0; j < H; j++) {
-      const i = gates[row + j], f = gates[row + H + j];
-      const g = gates[row + 2 * H + j], o = gates[row + 3 * H + j];
-      const tc = tanhCells[at + j], dhj = dh[own + j];
-      const cPrev = t > 0 ? cells[prev + j] : 0;
-      const dcj = dc[own + j] + dhj * o * (1 - tc * tc);
-      dgates[row + j] = dcj * g * i * (1 - i);
-      dgates[row + H + j] = dcj * cPrev * f * (1 - f);
-      dgates[row + 2 * H + j] = dcj * i * (1 - g * g);
-      dgates[row + 3 * H + j] = dhj * tc * o * (1 - o);
-      dc[own + j] = dcj * f;
     }
   }
 }

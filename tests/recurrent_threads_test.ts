@@ -1,7 +1,8 @@
-// The LSTM's float32 forward cell loop split by batch rows across the worker pool
-// (`wasmBackend.lstmCellForward`, backends/_recurrent_tasks.ts): every row by the same
-// per-element code, so outputs and gradients keep their bits on any thread count, and the
-// backend declines what it cannot split.
+// The LSTM's float32 recurrence split by batch rows across the worker pool
+// (`wasmBackend.lstmForward` / `lstmBackward`, backends/_recurrent_tasks.ts): every row
+// through all the steps by the same products and per-element code, so outputs and gradients
+// keep the layer's own loop's bits on any thread count, and the backend declines what it
+// cannot split.
 import assert from "node:assert/strict";
 import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
 import { fastMathSource } from "../core/_fast_math.ts";
@@ -37,13 +38,20 @@ function filled(shape: number[], seed: number, scale: number): Tensor {
   return new Tensor(data, shape);
 }
 
-// Split calls (true) and declined ones (false), through a wasm backend that records them.
-function spyBackend(answers: boolean[]) {
+// Split calls (true) and declined ones (false), through a wasm backend that records them;
+// with `decline`, one whose layer loops itself (the reference).
+function spyBackend(answers: boolean[], decline = false) {
+  type Forward = Parameters<NonNullable<typeof wasmBackend.lstmForward>>;
+  type Backward = Parameters<NonNullable<typeof wasmBackend.lstmBackward>>;
   return {
     ...wasmBackend,
     name: "wasm-lstm-spy",
-    lstmCellForward(...args: Parameters<NonNullable<typeof wasmBackend.lstmCellForward>>) {
-      answers.push(wasmBackend.lstmCellForward!(...args));
+    lstmForward(...args: Forward) {
+      answers.push(!decline && wasmBackend.lstmForward!(...args));
+      return answers.at(-1)!;
+    },
+    lstmBackward(...args: Backward) {
+      answers.push(!decline && wasmBackend.lstmBackward!(...args));
       return answers.at(-1)!;
     },
   };
@@ -51,12 +59,12 @@ function spyBackend(answers: boolean[]) {
 
 // Two training passes (the second reuses the resident buffers): outputs, dinputs and the
 // params' gradients of the second.
-function pass(c: Case, answers: boolean[]): FloatArray[] {
+function pass(c: Case, answers: boolean[], decline = false): FloatArray[] {
   const lstm = new LSTM(c.inputSize, c.hidden, { seed: 7, returnSequences: c.returnSequences });
   const x = filled([c.batch, c.steps, c.inputSize], 11, 2);
   const outShape = c.returnSequences ? [c.batch, c.steps, c.hidden] : [c.batch, c.hidden];
   const dvalues = filled(outShape, 5, 1);
-  return withBackend(spyBackend(answers), () => {
+  return withBackend(spyBackend(answers, decline), () => {
     let got: FloatArray[] = [];
     for (let round = 0; round < 2; round++) {
       for (const p of lstm.params()) p.grad.data.fill(0);
@@ -68,34 +76,26 @@ function pass(c: Case, answers: boolean[]): FloatArray[] {
   });
 }
 
-Deno.test("the LSTM's float32 cell loop gives the same bits on 1, 2 and 3 threads", async () => {
-  const references = new Map<string, FloatArray[]>();
+Deno.test("the LSTM's recurrence split by rows on 1, 2 and 3 threads gives its loop's bits", async () => {
+  const names = ["outputs", "dinputs", "dW", "dU", "dbi", "dbh"];
   try {
     parallelTuning.backoff = false; // every split on the pool, even on a busy machine
+    setThreads(1);
+    const references = CASES.map((c) => pass(c, [], true));
     for (const threads of [1, 2, 3]) {
       const pool = threads > 1 ? await livePool(threads) : undefined;
       if (threads === 1) setThreads(1);
-      for (const c of CASES) {
+      CASES.forEach((c, k) => {
         const answers: boolean[] = [];
         const before = pool?.workerTasks ?? 0;
         const got = pass(c, answers);
-        assert.equal(answers.length, 2 * c.steps, c.what); // 2 rounds × T steps
-
-        const split = answers.filter((a) => a).length;
-        assert.equal(split, threads > 1 ? answers.length : 0, `${c.what}, ${threads} threads`);
+        // 2 rounds × forward and backward, every one split (on this thread when it is one)
+        assert.deepEqual(answers, [true, true, true, true], `${c.what}, ${threads} threads`);
         if (pool) assert.ok(pool.workerTasks > before, `${threads} threads: no task on a worker`);
-        if (threads === 1) references.set(c.what, got);
-        else {
-          const names = ["outputs", "dinputs", "dW", "dU", "dbi", "dbh"];
-          got.forEach((array, i) =>
-            assertSameBits(
-              array,
-              references.get(c.what)![i],
-              `${c.what} ${names[i]}, ${threads} threads`,
-            )
-          );
-        }
-      }
+        got.forEach((array, i) =>
+          assertSameBits(array, references[k][i], `${c.what} ${names[i]}, ${threads} threads`)
+        );
+      });
     }
   } finally {
     resetParallelTuning();
@@ -103,7 +103,7 @@ Deno.test("the LSTM's float32 cell loop gives the same bits on 1, 2 and 3 thread
   }
 });
 
-Deno.test("the wasm backend declines cell steps it cannot split", async (t) => {
+Deno.test("the wasm backend declines recurrences it cannot split", async (t) => {
   try {
     await livePool(2);
     await t.step("an inference forward's buffers are not resident", () => {
@@ -111,9 +111,9 @@ Deno.test("the wasm backend declines cell steps it cannot split", async (t) => {
       const lstm = new LSTM(16, 256, { seed: 1 });
       const x = filled([32, 4, 16], 3, 1);
       withBackend(spyBackend(answers), () => lstm.forward(x));
-      assert.deepEqual(answers, [false, false, false, false]);
+      assert.deepEqual(answers, [false]);
     });
-    await t.step("a small step stays on the calling thread", () => {
+    await t.step("small buffers are not resident: the layer loops itself", () => {
       const answers: boolean[] = [];
       const lstm = new LSTM(4, 8, { seed: 1 });
       const x = filled([3, 5, 4], 3, 1);
@@ -121,8 +121,7 @@ Deno.test("the wasm backend declines cell steps it cannot split", async (t) => {
         lstm.forward(x, { training: true });
         lstm.backward(filled([3, 5, 8], 9, 1));
       });
-      assert.equal(answers.length, 5);
-      assert.ok(answers.every((a) => !a));
+      assert.deepEqual(answers, [false, false]);
     });
     await t.step("float64 layers loop themselves", () => {
       const answers: boolean[] = [];
