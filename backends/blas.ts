@@ -1,13 +1,11 @@
 import type { Backend } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
+import { BlasConvolution, type Gemm, NO_TRANS, ROW_MAJOR, TRANS } from "./_blas_conv.ts";
+import type { WinogradTransforms } from "./_conv_tasks.ts";
 import { jsBackend } from "./js.ts";
 import { onThreadsChange, requestedThreads } from "./threads.ts";
 import { wasmBackend } from "./wasm.ts";
 
-// CBLAS enums.
-const ROW_MAJOR = 101;
-const NO_TRANS = 111;
-const TRANS = 112;
 // Below this many multiply-adds the FFI call costs more than it saves.
 const CROSSOVER = 4096;
 
@@ -53,23 +51,6 @@ const SYMBOLS = {
   openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
 } as const;
 
-type Gemm = (
-  order: number,
-  transA: number,
-  transB: number,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: FloatArray,
-  lda: number,
-  b: FloatArray,
-  ldb: number,
-  beta: number,
-  c: FloatArray,
-  ldc: number,
-) => void;
-
 /** Where OpenBLAS usually lives: the loader's search path first, then common locations. */
 const CANDIDATES = [
   "libopenblas.so.0",
@@ -112,9 +93,12 @@ let cached: Backend | null | undefined;
  * The `blas` backend: float32 and float64 products through the system OpenBLAS
  * (`cblas_sgemm` / `cblas_dgemm`) by Deno FFI, with no copies (the typed arrays are passed
  * as they are). Needs `--allow-ffi` and the library (`apt-get install libopenblas0`).
- * Products too small to pay for the FFI call, the bias add, the column sums, ReLU and Adam's update go to the
- * `wasm` backend (float32) or the `js` backend (float64). OpenBLAS runs on as many threads as
- * `setThreads` asks (by default the available cores, capped at 8), via
+ * Convolutions run a sample at a time on OpenBLAS's products (backends/_blas_conv.ts).
+ * Products too small to pay for the FFI call, the bias add, the column sums, ReLU and Adam's
+ * update go to the `wasm` backend (float32) or the `js` backend (float64); for float32 the
+ * `wasm` backend also places the layers' training buffers in its shared memory and runs max
+ * pooling, Winograd's transforms, the LSTM's recurrence and attention's heads on its kernels. OpenBLAS runs on
+ * as many threads as `setThreads` asks (by default the available cores, capped at 8), via
  * `openblas_set_num_threads`.
  *
  * @returns the backend, or null when the library or the FFI permission is missing (no
@@ -141,12 +125,18 @@ export function blasBackend(options: BlasOptions = {}): Backend | null {
     setNumThreads(requestedThreads());
     onThreadsChange((threads) => setNumThreads(threads));
   }
-  const backend = library ? makeBackend(library.symbols as unknown as Record<string, Gemm>) : null;
+  const symbols = library?.symbols as unknown as Record<string, Gemm> | undefined;
+  const backend = symbols ? makeBackend(symbols, setNumThreads ?? undefined) : null;
   if (options.path === undefined) cached = backend;
   return backend;
 }
 
-function makeBackend(symbols: Record<string, Gemm>): Backend {
+// `setNumThreads`: OpenBLAS's thread count (absent from other BLAS libraries, whose threads
+// the convolutions then take as one).
+function makeBackend(
+  symbols: Record<string, Gemm>,
+  setNumThreads?: (threads: number) => void,
+): Backend {
   const sgemm = symbols.cblas_sgemm;
   const dgemm = symbols.cblas_dgemm;
   // The gemm for these operands, or null when they are mixed or the product is tiny.
@@ -161,6 +151,19 @@ function makeBackend(symbols: Record<string, Gemm>): Backend {
     return null;
   };
   const fallback = (c: FloatArray) => (c instanceof Float32Array ? wasmBackend : jsBackend);
+  const transforms = wasmBackend as Backend & WinogradTransforms;
+  const convolution = new BlasConvolution(sgemm, dgemm, {
+    count: () => (setNumThreads ? requestedThreads() : 1),
+    serial(run) {
+      if (!setNumThreads) return run();
+      setNumThreads(1);
+      try {
+        run();
+      } finally {
+        setNumThreads(requestedThreads());
+      }
+    },
+  });
   return {
     name: "blas",
     matmul(a, b, c, m, k, n, accumulate = false) {
@@ -194,5 +197,68 @@ function makeBackend(symbols: Record<string, Gemm>): Backend {
     adam(value, grad, momentum, cache, hyper) {
       fallback(value).adam!(value, grad, momentum, cache, hyper);
     },
-  };
+    conv2dForward(x, w, bias, y, geometry) {
+      return convolution.forward(x, w, bias, y, geometry);
+    },
+    conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry) {
+      return convolution.backward(x, w, dvalues, dw, dbias, dx, geometry);
+    },
+    // The wasm backend's own kernels, float32 only (float64 stays with the layers' loops and
+    // ordinary arrays): training buffers resident in its shared memory, which OpenBLAS reads
+    // and writes in place (FFI takes views of a SharedArrayBuffer), so that ReLU, max
+    // pooling, Adam and Winograd's transforms need not copy them in and out.
+    allocate(dtype, length) {
+      return dtype === "float32" ? wasmBackend.allocate!(dtype, length) : undefined;
+    },
+    maxPool2dForward(x, y, argmax, geometry) {
+      return x instanceof Float32Array && wasmBackend.maxPool2dForward!(x, y, argmax, geometry);
+    },
+    maxPool2dBackward(dvalues, dx, argmax, geometry) {
+      return dx instanceof Float32Array &&
+        wasmBackend.maxPool2dBackward!(dvalues, dx, argmax, geometry);
+    },
+    lstmForward(gates, cells, tanhCells, hiddens, u, batch, steps, hidden) {
+      return wasmBackend.lstmForward!(gates, cells, tanhCells, hiddens, u, batch, steps, hidden);
+    },
+    lstmBackward(gates, cells, tanhCells, dvalues, sequences, dgates, u, batch, steps, hidden) {
+      return wasmBackend.lstmBackward!(
+        gates,
+        cells,
+        tanhCells,
+        dvalues,
+        sequences,
+        dgates,
+        u,
+        batch,
+        steps,
+        hidden,
+      );
+    },
+    attentionForward(qkv, probs, concat, shape) {
+      return wasmBackend.attentionForward!(qkv, probs, concat, shape);
+    },
+    attentionBackward(qkv, probs, dconcat, dqkv, shape) {
+      return wasmBackend.attentionBackward!(qkv, probs, dconcat, dqkv, shape);
+    },
+    winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, v) {
+      return x instanceof Float32Array &&
+        transforms.winogradInputs(
+          x,
+          first,
+          count,
+          channels,
+          height,
+          width,
+          top,
+          left,
+          tilesH,
+          tilesW,
+          v,
+        );
+    },
+    winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias) {
+      return m instanceof Float32Array &&
+        transforms.winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
+    },
+  } as Backend & WinogradTransforms;
 }
