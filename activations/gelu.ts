@@ -263,11 +263,15 @@ function exactSlope(v: number): number {
 // of those off it (x < −3, x ≥ 8 or NaN: rare; they read interval 0 meanwhile), which are
 // then redone; the main loops stay small, with one well-predicted branch, so that they
 // compile tight (a clamp of the position with two selects ran at half the speed). `offGrid`
-// holds at least as many entries as the data.
+// holds at least as many entries as the data. A backend with `cubicMap` (the wasm one, on
+// its worker pool, for training buffers) runs the same loops, with the same bits, and
+// returns the list; the redo is then the same.
 
 // y = x·Φ(x), Φ from the grid's cubics.
 function fastForward(x: Float32Array, y: Float32Array, offGrid: Int32Array): void {
   const cdf = fastGeluTable().cdf;
+  const offList = getBackend().cubicMap?.(x, cdf, FAST_LOW, CDF_STEPS, y);
+  if (offList) return redoForward(x, y, offList, offList.length);
   const n = y.length;
   let count = 0;
   for (let i = 0; i < n; i++) {
@@ -280,6 +284,11 @@ function fastForward(x: Float32Array, y: Float32Array, offGrid: Int32Array): voi
     const k = position | 0, t = position - k, o = 4 * k;
     y[i] = v * (cdf[o] + t * (cdf[o + 1] + t * (cdf[o + 2] + t * cdf[o + 3])));
   }
+  redoForward(x, y, offGrid, count);
+}
+
+// y = x·Φ(x) by erfc at the first `count` indices of `offGrid`.
+function redoForward(x: Float32Array, y: Float32Array, offGrid: Int32Array, count: number): void {
   for (let j = 0; j < count; j++) {
     const i = offGrid[j], v = x[i];
     y[i] = v >= FAST_HIGH ? v : exactGelu(v);
@@ -294,6 +303,8 @@ function fastBackward(
   offGrid: Int32Array,
 ): void {
   const slope = fastGeluTable().slope;
+  const offList = getBackend().cubicMap?.(x, slope, FAST_LOW, SLOPE_STEPS, dx, dv);
+  if (offList) return redoBackward(x, dv, dx, offList, offList.length);
   const n = dx.length;
   let count = 0;
   for (let i = 0; i < n; i++) {
@@ -306,6 +317,17 @@ function fastBackward(
     const k = position | 0, t = position - k, o = 4 * k;
     dx[i] = dv[i] * (slope[o] + t * (slope[o + 1] + t * (slope[o + 2] + t * slope[o + 3])));
   }
+  redoBackward(x, dv, dx, offGrid, count);
+}
+
+// dx = dvalues·GELU′(x) by erfc at the first `count` indices of `offGrid`.
+function redoBackward(
+  x: Float32Array,
+  dv: Float32Array,
+  dx: Float32Array,
+  offGrid: Int32Array,
+  count: number,
+): void {
   for (let j = 0; j < count; j++) {
     const i = offGrid[j], v = x[i];
     dx[i] = v >= FAST_HIGH ? dv[i] : dv[i] * exactSlope(v);

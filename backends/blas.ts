@@ -97,7 +97,8 @@ let cached: Backend | null | undefined;
  * Products too small to pay for the FFI call, the bias add, the column sums, ReLU and Adam's
  * update go to the `wasm` backend (float32) or the `js` backend (float64); for float32 the
  * `wasm` backend also places the layers' training buffers in its shared memory and runs max
- * pooling, Winograd's transforms, the LSTM's recurrence and attention's heads on its kernels. OpenBLAS runs on
+ * pooling, Winograd's transforms, the LSTM's recurrence, attention's heads and GELU on its
+ * kernels. OpenBLAS runs on
  * as many threads as `setThreads` asks (by default the available cores, capped at 8), via
  * `openblas_set_num_threads`.
  *
@@ -233,6 +234,9 @@ function makeBackend(
         steps,
         hidden,
       );
+    },
+    cubicMap(x, table, low, steps, out, dvalues) {
+      return wasmBackend.cubicMap!(x, table, low, steps, out, dvalues);
     },
     attentionForward(qkv, probs, concat, shape) {
       return wasmBackend.attentionForward!(qkv, probs, concat, shape);

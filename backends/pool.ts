@@ -33,6 +33,7 @@ export const TASK_FUNCTIONS = [
   "outerRows",
   "relu",
   "reluBackward",
+  "cubicMap",
 ] as const;
 
 /**

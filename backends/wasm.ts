@@ -67,6 +67,16 @@ interface KernelExports extends TaskKernelExports {
   sumRows(a: number, out: number, m: number, n: number): void;
   relu(x: number, out: number, n: number): void;
   reluBackward(x: number, dvalues: number, out: number, n: number): void;
+  /** The float32 build only (see tools/wasm/kernels.ts). */
+  cubicMap?(
+    x: number,
+    w: number,
+    out: number,
+    n: number,
+    table: number,
+    intervals: number,
+    list: number,
+  ): void;
   dotRows(a: number, bt: number, c: number, m: number, k: number, n: number, load: number): void;
   outerRows(
     a: number,
@@ -1235,6 +1245,77 @@ export class WasmKernels {
     if (this.#residentAt(out) < 0) out.set(this.#slice(outAt, n));
   }
 
+  /**
+   * The piecewise-cubic map of `Backend.cubicMap` on the float32 kernels, where x, out and
+   * dvalues lie resident in the shared memory: a task per range of elements (on the pool when
+   * threads are wanted and not backing off), each with its own list of the elements off the
+   * grid; null (nothing done) otherwise. The table goes into the call's scratch.
+   */
+  cubicMap(
+    x: FloatArray,
+    table: Float64Array,
+    low: number,
+    steps: number,
+    out: FloatArray,
+    dvalues?: FloatArray,
+  ): Int32Array | null {
+    const n = x.length, intervals = table.length / 4;
+    if (out.length !== n || (dvalues && dvalues.length !== n) || !Number.isInteger(intervals)) {
+      throw new TypeError(
+        `wasmBackend.cubicMap: x, out and dvalues must have one length and the table 4 values ` +
+          `per interval, got ${n}, ${out.length}, ${dvalues?.length ?? "none"} and ${table.length}`,
+      );
+    }
+    if (this.float !== "f32" || n === 0 || intervals === 0) return null;
+    // An element (~2 ns: a gather of four f64 and ten f64 operations) costs at least what 16
+    // multiply-adds of a product do: every resident array (≥ 2^16 elements) is worth a job.
+    const work = 16 * n;
+    const operands = [x, out, dvalues];
+    const pass = this.#residentPass(work >= parallelTuning.threshold, "cubicMap", operands, true);
+    if (!pass) return null;
+    const kernels = pass.kernels, parallel = pass.parallel;
+    const tasks = parallel ? taskCount(work, parallel.pool.workers + 1) : 1;
+    const step = Math.ceil(n / tasks / 16) * 16;
+    // The table after low and steps (f64), then each task's list: its count, then up to its
+    // elements' indices (i32).
+    const tableAt = kernels.#origin(), listAt = tableAt + align(2 * table.length + 4);
+    const segments = Math.ceil(n / step);
+    if (!kernels.#fits(listAt - tableAt + n + segments)) return null;
+    const heap = kernels.#reserve(listAt + n + segments);
+    const header = new Float64Array(heap.buffer, tableAt * 4, table.length + 2);
+    header[0] = low;
+    header[1] = steps;
+    header.set(table, 2);
+    const xAt = kernels.#residentAt(x), outAt = kernels.#residentAt(out);
+    const wAt = dvalues ? kernels.#residentAt(dvalues) : xAt;
+    for (let first = 0, j = 0; first < n; first += step, j++) {
+      const args: [number, number, number, number, number, number, number] = [
+        (xAt + first) * 4,
+        (wAt + first) * 4,
+        (outAt + first) * 4,
+        Math.min(step, n - first),
+        tableAt * 4,
+        intervals,
+        (listAt + first + j) * 4,
+      ];
+      if (parallel) parallel.pool.task(0, "cubicMap", ...args);
+      else kernels.#exports.cubicMap!(...args);
+    }
+    // Judged for the back-off, as products are (not a memory-bound pass: it gains about 1.8×
+    // on two free cores).
+    if (parallel) parallel.threads.run(parallel.pool, parallel.where, true);
+    // The lists, in task order, with the tasks' first elements added: ascending indices.
+    const lists = new Int32Array(heap.buffer, listAt * 4, n + segments);
+    let total = 0;
+    for (let first = 0, j = 0; first < n; first += step, j++) total += lists[first + j];
+    const indices = new Int32Array(total);
+    for (let first = 0, j = 0, o = 0; first < n; first += step, j++) {
+      const at = first + j, count = lists[at];
+      for (let c = 1; c <= count; c++) indices[o++] = first + lists[at + c];
+    }
+    return indices;
+  }
+
   // Element offsets of one call's arrays (all of one length), inputs then outputs: a resident
   // array where it lies, any other one after another in this call's scratch from `start`,
   // the inputs copied there (copying outputs back is the caller's part).
@@ -1857,6 +1938,12 @@ export const wasmBackend: Backend = {
       !array || array.constructor === x.constructor;
     if (!kernels || !same(dw) || !same(dbias) || !same(dx)) return false;
     return kernels.conv2dBackward(x, w, dvalues, dw, dbias, dx, geometry);
+  },
+  cubicMap(x, table, low, steps, out, dvalues) {
+    const float32 = x instanceof Float32Array && out instanceof Float32Array &&
+      (!dvalues || dvalues instanceof Float32Array);
+    const kernels = float32 ? loadWasmKernels() : null;
+    return kernels ? kernels.cubicMap(x, table, low, steps, out, dvalues) : null;
   },
   allocate(dtype, length) {
     if (length < RESIDENT_MIN_ELEMENTS) return undefined;

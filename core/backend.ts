@@ -89,6 +89,27 @@ export interface Backend {
   /** out = x > 0 ? dvalues : 0 element-wise (optional, with {@linkcode Backend.relu}). */
   reluBackward?(x: FloatArray, dvalues: FloatArray, out: FloatArray): void;
   /**
+   * A function tabulated as cubics on a grid, times a second operand, element-wise over float32
+   * arrays of one length (optional; null or absent: the caller loops itself): in float64,
+   * `position = (x[i] − low)·steps`, `k = ⌊position⌋`, `t = position − k` and
+   * `out[i] = f32(w·(c0 + t·(c1 + t·(c2 + t·c3))))` with c0 … c3 = `table[4k … 4k + 3]` and
+   * w = `dvalues[i]`, or `x[i]` without dvalues (`y = x·f(x)`). An element off the grid
+   * (`!(0 ≤ position < table.length / 4)`: below `low`, past the last interval, or NaN) is
+   * computed with interval 0 meanwhile, and its index is returned, in ascending order, for
+   * the caller to redo. These are GELU's float32 loops (activations/gelu.ts), which the wasm
+   * backend runs where the arrays lie resident in its shared memory, split across its worker
+   * pool: the loops' bits on any thread count. Null when it did nothing (another element type,
+   * arrays not resident).
+   */
+  cubicMap?(
+    x: FloatArray,
+    table: Float64Array,
+    low: number,
+    steps: number,
+    out: FloatArray,
+    dvalues?: FloatArray,
+  ): Int32Array | null;
+  /**
    * The forward pass of a 2-D convolution (optional: `Conv2D` lowers it to the products
    * itself when absent or when this returns false, e.g. for an element type the backend does
    * not run): y[N, O, OH, OW] = w[O, C·KH·KW]·im2col(x) + bias[O], with `x` [N, C, H, W]

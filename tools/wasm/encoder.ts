@@ -142,6 +142,9 @@ export class FunctionBuilder {
   f64Store(offset = 0): this {
     return this.#op(0x39, 3, ...uleb(offset));
   }
+  i32Store(offset = 0): this {
+    return this.#op(0x36, 2, ...uleb(offset));
+  }
 
   // i32 arithmetic and comparisons.
   i32Eqz(): this {
@@ -210,6 +213,12 @@ export class FunctionBuilder {
   f64Gt(): this {
     return this.#op(0x64);
   }
+  f64Lt(): this {
+    return this.#op(0x63);
+  }
+  f64Ge(): this {
+    return this.#op(0x66);
+  }
   f64Max(): this {
     return this.#op(0xa5);
   }
@@ -237,6 +246,13 @@ export class FunctionBuilder {
   }
   f32DemoteF64(): this {
     return this.#op(0xb6);
+  }
+  /** Truncation toward zero; traps on NaN and outside i32's range. */
+  i32TruncF64S(): this {
+    return this.#op(0xaa);
+  }
+  f64ConvertI32S(): this {
+    return this.#op(0xb7);
   }
 
   // SIMD (prefix 0xfd).
@@ -329,6 +345,27 @@ export class FunctionBuilder {
   }
   f64x2Gt(): this {
     return this.#simd(0x4a);
+  }
+  f64x2Lt(): this {
+    return this.#simd(0x49);
+  }
+  f64x2Ge(): this {
+    return this.#simd(0x4c);
+  }
+  /** 1 when both i64 lanes are nonzero, else 0. */
+  i64x2AllTrue(): this {
+    return this.#simd(0xc3);
+  }
+  i32x4ExtractLane(lane: number): this {
+    return this.#simd(0x1b, lane);
+  }
+  /** Both f64 lanes truncated toward zero (saturating) into i32 lanes 0 and 1, zeros above. */
+  i32x4TruncSatF64x2SZero(): this {
+    return this.#simd(0xfc);
+  }
+  /** i32 lanes 0 and 1 as f64. */
+  f64x2ConvertLowI32x4S(): this {
+    return this.#simd(0xfe);
   }
   f64x2Max(): this {
     return this.#simd(0xf5);

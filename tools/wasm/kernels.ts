@@ -1172,6 +1172,95 @@ function winogradOutput(m: ModuleBuilder): void {
   });
 }
 
+/**
+ * cubicMap(x, w, out, n, table, intervals, list), the float32 build only: a function given as
+ * cubics on a grid, times a second operand, element-wise in float64 (byte offsets):
+ *   position = (x[i] − low)·steps, k = ⌊position⌋, t = position − k,
+ *   out[i] = f32(w[i]·(c0 + t·(c1 + t·(c2 + t·c3))))   with c0 … c3 = table[16 + 32k …]
+ * where `table` holds low and steps (f64), then `intervals` cubics of four f64 each. An
+ * element off the grid (!(0 ≤ position < intervals): x below low, past the last interval, or
+ * NaN) takes interval 0 meanwhile and has its index i appended to the i32 list at list + 4;
+ * their count goes to list[0]. With w = x it is y = x·f(x), with w = dvalues dx = dvalues·f′(x):
+ * the operations and rounding of GELU's JavaScript loops (activations/gelu.ts), so the bits.
+ * Two elements at a time in f64x2 lanes (each lane rounds as the scalar operation does; the
+ * cubics gathered by lane), a pair with an element off the grid and the last odd element by
+ * the scalar code.
+ */
+function cubicMap(m: ModuleBuilder): void {
+  const f = m.function("cubicMap", [i32, i32, i32, i32, i32, i32, i32]);
+  const [x, w, out, n, table, intervals, list] = [0, 1, 2, 3, 4, 5, 6];
+  const [i, pairs, count, k] = [0, 0, 0, 0].map(() => f.local(i32));
+  const [low, steps, limit, position, t] = [0, 0, 0, 0, 0].map(() => f.local(f64));
+  const [lows, stepss, limits, positions, ts, ks] = [0, 0, 0, 0, 0, 0].map(() => f.local(v128));
+  const [a, b] = [f.local(v128), f.local(v128)];
+  const c = [0, 1, 2, 3].map(() => f.local(v128)); // lanes: the pair's c0, c1, c2, c3
+  f.localGet(table).f64Load(0).localTee(low).f64x2Splat().localSet(lows);
+  f.localGet(table).f64Load(8).localTee(steps).f64x2Splat().localSet(stepss);
+  f.localGet(intervals).f64ConvertI32S().localTee(limit).f64x2Splat().localSet(limits);
+  f.localGet(table).i32Const(16).i32Add().localSet(table);
+  f.localGet(n).i32Const(-2).i32And().i32Const(4).i32Mul().localSet(pairs);
+  f.localGet(n).i32Const(4).i32Mul().localSet(n); // bytes from here on
+  f.i32Const(0).localSet(count);
+  // The element at byte i + offset, alone.
+  const scalar = (offset: number) => {
+    // position = (v − low)·steps
+    f.localGet(x).localGet(i).i32Add().f32Load(offset).f64PromoteF32().localGet(low).f64Sub()
+      .localGet(steps).f64Mul().localSet(position);
+    f.localGet(position).f64Const0().f64Ge().localGet(position).localGet(limit).f64Lt().i32And()
+      .i32Eqz().if();
+    f.localGet(count).i32Const(4).i32Mul().localGet(list).i32Add()
+      .localGet(i).i32Const(offset).i32Add().i32Const(2).i32ShrU().i32Store(4);
+    f.localGet(count).i32Const(1).i32Add().localSet(count);
+    f.f64Const0().localSet(position);
+    f.end();
+    // t = position − k; k becomes the cubic's byte offset
+    f.localGet(position).localGet(position).i32TruncF64S().localTee(k).f64ConvertI32S().f64Sub()
+      .localSet(t);
+    f.localGet(k).i32Const(32).i32Mul().localGet(table).i32Add().localSet(k);
+    f.localGet(out).localGet(i).i32Add();
+    f.localGet(w).localGet(i).i32Add().f32Load(offset).f64PromoteF32();
+    f.localGet(k).f64Load(0).localGet(t);
+    f.localGet(k).f64Load(8).localGet(t);
+    f.localGet(k).f64Load(16).localGet(t);
+    f.localGet(k).f64Load(24);
+    f.f64Mul().f64Add().f64Mul().f64Add().f64Mul().f64Add();
+    f.f64Mul().f32DemoteF64().f32Store(offset);
+  };
+  forRange(f, i, () => f.i32Const(0), pairs, 8, () => {
+    f.localGet(x).localGet(i).i32Add().v128Load64Zero(0).f64x2PromoteLowF32x4().localGet(lows)
+      .f64x2Sub().localGet(stepss).f64x2Mul().localTee(positions);
+    f.v128Zero().f64x2Ge().localGet(positions).localGet(limits).f64x2Lt().v128And()
+      .i64x2AllTrue().if();
+    f.localGet(positions).localGet(positions).i32x4TruncSatF64x2SZero().localTee(ks)
+      .f64x2ConvertLowI32x4S().f64x2Sub().localSet(ts);
+    // a = (c0, c1) and b = (c2, c3) of each lane's cubic, regrouped by coefficient
+    for (const lane of [0, 1]) {
+      f.localGet(ks).i32x4ExtractLane(lane).i32Const(32).i32Mul().localGet(table).i32Add()
+        .localTee(k).v128Load(0).localSet(lane === 0 ? a : c[0]);
+      f.localGet(k).v128Load(16).localSet(lane === 0 ? b : c[2]);
+    }
+    f.localGet(a).localGet(c[0]).f32x4Shuffle([0, 1, 4, 5]);
+    f.localGet(a).localGet(c[0]).f32x4Shuffle([2, 3, 6, 7]).localSet(c[1]);
+    f.localSet(c[0]);
+    f.localGet(b).localGet(c[2]).f32x4Shuffle([2, 3, 6, 7]).localSet(c[3]);
+    f.localGet(b).localGet(c[2]).f32x4Shuffle([0, 1, 4, 5]).localSet(c[2]);
+    f.localGet(out).localGet(i).i32Add();
+    f.localGet(w).localGet(i).i32Add().v128Load64Zero(0).f64x2PromoteLowF32x4();
+    f.localGet(c[0]).localGet(ts);
+    f.localGet(c[1]).localGet(ts);
+    f.localGet(c[2]).localGet(ts);
+    f.localGet(c[3]);
+    f.f64x2Mul().f64x2Add().f64x2Mul().f64x2Add().f64x2Mul().f64x2Add();
+    f.f64x2Mul().f32x4DemoteF64x2Zero().v128Store64Lane(0);
+    f.else();
+    scalar(0);
+    scalar(4);
+    f.end();
+  });
+  forRange(f, i, () => f.localGet(pairs), n, 4, () => scalar(0));
+  f.localGet(list).localGet(count).i32Store(0);
+}
+
 /** Builds the kernel module for one configuration. */
 export function buildKernels(cfg: KernelConfig): Uint8Array {
   const t = cfg.float === "f64" ? F64 : F32;
@@ -1197,6 +1286,7 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
   if (t === F32) {
     winogradInput(m);
     winogradOutput(m);
+    cubicMap(m);
   }
   return m.encode();
 }
