@@ -17,7 +17,7 @@
 // float64 at byte descriptor + 64.
 import { exp } from "../core/_fast_math.ts";
 import type { FloatArray } from "../core/tensor.ts";
-import type { TaskContext } from "./_task_context.ts";
+import type { TaskContext, TaskKernelExports } from "./_task_context.ts";
 import { taskBuffer } from "./_task_buffer.ts";
 
 /**
@@ -94,6 +94,49 @@ export function writeAttentionDescriptor(
   new Float64Array(buffer, at + 64, 1)[0] = scale;
 }
 
+/** A task's view of its attention job: the descriptor's sizes and its thread's scratch. */
+export interface AttentionView {
+  /** The descriptor (see above). */
+  d: Int32Array;
+  /** The scores' factor. */
+  scale: number;
+  /** Bytes per element. */
+  bytes: number;
+  /** The kernels of the element type. */
+  x: TaskKernelExports;
+  /** The whole memory as elements. */
+  heap: Float32Array | Float64Array;
+  H: number;
+  T: number;
+  E: number;
+  causal: boolean;
+  /** This thread's scratch (see {@linkcode attentionScratch}), element offsets. */
+  scratch: number[];
+}
+
+/** Reads the descriptor at byte `descriptor` for `thread`. */
+export function readAttention(
+  context: TaskContext,
+  thread: number,
+  descriptor: number,
+): AttentionView {
+  const buffer = taskBuffer(context, descriptor, 14, "attention task");
+  const d = new Int32Array(buffer, descriptor, 32);
+  const T = d[9], E = d[10];
+  return {
+    d,
+    scale: new Float64Array(buffer, descriptor + 64, 1)[0],
+    bytes: d[0] === 1 ? 8 : 4,
+    x: context.exports[d[0]],
+    heap: d[0] === 1 ? new Float64Array(buffer) : new Float32Array(buffer),
+    H: d[8],
+    T,
+    E,
+    causal: d[11] === 1,
+    scratch: attentionScratch(T, E, d[1], d[2]).map((offset) => d[12] + thread * d[13] + offset),
+  };
+}
+
 // scores = q·kᵀ → probs (softmax, in place)   attended = probs·v
 /** The forward task: probs and attended values of pairs [first, first + count). */
 export function attentionForwardTask(
@@ -103,14 +146,13 @@ export function attentionForwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 14, "attention task");
-  const d = new Int32Array(buffer, descriptor, 32);
-  const scale = new Float64Array(buffer, descriptor + 64, 1)[0];
-  const bytes = d[0] === 1 ? 8 : 4, x = context.exports[d[0]];
-  const heap = d[0] === 1 ? new Float64Array(buffer) : new Float32Array(buffer);
-  const H = d[8], T = d[9], E = d[10], causal = d[11] === 1, D = H * E, TT = T * T;
-  const [left, right, tile] = attentionScratch(T, E, d[1], d[2])
-    .map((offset) => (d[12] + thread * d[13] + offset) * bytes);
+  const { d, scale, bytes, x, heap, H, T, E, causal, scratch } = readAttention(
+    context,
+    thread,
+    descriptor,
+  );
+  const D = H * E, TT = T * T;
+  const [left, right, tile] = scratch.map((offset) => offset * bytes);
   for (let i = first; i < first + count; i++) {
     const b = (i / H) | 0, h = i - b * H;
     const q = (d[3] + b * T * 3 * D + h * E) * bytes, k = q + D * bytes, v = q + 2 * D * bytes;
@@ -135,14 +177,13 @@ export function attentionBackwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 14, "attention task");
-  const d = new Int32Array(buffer, descriptor, 32);
-  const scale = new Float64Array(buffer, descriptor + 64, 1)[0];
-  const bytes = d[0] === 1 ? 8 : 4, x = context.exports[d[0]];
-  const heap = d[0] === 1 ? new Float64Array(buffer) : new Float32Array(buffer);
-  const H = d[8], T = d[9], E = d[10], causal = d[11] === 1, D = H * E, TT = T * T;
-  const [left, right, tile, dprobs] = attentionScratch(T, E, d[1], d[2])
-    .map((offset) => d[12] + thread * d[13] + offset);
+  const { d, scale, bytes, x, heap, H, T, E, causal, scratch } = readAttention(
+    context,
+    thread,
+    descriptor,
+  );
+  const D = H * E, TT = T * T;
+  const [left, right, tile, dprobs] = scratch;
   const [l, r, t, g] = [left * bytes, right * bytes, tile * bytes, dprobs * bytes];
   const scores = heap.subarray(dprobs, dprobs + TT);
   for (let i = first; i < first + count; i++) {

@@ -31,6 +31,7 @@ import {
   attentionBackwardTask,
   attentionForwardTask,
   attentionScratch,
+  readAttention,
   softmaxRows,
   softmaxRowsBackward,
 } from "./_attention_tasks.ts";
@@ -89,6 +90,7 @@ export function jsTaskSource(): string {
     softmaxRows,
     softmaxRowsBackward,
     attentionScratch,
+    readAttention,
     ...jsTasks(),
   ];
   const names = jsTasks().map((task) => task.name).join(", ");
