@@ -179,7 +179,7 @@ Deno.test("resident operands give the same bits as copied ones, on 1 and 2 threa
 
 // The products a layer runs, with each operand `place`d by `where` ("a", "b", "c": which are
 // resident): a·b, aᵀ·b summed into c, a·bᵀ, a·b + bias, and prepareRight's both ways (the
-// second call summing into c). Every result.
+// second call summing into c), and column sums. Every result.
 function products(
   dtype: DType,
   [m, k, n]: readonly number[],
@@ -210,6 +210,10 @@ function products(
     product(a(m * k, 17), out, m, true);
     results.push(out);
   }
+  // The column sums (a bias's gradient), of a summed where it lies when resident.
+  const sums = values(dtype, n, 18);
+  wasmBackend.sumColumns(a(m * n, 19), sums, m, n, true);
+  results.push(sums);
   return results.map((array) => array.slice());
 }
 
