@@ -1,5 +1,11 @@
 // Helpers for the worker-pool tests: the pool of the shared kernels, and waiting for it.
-import { loadThreads, loadWasmKernels, type Threads } from "../backends/wasm.ts";
+import {
+  loadThreads,
+  loadWasmKernels,
+  parallelTuning,
+  resetParallelTuning,
+  type Threads,
+} from "../backends/wasm.ts";
 import type { WorkerPool } from "../backends/pool.ts";
 import assert from "node:assert/strict";
 import { type FloatArray, setThreads } from "../mod.ts";
@@ -15,7 +21,11 @@ export function threads(): Threads {
 /** The pool for `count` threads, once all its workers have started (the pool starts lazily). */
 export async function livePool(count: number): Promise<WorkerPool> {
   setThreads(count);
+  // A back-off after a slow job (a busy machine) would hand out no pool for a few calls.
+  const backoff = parallelTuning.backoff;
+  parallelTuning.backoff = false;
   const pool = threads().pool()!;
+  parallelTuning.backoff = backoff;
   pool.run("livePool"); // an empty job starts the workers
   for (let i = 0; i < 500 && pool.live < count - 1; i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -31,5 +41,29 @@ export function assertSameBits(got: FloatArray, want: FloatArray, what: string):
     if (!Object.is(got[i], want[i])) {
       assert.fail(`${what}: element ${i} is ${got[i]} with threads, ${want[i]} on one`);
     }
+  }
+}
+
+/**
+ * `prepare` on one thread (the references), then `check` on 1, 2 and 3 threads (2 and 3 on a
+ * live pool, whose `workerTasks` a check may compare), every job on the pool however busy the
+ * machine (no back-off); the tuning and one thread restored after.
+ */
+export async function onThreadCounts<T>(
+  prepare: () => T,
+  check: (reference: T, threads: number, pool: WorkerPool | undefined) => void,
+): Promise<void> {
+  try {
+    parallelTuning.backoff = false;
+    setThreads(1);
+    const reference = prepare();
+    for (const threads of [1, 2, 3]) {
+      const pool = threads > 1 ? await livePool(threads) : undefined;
+      if (threads === 1) setThreads(1);
+      check(reference, threads, pool);
+    }
+  } finally {
+    resetParallelTuning();
+    setThreads(1);
   }
 }

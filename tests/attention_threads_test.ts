@@ -4,10 +4,9 @@
 // bits on any thread count, equal to the layer's own loop; and the backend declines what it
 // cannot split.
 import assert from "node:assert/strict";
-import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
 import { wasmBackend } from "../plugin.ts";
 import { type FloatArray, MultiHeadAttention, setThreads, Tensor, withBackend } from "../mod.ts";
-import { assertSameBits, livePool } from "./_threads.ts";
+import { assertSameBits, livePool, onThreadCounts } from "./_threads.ts";
 
 interface Case {
   what: string;
@@ -89,14 +88,10 @@ const NAMES = ["outputs", "dinputs", "dWin", "dbin", "dWout", "dbout"];
 for (const dtype of ["float32", "float64"]) {
   Deno.test(
     `attention's heads (${dtype}) split on 1, 2 and 3 threads give the layer's own loop's bits`,
-    async () => {
-      try {
-        parallelTuning.backoff = false; // every split on the pool, even on a busy machine
-        setThreads(1);
-        const references = CASES.map((c) => pass(c, [], dtype, true));
-        for (const threads of [1, 2, 3]) {
-          const pool = threads > 1 ? await livePool(threads) : undefined;
-          if (threads === 1) setThreads(1);
+    () =>
+      onThreadCounts(
+        () => CASES.map((c) => pass(c, [], dtype, true)),
+        (references, threads, pool) => {
           CASES.forEach((c, k) => {
             const answers: boolean[] = [];
             const before = pool?.workerTasks ?? 0;
@@ -108,12 +103,8 @@ for (const dtype of ["float32", "float64"]) {
               assertSameBits(array, references[k][i], `${c.what} ${NAMES[i]}, ${threads} threads`)
             );
           });
-        }
-      } finally {
-        resetParallelTuning();
-        setThreads(1);
-      }
-    },
+        },
+      ),
   );
 }
 

@@ -4,10 +4,10 @@
 // grid (x < −3, x ≥ 8, NaN) listed and redone by the layer, so outputs and gradients keep the
 // JavaScript loops' bits on any thread count; and the backend declines what it cannot run.
 import assert from "node:assert/strict";
-import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
+import { parallelTuning } from "../backends/wasm.ts";
 import { wasmBackend } from "../plugin.ts";
 import { type FloatArray, GELU, setThreads, Tensor, withBackend } from "../mod.ts";
-import { assertSameBits, livePool } from "./_threads.ts";
+import { assertSameBits, livePool, onThreadCounts } from "./_threads.ts";
 
 // 72,927 elements (odd, ≥ 2^16: resident), and a larger one.
 const SHAPES = [[73, 999], [4, 128, 257]];
@@ -101,39 +101,30 @@ Deno.test("GELU's float32 loops as a wasm kernel on 1, 2 and 3 threads give the 
   });
   // tasks per thread: the default, and many small tasks (lists merged from many segments)
   for (const tasksPerThread of [4, 64]) {
-    await t.step(`${tasksPerThread} tasks per thread`, async () => {
-      try {
-        parallelTuning.backoff = false; // every job on the pool, even on a busy machine
+    await t.step(`${tasksPerThread} tasks per thread`, () =>
+      onThreadCounts(() => {
         parallelTuning.tasksPerThread = tasksPerThread;
         if (tasksPerThread > 4) parallelTuning.minTask = 1 << 12;
-        setThreads(1);
-        const references = cases.map((c) => {
+        return cases.map((c) => {
           const answers: (number | null)[] = [];
           const got = pass(c.x, c.dvalues, answers, true);
           assert.deepEqual(answers, [null, null, null, null]);
           return got;
         });
-        for (const threads of [1, 2, 3]) {
-          const pool = threads > 1 ? await livePool(threads) : undefined;
-          if (threads === 1) setThreads(1);
-          cases.forEach((c, k) => {
-            const what = `[${c.shape}], ${threads} threads`;
-            const answers: (number | null)[] = [];
-            const before = pool?.workerTasks ?? 0;
-            const [outputs, dinputs] = pass(c.x, c.dvalues, answers);
-            // 2 rounds × forward and backward, each listing every element off the grid
-            assert.ok(c.off > SPECIAL.length, what);
-            assert.deepEqual(answers, [c.off, c.off, c.off, c.off], what);
-            if (pool) assert.ok(pool.workerTasks > before, `${what}: no worker task`);
-            assertSameBits(outputs, references[k][0], `${what}: outputs`);
-            assertSameBits(dinputs, references[k][1], `${what}: dinputs`);
-          });
-        }
-      } finally {
-        resetParallelTuning();
-        setThreads(1);
-      }
-    });
+      }, (references, threads, pool) => {
+        cases.forEach((c, k) => {
+          const what = `[${c.shape}], ${threads} threads`;
+          const answers: (number | null)[] = [];
+          const before = pool?.workerTasks ?? 0;
+          const [outputs, dinputs] = pass(c.x, c.dvalues, answers);
+          // 2 rounds × forward and backward, each listing every element off the grid
+          assert.ok(c.off > SPECIAL.length, what);
+          assert.deepEqual(answers, [c.off, c.off, c.off, c.off], what);
+          if (pool) assert.ok(pool.workerTasks > before, `${what}: no worker task`);
+          assertSameBits(outputs, references[k][0], `${what}: outputs`);
+          assertSameBits(dinputs, references[k][1], `${what}: dinputs`);
+        });
+      }));
   }
 });
 

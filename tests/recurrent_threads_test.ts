@@ -4,12 +4,11 @@
 // keep the layer's own loop's bits on any thread count, and the backend declines what it
 // cannot split.
 import assert from "node:assert/strict";
-import { parallelTuning, resetParallelTuning } from "../backends/wasm.ts";
 import { fastMathSource } from "../core/_fast_math.ts";
 import { sigmoid32, tanh32 } from "../core/_fast_math.ts";
 import { wasmBackend } from "../plugin.ts";
 import { type FloatArray, LSTM, setThreads, Tensor, withBackend } from "../mod.ts";
-import { assertSameBits, livePool } from "./_threads.ts";
+import { assertSameBits, livePool, onThreadCounts } from "./_threads.ts";
 
 interface Case {
   what: string;
@@ -76,31 +75,21 @@ function pass(c: Case, answers: boolean[], decline = false): FloatArray[] {
   });
 }
 
-Deno.test("the LSTM's recurrence split by rows on 1, 2 and 3 threads gives its loop's bits", async () => {
+Deno.test("the LSTM's recurrence split by rows on 1, 2 and 3 threads gives its loop's bits", () => {
   const names = ["outputs", "dinputs", "dW", "dU", "dbi", "dbh"];
-  try {
-    parallelTuning.backoff = false; // every split on the pool, even on a busy machine
-    setThreads(1);
-    const references = CASES.map((c) => pass(c, [], true));
-    for (const threads of [1, 2, 3]) {
-      const pool = threads > 1 ? await livePool(threads) : undefined;
-      if (threads === 1) setThreads(1);
-      CASES.forEach((c, k) => {
-        const answers: boolean[] = [];
-        const before = pool?.workerTasks ?? 0;
-        const got = pass(c, answers);
-        // 2 rounds × forward and backward, every one split (on this thread when it is one)
-        assert.deepEqual(answers, [true, true, true, true], `${c.what}, ${threads} threads`);
-        if (pool) assert.ok(pool.workerTasks > before, `${threads} threads: no task on a worker`);
-        got.forEach((array, i) =>
-          assertSameBits(array, references[k][i], `${c.what} ${names[i]}, ${threads} threads`)
-        );
-      });
-    }
-  } finally {
-    resetParallelTuning();
-    setThreads(1);
-  }
+  return onThreadCounts(() => CASES.map((c) => pass(c, [], true)), (references, threads, pool) => {
+    CASES.forEach((c, k) => {
+      const answers: boolean[] = [];
+      const before = pool?.workerTasks ?? 0;
+      const got = pass(c, answers);
+      // 2 rounds × forward and backward, every one split (on this thread when it is one)
+      assert.deepEqual(answers, [true, true, true, true], `${c.what}, ${threads} threads`);
+      if (pool) assert.ok(pool.workerTasks > before, `${threads} threads: no task on a worker`);
+      got.forEach((array, i) =>
+        assertSameBits(array, references[k][i], `${c.what} ${names[i]}, ${threads} threads`)
+      );
+    });
+  });
 });
 
 Deno.test("the wasm backend declines recurrences it cannot split", async (t) => {
