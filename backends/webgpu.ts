@@ -84,6 +84,7 @@ interface SharedDevice {
 }
 
 let shared: Promise<SharedDevice> | undefined;
+let newest: GPUDevice | undefined; // the device `shared` holds or will hold, for unload
 
 async function requestShared(where: string): Promise<SharedDevice> {
   const gpu = gpuOf();
@@ -121,8 +122,10 @@ async function requestShared(where: string): Promise<SharedDevice> {
   }
   const entry: SharedDevice = { device, pipelines: new Map(), retired: false };
   device.lost.then((info) => void (entry.lost = `${info.reason}: ${info.message}`));
-  // Freed before the process ends, not left to the driver's own teardown at exit.
-  globalThis.addEventListener?.("unload", () => device.destroy());
+  // Freed before the process ends, not left to the driver's own teardown at exit: one
+  // listener for whichever device is the newest (a replaced one was destroyed or lost).
+  if (!newest) globalThis.addEventListener?.("unload", () => newest?.destroy());
+  newest = device;
   return entry;
 }
 
