@@ -64,6 +64,17 @@ Deno.test("a resident heap hands out aligned, zeroed blocks up to its cap, and k
   assert.equal(new Float64Array(memory.buffer)[(128 + 8 * 19_999) / 8], 5);
 });
 
+Deno.test("a block that passes the memory's end is zeroed below it and fresh above it", () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 100, shared: true });
+  const heap = new ResidentHeap(memory);
+  memory.grow(2); // the kernels' scratch grew the memory and used all of it
+  new Float32Array(memory.buffer).fill(7);
+  const block = heap.allocate("float32", 70_000)!; // 280,000 bytes: 3 pages used, then 2 fresh
+  assert.ok(memory.buffer.byteLength >= 280_000);
+  const first7 = block.findIndex((value) => value !== 0);
+  assert.equal(first7, -1, `a block is zero everywhere (element ${first7} is not)`);
+});
+
 Deno.test("the wasm backend places large training buffers in the shared memory only", async (t) => {
   await t.step("wasm: buffers of at least RESIDENT_MIN_ELEMENTS, both element types", () => {
     for (const dtype of ["float32", "float64"] as const) {
