@@ -112,9 +112,44 @@ export interface AttentionView {
   causal: boolean;
   /** This thread's scratch (see {@linkcode attentionScratch}), element offsets. */
   scratch: number[];
+  /** Rows per block of the products: a multiple of mr when causal, else T (one block). */
+  rows: number;
+  /**
+   * out[T, T] (row stride T) = L·Rᵀ for L [T, E] packed whole by packColsL at `left` and R
+   * [T, E] by packColsR at `right`; when causal, a block of rows [r0, r1) gets only its
+   * columns j < r1 (up to a whole right panel). Byte offsets.
+   */
+  squareProduct(left: number, right: number, out: number): void;
+  /**
+   * out[m, E] (row stride `ldc`) = L[m, depth]·R[from, from + depth) for L packed at `left`
+   * over `depth` and R [T, E] packed whole by packRowsR at `right`. Byte offsets.
+   */
+  rowsProduct(
+    left: number,
+    right: number,
+    out: number,
+    m: number,
+    from: number,
+    depth: number,
+    ldc: number,
+  ): void;
 }
 
-/** Reads the descriptor at byte `descriptor` for `thread`. */
+// Causal heads skip the masked half of each product: rows [r0, r1) of a T × T one (scores,
+// dprobs) need only its columns j < r1, as the softmax and its derivative read j ≤ i and write
+// 0 past the diagonal; of the products through the probabilities (dscores likewise), attended
+// and dq rows [r0, r1) need only the reduction's j < r1, dv and dk rows [r0, r1) only its
+// i ≥ r0, as probs[i, j] = 0 for j > i. The terms left out are +0 times finite values, at the
+// end or the start of each sum, and a sum that starts at +0 keeps its bits through ±0 terms
+// (round to nearest: x + ±0 = x for x ≠ −0, and such a sum is never −0), so every output has
+// the bits of the whole product. Blocks of 2·mr rows, a multiple of mr so that a block of a
+// left operand packed whole starts a panel (W5's heads, T 64 and E 32: 2·mr, 3·mr and 4·mr
+// measured alike, mr alone slower). The two products are closures of the view, so that the
+// workers, which get the listed functions' source (backends/_tasks.ts), have them too.
+/**
+ * Reads the descriptor at byte `descriptor` for `thread`: its sizes, the thread's scratch and
+ * the products that skip what causal attention masks.
+ */
 export function readAttention(
   context: TaskContext,
   thread: number,
@@ -122,18 +157,38 @@ export function readAttention(
 ): AttentionView {
   const buffer = taskBuffer(context, descriptor, 14, "attention task");
   const d = new Int32Array(buffer, descriptor, 32);
-  const T = d[9], E = d[10];
+  const [mr, nr, T, E, causal] = [d[1], d[2], d[9], d[10], d[11] === 1];
+  const bytes = d[0] === 1 ? 8 : 4, x: TaskKernelExports = context.exports[d[0]];
+  const scratch = attentionScratch(T, E, mr, nr).map((offset) => d[12] + thread * d[13] + offset);
+  const tile = scratch[2] * bytes, rows = causal ? 2 * mr : T;
   return {
     d,
     scale: new Float64Array(buffer, descriptor + 64, 1)[0],
-    bytes: d[0] === 1 ? 8 : 4,
-    x: context.exports[d[0]],
+    bytes,
+    x,
     heap: d[0] === 1 ? new Float64Array(buffer) : new Float32Array(buffer),
     H: d[8],
     T,
     E,
-    causal: d[11] === 1,
-    scratch: attentionScratch(T, E, d[1], d[2]).map((offset) => d[12] + thread * d[13] + offset),
+    causal,
+    scratch,
+    rows,
+    squareProduct(left: number, right: number, out: number): void {
+      for (let r0 = 0; r0 < T; r0 += rows) {
+        const r1 = r0 + rows < T ? r0 + rows : T, panels = Math.ceil(r1 / nr) * nr;
+        const n = panels < T ? panels : T; // left panel r0 / mr lies at r0·E elements
+        x.gemm(left + r0 * E * bytes, right, out + r0 * T * bytes, r1 - r0, n, E, T, 0, tile);
+      }
+    },
+    rowsProduct(left, right, out, m, from, depth, ldc): void {
+      if (depth === T) return x.gemm(left, right, out, m, E, T, ldc, 0, tile);
+      // Else one product per right panel of nr columns: panel c0 / nr lies at c0·T elements,
+      // its T rows of nr in order, so row `from` on is a suffix of it.
+      for (let c0 = 0; c0 < E; c0 += nr) {
+        const panel = right + (c0 * T + from * nr) * bytes, n = c0 + nr < E ? nr : E - c0;
+        x.gemm(left, panel, out + c0 * bytes, m, n, depth, ldc, 0, tile);
+      }
+    },
   };
 }
 
@@ -146,24 +201,24 @@ export function attentionForwardTask(
   first: number,
   count: number,
 ): void {
-  const { d, scale, bytes, x, heap, H, T, E, causal, scratch } = readAttention(
-    context,
-    thread,
-    descriptor,
-  );
+  const view = readAttention(context, thread, descriptor);
+  const { d, scale, bytes, x, heap, H, T, E, causal, scratch, rows } = view;
   const D = H * E, TT = T * T;
-  const [left, right, tile] = scratch.map((offset) => offset * bytes);
+  const [left, right] = scratch.map((offset) => offset * bytes);
   for (let i = first; i < first + count; i++) {
     const b = (i / H) | 0, h = i - b * H;
     const q = (d[3] + b * T * 3 * D + h * E) * bytes, k = q + D * bytes, v = q + 2 * D * bytes;
-    const p = d[4] + i * TT;
+    const p = d[4] + i * TT, attended = (d[5] + b * T * D + h * E) * bytes;
     x.packColsL(q, 3 * D, T, E, left);
     x.packColsR(k, 3 * D, T, E, right);
-    x.gemm(left, right, p * bytes, T, T, E, T, 0, tile);
+    view.squareProduct(left, right, p * bytes);
     softmaxRows(heap.subarray(p, p + TT), T, scale, causal);
-    x.packColsL(p * bytes, T, T, T, left);
     x.packRowsR(v, 3 * D, T, E, right);
-    x.gemm(left, right, (d[5] + b * T * D + h * E) * bytes, T, E, T, D, 0, tile);
+    for (let r0 = 0; r0 < T; r0 += rows) {
+      const r1 = r0 + rows < T ? r0 + rows : T; // probs rows [r0, r1) are 0 from column r1
+      x.packColsL((p + r0 * T) * bytes, T, r1 - r0, r1, left);
+      view.rowsProduct(left, right, attended + r0 * D * bytes, r1 - r0, 0, r1, D);
+    }
   }
 }
 
@@ -177,32 +232,38 @@ export function attentionBackwardTask(
   first: number,
   count: number,
 ): void {
-  const { d, scale, bytes, x, heap, H, T, E, causal, scratch } = readAttention(
-    context,
-    thread,
-    descriptor,
-  );
-  const D = H * E, TT = T * T;
-  const [left, right, tile, dprobs] = scratch;
-  const [l, r, t, g] = [left * bytes, right * bytes, tile * bytes, dprobs * bytes];
+  const view = readAttention(context, thread, descriptor);
+  const { d, scale, bytes, x, heap, H, T, E, causal, scratch, rows } = view;
+  const D = H * E, TT = T * T, ld = 3 * D; // dq, dk and dv's row stride
+  const [left, right, , dprobs] = scratch;
+  const [l, r, g] = [left * bytes, right * bytes, dprobs * bytes];
   const scores = heap.subarray(dprobs, dprobs + TT);
   for (let i = first; i < first + count; i++) {
-    const b = (i / H) | 0, h = i - b * H, rows = b * T * 3 * D + h * E;
-    const q = (d[3] + rows) * bytes, k = q + D * bytes, v = q + 2 * D * bytes;
-    const dq = (d[6] + rows) * bytes, dk = dq + D * bytes, dv = dq + 2 * D * bytes;
+    const b = (i / H) | 0, h = i - b * H, at = b * T * ld + h * E;
+    const q = (d[3] + at) * bytes, k = q + D * bytes, v = q + 2 * D * bytes;
+    const dq = (d[6] + at) * bytes, dk = dq + D * bytes, dv = dq + 2 * D * bytes;
     const da = (d[5] + b * T * D + h * E) * bytes, p = d[4] + i * TT;
-    x.packRowsL(p * bytes, T, T, T, l);
     x.packRowsR(da, D, T, E, r);
-    x.gemm(l, r, dv, T, E, T, 3 * D, 0, t);
+    for (let r0 = 0; r0 < T; r0 += rows) {
+      const r1 = r0 + rows < T ? r0 + rows : T; // probs columns [r0, r1) are 0 above row r0
+      x.packRowsL((p + r0 * T + r0) * bytes, T, T - r0, r1 - r0, l);
+      view.rowsProduct(l, r, dv + r0 * ld * bytes, r1 - r0, r0, T - r0, ld);
+    }
     x.packColsL(da, D, T, E, l);
     x.packColsR(v, 3 * D, T, E, r);
-    x.gemm(l, r, g, T, T, E, T, 0, t);
+    view.squareProduct(l, r, g);
     softmaxRowsBackward(heap.subarray(p, p + TT), scores, undefined, T, scale, causal);
-    x.packColsL(g, T, T, T, l);
     x.packRowsR(k, 3 * D, T, E, r);
-    x.gemm(l, r, dq, T, E, T, 3 * D, 0, t);
-    x.packRowsL(g, T, T, T, l);
+    for (let r0 = 0; r0 < T; r0 += rows) {
+      const r1 = r0 + rows < T ? r0 + rows : T; // dscores rows [r0, r1) are 0 from column r1
+      x.packColsL(g + r0 * T * bytes, T, r1 - r0, r1, l);
+      view.rowsProduct(l, r, dq + r0 * ld * bytes, r1 - r0, 0, r1, ld);
+    }
     x.packRowsR(q, 3 * D, T, E, r);
-    x.gemm(l, r, dk, T, E, T, 3 * D, 0, t);
+    for (let r0 = 0; r0 < T; r0 += rows) {
+      const r1 = r0 + rows < T ? r0 + rows : T; // dscores columns [r0, r1) are 0 above row r0
+      x.packRowsL(g + (r0 * T + r0) * bytes, T, T - r0, r1 - r0, l);
+      view.rowsProduct(l, r, dk + r0 * ld * bytes, r1 - r0, r0, T - r0, ld);
+    }
   }
 }

@@ -18,7 +18,10 @@ interface Case {
 }
 
 // Large enough that the heads, probabilities and attended values lie resident (≥ 2^16
-// elements each); the second's T = 50 and E = 12 leave partial register tiles.
+// elements each); the second's T = 50 and E = 12 leave partial register tiles. Causal heads
+// skip the masked half of each product by blocks of rows (backends/_attention_tasks.ts): the
+// third's blocks, tiles and right panels end partial, the fourth's reductions (T > 256) span
+// two of the kernel's depth blocks, which the blocks that skip leading terms start elsewhere.
 const CASES: Case[] = [
   {
     what: "B 16, T 64, 4 heads of 16, causal",
@@ -29,6 +32,22 @@ const CASES: Case[] = [
     causal: true,
   },
   { what: "B 24, T 50, 5 heads of 12", batch: 24, steps: 50, dim: 60, heads: 5, causal: false },
+  {
+    what: "B 24, T 50, 5 heads of 12, causal",
+    batch: 24,
+    steps: 50,
+    dim: 60,
+    heads: 5,
+    causal: true,
+  },
+  {
+    what: "B 2, T 263, 4 heads of 33, causal",
+    batch: 2,
+    steps: 263,
+    dim: 132,
+    heads: 4,
+    causal: true,
+  },
 ];
 
 // A deterministic tensor of `shape` in (−scale, scale).
