@@ -2,18 +2,58 @@
 // so a task takes a range of rows through all T steps by itself (each step's product
 // h_{t−1}·U or dgates_t·Uᵀ for its rows, then its rows' cells), one job per pass, and every row
 // gets the same bits whichever thread runs it and however the rows are grouped (the products
-// sum each element in the same order). The cell functions are also the layer's own loops
-// (layers/lstm.ts). Copied into the workers' source like backends/_conv_tasks.ts:
-// self-contained functions that call each other and the float32 gate functions of
-// core/_fast_math.ts, whose tables the workers get from `fastMathSource`.
+// sum each element in the same order). The tasks run the cells by the float32 kernels'
+// lstmForwardCells and lstmBackwardCells (tools/wasm/recurrent_kernels.ts), which do the
+// arithmetic of the cell functions below operation for operation, so their bits; those stay
+// the layer's own loops (layers/lstm.ts) and the reference. Copied into the workers' source
+// like backends/_conv_tasks.ts: self-contained functions that call each other and the kernels.
 //
 // The descriptor at byte `descriptor` (128 bytes), Int32: [gates, cells, tanhCells, hiddens,
-// dvalues, dgates, dh, dc, packedU, B, T, H, sequences, scratch, scratchLength, mr, nr,
-// pages], element offsets of float32 arrays (−1 for those a pass does not use), then sizes.
+// dvalues, dgates, dh, dc, packedU, B, T, H, sequences, scratch, scratchLength, mr, nr, table,
+// pages], element offsets of float32 arrays (−1 for those a pass does not use), then sizes,
+// then the element offset of the 64 doubles that `lstmExpFractions` writes (the gate
+// functions' table, for the forward cells).
 import { sigmoid32, tanh32 } from "../core/_fast_math.ts";
 import type { FloatArray } from "../core/tensor.ts";
-import type { TaskContext } from "./_task_context.ts";
+import type { TaskContext, TaskKernelExports } from "./_task_context.ts";
 import { taskBuffer } from "./_task_buffer.ts";
+
+/**
+ * The float32 kernels' LSTM cells (tools/wasm/recurrent_kernels.ts), on byte offsets: step t's
+ * cells of `rows` consecutive batch rows, with `prev` (the rows' c_{t−1}) −1 at the first step.
+ */
+export interface LstmCellKernels {
+  /** lstmForwardRows32's arithmetic; `table` holds what `lstmExpFractions` writes. */
+  lstmForwardCells(
+    gates: number,
+    cells: number,
+    tanhCells: number,
+    hiddens: number,
+    prev: number,
+    rows: number,
+    hidden: number,
+    table: number,
+  ): void;
+  /**
+   * addStepGradientRows' (mode 1: dh += dv, 2: dh = dv, 0: neither; dv's rows `dvStride`
+   * bytes apart), then lstmBackwardRows' arithmetic.
+   */
+  lstmBackwardCells(
+    gates: number,
+    tanhCells: number,
+    prev: number,
+    dgates: number,
+    dh: number,
+    dc: number,
+    dv: number,
+    dvStride: number,
+    mode: number,
+    rows: number,
+    hidden: number,
+  ): void;
+  /** Writes the 64 doubles 2^(j/64) of the gate functions (core/_fast_math.ts) at byte `at`. */
+  lstmExpFractions(at: number): void;
+}
 
 /**
  * Step t's gates and cell for float32 buffers, rows [first, first + count) of the batch: the
@@ -121,7 +161,7 @@ export function lstmScratch(rows: number, hidden: number, mr: number, nr: number
 export function writeLstmDescriptor(
   buffer: ArrayBufferLike,
   at: number,
-  ints: readonly number[], // the 17 fields before `pages` (see above)
+  ints: readonly number[], // the 18 fields before `pages` (see above)
 ): void {
   new Int32Array(buffer, at, 32).set([...ints, buffer.byteLength / 65536]);
 }
@@ -135,22 +175,22 @@ export function lstmForwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 17, "LSTM task");
+  const buffer = taskBuffer(context, descriptor, 18, "LSTM task");
   const d = new Int32Array(buffer, descriptor, 32);
-  const x = context.exports[0];
+  const x = context.exports[0] as TaskKernelExports & LstmCellKernels;
   const B = d[9], T = d[10], H = d[11], G = 4 * H;
-  const view = (offset: number, length: number) => new Float32Array(buffer, offset * 4, length);
-  const [gates, cells, tanhCells, hiddens] = [view(d[0], T * B * G), view(d[1], T * B * H)]
-    .concat([view(d[2], T * B * H), view(d[3], T * B * H)]);
   const [left, tile] = lstmScratch(count, H, d[15], d[16])
     .map((offset) => (d[13] + thread * d[14] + offset) * 4);
   for (let t = 0; t < T; t++) {
-    // h₀ = 0: the first step has no recurrent term.
+    const row = t * B + first; // the task's first row at step t
+    // h₀ = 0 and c₀ = 0: the first step has no recurrent term and no previous cell (−1).
     if (t > 0) {
-      x.packColsL((d[3] + ((t - 1) * B + first) * H) * 4, H, count, H, left);
-      x.gemm(left, d[8] * 4, (d[0] + (t * B + first) * G) * 4, count, G, H, G, 1, tile);
+      x.packColsL((d[3] + (row - B) * H) * 4, H, count, H, left);
+      x.gemm(left, d[8] * 4, (d[0] + row * G) * 4, count, G, H, G, 1, tile);
     }
-    lstmForwardRows32(gates, cells, tanhCells, hiddens, t, B, H, first, count);
+    const prev = t > 0 ? (d[1] + (row - B) * H) * 4 : -1;
+    const [cells, tanhCells, hiddens] = [d[1], d[2], d[3]].map((at) => (at + row * H) * 4);
+    x.lstmForwardCells((d[0] + row * G) * 4, cells, tanhCells, hiddens, prev, count, H, d[17] * 4);
   }
 }
 
@@ -163,24 +203,27 @@ export function lstmBackwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 17, "LSTM task");
+  const buffer = taskBuffer(context, descriptor, 18, "LSTM task");
   const d = new Int32Array(buffer, descriptor, 32);
-  const x = context.exports[0];
+  const x = context.exports[0] as TaskKernelExports & LstmCellKernels;
   const B = d[9], T = d[10], H = d[11], G = 4 * H, sequences = d[12] === 1;
-  const view = (offset: number, length: number) => new Float32Array(buffer, offset * 4, length);
-  const [gates, cells, tanhCells] = [view(d[0], T * B * G), view(d[1], T * B * H)]
-    .concat([view(d[2], T * B * H)]);
-  const dv = view(d[4], sequences ? B * T * H : B * H), dgates = view(d[5], T * B * G);
-  const dh = view(d[6], B * H), dc = view(d[7], B * H);
   const [left, tile] = lstmScratch(count, H, d[15], d[16])
     .map((offset) => (d[13] + thread * d[14] + offset) * 4);
+  const [dh, dc] = [(d[6] + first * H) * 4, (d[7] + first * H) * 4];
   for (let t = T - 1; t >= 0; t--) {
-    addStepGradientRows(dv, dh, t, T, H, sequences, first, count);
-    lstmBackwardRows(gates, cells, tanhCells, dgates, dh, dc, t, B, H, first, count);
+    const row = t * B + first; // the task's first row at step t
+    // dvalues [B, T, H] adds to every step (mode 1); [B, H] is the last step's dh (mode 2).
+    const mode = sequences ? 1 : t === T - 1 ? 2 : 0;
+    const dv = (d[4] + (sequences ? first * T + t : first) * H) * 4;
+    const prev = t > 0 ? (d[1] + (row - B) * H) * 4 : -1;
+    const [gates, tanhCells, dgates] = [(d[0] + row * G) * 4, (d[2] + row * H) * 4]
+      .concat([(d[5] + row * G) * 4]);
+    const stride = (sequences ? T * H : H) * 4;
+    x.lstmBackwardCells(gates, tanhCells, prev, dgates, dh, dc, dv, stride, mode, count, H);
     // h₀ is a constant: nothing flows back from the first step.
     if (t > 0) {
-      x.packColsL((d[5] + (t * B + first) * G) * 4, G, count, G, left);
-      x.gemm(left, d[8] * 4, (d[6] + first * H) * 4, count, H, G, H, 0, tile);
+      x.packColsL(dgates, G, count, G, left);
+      x.gemm(left, d[8] * 4, dh, count, H, G, H, 0, tile);
     }
   }
 }

@@ -19,14 +19,7 @@ import {
 } from "./_conv_tasks.ts";
 import { floatView, maxPoolBackwardTask, maxPoolForwardTask } from "./_pool_tasks.ts";
 import { adamTask } from "./_adam_task.ts";
-import {
-  addStepGradientRows,
-  lstmBackwardRows,
-  lstmBackwardTask,
-  lstmForwardRows32,
-  lstmForwardTask,
-  lstmScratch,
-} from "./_recurrent_tasks.ts";
+import { lstmBackwardTask, lstmForwardTask, lstmScratch } from "./_recurrent_tasks.ts";
 import {
   attentionBackwardTask,
   attentionForwardTask,
@@ -83,9 +76,6 @@ export function jsTaskSource(): string {
     zeroWrapped,
     lowerSample,
     foldSample,
-    lstmForwardRows32,
-    lstmBackwardRows,
-    addStepGradientRows,
     lstmScratch,
     softmaxRows,
     softmaxRowsBackward,

@@ -238,6 +238,22 @@ function makeBackend(
     cubicMap(x, table, low, steps, out, dvalues) {
       return wasmBackend.cubicMap!(x, table, low, steps, out, dvalues);
     },
+    layerNormForward(x, gamma, beta, epsilon, y, means, invStds) {
+      return wasmBackend.layerNormForward!(x, gamma, beta, epsilon, y, means, invStds);
+    },
+    layerNormBackward(x, dvalues, gamma, means, invStds, dgamma, dbeta, dx, groupRows) {
+      return wasmBackend.layerNormBackward!(
+        x,
+        dvalues,
+        gamma,
+        means,
+        invStds,
+        dgamma,
+        dbeta,
+        dx,
+        groupRows,
+      );
+    },
     attentionForward(qkv, probs, concat, shape) {
       return wasmBackend.attentionForward!(qkv, probs, concat, shape);
     },

@@ -34,6 +34,8 @@ export const TASK_FUNCTIONS = [
   "relu",
   "reluBackward",
   "cubicMap",
+  "layerNormForward",
+  "layerNormBackward",
 ] as const;
 
 /**

@@ -6,7 +6,7 @@ import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
-import { lstmScratch, writeLstmDescriptor } from "./_recurrent_tasks.ts";
+import { type LstmCellKernels, lstmScratch, writeLstmDescriptor } from "./_recurrent_tasks.ts";
 import { attentionScratch, writeAttentionDescriptor } from "./_attention_tasks.ts";
 import { runTasks, spans } from "./_tasks.ts";
 import {
@@ -76,6 +76,17 @@ interface KernelExports extends TaskKernelExports {
     table: number,
     intervals: number,
     list: number,
+  ): void;
+  /** The float32 build only (see tools/wasm/kernels.ts), likewise the next. */
+  layerNormForward?(x: number, y: number, rows: number, params: number, stats: number): void;
+  layerNormBackward?(
+    x: number,
+    dv: number,
+    dx: number,
+    rows: number,
+    params: number,
+    stats: number,
+    partials: number,
   ): void;
   dotRows(a: number, bt: number, c: number, m: number, k: number, n: number, load: number): void;
   outerRows(
@@ -1326,6 +1337,192 @@ export class WasmKernels {
     return indices;
   }
 
+  /**
+   * LayerNorm's float32 forward pass (see `Backend.layerNormForward`) on the float32 kernels,
+   * where y lies resident in the shared memory (a layer's training buffer; an inference
+   * forward's outputs do not, and go back to the layer's loops): a task per range of rows, on
+   * the pool when threads are wanted and not backing off; false (nothing done) otherwise. x,
+   * when not resident (W5's first LayerNorm reads PositionalEmbedding's outputs), gamma, beta
+   * and the rows' statistics go through the call's scratch.
+   */
+  layerNormForward(
+    x: FloatArray, // [rows, F]
+    gamma: FloatArray, // [F]
+    beta: FloatArray, // [F]
+    epsilon: number,
+    y: FloatArray, // [rows, F]
+    means: Float64Array, // [rows]
+    invStds: Float64Array, // [rows]
+  ): boolean {
+    const features = gamma.length, rows = means.length;
+    this.#checkLayerNorm("layerNormForward", x, y, gamma, means, invStds);
+    if (beta.length !== features) {
+      throw new TypeError(
+        `wasmBackend.layerNormForward: beta has ${beta.length} elements, expected ${features} like gamma`,
+      );
+    }
+    if (this.float !== "f32" || rows === 0) return false;
+    const n = x.length, work = 16 * n; // an element costs about what 16 multiply-adds do
+    const large = work >= parallelTuning.threshold;
+    const pass = this.#residentPass(large, "layerNormForward", [y], true);
+    if (!pass) return false;
+    const kernels = pass.kernels, parallel = pass.parallel;
+    // The header, gamma and beta; each row's mean and invStd (f64); x, unless resident.
+    const paramsAt = kernels.#origin(), statsAt = paramsAt + align(8 + 2 * features);
+    const copyAt = statsAt + align(4 * rows);
+    const [xAt, end] = kernels.#inputsAt([x], copyAt);
+    if (!kernels.#fits(end - paramsAt)) return false;
+    const heap = kernels.#reserve(end);
+    if (xAt < 0) heap.set(x, copyAt);
+    writeLayerNormParams(heap, paramsAt, gamma, 0, false, epsilon, beta);
+    const yAt = kernels.#residentAt(y);
+    const tasks = parallel ? taskCount(work, parallel.pool.workers + 1) : 1;
+    const step = Math.ceil(rows / tasks);
+    for (let first = 0; first < rows; first += step) {
+      const args: [number, number, number, number, number] = [
+        ((xAt < 0 ? copyAt : xAt) + first * features) * 4,
+        (yAt + first * features) * 4,
+        Math.min(step, rows - first),
+        paramsAt * 4,
+        (statsAt + 4 * first) * 4,
+      ];
+      if (parallel) parallel.pool.task(0, "layerNormForward", ...args);
+      else kernels.#exports.layerNormForward!(...args);
+    }
+    // Judged for the back-off, as products are: rows of 128 are compute-bound (a row's sums are
+    // chains of dependent adds), not a memory-bound pass.
+    if (parallel) parallel.threads.run(parallel.pool, parallel.where, true);
+    const stats = new Float64Array(heap.buffer, statsAt * 4, 2 * rows);
+    for (let r = 0; r < rows; r++) {
+      means[r] = stats[2 * r];
+      invStds[r] = stats[2 * r + 1];
+    }
+    return true;
+  }
+
+  /**
+   * Its backward pass (see `Backend.layerNormBackward`), placed likewise: where dx lies
+   * resident (without dx, where x or dvalues does), x and dvalues copied in when not. A task
+   * per range of whole groups of `groupRows` rows, each group with its own partial sums in the
+   * call's scratch, which this thread then adds in order.
+   */
+  layerNormBackward(
+    x: FloatArray, // [rows, F]
+    dvalues: FloatArray, // [rows, F]
+    gamma: FloatArray, // [F]
+    means: Float64Array, // [rows]
+    invStds: Float64Array, // [rows]
+    dgamma: Float64Array, // [F]
+    dbeta: Float64Array, // [F]
+    dx: FloatArray | null, // [rows, F]
+    groupRows: number,
+  ): boolean {
+    const features = gamma.length, rows = means.length;
+    this.#checkLayerNorm("layerNormBackward", x, dvalues, gamma, means, invStds);
+    const where = "wasmBackend.layerNormBackward";
+    if (dgamma.length !== features || dbeta.length !== features) {
+      throw new TypeError(
+        `${where}: dgamma and dbeta must have ${features} elements like gamma, got ${dgamma.length} and ${dbeta.length}`,
+      );
+    }
+    if (dx && dx.length !== x.length) {
+      throw new TypeError(`${where}: dx has ${dx.length} elements, expected ${x.length} like x`);
+    }
+    if (!Number.isSafeInteger(groupRows) || groupRows < 1) {
+      throw new RangeError(`${where}: groupRows must be a positive integer, got ${groupRows}`);
+    }
+    if (this.float !== "f32" || rows === 0) return false;
+    const n = x.length, work = 16 * n;
+    const large = work >= parallelTuning.threshold;
+    const pass = dx
+      ? this.#residentPass(large, "layerNormBackward", [dx], true)
+      : this.#residentPass(large, "layerNormBackward", [x, dvalues]);
+    if (!pass) return false;
+    const kernels = pass.kernels, parallel = pass.parallel;
+    // The header, gamma and beta's place; each row's mean and invStd; each group's partial
+    // sums [2, F] (f64); x and dvalues, unless resident.
+    const groups = Math.ceil(rows / groupRows);
+    const paramsAt = kernels.#origin(), statsAt = paramsAt + align(8 + 2 * features);
+    const partialsAt = statsAt + align(4 * rows);
+    const copyAt = partialsAt + align(4 * features * groups);
+    const [xAt, dvAt, end] = kernels.#inputsAt([x, dvalues], copyAt);
+    if (!kernels.#fits(end - paramsAt)) return false;
+    const heap = kernels.#reserve(end);
+    if (xAt < 0) heap.set(x, copyAt);
+    if (dvAt < 0) heap.set(dvalues, xAt < 0 ? copyAt + align(n) : copyAt);
+    writeLayerNormParams(heap, paramsAt, gamma, groupRows, dx !== null);
+    const stats = new Float64Array(heap.buffer, statsAt * 4, 2 * rows);
+    for (let r = 0; r < rows; r++) {
+      stats[2 * r] = means[r];
+      stats[2 * r + 1] = invStds[r];
+    }
+    const xFrom = xAt < 0 ? copyAt : xAt;
+    const dvFrom = dvAt >= 0 ? dvAt : xAt < 0 ? copyAt + align(n) : copyAt;
+    const dxAt = dx ? kernels.#residentAt(dx) : 0;
+    const tasks = parallel ? Math.min(groups, taskCount(work, parallel.pool.workers + 1)) : 1;
+    const step = Math.ceil(groups / tasks) * groupRows; // rows per task, whole groups
+    for (let first = 0; first < rows; first += step) {
+      const args: [number, number, number, number, number, number, number] = [
+        (xFrom + first * features) * 4,
+        (dvFrom + first * features) * 4,
+        (dxAt + first * features) * 4,
+        Math.min(step, rows - first),
+        paramsAt * 4,
+        (statsAt + 4 * first) * 4,
+        (partialsAt + 4 * features * (first / groupRows)) * 4,
+      ];
+      if (parallel) parallel.pool.task(0, "layerNormBackward", ...args);
+      else kernels.#exports.layerNormBackward!(...args);
+    }
+    if (parallel) parallel.threads.run(parallel.pool, parallel.where, true);
+    // The groups' sums in order, as the layer's loop adds them.
+    const partials = new Float64Array(heap.buffer, partialsAt * 4, 2 * features * groups);
+    dgamma.fill(0);
+    dbeta.fill(0);
+    for (let g = 0, at = 0; g < groups; g++, at += 2 * features) {
+      for (let f = 0; f < features; f++) {
+        dgamma[f] += partials[at + f];
+        dbeta[f] += partials[at + features + f];
+      }
+    }
+    return true;
+  }
+
+  // The resident offsets of a call's input arrays (−1: not resident), and the end of the
+  // copies of the others, one after another from `start` (aligned).
+  #inputsAt(arrays: FloatArray[], start: number): number[] {
+    let end = start;
+    const offsets = arrays.map((array) => {
+      const at = this.#residentAt(array);
+      if (at < 0) end += align(array.length);
+      return at;
+    });
+    return [...offsets, end];
+  }
+
+  // The arguments both LayerNorm passes share: x and its counterpart (y or dvalues) of
+  // rows × F elements, the rows' statistics of rows.
+  #checkLayerNorm(
+    name: string,
+    x: FloatArray,
+    other: FloatArray,
+    gamma: FloatArray,
+    means: Float64Array,
+    invStds: Float64Array,
+  ): void {
+    const features = gamma.length, rows = means.length;
+    if (
+      features === 0 || x.length !== rows * features || other.length !== x.length ||
+      invStds.length !== rows
+    ) {
+      throw new TypeError(
+        `wasmBackend.${name}: x and ${
+          name === "layerNormForward" ? "y" : "dvalues"
+        } must hold rows × features elements (rows = means.length = invStds.length, features = gamma.length > 0), got ${x.length} and ${other.length} for ${rows} and ${invStds.length} rows of ${features}`,
+      );
+    }
+  }
+
   // Element offsets of one call's arrays (all of one length), inputs then outputs: a resident
   // array where it lies, any other one after another in this call's scratch from `start`,
   // the inputs copied there (copying outputs back is the caller's part).
@@ -1486,14 +1683,16 @@ export class WasmKernels {
     const scratchLength = (threads: number) => lstmScratch(rows(threads), H, mr, nr).at(-1)!;
     // dvalues (backward's input) is copied in when it does not lie resident.
     const dvalues = arrays[4], copied = dvalues ? align(dvalues.length) : 0;
-    const fixed = align(mr * nr) + 32 + align(G * H) + 2 * align(B * H) + copied;
+    const fixed = align(mr * nr) + 32 + 128 + align(G * H) + 2 * align(B * H) + copied;
     const need = (threads: number) => fixed + threads * scratchLength(threads) + G * H;
     const host = this.#taskHost(large, task, arrays, need);
     if (!host) return false;
     const offsets = arrays.map((array) => array ? host.residentAt(array) : -1);
     if (offsets.some((at, i) => at < 0 && arrays[i] !== null && i !== 4)) return false;
     const descriptor = host.origin + align(mr * nr); // 128 bytes
-    const packedU = descriptor + 32, dh = packedU + align(G * H), dc = dh + align(B * H);
+    // the gate functions' 64 doubles (forward's cells) above the descriptor
+    const table = descriptor + 32, packedU = table + 128;
+    const dh = packedU + align(G * H), dc = dh + align(B * H);
     const copy = dc + align(B * H), scratch = copy + copied, length = scratchLength(host.threads);
     const heap = host.reserve(scratch + Math.max(host.threads * length, G * H));
     if (dvalues && offsets[4] < 0) {
@@ -1506,6 +1705,8 @@ export class WasmKernels {
     if (task === "lstmForward") host.exports.packRowsR(scratch * 4, G, H, G, packedU * 4);
     else host.exports.packColsR(scratch * 4, G, H, G, packedU * 4);
     heap.fill(0, dh, dh + 2 * align(B * H));
+    const cells = host.exports as typeof host.exports & LstmCellKernels;
+    if (task === "lstmForward") cells.lstmExpFractions(table * 4);
     writeLstmDescriptor(heap.buffer, descriptor * 4, [
       ...offsets.slice(0, 6),
       dh,
@@ -1519,6 +1720,7 @@ export class WasmKernels {
       length,
       mr,
       nr,
+      table,
     ]);
     runTasks(host, task, descriptor * 4, spans(B, rows(host.threads)));
     return true;
@@ -1955,6 +2157,19 @@ export const wasmBackend: Backend = {
     const kernels = float32 ? loadWasmKernels() : null;
     return kernels ? kernels.cubicMap(x, table, low, steps, out, dvalues) : null;
   },
+  layerNormForward(x, gamma, beta, epsilon, y, means, invStds) {
+    const float32 = x instanceof Float32Array && y instanceof Float32Array &&
+      gamma instanceof Float32Array && beta instanceof Float32Array;
+    const kernels = float32 ? loadWasmKernels() : null;
+    return !!kernels && kernels.layerNormForward(x, gamma, beta, epsilon, y, means, invStds);
+  },
+  layerNormBackward(x, dvalues, gamma, means, invStds, dgamma, dbeta, dx, groupRows) {
+    const float32 = x instanceof Float32Array && dvalues instanceof Float32Array &&
+      gamma instanceof Float32Array && (!dx || dx instanceof Float32Array);
+    const kernels = float32 ? loadWasmKernels() : null;
+    return !!kernels &&
+      kernels.layerNormBackward(x, dvalues, gamma, means, invStds, dgamma, dbeta, dx, groupRows);
+  },
   allocate(dtype, length) {
     if (length < RESIDENT_MIN_ELEMENTS) return undefined;
     return (dtype === "float64" ? loadWasmKernels64() : loadWasmKernels())?.allocate(length);
@@ -2025,6 +2240,27 @@ export const wasmBackend: Backend = {
     return kernels.winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
   },
 } as Backend & WinogradTransforms;
+
+// LayerNorm's kernel header at element `at` of the float32 heap (see tools/wasm/kernels.ts):
+// features, rows per group, whether dinputs are wanted, epsilon, then gamma and beta.
+function writeLayerNormParams(
+  heap: FloatArray,
+  at: number,
+  gamma: FloatArray,
+  groupRows: number,
+  inputs: boolean,
+  epsilon = 0,
+  beta?: FloatArray,
+): void {
+  const features = gamma.length;
+  const header = new Int32Array(heap.buffer, at * 4, 4);
+  header[0] = features;
+  header[1] = groupRows;
+  header[2] = inputs ? 1 : 0;
+  new Float64Array(heap.buffer, at * 4 + 16, 1)[0] = epsilon;
+  heap.set(gamma, at + 8);
+  if (beta) heap.set(beta, at + 8 + features);
+}
 
 // The elements of a Winograd transform's job above the origin: its descriptor, the copy of
 // the biases and each thread's scratch.

@@ -110,6 +110,49 @@ export interface Backend {
     dvalues?: FloatArray,
   ): Int32Array | null;
   /**
+   * LayerNorm's float32 forward pass (optional; false or absent: the layer loops itself): each
+   * row r of `x` `[rows, F]` (F = `gamma.length`, rows = `means.length`) normalized into `y`,
+   * in float64 with the layer's operations in its order: `mean = Σx / F` (four interleaved
+   * sums `s0 … s3` over the features by their index mod 4, the last F mod 4 into s0, then
+   * `(s0 + s1) + (s2 + s3)`), likewise `squares = Σ(x − mean)²`,
+   * `invStd = 1 / √(squares / F + epsilon)`,
+   * `y = f32((x − mean)·invStd·gamma[f] + beta[f])`, with `means[r] = mean` and
+   * `invStds[r] = invStd`. The wasm backend runs it where y (a training buffer) lies
+   * resident in its shared memory (x copied in when it does not), split by rows across its
+   * worker pool: the layer's bits on any thread count.
+   */
+  layerNormForward?(
+    x: FloatArray,
+    gamma: FloatArray,
+    beta: FloatArray,
+    epsilon: number,
+    y: FloatArray,
+    means: Float64Array,
+    invStds: Float64Array,
+  ): boolean;
+  /**
+   * Its backward pass (optional, likewise), from forward's `means` and `invStds`, with
+   * `x̂ = (x − mean)·invStd` and `g = gamma[f]·dvalues`: per row, `Σg` and `Σ g·x̂` in two
+   * interleaved sums (even and odd features, then added), and unless `dx` is null,
+   * `dx = f32(invStd·(g − Σg/F − x̂·(Σ g·x̂)/F))`; and `dgamma[f] = Σ dvalues·x̂`,
+   * `dbeta[f] = Σ dvalues` (overwritten, float64) summed in fixed groups of `groupRows` rows:
+   * each group's sums from 0 in row order, then the groups' sums added in order to 0. The
+   * groups do not depend on how the work is split, so neither do the bits. The wasm backend
+   * runs it where dx lies resident (or, without dx, x or dvalues), split by whole groups
+   * across its worker pool.
+   */
+  layerNormBackward?(
+    x: FloatArray,
+    dvalues: FloatArray,
+    gamma: FloatArray,
+    means: Float64Array,
+    invStds: Float64Array,
+    dgamma: Float64Array,
+    dbeta: Float64Array,
+    dx: FloatArray | null,
+    groupRows: number,
+  ): boolean;
+  /**
    * The forward pass of a 2-D convolution (optional: `Conv2D` lowers it to the products
    * itself when absent or when this returns false, e.g. for an element type the backend does
    * not run): y[N, O, OH, OW] = w[O, C·KH·KW]·im2col(x) + bias[O], with `x` [N, C, H, W]

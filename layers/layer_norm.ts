@@ -51,6 +51,17 @@ function squares32(x: Float32Array, start: number, end: number, mean: number): n
   return (s0 + s1) + (s2 + s3);
 }
 
+// A backend with `layerNormForward`/`layerNormBackward` (the wasm one, on its worker pool,
+// for training buffers) runs these same float32 loops, with the same bits. Backward's sums
+// for dgamma and dbeta go by fixed groups of rows (`groupRows`: from the shape alone), each
+// group summed from 0 in row order, then the groups added in order: a backend splits the
+// rows between threads at group boundaries, so any thread count gives the same bits.
+
+// Rows per group of backward's float32 parameter sums: at least 32, and at most 32 groups.
+function groupRows(rows: number): number {
+  return Math.max(32, Math.ceil(rows / 32));
+}
+
 // Σ g and Σ g·x̂ over a row (g = gamma·dvalues, x̂ = (x − mean)·invStd) into `sums`
 // [2], adding dvalues·x̂ and dvalues into dgamma and dbeta [features] on the way.
 function backwardSums32(
@@ -242,6 +253,8 @@ export class LayerNorm implements Layer, GpuLayer {
   #dgamma: Float64Array; // [features]: backward's sums, added to gamma.grad once
   #dbeta: Float64Array; // [features]
   #sums = new Float64Array(2); // [2]: a float32 row's Σ g and Σ g·x̂ in backward
+  #groupGamma: Float64Array; // [features]: one group's share of dgamma (float32 layers)
+  #groupBeta: Float64Array; // [features]: its share of dbeta
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // [..., features], reused by training forwards
   #dinputs = new Scratch(); // [..., features], reused by backward after a training forward
@@ -281,6 +294,8 @@ export class LayerNorm implements Layer, GpuLayer {
     if (options.beta !== undefined) fillExplicit(this.beta.value, options.beta, "beta", where);
     this.#dgamma = new Float64Array(features);
     this.#dbeta = new Float64Array(features);
+    this.#groupGamma = new Float64Array(features);
+    this.#groupBeta = new Float64Array(features);
   }
 
   /** Rebuilds a layer from {@linkcode LayerNorm.config} (fresh gamma and beta). */
@@ -325,12 +340,16 @@ export class LayerNorm implements Layer, GpuLayer {
     }
     this.#inputs = inputs;
     this.#training = options?.training === true;
+    const backend = getBackend();
     const outputs = this.#training
-      ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
+      ? this.#outputs.get(inputs.dtype, inputs.shape, backend)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const x = inputs.data, y = outputs.data, gamma = this.gamma.value.data;
     const beta = this.beta.value.data, means = this.#mean, invStds = this.#invStd;
     const x32 = x instanceof Float32Array ? x : undefined;
+    if (x32 && backend.layerNormForward?.(x32, gamma, beta, this.epsilon, y, means, invStds)) {
+      return outputs;
+    }
     for (let r = 0; r < rows; r++) {
       const start = r * features, end = start + features;
       let mean: number, squares: number;
@@ -394,34 +413,72 @@ export class LayerNorm implements Layer, GpuLayer {
       )
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const dx = dinputs.data;
-    // float32 rows (inputs, dvalues and gamma all float32) sum by backwardSums32
+    // float32 rows (inputs, dvalues and gamma all float32) sum by backwardSums32, their
+    // dgamma and dbeta by groups of rows
     const x32 = x instanceof Float32Array ? x : undefined;
     const dv32 = dv instanceof Float32Array ? dv : undefined;
     const gamma32 = gamma instanceof Float32Array ? gamma : undefined;
+    const float32 = x32 && dv32 && gamma32;
+    const group = float32 ? groupRows(rows) : rows;
+    const done = float32 && getBackend().layerNormBackward?.(
+      x32,
+      dv32,
+      gamma32,
+      means,
+      invStds,
+      dgamma,
+      dbeta,
+      needInputs ? dx : null,
+      group,
+    );
+    const groupGamma = this.#groupGamma, groupBeta = this.#groupBeta;
     const sums = this.#sums;
-    for (let r = 0; r < rows; r++) {
-      const start = r * features, end = start + features;
-      const mean = means[r], invStd = invStds[r];
-      let sumG = 0, sumGXhat = 0;
-      if (x32 && dv32 && gamma32) {
-        backwardSums32(x32, dv32, gamma32, dgamma, dbeta, start, features, mean, invStd, sums);
-        sumG = sums[0];
-        sumGXhat = sums[1];
-      } else {
+    for (let first = 0; first < rows && !done; first += group) {
+      const last = Math.min(first + group, rows);
+      if (float32) {
+        groupGamma.fill(0);
+        groupBeta.fill(0);
+      }
+      for (let r = first; r < last; r++) {
+        const start = r * features, end = start + features;
+        const mean = means[r], invStd = invStds[r];
+        let sumG = 0, sumGXhat = 0;
+        if (float32) {
+          backwardSums32(
+            x32,
+            dv32,
+            gamma32,
+            groupGamma,
+            groupBeta,
+            start,
+            features,
+            mean,
+            invStd,
+            sums,
+          );
+          sumG = sums[0];
+          sumGXhat = sums[1];
+        } else {
+          for (let i = start, f = 0; i < end; i++, f++) {
+            const xhat = (x[i] - mean) * invStd;
+            const g = gamma[f] * dv[i];
+            dgamma[f] += dv[i] * xhat;
+            dbeta[f] += dv[i];
+            sumG += g;
+            sumGXhat += g * xhat;
+          }
+        }
+        if (!needInputs) continue;
+        const meanG = sumG / features, meanGXhat = sumGXhat / features;
         for (let i = start, f = 0; i < end; i++, f++) {
           const xhat = (x[i] - mean) * invStd;
-          const g = gamma[f] * dv[i];
-          dgamma[f] += dv[i] * xhat;
-          dbeta[f] += dv[i];
-          sumG += g;
-          sumGXhat += g * xhat;
+          dx[i] = invStd * (gamma[f] * dv[i] - meanG - xhat * meanGXhat);
         }
       }
-      if (!needInputs) continue;
-      const meanG = sumG / features, meanGXhat = sumGXhat / features;
-      for (let i = start, f = 0; i < end; i++, f++) {
-        const xhat = (x[i] - mean) * invStd;
-        dx[i] = invStd * (gamma[f] * dv[i] - meanG - xhat * meanGXhat);
+      if (!float32) continue;
+      for (let f = 0; f < features; f++) {
+        dgamma[f] += groupGamma[f];
+        dbeta[f] += groupBeta[f];
       }
     }
     const gammaGrad = this.gamma.grad.data, betaGrad = this.beta.grad.data;

@@ -145,6 +145,9 @@ export class FunctionBuilder {
   i32Store(offset = 0): this {
     return this.#op(0x36, 2, ...uleb(offset));
   }
+  i32Load(offset = 0): this {
+    return this.#op(0x28, 2, ...uleb(offset));
+  }
 
   // i32 arithmetic and comparisons.
   i32Eqz(): this {
@@ -209,6 +212,12 @@ export class FunctionBuilder {
   }
   f64Const0(): this {
     return this.#op(0x44, 0, 0, 0, 0, 0, 0, 0, 0);
+  }
+  /** An f64 constant (its eight bytes, little-endian). */
+  f64Const(value: number): this {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setFloat64(0, value, true);
+    return this.#op(0x44, ...bytes);
   }
   f64Gt(): this {
     return this.#op(0x64);
