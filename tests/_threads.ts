@@ -8,7 +8,8 @@ import {
 } from "../backends/wasm.ts";
 import type { WorkerPool } from "../backends/pool.ts";
 import assert from "node:assert/strict";
-import { type FloatArray, setThreads } from "../mod.ts";
+import { type FloatArray, setThreads, Tensor } from "../mod.ts";
+import { wasmBackend } from "../plugin.ts";
 
 /** The shared kernels (threads are available under `deno test`). */
 export function threads(): Threads {
@@ -66,4 +67,12 @@ export async function onThreadCounts<T>(
     resetParallelTuning();
     setThreads(1);
   }
+}
+
+/** A float32 tensor of `shape` holding `data`, resident in the wasm backend's shared memory. */
+export function resident(shape: number[], data: Float32Array): Tensor {
+  const array = wasmBackend.allocate!("float32", data.length);
+  assert.ok(array instanceof Float32Array, "the wasm backend placed no resident buffer");
+  array.set(data);
+  return new Tensor(array, shape);
 }

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { parallelTuning } from "../backends/wasm.ts";
 import { wasmBackend } from "../plugin.ts";
 import { type FloatArray, GELU, setThreads, Tensor, withBackend } from "../mod.ts";
-import { assertSameBits, livePool, onThreadCounts } from "./_threads.ts";
+import { assertSameBits, livePool, onThreadCounts, resident } from "./_threads.ts";
 
 // 72,927 elements (odd, ≥ 2^16: resident), and a larger one.
 const SHAPES = [[73, 999], [4, 128, 257]];
@@ -46,14 +46,6 @@ function values(size: number, seed: number, scale: number): Float32Array {
   });
   data[size - 1] = NaN; // the last element, in the kernel's odd tail
   return data;
-}
-
-// A tensor of `shape` whose data lie resident in the wasm backend's shared memory.
-function resident(shape: number[], data: Float32Array): Tensor {
-  const array = wasmBackend.allocate!("float32", data.length);
-  assert.ok(array instanceof Float32Array, "the wasm backend placed no resident buffer");
-  array.set(data);
-  return new Tensor(array, shape);
 }
 
 // The number of elements off the grid: x < −3, x ≥ 8 or NaN.

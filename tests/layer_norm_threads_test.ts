@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { parallelTuning } from "../backends/wasm.ts";
 import { wasmBackend } from "../plugin.ts";
 import { type FloatArray, LayerNorm, setThreads, Tensor, withBackend } from "../mod.ts";
-import { assertSameBits, livePool, onThreadCounts } from "./_threads.ts";
+import { assertSameBits, livePool, onThreadCounts, resident } from "./_threads.ts";
 
 // ≥ 2^16 elements each (resident): W5's rows of 128 (512 rows), and odd feature counts.
 const SHAPES = [[4, 128, 128], [1900, 37], [2, 300, 129]];
@@ -39,14 +39,6 @@ function values(
     data[11 * features + features - 1] = -Infinity; // the last feature: the odd tail
   }
   return data;
-}
-
-// A tensor of `shape` whose data lie resident in the wasm backend's shared memory.
-function resident(shape: number[], data: Float32Array): Tensor {
-  const array = wasmBackend.allocate!("float32", data.length);
-  assert.ok(array instanceof Float32Array, "the wasm backend placed no resident buffer");
-  array.set(data);
-  return new Tensor(array, shape);
 }
 
 // What each layerNorm call answered, through a wasm backend that records it; with `decline`,

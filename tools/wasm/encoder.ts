@@ -11,7 +11,8 @@ export const v128 = 0x7b;
 /** A value type: i32, f32, f64 or v128. */
 export type ValType = typeof i32 | typeof f32 | typeof f64 | typeof v128;
 
-function uleb(value: number): number[] {
+/** `value` as an unsigned LEB128: wasm's encoding of indices, sizes and opcode suffixes. */
+export function uleb(value: number): number[] {
   const out: number[] = [];
   do {
     let byte = value & 0x7f;
@@ -466,4 +467,22 @@ export class ModuleBuilder {
     ];
     return new Uint8Array(bytes);
   }
+}
+
+/** `for (i = start; i < end; i += step) body()`, with `end` a local. */
+export function forRange(
+  f: FunctionBuilder,
+  i: Local,
+  start: () => void,
+  end: Local,
+  step: number,
+  body: () => void,
+): void {
+  start();
+  f.localSet(i);
+  f.block().loop();
+  f.localGet(i).localGet(end).i32GeU().brIf(1);
+  body();
+  f.localGet(i).i32Const(step).i32Add().localSet(i);
+  f.br(0).end().end();
 }

@@ -13,6 +13,7 @@
 import {
   f32,
   f64,
+  forRange,
   type FunctionBuilder,
   i32,
   type Local,
@@ -124,24 +125,6 @@ const F64: Float = {
   vmul: (f) => f.f64x2Mul(),
   vmadd: (f) => f.f64x2RelaxedMadd(),
 };
-
-/** `for (i = start; i < end; i += step) body()`, with `end` a local. */
-function forRange(
-  f: FunctionBuilder,
-  i: Local,
-  start: () => void,
-  end: Local,
-  step: number,
-  body: () => void,
-): void {
-  start();
-  f.localSet(i);
-  f.block().loop();
-  f.localGet(i).localGet(end).i32GeU().brIf(1);
-  body();
-  f.localGet(i).i32Const(step).i32Add().localSet(i);
-  f.br(0).end().end();
-}
 
 /**
  * tile(lp, rp, c, ldc, kc, load): C[mr, nr] (row stride ldc bytes) = (load ? C : 0) +

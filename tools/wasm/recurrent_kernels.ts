@@ -21,10 +21,12 @@
 import {
   f32,
   f64,
+  forRange,
   type FunctionBuilder,
   i32,
   type Local,
   type ModuleBuilder,
+  uleb,
   v128,
 } from "./encoder.ts";
 import { fastMathSource } from "../../core/_fast_math.ts";
@@ -40,17 +42,6 @@ const FAST_MATH = new Function(
   LN2_64_LO: number;
   ROUND: number;
 };
-
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
 
 // An instruction by its bytes; a SIMD one (prefix 0xfd) by its opcode and immediates.
 function op(f: FunctionBuilder, ...bytes: number[]): void {
@@ -340,24 +331,6 @@ function tanh32(f: FunctionBuilder, L: Lanes, g: GateLocals, x: Local, table: Lo
   L.constant(f, 2);
   L.add(f);
   L.div(f);
-}
-
-// `for (j = start; j < end; j += step) body()` over i32 locals.
-function forRange(
-  f: FunctionBuilder,
-  j: Local,
-  start: () => void,
-  end: Local,
-  step: number,
-  body: () => void,
-): void {
-  start();
-  f.localSet(j);
-  f.block().loop();
-  f.localGet(j).localGet(end).i32GeU().brIf(1);
-  body();
-  f.localGet(j).i32Const(step).i32Add().localSet(j);
-  f.br(0).end().end();
 }
 
 // Pushes the value(s) at byte base + j.
