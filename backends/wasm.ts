@@ -1677,13 +1677,20 @@ export class WasmKernels {
   ): boolean {
     if (this.float !== "f32") return false;
     const G = 4 * H, [mr, nr] = [this.#mr, this.#nr];
+    // The layer's own loop multiplies by prepareRight, which leaves products of fewer than
+    // CROSSOVER multiply-adds or at most 4 columns (h·U has G, dgates·Uᵀ H) to jsBackend's
+    // loops: there the tasks' gemm would not give its bits.
+    const columns = task === "lstmForward" ? G : H;
+    if (B * H * G < CROSSOVER || columns <= 4) return false;
     const large = 2 * T * B * H * G >= parallelTuning.threshold;
     const tasks = (threads: number) => Math.min(B, threads);
     const rows = (threads: number) => Math.ceil(B / tasks(threads));
     const scratchLength = (threads: number) => lstmScratch(rows(threads), H, mr, nr).at(-1)!;
     // dvalues (backward's input) is copied in when it does not lie resident.
     const dvalues = arrays[4], copied = dvalues ? align(dvalues.length) : 0;
-    const fixed = align(mr * nr) + 32 + 128 + align(G * H) + 2 * align(B * H) + copied;
+    // U packed whole panels wide: [H, G] as h·U's right operand, [G, H] as dgates·Uᵀ's.
+    const packed = align(Math.max(Math.ceil(G / nr) * nr * H, Math.ceil(H / nr) * nr * G));
+    const fixed = align(mr * nr) + 32 + 128 + packed + 2 * align(B * H) + copied;
     const need = (threads: number) => fixed + threads * scratchLength(threads) + G * H;
     const host = this.#taskHost(large, task, arrays, need);
     if (!host) return false;
@@ -1692,7 +1699,7 @@ export class WasmKernels {
     const descriptor = host.origin + align(mr * nr); // 128 bytes
     // the gate functions' 64 doubles (forward's cells) above the descriptor
     const table = descriptor + 32, packedU = table + 128;
-    const dh = packedU + align(G * H), dc = dh + align(B * H);
+    const dh = packedU + packed, dc = dh + align(B * H);
     const copy = dc + align(B * H), scratch = copy + copied, length = scratchLength(host.threads);
     const heap = host.reserve(scratch + Math.max(host.threads * length, G * H));
     if (dvalues && offsets[4] < 0) {

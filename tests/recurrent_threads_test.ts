@@ -24,6 +24,9 @@ interface Case {
 const CASES: Case[] = [
   { what: "B 32, H 256", batch: 32, steps: 8, inputSize: 16, hidden: 256, returnSequences: true },
   { what: "B 9, H 1024", batch: 9, steps: 8, inputSize: 8, hidden: 1024, returnSequences: false },
+  // Hidden sizes whose packed U ends in a partial panel (G or H not a multiple of the tile).
+  { what: "B 50, H 13", batch: 50, steps: 101, inputSize: 8, hidden: 13, returnSequences: true },
+  { what: "B 24, H 100", batch: 24, steps: 30, inputSize: 8, hidden: 100, returnSequences: true },
 ];
 
 // A deterministic float32 tensor of `shape` in (−scale, scale).
@@ -111,6 +114,18 @@ Deno.test("the wasm backend declines recurrences it cannot split", async (t) => 
         lstm.backward(filled([3, 5, 8], 9, 1));
       });
       assert.deepEqual(answers, [false, false]);
+    });
+    await t.step("products the layer's loop leaves to JavaScript are declined", () => {
+      // Hidden 4: backward's dgates·Uᵀ has 4 columns, which prepareRight computes in
+      // JavaScript loops (other bits than the kernels'); forward's h·U has 16, a kernel's.
+      const answers: boolean[] = [];
+      const lstm = new LSTM(8, 4, { seed: 1 });
+      const x = filled([64, 300, 8], 3, 1);
+      withBackend(spyBackend(answers), () => {
+        lstm.forward(x, { training: true });
+        lstm.backward(filled([64, 300, 4], 9, 1));
+      });
+      assert.deepEqual(answers, [true, false]);
     });
     await t.step("float64 layers loop themselves", () => {
       const answers: boolean[] = [];
