@@ -121,6 +121,8 @@ export const JS_TASK_NAMES = [
   "lstmBackward",
   "attentionForward",
   "attentionBackward",
+  "gruForward",
+  "gruBackward",
 ] as const;
 
 /** A JavaScript task as a job names it. */

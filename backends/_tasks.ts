@@ -19,7 +19,19 @@ import {
 } from "./_conv_tasks.ts";
 import { floatView, maxPoolBackwardTask, maxPoolForwardTask } from "./_pool_tasks.ts";
 import { adamTask } from "./_adam_task.ts";
-import { lstmBackwardTask, lstmForwardTask, lstmScratch } from "./_recurrent_tasks.ts";
+import {
+  addStepGradientRows,
+  lstmBackwardTask,
+  lstmForwardTask,
+  lstmScratch,
+} from "./_recurrent_tasks.ts";
+import {
+  gruBackwardRows,
+  gruBackwardTask,
+  gruForwardRows,
+  gruForwardTask,
+  gruScratch,
+} from "./_gru_tasks.ts";
 import {
   attentionBackwardTask,
   attentionForwardTask,
@@ -28,7 +40,7 @@ import {
   softmaxRows,
   softmaxRowsBackward,
 } from "./_attention_tasks.ts";
-import { fastMathSource } from "../core/_fast_math.ts";
+import { fastMathSource, sigmoid, tanh } from "../core/_fast_math.ts";
 import { POOLING_FUNCTIONS } from "./_pooling.ts";
 import { taskBuffer } from "./_task_buffer.ts";
 import {
@@ -53,6 +65,8 @@ export function jsTasks(): JsTask[] {
     lstmBackwardTask,
     attentionForwardTask,
     attentionBackwardTask,
+    gruForwardTask,
+    gruBackwardTask,
   ] as JsTask[];
 }
 
@@ -81,6 +95,12 @@ export function jsTaskSource(): string {
     softmaxRowsBackward,
     attentionScratch,
     readAttention,
+    sigmoid,
+    tanh,
+    addStepGradientRows,
+    gruScratch,
+    gruForwardRows,
+    gruBackwardRows,
     ...jsTasks(),
   ];
   const names = jsTasks().map((task) => task.name).join(", ");

@@ -235,6 +235,36 @@ function makeBackend(
         hidden,
       );
     },
+    gruForward(gates, recurrent, hiddens, u, bh, batch, steps, hidden) {
+      return wasmBackend.gruForward!(gates, recurrent, hiddens, u, bh, batch, steps, hidden);
+    },
+    gruBackward(
+      gates,
+      recurrent,
+      hiddens,
+      dvalues,
+      sequences,
+      dgates,
+      drec,
+      u,
+      batch,
+      steps,
+      hidden,
+    ) {
+      return wasmBackend.gruBackward!(
+        gates,
+        recurrent,
+        hiddens,
+        dvalues,
+        sequences,
+        dgates,
+        drec,
+        u,
+        batch,
+        steps,
+        hidden,
+      );
+    },
     cubicMap(x, table, low, steps, out, dvalues) {
       return wasmBackend.cubicMap!(x, table, low, steps, out, dvalues);
     },

@@ -7,6 +7,7 @@ import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
 import { type LstmCellKernels, lstmScratch, writeLstmDescriptor } from "./_recurrent_tasks.ts";
+import { gruScratch, writeGruDescriptor } from "./_gru_tasks.ts";
 import { attentionScratch, writeAttentionDescriptor } from "./_attention_tasks.ts";
 import { runTasks, spans } from "./_tasks.ts";
 import {
@@ -1733,6 +1734,112 @@ export class WasmKernels {
     return true;
   }
 
+  /**
+   * The GRU's float32 recurrence, forward (see `Backend.gruForward`): a task per range of
+   * batch rows through all T steps, on the pool when threads are wanted and the recurrence
+   * does at least `parallelTuning.threshold` multiply-adds, where gates, recurrent and hiddens
+   * lie resident in the shared memory; false (nothing done) otherwise, and where the layer's
+   * own loop would not compute a step's product by these kernels (fewer than `CROSSOVER`
+   * multiply-adds or at most 4 output columns), whose bits the tasks would not give.
+   */
+  gruForward(
+    gates: Float32Array,
+    recurrent: Float32Array,
+    hiddens: Float32Array,
+    recurrentWeights: Float32Array,
+    recurrentBiases: Float32Array,
+    batch: number,
+    steps: number,
+    hidden: number,
+  ): boolean {
+    const arrays = [gates, recurrent, hiddens, null, null, null];
+    const sizes = [batch, steps, hidden, 0];
+    return this.#gru("gruForward", arrays, recurrentWeights, recurrentBiases, sizes);
+  }
+
+  /** Its backward pass (see `Backend.gruBackward`), placed likewise. */
+  gruBackward(
+    gates: Float32Array,
+    recurrent: Float32Array,
+    hiddens: Float32Array,
+    dvalues: Float32Array,
+    sequences: boolean,
+    dgates: Float32Array,
+    drecurrent: Float32Array,
+    recurrentWeights: Float32Array,
+    batch: number,
+    steps: number,
+    hidden: number,
+  ): boolean {
+    const arrays = [gates, recurrent, hiddens, dvalues, dgates, drecurrent];
+    const sizes = [batch, steps, hidden, sequences ? 1 : 0];
+    return this.#gru("gruBackward", arrays, recurrentWeights, null, sizes);
+  }
+
+  #gru(
+    task: "gruForward" | "gruBackward",
+    arrays: (Float32Array | null)[], // gates, recurrent, hiddens, dvalues, dgates, drecurrent
+    u: Float32Array, // [H, G]
+    biases: Float32Array | null, // [G]: b_h (forward)
+    [B, T, H, sequences]: number[],
+  ): boolean {
+    if (this.float !== "f32") return false;
+    const G = 3 * H, [mr, nr] = [this.#mr, this.#nr];
+    // The layer's own loop multiplies by prepareRight, which leaves products of fewer than
+    // CROSSOVER multiply-adds or at most 4 columns (h·U has G, drec·Uᵀ H) to jsBackend's
+    // loops: there the tasks' gemm would not give its bits.
+    const columns = task === "gruForward" ? G : H;
+    if (B * H * G < CROSSOVER || columns <= 4) return false;
+    const large = 2 * T * B * H * G >= parallelTuning.threshold;
+    const tasks = (threads: number) => Math.min(B, threads);
+    const rows = (threads: number) => Math.ceil(B / tasks(threads));
+    const scratchLength = (threads: number) => gruScratch(rows(threads), H, mr, nr).at(-1)!;
+    // dvalues (backward's input) is copied in when it does not lie resident.
+    const dvalues = arrays[3], copied = dvalues ? align(dvalues.length) : 0;
+    // U packed whole panels wide: [H, G] as h·U's right operand, [G, H] as drec·Uᵀ's.
+    const packed = align(Math.max(Math.ceil(G / nr) * nr * H, Math.ceil(H / nr) * nr * G));
+    const fixed = align(mr * nr) + 32 + align(G) + packed + align(B * H) + copied;
+    const need = (threads: number) => fixed + Math.max(threads * scratchLength(threads), G * H);
+    const host = this.#taskHost(large, task, arrays, need);
+    if (!host) return false;
+    const offsets = arrays.map((array) => array ? host.residentAt(array) : -1);
+    if (offsets.some((at, i) => at < 0 && arrays[i] !== null && i !== 3)) return false;
+    const descriptor = host.origin + align(mr * nr); // 128 bytes
+    const bias = descriptor + 32, packedU = bias + align(G), dh = packedU + packed;
+    const copy = dh + align(B * H), scratch = copy + copied, length = scratchLength(host.threads);
+    const heap = host.reserve(scratch + Math.max(host.threads * length, G * H));
+    if (dvalues && offsets[3] < 0) {
+      heap.set(dvalues, copy);
+      offsets[3] = copy;
+    }
+    // U [H, G] packed as the right operand once for every task: as h·U forward, as drec·Uᵀ
+    // backward (from a spare spot: the scratch, which the tasks overwrite afterwards).
+    heap.set(u, scratch);
+    if (task === "gruForward") {
+      host.exports.packRowsR(scratch * 4, G, H, G, packedU * 4);
+      heap.set(biases!, bias);
+    } else {
+      host.exports.packColsR(scratch * 4, G, H, G, packedU * 4);
+      heap.fill(0, dh, dh + B * H);
+    }
+    writeGruDescriptor(heap.buffer, descriptor * 4, [
+      ...offsets,
+      dh,
+      packedU,
+      bias,
+      B,
+      T,
+      H,
+      sequences,
+      scratch,
+      length,
+      mr,
+      nr,
+    ]);
+    runTasks(host, task, descriptor * 4, spans(B, rows(host.threads)));
+    return true;
+  }
+
   #adam(
     value: FloatArray,
     grad: FloatArray,
@@ -2212,6 +2319,37 @@ export const wasmBackend: Backend = {
       );
   },
 
+  gruForward(gates, recurrent, hiddens, recurrentWeights, recurrentBiases, batch, steps, hidden) {
+    const kernels = loadWasmKernels();
+    return !!kernels &&
+      kernels.gruForward(
+        gates,
+        recurrent,
+        hiddens,
+        recurrentWeights,
+        recurrentBiases,
+        batch,
+        steps,
+        hidden,
+      );
+  },
+  gruBackward(gates, recurrent, hiddens, dvalues, sequences, dgates, drecurrent, u, B, T, H) {
+    const kernels = loadWasmKernels();
+    return !!kernels &&
+      kernels.gruBackward(
+        gates,
+        recurrent,
+        hiddens,
+        dvalues,
+        sequences,
+        dgates,
+        drecurrent,
+        u,
+        B,
+        T,
+        H,
+      );
+  },
   adam(value, grad, momentum, cache, hyper) {
     const kernels = elementwiseKernels(value.length, value, grad, momentum);
     if (kernels && cache.constructor === value.constructor) {

@@ -263,6 +263,46 @@ export interface Backend {
     hidden: number,
   ): boolean;
   /**
+   * The GRU's float32 recurrence, forward (optional; false or absent: `GRU` loops itself):
+   * with `gates` (`[T, B, 3·H]`) holding x·W + b_i for every step, for t = 0 … T − 1,
+   * `recurrent[t] = b_h + h_{t−1}·U` (b_h alone at t = 0; U `[H, 3·H]`, b_h `[3·H]`), then
+   * `gates[t]` (r | z | n) become r = σ(·), z = σ(·) of their sums with `recurrent[t]` and
+   * n = tanh(x·W_n + b_in + r⊙recurrent_n) in place, and h = (1 − z)⊙n + z⊙h_{t−1} is
+   * written at step t of `hiddens` (`[T, B, H]`), each row by the GRU's own per-element code.
+   * The wasm backend splits the batch rows across its worker pool (the rows are independent
+   * through all the steps) where the buffers lie resident in its shared memory: the layer's
+   * bits on any thread count.
+   */
+  gruForward?(
+    gates: Float32Array,
+    recurrent: Float32Array,
+    hiddens: Float32Array,
+    recurrentWeights: Float32Array,
+    recurrentBiases: Float32Array,
+    batch: number,
+    steps: number,
+    hidden: number,
+  ): boolean;
+  /**
+   * The backward pass of {@linkcode Backend.gruForward} (optional, likewise): `dgates` and
+   * `drecurrent` (`[T, B, 3·H]`) = d(loss)/d(x·W + b_i) and d(loss)/d(h_{t−1}·U + b_h) of
+   * every step, from `dvalues` (`[B, T, H]` when `sequences`, else the last step's `[B, H]`)
+   * back through the cells and h_{t−1}·U.
+   */
+  gruBackward?(
+    gates: Float32Array,
+    recurrent: Float32Array,
+    hiddens: Float32Array,
+    dvalues: Float32Array,
+    sequences: boolean,
+    dgates: Float32Array,
+    drecurrent: Float32Array,
+    recurrentWeights: Float32Array,
+    batch: number,
+    steps: number,
+    hidden: number,
+  ): boolean;
+  /**
    * MultiHeadAttention's per-head loop, forward (optional; false or absent: the layer loops
    * itself): for every (sample b, head h) pair i = b·heads + h, with q, k, v that head's
    * columns of `qkv` `[batch·T, 3·dim]` (q at column h·E, k dim and v 2·dim further),

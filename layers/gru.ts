@@ -15,6 +15,7 @@ import {
   gridFor,
 } from "../core/gpu.ts";
 import { gpuMatmul, kernel } from "../backends/webgpu_ops.ts";
+import { gruBackwardRows, gruForwardRows } from "../backends/_gru_tasks.ts";
 import {
   affine,
   CELL_UNIFORMS,
@@ -24,9 +25,7 @@ import {
   RECURRENT_TORCH_NAMES,
   rightProduct,
   type SequenceCache,
-  sigmoid,
   StepViews,
-  tanh,
 } from "./_recurrent.ts";
 
 // Dimension letters: B batch, T time steps, I = inputSize, H = hidden, G = 3·H gate columns
@@ -76,7 +75,9 @@ export interface GRUOptions extends RandomOptions {
  * The input projection of all steps is one product; each step computes `h·U + b_h` (one
  * product), kept for backward since r multiplies its n part, and runs the gates in one
  * loop. Backward (through time) does one product per step, and the weight gradients and
- * d(inputs) as single products after it. The GPU side (`fitAsync` with `device: "webgpu"`)
+ * d(inputs) as single products after it. A float32 training pass may hand the steps to the
+ * backend (`Backend.gruForward`, `gruBackward`): the wasm backend splits the batch rows across
+ * its worker pool, with the same bits on any thread count. The GPU side (`fitAsync` with `device: "webgpu"`)
  * does the same products, each step's gates in one kernel.
  *
  * @example
@@ -161,20 +162,38 @@ export class GRU extends Recurrent implements Layer, GpuLayer {
     affine(backend, x, w, this.inputBiases.value.data, gates, T * B, I, G);
     const resident = options?.training === true ? backend : undefined;
     const recurrent = this.#recurrent.get(dtype, [T, B, G], resident).data; // [T, B, G]
-    const recurrentViews = this.#recurrentViews.of(recurrent, B * G, T);
-    // h·U by U packed once for all steps, added to the biases (h₀ = 0 leaves them alone).
-    const byU = rightProduct(backend, this.recurrentWeights.value.data, H, G, false); // [H, G]
-    const bh = this.recurrentBiases.value.data; // [G]
-    for (let t = 0; t < T; t++) {
-      for (let b = 0; b < B; b++) recurrentViews[t].set(bh, b * G);
-      if (t > 0) byU(hiddenViews[t - 1], recurrentViews[t], B, true);
-      cellForward(gates, recurrent, hiddens, t, B, H);
-    }
+    const U = this.recurrentWeights.value.data, bh = this.recurrentBiases.value.data;
+    // The backend's split of the batch rows (the same bits), else this thread's loop.
+    const [g, r, h, u, c] = [gates, recurrent, hiddens, U, bh] as Float32Array[];
+    const split = gates instanceof Float32Array &&
+      backend.gruForward?.(g, r, h, u, c, B, T, H) === true;
+    if (!split) this.#recurrence(gates, recurrent, hiddens, hiddenViews, B, T);
     this.#cache = { ...start, recurrent };
     return this.finishForward(start);
   }
 
-  // dh_{t−1} = dvalues_{t−1} + dh_t⊙z + drec_t·Uᵀ (cellBackward, then the product)
+  // Forward's steps on this thread: recurrent_t = b_h + h_{t−1}·U, then the cells.
+  #recurrence(
+    gates: FloatArray, // [T, B, G]
+    recurrent: FloatArray, // [T, B, G]
+    hiddens: FloatArray, // [T, B, H]
+    hiddenViews: FloatArray[], // T × [B, H]
+    B: number,
+    T: number,
+  ): void {
+    const H = this.hidden, G = 3 * H;
+    const recurrentViews = this.#recurrentViews.of(recurrent, B * G, T);
+    // h·U by U packed once for all steps, added to the biases (h₀ = 0 leaves them alone).
+    const byU = rightProduct(getBackend(), this.recurrentWeights.value.data, H, G, false); // [H, G]
+    const bh = this.recurrentBiases.value.data; // [G]
+    for (let t = 0; t < T; t++) {
+      for (let b = 0; b < B; b++) recurrentViews[t].set(bh, b * G);
+      if (t > 0) byU(hiddenViews[t - 1], recurrentViews[t], B, true);
+      gruForwardRows(gates, recurrent, hiddens, t, B, H, 0, B);
+    }
+  }
+
+  // dh_{t−1} = dvalues_{t−1} + dh_t⊙z + drec_t·Uᵀ (gruBackwardRows, then the product)
   // dW += Xᵀ·dgates   dU += H_{t−1}ᵀ·drec   db_i += Σ dgates   db_h += Σ drec   dinputs = dgates·Wᵀ
   /**
    * `dvalues` [batch, T, hidden] (or [batch, hidden]) → dinputs [batch, T, inputSize], left
@@ -191,14 +210,30 @@ export class GRU extends Recurrent implements Layer, GpuLayer {
     const { dtype, hidden: H } = this;
     const G = 3 * H;
     const drecurrent = this.#drecurrent.get(dtype, [T, B, G], this.residentBackend()).data; // [T, B, G]
-    const drecurrentViews = this.#drecurrentViews.of(drecurrent, B * G, T);
     const dv = dvalues.data; // [B, T, H] or [B, H]
-    const byUT = rightProduct(getBackend(), this.recurrentWeights.value.data, G, H, true); // Uᵀ
-    for (let t = T - 1; t >= 0; t--) {
-      this.addOutputGradient(dv, dh, t, cache);
-      cellBackward(gates, recurrent, hiddens, dgates, drecurrent, dh, t, B, H);
-      // h₀ is a constant: nothing flows back from the first step.
-      if (t > 0) byUT(drecurrentViews[t], dh, B, true);
+    const U = this.recurrentWeights.value.data; // [H, G]
+    const backend = getBackend();
+    const [g, r, h, d, dg, dr, u] = [
+      gates,
+      recurrent,
+      hiddens,
+      dv,
+      dgates,
+      drecurrent,
+      U,
+    ] as Float32Array[];
+    // The backend's split of the batch rows (the same bits), else this thread's loop.
+    const split = g instanceof Float32Array &&
+      backend.gruBackward?.(g, r, h, d, this.returnSequences, dg, dr, u, B, T, H) === true;
+    if (!split) {
+      const drecurrentViews = this.#drecurrentViews.of(drecurrent, B * G, T);
+      const byUT = rightProduct(backend, U, G, H, true); // Uᵀ
+      for (let t = T - 1; t >= 0; t--) {
+        this.addOutputGradient(dv, dh, t, cache);
+        gruBackwardRows(gates, recurrent, hiddens, dgates, drecurrent, dh, t, B, H, 0, B);
+        // h₀ is a constant: nothing flows back from the first step.
+        if (t > 0) byUT(drecurrentViews[t], dh, B, true);
+      }
     }
     return this.finishBackward(cache, dgates, drecurrent, options);
   }
@@ -300,67 +335,9 @@ export class GRU extends Recurrent implements Layer, GpuLayer {
   }
 }
 
-// Step t's gates and h, every sample: `gates` (x·W + b_i) become r, z, n in place, with
-// `recurrent` (h_{t−1}·U + b_h) added; h is written at step t of `hiddens`.
-function cellForward(
-  gates: FloatArray, // [T, B, G]
-  recurrent: FloatArray, // [T, B, G]
-  hiddens: FloatArray, // [T, B, H]
-  t: number,
-  B: number,
-  H: number,
-): void {
-  const G = 3 * H, BH = B * H;
-  for (let b = 0; b < B; b++) {
-    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH;
-    for (let q = row; q < row + 2 * H; q++) gates[q] = sigmoid(gates[q] + recurrent[q]); // r, z
-    for (let j = 0; j < H; j++) {
-      const r = gates[row + j], z = gates[row + H + j];
-      const n = tanh(gates[row + 2 * H + j] + r * recurrent[row + 2 * H + j]);
-      const hPrev = t > 0 ? hiddens[prev + j] : 0; // h₀ = 0
-      gates[row + 2 * H + j] = n;
-      hiddens[at + j] = (1 - z) * n + z * hPrev;
-    }
-  }
-}
-
-// Step t's gate gradients from dh (d(loss)/d(h_t), in; its direct part dh⊙z of d(loss)/d(h_{t−1}), out):
-// dpre_n = dh⊙(1−z)⊙(1−n²)  dpre_z = dh⊙(h_{t−1}−n)⊙z(1−z)  dpre_r = dpre_n⊙(h·U_n + b_hn)⊙r(1−r)  dgates = [dpre_r, dpre_z, dpre_n]  drec = [dpre_r, dpre_z, dpre_n⊙r]
-function cellBackward(
-  gates: FloatArray, // [T, B, G]: r, z, n
-  recurrent: FloatArray, // [T, B, G]
-  hiddens: FloatArray, // [T, B, H]
-  dgates: FloatArray, // [T, B, G]
-  drecurrent: FloatArray, // [T, B, G]
-  dh: FloatArray, // [B, H]
-  t: number,
-  B: number,
-  H: number,
-): void {
-  const G = 3 * H, BH = B * H;
-  for (let b = 0; b < B; b++) {
-    const row = (t * B + b) * G, at = t * BH + b * H, prev = at - BH, own = b * H;
-    for (let j = 0; j < H; j++) {
-      const r = gates[row + j], z = gates[row + H + j], n = gates[row + 2 * H + j];
-      const hPrev = t > 0 ? hiddens[prev + j] : 0;
-      const dhj = dh[own + j];
-      const dn = dhj * (1 - z) * (1 - n * n);
-      const dz = dhj * (hPrev - n) * z * (1 - z);
-      const dr = dn * recurrent[row + 2 * H + j] * r * (1 - r);
-      dgates[row + j] = dr;
-      dgates[row + H + j] = dz;
-      dgates[row + 2 * H + j] = dn;
-      drecurrent[row + j] = dr;
-      drecurrent[row + H + j] = dz;
-      drecurrent[row + 2 * H + j] = dn * r;
-      dh[own + j] = dhj * z;
-    }
-  }
-}
-
 // ---- The GPU side ------------------------------------------------------------------------
 
-// Step t's gates and h on the device, as cellForward: one invocation per (b, j) takes the
+// Step t's gates and h on the device, as gruForwardRows: one invocation per (b, j) takes the
 // recurrent terms of its three columns (b_h at step 0, which it writes into `recurrent` for
 // backward), turns `gates` into r, z, n in place and writes h at step t of `hiddens`, and
 // into the outputs (at [b, t, j], or at [b, j] on the last step).
@@ -411,7 +388,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   }
 }`;
 
-// Step t's gate gradients on the device, as cellBackward, with dh = d(loss)/d(h_t) made here:
+// Step t's gate gradients on the device, as gruBackwardRows, with dh = d(loss)/d(h_t) made here:
 // dvalues' step t (every step's outputs) or all of dvalues (the last step's), plus, below
 // the last step, what step t + 1 left in dh; out: its direct part dh⊙z of d(loss)/d(h_{t−1}).
 // dpre_n = dh⊙(1−z)⊙(1−n²)  dpre_z = dh⊙(h_{t−1}−n)⊙z(1−z)  dpre_r = dpre_n⊙(h·U_n + b_hn)⊙r(1−r)  dgates = [dpre_r, dpre_z, dpre_n]  drec = [dpre_r, dpre_z, dpre_n⊙r]
