@@ -1601,6 +1601,10 @@ export class WasmKernels {
     arrays: [FloatArray, FloatArray, FloatArray, FloatArray | null],
     { batch, heads, T, E, scale, causal }: AttentionShape,
   ): boolean {
+    // The layer's own loop multiplies each head through this backend's matmul, which leaves
+    // products of fewer than CROSSOVER multiply-adds, or with at most 4 output columns (E, or
+    // T) or rows (T, in aᵀ·b), to other loops: there the tasks' gemm would not give its bits.
+    if (T * T * E < CROSSOVER || E <= 4 || T <= 4) return false;
     const pairs = batch * heads, products = task === "attentionForward" ? 2 : 4;
     const large = products * pairs * T * T * E >= parallelTuning.threshold;
     const [mr, nr] = [this.#mr, this.#nr];

@@ -159,6 +159,17 @@ Deno.test("the wasm backend declines attention it cannot split", async (t) => {
       });
       assert.deepEqual(answers, [false, false]);
     });
+    await t.step("heads the layer's loop multiplies by other loops are declined", () => {
+      // Heads of 4: the layer's products with 4 output columns go to the thin loops, whose
+      // sums run in another order than the tasks' gemm (half the outputs' bits differed).
+      const answers: boolean[] = [];
+      const layer = new MultiHeadAttention(8, 2, { seed: 1, causal: true });
+      withBackend(spyBackend(answers), () => {
+        layer.forward(filled([128, 64, 8], 3, 1), { training: true });
+        layer.backward(filled([128, 64, 8], 9, 1));
+      });
+      assert.deepEqual(answers, [false, false]);
+    });
   } finally {
     setThreads(1);
   }
