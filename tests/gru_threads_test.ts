@@ -6,93 +6,27 @@
 import assert from "node:assert/strict";
 import { sigmoid, tanh } from "../core/_fast_math.ts";
 import { jsTaskSource } from "../backends/_tasks.ts";
-import { wasmBackend } from "../plugin.ts";
-import { type FloatArray, GRU, setThreads, Tensor, withBackend } from "../mod.ts";
-import { assertSameBits, livePool, onThreadCounts } from "./_threads.ts";
-
-interface Case {
-  what: string;
-  batch: number;
-  steps: number;
-  inputSize: number;
-  hidden: number;
-  returnSequences: boolean;
-}
+import { GRU, setThreads, withBackend } from "../mod.ts";
+import { livePool } from "./_threads.ts";
+import {
+  assertWorkerCopies,
+  filled,
+  type RecurrentCase,
+  splitGivesLoopBits,
+  spyBackend,
+} from "./_recurrent_threads.ts";
 
 // All large enough to split (2·T·B·H·3H ≥ 2^20) with every buffer resident (T·B·H ≥ 2^16);
 // odd hidden sizes (3·H not a multiple of the 8-column panels), and batches that 2 and 3
 // threads do not share evenly (nor in 6-row panels).
-const CASES: Case[] = [
+const CASES: RecurrentCase[] = [
   { what: "B 32, H 257", batch: 32, steps: 8, inputSize: 16, hidden: 257, returnSequences: true },
   { what: "B 7, H 1023", batch: 7, steps: 10, inputSize: 8, hidden: 1023, returnSequences: false },
   { what: "B 50, H 13", batch: 50, steps: 101, inputSize: 5, hidden: 13, returnSequences: true },
 ];
 
-// A deterministic float32 tensor of `shape` in (−scale, scale).
-function filled(shape: number[], seed: number, scale: number): Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  let s = seed;
-  const data = Float32Array.from({ length: size }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return (s / 2147483648 * 2 - 1) * scale;
-  });
-  return new Tensor(data, shape);
-}
-
-// Split calls (true) and declined ones (false), through a wasm backend that records them;
-// with `decline`, one whose layer loops itself (the reference).
-function spyBackend(answers: boolean[], decline = false) {
-  type Forward = Parameters<NonNullable<typeof wasmBackend.gruForward>>;
-  type Backward = Parameters<NonNullable<typeof wasmBackend.gruBackward>>;
-  return {
-    ...wasmBackend,
-    name: "wasm-gru-spy",
-    gruForward(...args: Forward) {
-      answers.push(!decline && wasmBackend.gruForward!(...args));
-      return answers.at(-1)!;
-    },
-    gruBackward(...args: Backward) {
-      answers.push(!decline && wasmBackend.gruBackward!(...args));
-      return answers.at(-1)!;
-    },
-  };
-}
-
-// Two training passes (the second reuses the resident buffers): outputs, dinputs and the
-// params' gradients of the second.
-function pass(c: Case, answers: boolean[], decline = false): FloatArray[] {
-  const gru = new GRU(c.inputSize, c.hidden, { seed: 7, returnSequences: c.returnSequences });
-  const x = filled([c.batch, c.steps, c.inputSize], 11, 2);
-  const outShape = c.returnSequences ? [c.batch, c.steps, c.hidden] : [c.batch, c.hidden];
-  const dvalues = filled(outShape, 5, 1);
-  return withBackend(spyBackend(answers, decline), () => {
-    let got: FloatArray[] = [];
-    for (let round = 0; round < 2; round++) {
-      for (const p of gru.params()) p.grad.data.fill(0);
-      const outputs = gru.forward(x, { training: true }).data.slice();
-      const dinputs = gru.backward(dvalues).data.slice();
-      got = [outputs, dinputs, ...gru.params().map((p) => p.grad.data.slice())];
-    }
-    return got;
-  });
-}
-
-Deno.test("the GRU's recurrence split by rows on 1, 2 and 3 threads gives its loop's bits", () => {
-  const names = ["outputs", "dinputs", "dW", "dU", "dbi", "dbh"];
-  return onThreadCounts(() => CASES.map((c) => pass(c, [], true)), (references, threads, pool) => {
-    CASES.forEach((c, k) => {
-      const answers: boolean[] = [];
-      const before = pool?.workerTasks ?? 0;
-      const got = pass(c, answers);
-      // 2 rounds × forward and backward, every one split (on this thread when it is one)
-      assert.deepEqual(answers, [true, true, true, true], `${c.what}, ${threads} threads`);
-      if (pool) assert.ok(pool.workerTasks > before, `${threads} threads: no task on a worker`);
-      got.forEach((array, i) =>
-        assertSameBits(array, references[k][i], `${c.what} ${names[i]}, ${threads} threads`)
-      );
-    });
-  });
-});
+Deno.test("the GRU's recurrence split by rows on 1, 2 and 3 threads gives its loop's bits", () =>
+  splitGivesLoopBits("gru", CASES));
 
 Deno.test("the wasm backend declines GRU recurrences it cannot split", async (t) => {
   try {
@@ -101,14 +35,14 @@ Deno.test("the wasm backend declines GRU recurrences it cannot split", async (t)
       const answers: boolean[] = [];
       const gru = new GRU(16, 256, { seed: 1 });
       const x = filled([32, 4, 16], 3, 1);
-      withBackend(spyBackend(answers), () => gru.forward(x));
+      withBackend(spyBackend("gru", answers), () => gru.forward(x));
       assert.deepEqual(answers, [false]);
     });
     await t.step("small buffers are not resident: the layer loops itself", () => {
       const answers: boolean[] = [];
       const gru = new GRU(4, 8, { seed: 1 });
       const x = filled([3, 5, 4], 3, 1);
-      withBackend(spyBackend(answers), () => {
+      withBackend(spyBackend("gru", answers), () => {
         gru.forward(x, { training: true });
         gru.backward(filled([3, 5, 8], 9, 1));
       });
@@ -121,7 +55,7 @@ Deno.test("the wasm backend declines GRU recurrences it cannot split", async (t)
       const answers: boolean[] = [];
       const thin = new GRU(4, 4, { seed: 1 });
       const small = new GRU(2, 5, { seed: 1 });
-      withBackend(spyBackend(answers), () => {
+      withBackend(spyBackend("gru", answers), () => {
         thin.forward(filled([128, 128, 4], 3, 1), { training: true });
         thin.backward(filled([128, 128, 4], 9, 1));
         small.forward(filled([6, 2185, 2], 3, 1), { training: true });
@@ -134,7 +68,7 @@ Deno.test("the wasm backend declines GRU recurrences it cannot split", async (t)
       const answers: boolean[] = [];
       const gru = new GRU(16, 256, { seed: 1, dtype: "float64" });
       const x = filled([32, 8, 16], 3, 1).clone({ dtype: "float64" });
-      withBackend(spyBackend(answers), () => gru.forward(x, { training: true }));
+      withBackend(spyBackend("gru", answers), () => gru.forward(x, { training: true }));
       assert.deepEqual(answers, []);
     });
   } finally {
@@ -143,19 +77,5 @@ Deno.test("the wasm backend declines GRU recurrences it cannot split", async (t)
 });
 
 Deno.test("the workers' copy of the GRU's gate functions gives core/_fast_math.ts's bits", () => {
-  // The workers' whole task source (backends/_tasks.ts), which the GRU tasks' cells run in.
-  const [workerSigmoid, workerTanh] = new Function(
-    `${jsTaskSource()}\nreturn [sigmoid, tanh];`,
-  )() as [(x: number) => number, (x: number) => number];
-  let s = 12345;
-  for (let k = 0; k < 20000; k++) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    const x = (s / 2147483648 * 2 - 1) * (k % 2 === 0 ? 12 : 800);
-    assert.ok(Object.is(workerSigmoid(x), sigmoid(x)), `sigmoid(${x})`);
-    assert.ok(Object.is(workerTanh(x), tanh(x)), `tanh(${x})`);
-  }
-  for (const x of [0, -0, 1e-300, -1e-12, Infinity, -Infinity, NaN, 354.5, -709.5]) {
-    assert.ok(Object.is(workerSigmoid(x), sigmoid(x)), `sigmoid(${x})`);
-    assert.ok(Object.is(workerTanh(x), tanh(x)), `tanh(${x})`);
-  }
+  assertWorkerCopies(jsTaskSource(), ["sigmoid", "tanh"], [sigmoid, tanh]);
 });
