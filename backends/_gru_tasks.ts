@@ -17,8 +17,7 @@
 import { sigmoid, tanh } from "../core/_fast_math.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import type { TaskContext } from "./_task_context.ts";
-import { taskBuffer } from "./_task_buffer.ts";
-import { addStepGradientRows } from "./_recurrent_tasks.ts";
+import { addStepGradientRows, readRecurrent } from "./_recurrent_tasks.ts";
 
 /**
  * Step t's gates and h, rows [first, first + count) of the batch: `gates` (x·W + b_i) become
@@ -88,26 +87,6 @@ export function gruBackwardRows(
   }
 }
 
-/**
- * One thread's scratch for tasks of at most `rows` batch rows of a GRU with `hidden` units on
- * kernels with an mr × nr tile, as element offsets: [the packed rows (h_{t−1}, or drec_t 3·H
- * wide), the edge tile, total length]; each 16-element aligned.
- */
-export function gruScratch(rows: number, hidden: number, mr: number, nr: number): number[] {
-  const up = (n: number) => (n + 15) & ~15;
-  const tile = up(Math.ceil(rows / mr) * mr * 3 * hidden);
-  return [0, tile, tile + up(mr * nr)];
-}
-
-/** Writes the descriptor the GRU tasks read at byte `at` of `buffer`. */
-export function writeGruDescriptor(
-  buffer: ArrayBufferLike,
-  at: number,
-  ints: readonly number[], // the 17 fields before `pages` (see above)
-): void {
-  new Int32Array(buffer, at, 32).set([...ints, buffer.byteLength / 65536]);
-}
-
 // recurrent_t = b_h (+ h_{t−1}·U for t > 0), then the cells, every step, rows [first, first + count)
 /** The forward task: the recurrence of its batch rows through all T steps. */
 export function gruForwardTask(
@@ -117,12 +96,10 @@ export function gruForwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 17, "GRU task");
-  const d = new Int32Array(buffer, descriptor, 32);
+  const view = readRecurrent(context, thread, descriptor, count, 3, 17, "GRU task");
+  const { buffer, d, B, T, H, left, tile } = view;
   const x = context.exports[0];
-  const B = d[9], T = d[10], H = d[11], G = 3 * H;
-  const [left, tile] = gruScratch(count, H, d[15], d[16])
-    .map((offset) => (d[13] + thread * d[14] + offset) * 4);
+  const G = 3 * H;
   const gates = new Float32Array(buffer, d[0] * 4, T * B * G); // [T, B, G]
   const recurrent = new Float32Array(buffer, d[1] * 4, T * B * G); // [T, B, G]
   const hiddens = new Float32Array(buffer, d[2] * 4, T * B * H); // [T, B, H]
@@ -148,12 +125,10 @@ export function gruBackwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 17, "GRU task");
-  const d = new Int32Array(buffer, descriptor, 32);
+  const view = readRecurrent(context, thread, descriptor, count, 3, 17, "GRU task");
+  const { buffer, d, B, T, H, sequences, left, tile } = view;
   const x = context.exports[0];
-  const B = d[9], T = d[10], H = d[11], G = 3 * H, sequences = d[12] === 1;
-  const [left, tile] = gruScratch(count, H, d[15], d[16])
-    .map((offset) => (d[13] + thread * d[14] + offset) * 4);
+  const G = 3 * H;
   const [gates, recurrent, dgates, drecurrent] = [d[0], d[1], d[4], d[5]]
     .map((at) => new Float32Array(buffer, at * 4, T * B * G)); // [T, B, G] each
   const hiddens = new Float32Array(buffer, d[2] * 4, T * B * H); // [T, B, H]

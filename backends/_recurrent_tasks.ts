@@ -147,23 +147,59 @@ export function addStepGradientRows(
 }
 
 /**
- * One thread's scratch for tasks of at most `rows` batch rows of an LSTM with `hidden` units
- * on kernels with an mr × nr tile, as element offsets: [the packed rows (h_{t−1} or dgates_t),
- * the edge tile, total length]; each 16-element aligned.
+ * One thread's scratch for the recurrent tasks (the LSTM's, G = 4·hidden gate columns, and the
+ * GRU's, backends/_gru_tasks.ts, G = 3·hidden) of at most `rows` batch rows on kernels with
+ * an mr × nr tile, as element offsets: [the packed rows (h_{t−1}, or a step's G-wide
+ * gradients), the edge tile, total length]; each 16-element aligned.
  */
-export function lstmScratch(rows: number, hidden: number, mr: number, nr: number): number[] {
+export function recurrentScratch(rows: number, G: number, mr: number, nr: number): number[] {
   const up = (n: number) => (n + 15) & ~15;
-  const tile = up(Math.ceil(rows / mr) * mr * 4 * hidden);
+  const tile = up(Math.ceil(rows / mr) * mr * G);
   return [0, tile, tile + up(mr * nr)];
 }
 
-/** Writes the descriptor the LSTM tasks read at byte `at` of `buffer`. */
-export function writeLstmDescriptor(
+/** Writes the descriptor a recurrent task reads at byte `at` of `buffer`. */
+export function writeRecurrentDescriptor(
   buffer: ArrayBufferLike,
   at: number,
-  ints: readonly number[], // the 18 fields before `pages` (see above)
+  ints: readonly number[], // the fields before `pages` (see each task file's header)
 ): void {
   new Int32Array(buffer, at, 32).set([...ints, buffer.byteLength / 65536]);
+}
+
+/** What a recurrent task reads from its descriptor (both task files' first 17 fields agree). */
+export interface RecurrentView {
+  buffer: ArrayBufferLike;
+  d: Int32Array;
+  B: number;
+  T: number;
+  H: number;
+  /** Whether dvalues hold every step's outputs ([B, T, H]) or the last step's ([B, H]). */
+  sequences: boolean;
+  /** This thread's packed rows and edge tile, byte offsets. */
+  left: number;
+  tile: number;
+}
+
+/**
+ * Reads the descriptor at byte `descriptor` for `thread`, whose tasks take at most `count`
+ * rows of `gates`·H gate columns; `fields` is the descriptor's length before `pages`.
+ */
+export function readRecurrent(
+  context: TaskContext,
+  thread: number,
+  descriptor: number,
+  count: number,
+  gates: number,
+  fields: number,
+  what: string,
+): RecurrentView {
+  const buffer = taskBuffer(context, descriptor, fields, what);
+  const d = new Int32Array(buffer, descriptor, 32);
+  const H = d[11];
+  const [left, tile] = recurrentScratch(count, gates * H, d[15], d[16])
+    .map((offset) => (d[13] + thread * d[14] + offset) * 4);
+  return { buffer, d, B: d[9], T: d[10], H, sequences: d[12] === 1, left, tile };
 }
 
 // gates_t += h_{t−1}·U (t > 0), then the cells, every step, rows [first, first + count)
@@ -175,12 +211,17 @@ export function lstmForwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 18, "LSTM task");
-  const d = new Int32Array(buffer, descriptor, 32);
+  const { d, B, T, H, left, tile } = readRecurrent(
+    context,
+    thread,
+    descriptor,
+    count,
+    4,
+    18,
+    "LSTM task",
+  );
   const x = context.exports[0] as TaskKernelExports & LstmCellKernels;
-  const B = d[9], T = d[10], H = d[11], G = 4 * H;
-  const [left, tile] = lstmScratch(count, H, d[15], d[16])
-    .map((offset) => (d[13] + thread * d[14] + offset) * 4);
+  const G = 4 * H;
   for (let t = 0; t < T; t++) {
     const row = t * B + first; // the task's first row at step t
     // h₀ = 0 and c₀ = 0: the first step has no recurrent term and no previous cell (−1).
@@ -203,12 +244,17 @@ export function lstmBackwardTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 18, "LSTM task");
-  const d = new Int32Array(buffer, descriptor, 32);
+  const { d, B, T, H, sequences, left, tile } = readRecurrent(
+    context,
+    thread,
+    descriptor,
+    count,
+    4,
+    18,
+    "LSTM task",
+  );
   const x = context.exports[0] as TaskKernelExports & LstmCellKernels;
-  const B = d[9], T = d[10], H = d[11], G = 4 * H, sequences = d[12] === 1;
-  const [left, tile] = lstmScratch(count, H, d[15], d[16])
-    .map((offset) => (d[13] + thread * d[14] + offset) * 4);
+  const G = 4 * H;
   const [dh, dc] = [(d[6] + first * H) * 4, (d[7] + first * H) * 4];
   for (let t = T - 1; t >= 0; t--) {
     const row = t * B + first; // the task's first row at step t

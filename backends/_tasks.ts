@@ -23,15 +23,10 @@ import {
   addStepGradientRows,
   lstmBackwardTask,
   lstmForwardTask,
-  lstmScratch,
+  readRecurrent,
+  recurrentScratch,
 } from "./_recurrent_tasks.ts";
-import {
-  gruBackwardRows,
-  gruBackwardTask,
-  gruForwardRows,
-  gruForwardTask,
-  gruScratch,
-} from "./_gru_tasks.ts";
+import { gruBackwardRows, gruBackwardTask, gruForwardRows, gruForwardTask } from "./_gru_tasks.ts";
 import {
   attentionBackwardTask,
   attentionForwardTask,
@@ -90,7 +85,8 @@ export function jsTaskSource(): string {
     zeroWrapped,
     lowerSample,
     foldSample,
-    lstmScratch,
+    recurrentScratch,
+    readRecurrent,
     softmaxRows,
     softmaxRowsBackward,
     attentionScratch,
@@ -98,7 +94,6 @@ export function jsTaskSource(): string {
     sigmoid,
     tanh,
     addStepGradientRows,
-    gruScratch,
     gruForwardRows,
     gruBackwardRows,
     ...jsTasks(),

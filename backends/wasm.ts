@@ -6,8 +6,11 @@ import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
-import { type LstmCellKernels, lstmScratch, writeLstmDescriptor } from "./_recurrent_tasks.ts";
-import { gruScratch, writeGruDescriptor } from "./_gru_tasks.ts";
+import {
+  type LstmCellKernels,
+  recurrentScratch,
+  writeRecurrentDescriptor,
+} from "./_recurrent_tasks.ts";
 import { attentionScratch, writeAttentionDescriptor } from "./_attention_tasks.ts";
 import { runTasks, spans } from "./_tasks.ts";
 import {
@@ -1690,7 +1693,7 @@ export class WasmKernels {
     const large = 2 * T * B * H * G >= parallelTuning.threshold;
     const tasks = (threads: number) => Math.min(B, threads);
     const rows = (threads: number) => Math.ceil(B / tasks(threads));
-    const scratchLength = (threads: number) => lstmScratch(rows(threads), H, mr, nr).at(-1)!;
+    const scratchLength = (threads: number) => recurrentScratch(rows(threads), G, mr, nr).at(-1)!;
     // dvalues (backward's input) is copied in when it does not lie resident.
     const dvalues = arrays[4], copied = dvalues ? align(dvalues.length) : 0;
     // U packed whole panels wide: [H, G] as h·U's right operand, [G, H] as dgates·Uᵀ's.
@@ -1719,7 +1722,7 @@ export class WasmKernels {
     heap.fill(0, dh, dh + 2 * align(B * H));
     const cells = host.exports as typeof host.exports & LstmCellKernels;
     if (task === "lstmForward") cells.lstmExpFractions(table * 4);
-    writeLstmDescriptor(heap.buffer, descriptor * 4, [
+    writeRecurrentDescriptor(heap.buffer, descriptor * 4, [
       ...offsets.slice(0, 6),
       dh,
       dc,
@@ -1797,7 +1800,7 @@ export class WasmKernels {
     const large = 2 * T * B * H * G >= parallelTuning.threshold;
     const tasks = (threads: number) => Math.min(B, threads);
     const rows = (threads: number) => Math.ceil(B / tasks(threads));
-    const scratchLength = (threads: number) => gruScratch(rows(threads), H, mr, nr).at(-1)!;
+    const scratchLength = (threads: number) => recurrentScratch(rows(threads), G, mr, nr).at(-1)!;
     // dvalues (backward's input) is copied in when it does not lie resident.
     const dvalues = arrays[3], copied = dvalues ? align(dvalues.length) : 0;
     // U packed whole panels wide: [H, G] as h·U's right operand, [G, H] as drec·Uᵀ's.
@@ -1826,7 +1829,7 @@ export class WasmKernels {
       host.exports.packColsR(scratch * 4, G, H, G, packedU * 4);
       heap.fill(0, dh, dh + B * H);
     }
-    writeGruDescriptor(heap.buffer, descriptor * 4, [
+    writeRecurrentDescriptor(heap.buffer, descriptor * 4, [
       ...offsets,
       dh,
       packedU,
