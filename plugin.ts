@@ -48,6 +48,16 @@ export { describe, describeKind } from "./core/_describe.ts";
 export { checkAllocation, formatBytes } from "./core/_allocation.ts";
 export { Scratch } from "./core/_scratch.ts";
 export {
+  copyRowsByGroup,
+  groupSumsOf,
+  markGroupSums,
+  type RowGroups,
+  rowGroupsOf,
+  sameRows,
+  setRowGroups,
+  sumRowsByGroup,
+} from "./core/row_groups.ts";
+export {
   allocate,
   dtypeOf,
   expectMatrix,

@@ -1,6 +1,7 @@
 import type { AdamHyper, AttentionShape, Backend, RightProduct } from "../core/backend.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import { formatBytes } from "../core/_allocation.ts";
+import { sumRowsByGroup } from "../core/row_groups.ts";
 import type { ConvGeometry, PoolGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
@@ -1223,6 +1224,41 @@ export class WasmKernels {
     this.#sumColumns(a, out, m, n, accumulate);
   }
 
+  /**
+   * out[g, :] = Σ a[r, :] over the rows r of group g, in ascending r: a resident `a` (a
+   * layer's gate gradients) row by row with the column-sum kernel where it lies, else the
+   * JavaScript loop (the same bits: a float32 sum rounded from float64 is the float32 sum).
+   */
+  sumRowsByGroup(
+    a: FloatArray,
+    out: FloatArray,
+    n: number,
+    group: Int32Array,
+    count: number,
+  ): void {
+    const pass = this.#residentPass(false, "sumRowsByGroup", [a]);
+    if (!pass) return sumRowsByGroup(a, out, n, group, count);
+    pass.kernels.#sumRowsByGroup(a, out, n, group, count);
+  }
+
+  #sumRowsByGroup(
+    a: FloatArray,
+    out: FloatArray,
+    n: number,
+    group: Int32Array,
+    count: number,
+  ): void {
+    const aAt = this.#residentAt(a);
+    const outAt = this.#origin() + align(this.#mr * this.#nr);
+    const heap = this.#reserve(outAt + count * n);
+    heap.fill(0, outAt, outAt + count * n);
+    const bytes = this.#bytes, sumRows = this.#exports.sumRows;
+    for (let r = 0; r < group.length; r++) {
+      sumRows((aAt + r * n) * bytes, (outAt + group[r] * n) * bytes, 1, n);
+    }
+    out.set(this.#slice(outAt, count * n));
+  }
+
   #sumColumns(a: FloatArray, out: FloatArray, m: number, n: number, accumulate: boolean): void {
     const resident = this.#residentAt(a);
     const at = this.#origin() + align(this.#mr * this.#nr);
@@ -2235,6 +2271,11 @@ export const wasmBackend: Backend = {
       const part = a.subarray(r0 * n, (r0 + count) * n);
       kernels.sumColumns(part, out, count, n, accumulate || r0 > 0);
     });
+  },
+  sumRowsByGroup(a, out, n, group, count) {
+    const kernels = elementwiseKernels(a.length, a, out, out);
+    if (!kernels) return sumRowsByGroup(a, out, n, group, count);
+    kernels.sumRowsByGroup(a, out, n, group, count);
   },
   relu(x, out) {
     const kernels = elementwiseKernels(x.length, x, out, out);

@@ -82,6 +82,19 @@ export interface Backend {
   /** out[n] = Σ_rows a[m,n] (`dbiases = Σ_batch dvalues`). */
   sumColumns(a: FloatArray, out: FloatArray, m: number, n: number, accumulate?: boolean): void;
   /**
+   * out[g, :] = Σ a[r, :] over the rows r with `group[r] = g`, in ascending r, for a
+   * `[group.length, n]` and out `[count, n]` (optional: `sumRowsByGroup` from
+   * `core/row_groups.ts` when absent, with the same bits). The gradient sums of inputs whose
+   * rows repeat (see `RowGroups`).
+   */
+  sumRowsByGroup?(
+    a: FloatArray,
+    out: FloatArray,
+    n: number,
+    group: Int32Array,
+    count: number,
+  ): void;
+  /**
    * out = max(x, 0) element-wise (optional: the ReLU layer loops itself when absent). The
    * one activation nearly every model has, so a backend may vectorize it.
    */

@@ -4,6 +4,7 @@ import type { BackwardOptions, ForwardOptions, Layer, StateTensor } from "./laye
 import type { Loss, Targets } from "./loss.ts";
 import type { Optimizer } from "./optimizer.ts";
 import type { Param } from "./param.ts";
+import { rowGroupsOf } from "./row_groups.ts";
 import type { DType, Tensor } from "./tensor.ts";
 import type {
   GpuBackwardOptions,
@@ -25,6 +26,8 @@ function gpuSide(layer: Layer, index: number, where: string): Layer & GpuLayer {
   }
   return gpu as Layer & GpuLayer;
 }
+
+const GROUP_SUMS: BackwardOptions = Object.freeze({ groupSums: true });
 
 /** What one training step needs besides the data. */
 export interface TrainStepOptions {
@@ -101,21 +104,35 @@ export class Chain implements Layer, GpuLayer {
     return this.params()[0]?.dtype ?? "float32";
   }
 
+  // Per layer index: whether the last forward gave it inputs that the layer before made and
+  // tagged with row groups, so that its backward may hand that layer group sums.
+  #groupedInputs: boolean[] = [];
+
   /** Runs every layer's forward in order. */
   forward(inputs: Tensor, options: ForwardOptions = {}): Tensor {
+    const layers = this.layers, grouped = this.#groupedInputs;
     let outputs = inputs;
-    for (const layer of this.layers) outputs = layer.forward(outputs, options);
+    for (let i = 0; i < layers.length; i++) {
+      const before = outputs;
+      outputs = layers[i].forward(outputs, options);
+      grouped[i + 1] = outputs !== before && rowGroupsOf(outputs) !== undefined;
+    }
     return outputs;
   }
 
   /**
    * Runs every layer's backward in reverse order, starting from d(loss)/d(outputs);
-   * `options` reach the first layer (the one that computes d(loss)/d(inputs)).
+   * `options` reach the first layer (the one that computes d(loss)/d(inputs)). A layer
+   * whose inputs the layer before made with row groups is asked for group sums
+   * (`BackwardOptions.groupSums`).
    */
   backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const layers = this.layers, grouped = this.#groupedInputs;
     let d = dvalues;
-    for (let i = this.layers.length - 1; i > 0; i--) d = this.layers[i].backward(d);
-    return this.layers.length > 0 ? this.layers[0].backward(d, options) : d;
+    for (let i = layers.length - 1; i > 0; i--) {
+      d = layers[i].backward(d, grouped[i] ? GROUP_SUMS : undefined);
+    }
+    return layers.length > 0 ? layers[0].backward(d, options) : d;
   }
 
   /**

@@ -24,6 +24,15 @@ export interface BackwardOptions {
    * shape whose values are unspecified. True when omitted.
    */
   inputGradient?: boolean;
+  /**
+   * True when the caller takes d(loss)/d(inputs) summed over each group of equal input rows,
+   * where the inputs carried a `RowGroups` tag: a layer may then return those sums,
+   * `[count, features]`, tagged by `markGroupSums`, in place of d(inputs). `Chain` asks it of
+   * a layer whose inputs the layer before tagged, which then takes the sums (an `Embedding`
+   * adds them to its rows without a d(inputs) of every position). A layer that passes these
+   * options to inner layers and then uses their d(inputs) itself (`Residual`) clears it.
+   */
+  groupSums?: boolean;
 }
 
 /** A named tensor of model state that is not trained: saved, loaded and restored with the params. */

@@ -17,6 +17,14 @@ import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
 import {
+  copyRowsByGroup,
+  markGroupSums,
+  type RowGroups,
+  rowGroupsOf,
+  sameRows,
+  sumRowsByGroup,
+} from "../core/row_groups.ts";
+import {
   type DType,
   type FloatArray,
   formatShape,
@@ -291,6 +299,20 @@ export interface SequenceCache {
   hiddens: FloatArray;
   /** `[B, H]` per step of `hiddens` */
   hiddenViews: FloatArray[];
+  /** The inputs' groups of equal rows when the products use them (see `RowGroups`) */
+  grouped?: InputGroups;
+}
+
+/** Inputs whose rows repeat (an Embedding's): the products take one row per group. */
+export interface InputGroups {
+  /** The inputs' tag, which d(inputs) as group sums is tagged with */
+  source: RowGroups;
+  /** Groups */
+  count: number;
+  /** `[T·B]`: the group of each time-major row */
+  groupOfRow: Int32Array;
+  /** `[count, I]`: one row of each group */
+  rows: FloatArray;
 }
 
 /** The buffers every backward starts from. */
@@ -364,6 +386,11 @@ export abstract class Recurrent {
   #dinputsTime = new Scratch(); // [T, B, I]
   #dinputs = new Scratch(); // [B, T, I], reused by backward after a training forward
   #hiddenViews = new StepViews(); // [B, H] per step of #hiddens
+  #groupOfRow = new Int32Array(0); // [T·B]: the group of each time-major input row
+  #groupRows = new Scratch(); // [count, I]: one input row of each group
+  #groupGates = new Scratch(); // [count, G]: x·W + b of each group
+  #dgroupGates = new Scratch(); // [count, G]: the gate gradients summed by group
+  #dgroupInputs = new Scratch(); // [count, I]: d(inputs) summed by group
   #gpuCache?: GpuSequenceCache; // what the last gpuForward left for gpuBackward
 
   /** Checks the arguments (errors start with `where`) and creates the params. */
@@ -408,7 +435,41 @@ export abstract class Recurrent {
     const gates = this.#gates.get(dtype, [T, B, G], backend).data; // [T, B, G]
     const hiddens = this.#hiddens.get(dtype, [T, B, H], backend).data; // [T, B, H]
     const hiddenViews = this.#hiddenViews.of(hiddens, B * H, T);
-    return { batch: B, steps: T, x, gates, hiddens, hiddenViews };
+    const grouped = this.#inputGroups(inputs, B, T);
+    return { batch: B, steps: T, x, gates, hiddens, hiddenViews, grouped };
+  }
+
+  // The inputs' row groups when they pay: at most half as many groups as rows, and the tag
+  // checked against the data (it may have been changed in place since).
+  #inputGroups(inputs: Tensor, B: number, T: number): InputGroups | undefined {
+    const source = rowGroupsOf(inputs), I = this.inputSize;
+    if (!source || source.rows !== B * T || 2 * source.count > B * T) return undefined;
+    if (!sameRows(inputs.data, I, source)) return undefined;
+    const { count, group, first } = source;
+    const rows = this.#groupRows.get(this.dtype, [count, I]).data; // [count, I]
+    const x = inputs.data; // [B, T, I]
+    for (let g = 0; g < count; g++) rows.set(x.subarray(first[g] * I, (first[g] + 1) * I), g * I);
+    if (this.#groupOfRow.length !== B * T) this.#groupOfRow = new Int32Array(B * T);
+    const groupOfRow = this.#groupOfRow; // [T·B]
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) groupOfRow[t * B + b] = group[b * T + t];
+    }
+    return { source, count, groupOfRow, rows };
+  }
+
+  /**
+   * gates = x·W + `bias` for every step: one product over all T·B rows, or over one row per
+   * group of equal inputs and a copy of each group's result to its rows (the same bits).
+   */
+  protected projectInputs(cache: SequenceCache, bias: FloatArray): void {
+    const { inputSize: I, hidden: H } = this;
+    const { batch: B, steps: T, x, gates, grouped } = cache;
+    const G = this.gateCount * H, w = this.inputWeights.value.data; // [I, G]
+    const backend = getBackend();
+    if (!grouped) return affine(backend, x, w, bias, gates, T * B, I, G);
+    const groupGates = this.#groupGates.get(this.dtype, [grouped.count, G]).data; // [count, G]
+    affine(backend, grouped.rows, w, bias, groupGates, grouped.count, I, G);
+    copyRowsByGroup(groupGates, gates, G, grouped.groupOfRow);
   }
 
   /**
@@ -471,10 +532,13 @@ export abstract class Recurrent {
   }
 
   // dW += Xᵀ·dgates   dU += H_{t−1}ᵀ·drec   db_i += Σ dgates   db_h += Σ drec   dinputs = dgates·Wᵀ
+  // With groups of equal input rows, S = dgates summed by group: dW += X_groupsᵀ·S,
+  // db_i += Σ S, and the group sums of dinputs are S·Wᵀ.
   /**
    * A backward's end, after the steps: the params' gradients from `dgates` (d(loss)/d(x·W +
    * b_i)) and `drecurrent` (d(loss)/d(h_{t−1}·U + b_h), the same buffer for the LSTM), and
-   * dinputs [B, T, I], left uncomputed when `options.inputGradient` is false.
+   * dinputs [B, T, I], left uncomputed when `options.inputGradient` is false, or its sums
+   * over the inputs' row groups `[count, I]` when `options.groupSums` allows them.
    */
   protected finishBackward(
     cache: SequenceCache,
@@ -486,7 +550,17 @@ export abstract class Recurrent {
     const { batch: B, steps: T, x, hiddens } = cache;
     const G = this.gateCount * H;
     const backend = getBackend();
-    backend.matmulTransA(x, dgates, this.inputWeights.grad.data, T * B, I, G, true);
+    const grouped = cache.grouped;
+    // S [count, G], or dgates itself: what the input weights' gradients are summed from
+    const dinputGates = grouped ? this.#dgroupGates.get(dtype, [grouped.count, G]).data : dgates;
+    const inputRows = grouped ? grouped.count : T * B;
+    if (grouped) {
+      const { groupOfRow, count } = grouped;
+      if (backend.sumRowsByGroup) backend.sumRowsByGroup(dgates, dinputGates, G, groupOfRow, count);
+      else sumRowsByGroup(dgates, dinputGates, G, groupOfRow, count);
+    }
+    const dw = this.inputWeights.grad.data;
+    backend.matmulTransA(grouped ? grouped.rows : x, dinputGates, dw, inputRows, I, G, true);
     if (T > 1) {
       // Rows t ≥ 1 only: the first step's recurrent input h₀ is zero.
       const previous = hiddens.subarray(0, (T - 1) * B * H);
@@ -502,7 +576,7 @@ export abstract class Recurrent {
       );
     }
     const dbias = this.#dbias.get(dtype, [G]).data; // [G]
-    backend.sumColumns(dgates, dbias, T * B, G);
+    backend.sumColumns(dinputGates, dbias, inputRows, G);
     const dbi = this.inputBiases.grad.data;
     for (let q = 0; q < G; q++) dbi[q] += dbias[q];
     if (drecurrent !== dgates) backend.sumColumns(drecurrent, dbias, T * B, G);
@@ -517,6 +591,12 @@ export abstract class Recurrent {
       )
       : Tensor.zeros(shape, { dtype });
     if (options?.inputGradient === false) return dinputs;
+    if (grouped && options?.groupSums === true) {
+      const sums = this.#dgroupInputs.get(dtype, [grouped.count, I]); // [count, I]
+      backend.matmulTransB(dinputGates, this.inputWeights.value.data, sums.data, inputRows, I, G);
+      markGroupSums(sums, grouped.source);
+      return sums;
+    }
     const dx = this.#dinputsTime.get(dtype, [T, B, I], this.residentBackend()).data; // [T, B, I]
     backend.matmulTransB(dgates, this.inputWeights.value.data, dx, T * B, I, G);
     toBatchMajor(dx, dinputs.data, B, T, I);

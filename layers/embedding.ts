@@ -5,6 +5,7 @@ import { checkAllocation } from "../core/_allocation.ts";
 import { Param } from "../core/param.ts";
 import { type RandomOptions, resolveRandom } from "../core/random.ts";
 import { Scratch } from "../core/_scratch.ts";
+import { groupSumsOf, type RowGroups, setRowGroups } from "../core/row_groups.ts";
 import { type DType, formatShape, type NestedArray, Tensor, toTensor } from "../core/tensor.ts";
 import { fillExplicit } from "./_weights.ts";
 import { flatIndex, type GpuContext, type GpuLayer, type GpuTensor, gridFor } from "../core/gpu.ts";
@@ -26,6 +27,9 @@ export interface EmbeddingOptions extends RandomOptions {
   /** Element type of the table and the outputs; `"float32"` when omitted. */
   dtype?: DType;
 }
+
+// RowGroups whose count is rewritten by each forward (the arrays are reused).
+type IdGroups = RowGroups & { count: number };
 
 function checkCount(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
@@ -179,6 +183,8 @@ export class Embedding implements Layer, GpuLayer {
   #outputs = new Scratch(); // [...ids shape, dim], reused by training forwards
   #dinputs = new Scratch(); // [...ids shape], zeros returned by backward after a training forward
   #gpuIds?: GpuTensor; // [...ids shape] float32, cached by gpuForward for gpuBackward
+  #groups?: IdGroups; // the last forward's positions grouped by id, tagged on its outputs
+  #slots?: Int32Array; // [numEmbeddings]: an id's group while grouping, else −1
 
   /**
    * Creates the table, drawn from N(0, 1) (zero at `paddingIdx`) unless `weights` are given.
@@ -271,7 +277,35 @@ export class Embedding implements Layer, GpuLayer {
       const from = cached[i] * dim, to = i * dim;
       for (let j = 0; j < dim; j++) out[to + j] = w[from + j];
     }
+    setRowGroups(outputs, this.#groupIds(cached));
     return outputs;
+  }
+
+  // The positions grouped by id, numbered by first appearance: the next layer may multiply
+  // one row per id (see RowGroups) and hand back group sums, which backward takes.
+  #groupIds(ids: Int32Array): IdGroups {
+    const rows = ids.length;
+    const groups = this.#groups?.rows === rows ? this.#groups : {
+      rows,
+      count: 0,
+      group: new Int32Array(rows),
+      first: new Int32Array(Math.min(rows, this.numEmbeddings)),
+    };
+    const slots = this.#slots ??= new Int32Array(this.numEmbeddings).fill(-1);
+    const { group, first } = groups;
+    let count = 0;
+    for (let r = 0; r < rows; r++) {
+      const id = ids[r];
+      let g = slots[id];
+      if (g < 0) {
+        g = slots[id] = count++;
+        first[g] = r;
+      }
+      group[r] = g;
+    }
+    for (let g = 0; g < count; g++) slots[ids[first[g]]] = -1;
+    groups.count = count;
+    return this.#groups = groups;
   }
 
   // Every id an integer in [0, numEmbeddings), or a RangeError naming the first that is not.
@@ -316,7 +350,12 @@ export class Embedding implements Layer, GpuLayer {
     const ids = this.#ids, idsShape = this.#idsShape;
     if (!ids || !idsShape) throw new Error("Embedding.backward: call forward first");
     const dim = this.dim;
-    const shape = [...idsShape, dim];
+    // Group sums (see RowGroups): row g is already Σ dvalues over the positions of id g.
+    const groups = dvalues instanceof Tensor && this.#groups !== undefined &&
+        groupSumsOf(dvalues) === this.#groups
+      ? this.#groups
+      : undefined;
+    const shape = groups ? [groups.count, dim] : [...idsShape, dim];
     const same = dvalues instanceof Tensor && dvalues.dtype === this.dtype &&
       dvalues.rank === shape.length && dvalues.shape.every((d, i) => d === shape[i]);
     if (!same) {
@@ -330,8 +369,9 @@ export class Embedding implements Layer, GpuLayer {
       );
     }
     const dv = dvalues.data, dw = this.weights.grad.data, padding = this.paddingIdx ?? -1;
-    for (let p = 0; p < ids.length; p++) {
-      const id = ids[p];
+    const rows = groups ? groups.count : ids.length;
+    for (let p = 0; p < rows; p++) {
+      const id = groups ? ids[groups.first[p]] : ids[p];
       if (id === padding) continue;
       const to = id * dim, from = p * dim;
       for (let j = 0; j < dim; j++) dw[to + j] += dv[from + j];

@@ -17,7 +17,6 @@ import {
 import { gpuMatmul, kernel } from "../backends/webgpu_ops.ts";
 import { gruBackwardRows, gruForwardRows } from "../backends/_gru_tasks.ts";
 import {
-  affine,
   CELL_UNIFORMS,
   cellUniforms,
   GATE_FUNCTIONS,
@@ -154,12 +153,11 @@ export class GRU extends Recurrent implements Layer, GpuLayer {
    */
   forward(inputs: Tensor, options?: ForwardOptions): Tensor {
     const start = this.startForward(inputs, options);
-    const { batch: B, steps: T, x, gates, hiddens, hiddenViews } = start;
-    const { dtype, inputSize: I, hidden: H } = this;
+    const { batch: B, steps: T, gates, hiddens, hiddenViews } = start;
+    const { dtype, hidden: H } = this;
     const G = 3 * H;
     const backend = getBackend();
-    const w = this.inputWeights.value.data; // [I, G]
-    affine(backend, x, w, this.inputBiases.value.data, gates, T * B, I, G);
+    this.projectInputs(start, this.inputBiases.value.data);
     const resident = options?.training === true ? backend : undefined;
     const recurrent = this.#recurrent.get(dtype, [T, B, G], resident).data; // [T, B, G]
     const U = this.recurrentWeights.value.data, bh = this.recurrentBiases.value.data;

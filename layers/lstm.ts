@@ -17,7 +17,6 @@ import {
 import { gpuMap, gpuMatmul, kernel } from "../backends/webgpu_ops.ts";
 import { lstmBackwardRows, lstmForwardRows32 } from "../backends/_recurrent_tasks.ts";
 import {
-  affine,
   CELL_UNIFORMS,
   cellUniforms,
   GATE_FUNCTIONS,
@@ -157,14 +156,14 @@ export class LSTM extends Recurrent implements Layer, GpuLayer {
    */
   forward(inputs: Tensor, options?: ForwardOptions): Tensor {
     const start = this.startForward(inputs, options);
-    const { batch: B, steps: T, x, gates, hiddens, hiddenViews } = start;
-    const { dtype, inputSize: I, hidden: H } = this;
+    const { batch: B, steps: T, gates, hiddens, hiddenViews } = start;
+    const { dtype, hidden: H } = this;
     const G = 4 * H;
     const backend = getBackend();
     const bias = this.#bias.get(dtype, [G]).data; // [G]
     const bi = this.inputBiases.value.data, bh = this.recurrentBiases.value.data;
     for (let q = 0; q < G; q++) bias[q] = bi[q] + bh[q];
-    affine(backend, x, this.inputWeights.value.data, bias, gates, T * B, I, G);
+    this.projectInputs(start, bias);
     // Resident after a training forward, so that the backend may split the cell loops.
     const resident = this.residentBackend();
     const cells = this.#cells.get(dtype, [T, B, H], resident).data; // [T, B, H]

@@ -78,7 +78,9 @@ export class Residual extends Chain {
         }, expected ${formatShape(shape)} like the last forward's outputs`,
       );
     }
-    const inner = super.backward(dvalues, options); // [batch, …]
+    // The inner layers' d(inputs) is added to dvalues below, so it must be shaped like them.
+    const innerOptions = options?.groupSums ? { ...options, groupSums: false } : options;
+    const inner = super.backward(dvalues, innerOptions); // [batch, …]
     if (options?.inputGradient === false) return inner;
     const dinputs = this.#training
       ? this.#dinputs.get(dvalues.dtype, shape, getBackend())
