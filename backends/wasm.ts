@@ -2073,7 +2073,10 @@ export function contentionBackoff(
   backoff: number,
 ): number {
   const alone = callerTasks > 0 ? work * tasks / callerTasks : Infinity;
-  if (work + wait < 0.2) return backoff; // too short to judge
+  // Too short to judge: a worker asleep between jobs can take most of a millisecond to wake
+  // on a virtual machine (an idle vCPU waits for its host), so the caller runs all of a
+  // short job alone without any other process on the core.
+  if (work + wait < 1) return backoff;
   if (alone >= 1.1 * (work + wait)) return 0;
   return Math.min(256, Math.max(1, backoff * 2));
 }

@@ -224,5 +224,6 @@ Deno.test("a job that gained less than 1.1Ã— backs off to one thread, 1, 2, 4 â€
   assert.equal(contentionBackoff(job(32, 10, 12), 256), 256);
   assert.equal(contentionBackoff(job(32, 10, 0.5), 256), 0); // one good job resets it
   assert.equal(contentionBackoff(job(0, 0, 3), 0), 0); // the workers ran it all
-  assert.equal(contentionBackoff(job(64, 0.1, 0), 4), 4); // under 0.2 ms: too short to judge
+  assert.equal(contentionBackoff(job(64, 0.9, 0), 4), 4); // under 1 ms: too short to judge
+  assert.equal(contentionBackoff(job(64, 1, 0), 4), 8);
 });
