@@ -1125,7 +1125,8 @@ export class WasmKernels {
   }
 
   // The kernels a job of tasks runs on: the shared ones with their pool when it is `large`
-  // enough and threads are wanted (and not backing off); else the shared ones on this thread
+  // enough and threads are wanted (and not backing off, unless the job is a `wholePass`, see
+  // Threads.pool); else the shared ones on this thread
   // when an operand lies resident in their memory; else these, on this thread.
   // With `need` (the elements a job reserves on so many threads), a job whose scratch for all
   // the pool's threads would pass the memory budget runs on the calling thread alone (the
@@ -1135,11 +1136,12 @@ export class WasmKernels {
     name: string,
     operands: Operands,
     need: (threads: number) => number = () => 0,
+    wholePass = false,
   ): TaskHost | null {
     const shared = this.#sharedFor(large, operands);
     if (!shared) return this.#fits(need(1)) ? this.#host() : null;
     const kernels = shared.kernels;
-    const pool = large ? shared.threads.pool() : null;
+    const pool = large ? shared.threads.pool(wholePass) : null;
     const where = `wasmBackend.${name}`;
     if (pool && kernels.#fits(need(pool.workers + 1))) {
       return kernels.#host({ pool, threads: shared.threads, where });
@@ -1649,7 +1651,7 @@ export class WasmKernels {
     const [mr, nr] = [this.#mr, this.#nr];
     const scratchLength = attentionScratch(T, E, mr, nr).at(-1)!;
     const need = (threads: number) => align(mr * nr) + 32 + threads * scratchLength;
-    const host = this.#taskHost(large, task, arrays, need);
+    const host = this.#taskHost(large, task, arrays, need, true);
     if (!host) return false;
     const offsets = arrays.map((array) => array ? host.residentAt(array) : -1);
     if (offsets.some((at, i) => at < 0 && arrays[i] !== null)) return false;
@@ -1736,7 +1738,7 @@ export class WasmKernels {
     const packed = align(Math.max(Math.ceil(G / nr) * nr * H, Math.ceil(H / nr) * nr * G));
     const fixed = align(mr * nr) + 32 + 128 + packed + 2 * align(B * H) + copied;
     const need = (threads: number) => fixed + threads * scratchLength(threads) + G * H;
-    const host = this.#taskHost(large, task, arrays, need);
+    const host = this.#taskHost(large, task, arrays, need, true);
     if (!host) return false;
     const offsets = arrays.map((array) => array ? host.residentAt(array) : -1);
     if (offsets.some((at, i) => at < 0 && arrays[i] !== null && i !== 4)) return false;
@@ -1843,7 +1845,7 @@ export class WasmKernels {
     const packed = align(Math.max(Math.ceil(G / nr) * nr * H, Math.ceil(H / nr) * nr * G));
     const fixed = align(mr * nr) + 32 + align(G) + packed + align(B * H) + copied;
     const need = (threads: number) => fixed + Math.max(threads * scratchLength(threads), G * H);
-    const host = this.#taskHost(large, task, arrays, need);
+    const host = this.#taskHost(large, task, arrays, need, true);
     if (!host) return false;
     const offsets = arrays.map((array) => array ? host.residentAt(array) : -1);
     if (offsets.some((at, i) => at < 0 && arrays[i] !== null && i !== 3)) return false;
@@ -2004,12 +2006,15 @@ export class Threads {
 
   /**
    * The pool for a large product: started for {@linkcode getThreads} − 1 workers; null at 1
-   * thread, and while backing off from a busy machine ({@linkcode contentionBackoff}).
+   * thread, and while backing off from a busy machine ({@linkcode contentionBackoff}) unless
+   * the job is a layer's `wholePass` (a recurrence's or attention's heads': one job of tens
+   * of milliseconds, which a back-off after one slow millisecond of product would otherwise
+   * put on one thread; W6's LSTM lost a third of its recurrence jobs in its first steps so).
    */
-  pool(): WorkerPool | null {
+  pool(wholePass = false): WorkerPool | null {
     const threads = getThreads();
     if (threads < 2) return null;
-    if (this.#skip > 0 && parallelTuning.backoff) {
+    if (this.#skip > 0 && parallelTuning.backoff && !wholePass) {
       this.#skip--;
       return null;
     }
@@ -2020,6 +2025,11 @@ export class Threads {
       this.#pool = new WorkerPool(this.memory, modules, instances, threads - 1, poolTiming);
     }
     return this.#pool;
+  }
+
+  /** Test hook: back off from the pool for the next `products` products, as after a slow job. */
+  backOff(products: number): void {
+    this.#backoff = this.#skip = products;
   }
 
   /** The pool if one has been started (for tests and benchmarks). */

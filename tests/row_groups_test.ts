@@ -100,6 +100,13 @@ Deno.test("the group sums and copies, and the wasm backend's sums on resident ro
   threads(); // the shared memory that holds resident buffers
   wasmBackend.sumRowsByGroup!(resident([many, wide], data).data, wasm, wide, groupOf, 7);
   assertSameBits(wasm, js, "sumRowsByGroup on resident rows");
+  const wide64 = wasmBackend.allocate!("float64", many * wide)!;
+  assert.ok(wide64 instanceof Float64Array, "no resident float64 buffer");
+  wide64.forEach((_, i) => wide64[i] = Math.sin(i) * 1e3);
+  const js64 = new Float64Array(7 * wide), wasm64 = new Float64Array(7 * wide);
+  sumRowsByGroup(wide64, js64, wide, groupOf, 7);
+  wasmBackend.sumRowsByGroup!(wide64, wasm64, wide, groupOf, 7);
+  assertSameBits(wasm64, js64, "sumRowsByGroup on resident float64 rows");
   const copies = new Float32Array(5 * 3);
   copyRowsByGroup(sums, copies, 3, group);
   assert.deepEqual([...copies.subarray(0, 3)], [...sums.subarray(6, 9)]);

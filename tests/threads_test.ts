@@ -13,16 +13,18 @@ import {
   type Dense,
   type FloatArray,
   getThreads,
+  LSTM,
   MAX_THREADS,
   RandomState,
   setThreads,
   SoftmaxCrossEntropy,
   takeRows,
+  Tensor,
   threadsUnavailable,
 } from "../mod.ts";
 import { wasmBackend } from "../plugin.ts";
 import { workloadModel, workloadW2 } from "../bench/_workload_data.ts";
-import { assertSameBits, livePool } from "./_threads.ts";
+import { assertSameBits, livePool, threads } from "./_threads.ts";
 
 type Product = "matmul" | "matmulTransA" | "matmulTransB" | "matmulBias";
 const PRODUCTS: Product[] = ["matmul", "matmulTransA", "matmulTransB", "matmulBias"];
@@ -226,4 +228,25 @@ Deno.test("a job that gained less than 1.1Ã— backs off to one thread, 1, 2, 4 â€
   assert.equal(contentionBackoff(job(0, 0, 3), 0), 0); // the workers ran it all
   assert.equal(contentionBackoff(job(64, 0.9, 0), 4), 4); // under 1 ms: too short to judge
   assert.equal(contentionBackoff(job(64, 1, 0), 4), 8);
+});
+
+Deno.test("a back-off keeps products on the calling thread, but not a layer's whole pass", async () => {
+  const pool = await livePool(2);
+  const shared = threads();
+  try {
+    shared.backOff(4);
+    assert.equal(shared.pool(), null); // a product backs off
+    assert.equal(shared.pool(true), pool); // a recurrence's or attention's pass does not
+    // An LSTM's training passes during a long back-off still run on the workers.
+    shared.backOff(256);
+    const lstm = new LSTM(16, 128, { seed: 1 });
+    const x = new Tensor(new Float32Array(32 * 32 * 16).map((_, i) => Math.sin(i)), [32, 32, 16]);
+    const before = pool.workerTasks;
+    const outputs = lstm.forward(x, { training: true });
+    lstm.backward(outputs);
+    assert.ok(pool.workerTasks > before, "the recurrence ran on the calling thread alone");
+  } finally {
+    shared.backOff(0);
+    setThreads(1);
+  }
 });
