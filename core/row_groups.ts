@@ -16,7 +16,7 @@ import type { FloatArray, Tensor } from "./tensor.ts";
  * const groups = rowGroupsOf(outputs)!;
  * assert.equal(groups.count, 2); // ids 7 and 3
  * assert.deepEqual([...groups.group], [0, 1, 0, 0]);
- * assert.deepEqual([...groups.first], [0, 1]);
+ * assert.deepEqual([...groups.first.subarray(0, groups.count)], [0, 1]);
  * ```
  */
 export interface RowGroups {
