@@ -582,6 +582,12 @@ export abstract class Recurrent {
     if (drecurrent !== dgates) backend.sumColumns(drecurrent, dbias, T * B, G);
     const dbh = this.recurrentBiases.grad.data;
     for (let q = 0; q < G; q++) dbh[q] += dbias[q];
+    if (grouped && options?.groupSums === true && options.inputGradient !== false) {
+      const sums = this.#dgroupInputs.get(dtype, [grouped.count, I]); // [count, I]
+      backend.matmulTransB(dinputGates, this.inputWeights.value.data, sums.data, inputRows, I, G);
+      markGroupSums(sums, grouped.source);
+      return sums;
+    }
     const shape = [B, T, I];
     const dinputs = this.#training // [B, T, I]
       ? this.#dinputs.get(
@@ -591,12 +597,6 @@ export abstract class Recurrent {
       )
       : Tensor.zeros(shape, { dtype });
     if (options?.inputGradient === false) return dinputs;
-    if (grouped && options?.groupSums === true) {
-      const sums = this.#dgroupInputs.get(dtype, [grouped.count, I]); // [count, I]
-      backend.matmulTransB(dinputGates, this.inputWeights.value.data, sums.data, inputRows, I, G);
-      markGroupSums(sums, grouped.source);
-      return sums;
-    }
     const dx = this.#dinputsTime.get(dtype, [T, B, I], this.residentBackend()).data; // [T, B, I]
     backend.matmulTransB(dgates, this.inputWeights.value.data, dx, T * B, I, G);
     toBatchMajor(dx, dinputs.data, B, T, I);

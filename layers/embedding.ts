@@ -337,11 +337,13 @@ export class Embedding implements Layer, GpuLayer {
     this.#checkIds(ids, `${where}: Embedding`);
   }
 
-  // dweights[ids[p]] += dvalues[p] for every position p whose id is not paddingIdx;
-  // dids = 0 (ids are not differentiable)
+  // dweights[ids[p]] += dvalues[p] for every position p whose id is not paddingIdx (group
+  // sums: dweights[id_g] += dvalues[g]); dids = 0 (ids are not differentiable)
   /**
    * `dvalues` [..., dim] → zeros shaped like the ids (not filled when
-   * `options.inputGradient` is false).
+   * `options.inputGradient` is false). `dvalues` may also be the next layer's sums over the
+   * groups of equal rows this forward tagged its outputs with (`[groups, dim]`, tagged by
+   * `markGroupSums`, see `RowGroups`): row g then goes to the g-th id's row at once.
    *
    * @throws {Error} before any forward; {TypeError} when `dvalues` is not shaped like the
    * last outputs.
@@ -411,8 +413,8 @@ export class Embedding implements Layer, GpuLayer {
     return outputs;
   }
 
-  // dweights[ids[p]] += dvalues[p] for every position p whose id is not paddingIdx;
-  // dids = 0 (ids are not differentiable)
+  // dweights[ids[p]] += dvalues[p] for every position p whose id is not paddingIdx (group
+  // sums: dweights[id_g] += dvalues[g]); dids = 0 (ids are not differentiable)
   /**
    * {@linkcode Embedding.backward} on the device: `dvalues` [..., dim] → zeros shaped like
    * the ids. The scatter-add sorts the positions by id (no atomics), so every run adds the
