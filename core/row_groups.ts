@@ -106,15 +106,15 @@ export function sumRowsByGroup(
   }
 }
 
-/** `out[r, :] = source[group[r], :]` for every row r: the copies of the groups' results. */
+/**
+ * `out[r, :] = rows[group[r]]` for every row r: each group's result copied to its rows, with
+ * `rows` the groups' results as views made once (a step then allocates nothing).
+ */
 export function copyRowsByGroup(
-  source: FloatArray, // [count, width]
-  out: FloatArray, // [rows, width]
-  width: number,
-  group: Int32Array, // [rows]
+  rows: readonly FloatArray[], // count × [width]
+  out: FloatArray, // [group.length, width]
+  group: Int32Array, // [group.length]
 ): void {
-  for (let r = 0; r < group.length; r++) {
-    const from = group[r] * width;
-    out.set(source.subarray(from, from + width), r * width);
-  }
+  const width = rows[0]?.length ?? 0;
+  for (let r = 0; r < group.length; r++) out.set(rows[group[r]], r * width);
 }

@@ -389,6 +389,7 @@ export abstract class Recurrent {
   #groupOfRow = new Int32Array(0); // [T·B]: the group of each time-major input row
   #groupRows = new Scratch(); // [count, I]: one input row of each group
   #groupGates = new Scratch(); // [count, G]: x·W + b of each group
+  #groupGateViews = new StepViews(); // [G] per group of #groupGates
   #dgroupGates = new Scratch(); // [count, G]: the gate gradients summed by group
   #dgroupInputs = new Scratch(); // [count, I]: d(inputs) summed by group
   #gpuCache?: GpuSequenceCache; // what the last gpuForward left for gpuBackward
@@ -448,7 +449,10 @@ export abstract class Recurrent {
     const { count, group, first } = source;
     const rows = this.#groupRows.get(this.dtype, [count, I]).data; // [count, I]
     const x = inputs.data; // [B, T, I]
-    for (let g = 0; g < count; g++) rows.set(x.subarray(first[g] * I, (first[g] + 1) * I), g * I);
+    for (let g = 0; g < count; g++) {
+      const from = first[g] * I, to = g * I;
+      for (let j = 0; j < I; j++) rows[to + j] = x[from + j];
+    }
     if (this.#groupOfRow.length !== B * T) this.#groupOfRow = new Int32Array(B * T);
     const groupOfRow = this.#groupOfRow; // [T·B]
     for (let b = 0; b < B; b++) {
@@ -469,7 +473,11 @@ export abstract class Recurrent {
     if (!grouped) return affine(backend, x, w, bias, gates, T * B, I, G);
     const groupGates = this.#groupGates.get(this.dtype, [grouped.count, G]).data; // [count, G]
     affine(backend, grouped.rows, w, bias, groupGates, grouped.count, I, G);
-    copyRowsByGroup(groupGates, gates, G, grouped.groupOfRow);
+    copyRowsByGroup(
+      this.#groupGateViews.of(groupGates, G, grouped.count),
+      gates,
+      grouped.groupOfRow,
+    );
   }
 
   /**
