@@ -218,78 +218,18 @@ function makeBackend(
       return dx instanceof Float32Array &&
         wasmBackend.maxPool2dBackward!(dvalues, dx, argmax, geometry);
     },
-    lstmForward(gates, cells, tanhCells, hiddens, u, batch, steps, hidden) {
-      return wasmBackend.lstmForward!(gates, cells, tanhCells, hiddens, u, batch, steps, hidden);
-    },
-    lstmBackward(gates, cells, tanhCells, dvalues, sequences, dgates, u, batch, steps, hidden) {
-      return wasmBackend.lstmBackward!(
-        gates,
-        cells,
-        tanhCells,
-        dvalues,
-        sequences,
-        dgates,
-        u,
-        batch,
-        steps,
-        hidden,
-      );
-    },
-    gruForward(gates, recurrent, hiddens, u, bh, batch, steps, hidden) {
-      return wasmBackend.gruForward!(gates, recurrent, hiddens, u, bh, batch, steps, hidden);
-    },
-    gruBackward(
-      gates,
-      recurrent,
-      hiddens,
-      dvalues,
-      sequences,
-      dgates,
-      drec,
-      u,
-      batch,
-      steps,
-      hidden,
-    ) {
-      return wasmBackend.gruBackward!(
-        gates,
-        recurrent,
-        hiddens,
-        dvalues,
-        sequences,
-        dgates,
-        drec,
-        u,
-        batch,
-        steps,
-        hidden,
-      );
-    },
-    cubicMap(x, table, low, steps, out, dvalues) {
-      return wasmBackend.cubicMap!(x, table, low, steps, out, dvalues);
-    },
-    layerNormForward(x, gamma, beta, epsilon, y, means, invStds) {
-      return wasmBackend.layerNormForward!(x, gamma, beta, epsilon, y, means, invStds);
-    },
-    layerNormBackward(x, dvalues, gamma, means, invStds, dgamma, dbeta, dx, groupRows) {
-      return wasmBackend.layerNormBackward!(
-        x,
-        dvalues,
-        gamma,
-        means,
-        invStds,
-        dgamma,
-        dbeta,
-        dx,
-        groupRows,
-      );
-    },
-    attentionForward(qkv, probs, concat, shape) {
-      return wasmBackend.attentionForward!(qkv, probs, concat, shape);
-    },
-    attentionBackward(qkv, probs, dconcat, dqkv, shape) {
-      return wasmBackend.attentionBackward!(qkv, probs, dconcat, dqkv, shape);
-    },
+    // Whole passes the wasm backend runs (it declines what it does not: float64, inference,
+    // small inputs), as the methods themselves.
+    lstmForward: wasmBackend.lstmForward,
+    lstmBackward: wasmBackend.lstmBackward,
+    gruForward: wasmBackend.gruForward,
+    gruBackward: wasmBackend.gruBackward,
+    sumRowsByGroup: wasmBackend.sumRowsByGroup,
+    cubicMap: wasmBackend.cubicMap,
+    layerNormForward: wasmBackend.layerNormForward,
+    layerNormBackward: wasmBackend.layerNormBackward,
+    attentionForward: wasmBackend.attentionForward,
+    attentionBackward: wasmBackend.attentionBackward,
     winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, v) {
       return x instanceof Float32Array &&
         transforms.winogradInputs(
