@@ -249,6 +249,15 @@ function boundaries(extent: number, parts: number, multiple: number): number[] {
 const PRODUCTS = ["matmul", "matmulTransA", "matmulTransB"] as const;
 
 // The arrays of one call, for finding the resident ones.
+/** How an LSTM's or a GRU's pool job is sized (see `WasmKernels.#recurrentPlan`). */
+interface RecurrentPlan {
+  large: boolean; // enough multiply-adds for the pool
+  rows: (threads: number) => number; // batch rows a task takes
+  scratchLength: (threads: number) => number; // a thread's scratch, elements
+  packed: number; // U packed whole panels wide, elements
+  copied: number; // room for dvalues copied in, elements
+}
+
 type Operands = readonly (FloatArray | Int32Array | null | undefined)[];
 
 const isShared = (array: FloatArray | Int32Array | null | undefined): boolean =>
@@ -1715,27 +1724,43 @@ export class WasmKernels {
     return this.#lstm("lstmBackward", arrays, recurrentWeights, sizes);
   }
 
+  // What the LSTM's and the GRU's jobs size alike (G gate columns), or null where the layer's
+  // own loop would not multiply by these kernels: it multiplies by prepareRight, which leaves
+  // products of fewer than CROSSOVER multiply-adds or at most 4 columns (h·U has G, the gate
+  // gradients·Uᵀ H) to jsBackend's loops, whose bits the tasks' gemm would not give.
+  #recurrentPlan(
+    forward: boolean,
+    G: number,
+    B: number,
+    T: number,
+    H: number,
+    dvalues: Float32Array | null,
+  ): RecurrentPlan | null {
+    if (this.float !== "f32") return null;
+    if (B * H * G < CROSSOVER || (forward ? G : H) <= 4) return null;
+    const [mr, nr] = [this.#mr, this.#nr];
+    const rows = (threads: number) => Math.ceil(B / Math.min(B, threads));
+    return {
+      large: 2 * T * B * H * G >= parallelTuning.threshold,
+      rows,
+      scratchLength: (threads) => recurrentScratch(rows(threads), G, mr, nr).at(-1)!,
+      // U packed whole panels wide: [H, G] as h·U's right operand, [G, H] as the gradients·Uᵀ's.
+      packed: align(Math.max(Math.ceil(G / nr) * nr * H, Math.ceil(H / nr) * nr * G)),
+      // dvalues (backward's input) is copied in when it does not lie resident.
+      copied: dvalues ? align(dvalues.length) : 0,
+    };
+  }
+
   #lstm(
     task: "lstmForward" | "lstmBackward",
     arrays: (Float32Array | null)[],
     u: Float32Array, // [H, G]
     [B, T, H, sequences]: number[],
   ): boolean {
-    if (this.float !== "f32") return false;
-    const G = 4 * H, [mr, nr] = [this.#mr, this.#nr];
-    // The layer's own loop multiplies by prepareRight, which leaves products of fewer than
-    // CROSSOVER multiply-adds or at most 4 columns (h·U has G, dgates·Uᵀ H) to jsBackend's
-    // loops: there the tasks' gemm would not give its bits.
-    const columns = task === "lstmForward" ? G : H;
-    if (B * H * G < CROSSOVER || columns <= 4) return false;
-    const large = 2 * T * B * H * G >= parallelTuning.threshold;
-    const tasks = (threads: number) => Math.min(B, threads);
-    const rows = (threads: number) => Math.ceil(B / tasks(threads));
-    const scratchLength = (threads: number) => recurrentScratch(rows(threads), G, mr, nr).at(-1)!;
-    // dvalues (backward's input) is copied in when it does not lie resident.
-    const dvalues = arrays[4], copied = dvalues ? align(dvalues.length) : 0;
-    // U packed whole panels wide: [H, G] as h·U's right operand, [G, H] as dgates·Uᵀ's.
-    const packed = align(Math.max(Math.ceil(G / nr) * nr * H, Math.ceil(H / nr) * nr * G));
+    const G = 4 * H, [mr, nr] = [this.#mr, this.#nr], dvalues = arrays[4];
+    const plan = this.#recurrentPlan(task === "lstmForward", G, B, T, H, dvalues);
+    if (!plan) return false;
+    const { large, rows, scratchLength, packed, copied } = plan;
     const fixed = align(mr * nr) + 32 + 128 + packed + 2 * align(B * H) + copied;
     const need = (threads: number) => fixed + threads * scratchLength(threads) + G * H;
     const host = this.#taskHost(large, task, arrays, need, true);
@@ -1828,21 +1853,10 @@ export class WasmKernels {
     biases: Float32Array | null, // [G]: b_h (forward)
     [B, T, H, sequences]: number[],
   ): boolean {
-    if (this.float !== "f32") return false;
-    const G = 3 * H, [mr, nr] = [this.#mr, this.#nr];
-    // The layer's own loop multiplies by prepareRight, which leaves products of fewer than
-    // CROSSOVER multiply-adds or at most 4 columns (h·U has G, drec·Uᵀ H) to jsBackend's
-    // loops: there the tasks' gemm would not give its bits.
-    const columns = task === "gruForward" ? G : H;
-    if (B * H * G < CROSSOVER || columns <= 4) return false;
-    const large = 2 * T * B * H * G >= parallelTuning.threshold;
-    const tasks = (threads: number) => Math.min(B, threads);
-    const rows = (threads: number) => Math.ceil(B / tasks(threads));
-    const scratchLength = (threads: number) => recurrentScratch(rows(threads), G, mr, nr).at(-1)!;
-    // dvalues (backward's input) is copied in when it does not lie resident.
-    const dvalues = arrays[3], copied = dvalues ? align(dvalues.length) : 0;
-    // U packed whole panels wide: [H, G] as h·U's right operand, [G, H] as drec·Uᵀ's.
-    const packed = align(Math.max(Math.ceil(G / nr) * nr * H, Math.ceil(H / nr) * nr * G));
+    const G = 3 * H, [mr, nr] = [this.#mr, this.#nr], dvalues = arrays[3];
+    const plan = this.#recurrentPlan(task === "gruForward", G, B, T, H, dvalues);
+    if (!plan) return false;
+    const { large, rows, scratchLength, packed, copied } = plan;
     const fixed = align(mr * nr) + 32 + align(G) + packed + align(B * H) + copied;
     const need = (threads: number) => fixed + Math.max(threads * scratchLength(threads), G * H);
     const host = this.#taskHost(large, task, arrays, need, true);
