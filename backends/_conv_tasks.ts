@@ -17,6 +17,7 @@ import { col2im, im2col, rangeEnd, rangeFirst } from "./_lowering.ts";
 import type { ConvGeometry, Window2D } from "../core/backend.ts";
 import type { TaskContext, TaskKernelExports } from "./_task_context.ts";
 import { taskBuffer } from "./_task_buffer.ts";
+import type { WinogradConvShape } from "./_winograd_tasks.ts";
 import type { FloatArray } from "../core/tensor.ts";
 
 /** Where a convolution's arrays lie in the memory (element offsets; −1 for none). */
@@ -407,6 +408,31 @@ export interface WinogradTransforms {
     tilesW: number,
     y: FloatArray,
     bias?: FloatArray,
+  ): boolean;
+  /**
+   * The whole convolution: y = Winograd's convolution of x whose transformed kernels
+   * (`winogradKernels` of layers/_winograd.ts) are u [16, out, channels], + bias; false
+   * when it did nothing.
+   */
+  winogradConvolution(
+    x: FloatArray,
+    u: FloatArray,
+    y: FloatArray,
+    shape: WinogradConvShape,
+    bias?: FloatArray,
+  ): boolean;
+  /**
+   * The weights' gradient in Winograd's domain: du [16, out, channels] = Σ over the tiles of
+   * (A·dvalues·Aᵀ)[ξ]·(Bᵀ·x·B)[ξ]ᵀ (overwritten; `winogradWeightGradient` of
+   * layers/_winograd.ts adds Gᵀ·du·G to the kernels' gradient), and dbias[o] += Σ of
+   * dvalues' channel o when given; false when it did nothing.
+   */
+  winogradWeights(
+    x: FloatArray,
+    dvalues: FloatArray,
+    du: FloatArray,
+    dbias: FloatArray | undefined,
+    shape: WinogradConvShape,
   ): boolean;
 }
 

@@ -54,6 +54,18 @@ export interface TaskKernelExports {
     outH: number,
     outW: number,
   ): void;
+  /** The output transform's gradient of one plane (float32 build only; tools/wasm/kernels.ts). */
+  winogradGradOutput?(
+    dy: number,
+    outH: number,
+    outW: number,
+    stage: number,
+    stageW: number,
+    tilesH: number,
+    tilesW: number,
+    dm: number,
+    stride: number,
+  ): void;
   /** Adam's update of n elements in place (see `Backend.adam`; the eight scalars as there). */
   adam(
     value: number,
@@ -123,6 +135,8 @@ export const JS_TASK_NAMES = [
   "attentionBackward",
   "gruForward",
   "gruBackward",
+  "winogradConv",
+  "winogradWeights",
 ] as const;
 
 /** A JavaScript task as a job names it. */

@@ -39,6 +39,12 @@ import { fastMathSource, sigmoid, tanh } from "../core/_fast_math.ts";
 import { POOLING_FUNCTIONS } from "./_pooling.ts";
 import { taskBuffer } from "./_task_buffer.ts";
 import {
+  winogradConvScratch,
+  winogradConvTask,
+  winogradWeightsScratch,
+  winogradWeightsTask,
+} from "./_winograd_tasks.ts";
+import {
   JS_TASK_NAMES,
   type JsTask,
   type JsTaskName,
@@ -62,6 +68,8 @@ export function jsTasks(): JsTask[] {
     attentionBackwardTask,
     gruForwardTask,
     gruBackwardTask,
+    winogradConvTask,
+    winogradWeightsTask,
   ] as JsTask[];
 }
 
@@ -96,6 +104,8 @@ export function jsTaskSource(): string {
     addStepGradientRows,
     gruForwardRows,
     gruBackwardRows,
+    winogradConvScratch,
+    winogradWeightsScratch,
     ...jsTasks(),
   ];
   const names = jsTasks().map((task) => task.name).join(", ");

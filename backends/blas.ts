@@ -250,5 +250,11 @@ function makeBackend(
       return m instanceof Float32Array &&
         transforms.winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
     },
+    winogradConvolution(x, u, y, shape, bias) {
+      return x instanceof Float32Array && transforms.winogradConvolution(x, u, y, shape, bias);
+    },
+    winogradWeights(x, dvalues, du, dbias, shape) {
+      return x instanceof Float32Array && transforms.winogradWeights(x, dvalues, du, dbias, shape);
+    },
   } as Backend & WinogradTransforms;
 }

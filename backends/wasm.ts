@@ -5,6 +5,13 @@ import { sumRowsByGroup } from "../core/row_groups.ts";
 import type { ConvGeometry, PoolGeometry } from "../core/backend.ts";
 import { adamLoop, jsBackend } from "./js.ts";
 import { convBackward, convElements, convForward } from "./_wasm_conv.ts";
+import {
+  winogradConvElements,
+  winogradConvolution,
+  winogradWeightElements,
+  winogradWeightGradient,
+} from "./_wasm_winograd.ts";
+import type { WinogradConvShape } from "./_winograd_tasks.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
 import {
@@ -1110,6 +1117,56 @@ export class WasmKernels {
       return false;
     }
     runWinograd(host, "winogradOutputs", sizes, host.residentAt(m), at, y, bias);
+    return true;
+  }
+
+  /**
+   * Winograd's whole convolution (see `WinogradTransforms.winogradConvolution`) on the
+   * float32 kernels, placed as {@linkcode WasmKernels.conv2dForward}: a job of units of
+   * samples, each unit's tiles and products in its thread's scratch; false for float64.
+   *
+   * @throws {Error} when a worker thread failed (the next call runs on a fresh pool).
+   */
+  winogradConvolution(
+    x: FloatArray,
+    u: FloatArray,
+    y: FloatArray,
+    shape: WinogradConvShape,
+    bias?: FloatArray,
+  ): boolean {
+    if (this.float !== "f32") return false;
+    const work = 16 * shape.batch * shape.out * shape.channels *
+      ((shape.outH + 1) >> 1) * ((shape.outW + 1) >> 1);
+    const large = work >= parallelTuning.threshold;
+    const need = (threads: number) => winogradConvElements(shape, this.tileSize, threads);
+    const host = this.#taskHost(large, "winogradConvolution", [x, y], need);
+    if (!host) return false;
+    winogradConvolution(host, x, u, y, shape, bias);
+    return true;
+  }
+
+  /**
+   * The weights' gradient of Winograd's convolution (see
+   * `WinogradTransforms.winogradWeights`), placed as {@linkcode WasmKernels.conv2dBackward};
+   * false for float64.
+   *
+   * @throws {Error} when a worker thread failed (the next call runs on a fresh pool).
+   */
+  winogradWeights(
+    x: FloatArray,
+    dvalues: FloatArray,
+    du: FloatArray,
+    dbias: FloatArray | undefined,
+    shape: WinogradConvShape,
+  ): boolean {
+    if (this.float !== "f32") return false;
+    const work = 16 * shape.batch * shape.out * shape.channels *
+      ((shape.outH + 1) >> 1) * ((shape.outW + 1) >> 1);
+    const large = work >= parallelTuning.threshold;
+    const need = (threads: number) => winogradWeightElements(shape, this.tileSize, threads);
+    const host = this.#taskHost(large, "winogradWeights", [x, dvalues], need);
+    if (!host) return false;
+    winogradWeightGradient(host, x, dvalues, du, dbias, shape);
     return true;
   }
 
@@ -2458,6 +2515,17 @@ export const wasmBackend: Backend = {
     const kernels = kernelsFor(m, y, y);
     if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
     return kernels.winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
+  },
+  winogradConvolution(x, u, y, shape, bias) {
+    const kernels = x.length + y.length <= parallelTuning.convElements ? kernelsFor(x, u, y) : null;
+    if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
+    return kernels.winogradConvolution(x, u, y, shape, bias);
+  },
+  winogradWeights(x, dvalues, du, dbias, shape) {
+    const fits = x.length + dvalues.length <= parallelTuning.convElements;
+    const kernels = fits ? kernelsFor(x, dvalues, du) : null;
+    if (!kernels || (dbias && dbias.constructor !== du.constructor)) return false;
+    return kernels.winogradWeights(x, dvalues, du, dbias, shape);
   },
 } as Backend & WinogradTransforms;
 

@@ -87,7 +87,8 @@ console.log(
     (values["js-transforms"] ? ", Winograd's transforms in JavaScript" : ""),
 );
 console.log(
-  "layer           im2col ms  winograd ms  ratio   f32 error fwd (i2c/wino)  dx (i2c/wino)",
+  "layer           im2col ms  winograd ms  ratio   f32 error fwd (i2c/wino)  dx (i2c/wino)" +
+    "            dw (i2c/wino)",
 );
 for (const [what, batch, inC, outC, size] of SHAPES) {
   const x = placed(Tensor.randn([batch, inC, size, size], { seed: 1 }));
@@ -113,16 +114,19 @@ for (const [what, batch, inC, outC, size] of SHAPES) {
     weights: layers[0].weights.value.data,
     algorithm: "im2col",
   });
-  const want = [exact.forward(x64).data, exact.backward(d64).data];
+  const want = [exact.forward(x64).data, exact.backward(d64).data, exact.weights.grad.data];
   const errors = layers.map((conv) => {
+    conv.weights.grad.data.fill(0);
     const y = conv.forward(x, { training: true }).data, dx = conv.backward(d).data;
-    return [relativeError(y, want[0]), relativeError(dx, want[1])];
+    const dw = conv.weights.grad.data;
+    return [relativeError(y, want[0]), relativeError(dx, want[1]), relativeError(dw, want[2])];
   });
   const [i2c, wino] = times.map(median);
   const e = (v: number) => v.toExponential(1);
   console.log(
     `${what.padEnd(15)} ${i2c.toFixed(2).padStart(9)}  ${wino.toFixed(2).padStart(11)}  ${
       (wino / i2c).toFixed(2).padStart(5)
-    }   ${e(errors[0][0])} / ${e(errors[1][0])}         ${e(errors[0][1])} / ${e(errors[1][1])}`,
+    }   ${e(errors[0][0])} / ${e(errors[1][0])}         ${e(errors[0][1])} / ${e(errors[1][1])}` +
+      `        ${e(errors[0][2])} / ${e(errors[1][2])}`,
   );
 }

@@ -9,7 +9,11 @@
 // compute in float64 and round once as they store. A backend with `winogradInputs` and
 // `winogradOutputs` (the wasm backend, float32, where the arrays lie resident in its shared
 // memory) runs them itself as SIMD kernels on its pool instead, rounding at each operation
-// (each plane by one task: the same bits on any thread count). Private to Conv2D.
+// (each plane by one task: the same bits on any thread count). A backend with
+// `winogradConvolution` (the wasm backend, float32) takes the whole convolution instead: a
+// pool job whose tasks take a few samples at a time through the transforms and the 16
+// products in their thread's cache (backends/_winograd_tasks.ts); a chunk's V and M went
+// through memory, and its 16 products were 16 jobs. Private to Conv2D.
 //
 // The input gradient is the same kind of convolution: dvalues [N, O, OH, OW] with the kernel
 // turned by 180° and its channels swapped ([C, O, 3, 3]), zeros 2 − p on each side (a
@@ -203,6 +207,38 @@ export function winogradOutputs(
   }
 }
 
+/**
+ * The kernels' gradient from its Winograd-domain sums: `dw[o, c] += Gᵀ·du[·, o, c]·G` for
+ * du [16, O, C] (see `WinogradTransforms.winogradWeights`), in float64, rounded once.
+ */
+export function winogradWeightGradient(
+  du: FloatArray, // [16, O, C]
+  out: number,
+  channels: number,
+  dw: FloatArray, // [O, C, 3, 3]
+): void {
+  const plane = out * channels;
+  const t = new Float64Array(12);
+  for (let at = 0; at < plane; at++) {
+    // t = Gᵀ·D [3, 4], a column at a time
+    for (let b = 0; b < 4; b++) {
+      const d0 = du[b * plane + at], d1 = du[(4 + b) * plane + at];
+      const d2 = du[(8 + b) * plane + at], d3 = du[(12 + b) * plane + at];
+      t[b] = d0 + 0.5 * (d1 + d2);
+      t[4 + b] = 0.5 * (d1 - d2);
+      t[8 + b] = 0.5 * (d1 + d2) + d3;
+    }
+    // (Gᵀ·D)·G [3, 3], a row at a time
+    const to = at * 9;
+    for (let i = 0; i < 3; i++) {
+      const t0 = t[4 * i], t1 = t[4 * i + 1], t2 = t[4 * i + 2], t3 = t[4 * i + 3];
+      dw[to + 3 * i] += t0 + 0.5 * (t1 + t2);
+      dw[to + 3 * i + 1] += 0.5 * (t1 - t2);
+      dw[to + 3 * i + 2] += 0.5 * (t1 + t2) + t3;
+    }
+  }
+}
+
 /** The sizes of one Winograd convolution (forward, or the input gradient's). */
 export interface WinogradShape {
   /** N */
@@ -223,6 +259,7 @@ export interface WinogradShape {
 /** A Winograd convolution's reusable buffers (transformed kernels, tiles and products). */
 export class WinogradBuffers {
   #u = new Scratch(); // [16, O, C]
+  #du = new Scratch(); // [16, O, C]
   #v = new Scratch(); // [16, C, T]
   #m = new Scratch(); // [16, O, T]
   #uViews = new Views();
@@ -232,7 +269,8 @@ export class WinogradBuffers {
   /**
    * y [N, out, outH, outW] = the convolution of x [N, channels, H, W] whose transformed
    * kernels {@linkcode winogradKernels} wrote into `kernels(u)` (called with a buffer of
-   * [16, out, channels]), + bias[out]; chunks of samples, 16 backend products each.
+   * [16, out, channels]), + bias[out]: the backend's whole convolution where it has one,
+   * else chunks of samples, 16 backend products each.
    */
   run(
     backend: Backend,
@@ -249,11 +287,12 @@ export class WinogradBuffers {
     const chunk = Math.max(1, Math.min(batch, Math.floor(WINOGRAD_CHUNK_ELEMENTS / widest)));
     const u = this.#u.get(dtype, [16, out, channels]).data;
     kernels(u);
+    const fast = backend as Partial<WinogradTransforms>;
+    if (fast.winogradConvolution?.(x, u, y, shape, bias)) return;
     for (let first = 0; first < batch; first += chunk) {
       const count = Math.min(chunk, batch - first), tiles = count * perSample;
       const v = this.#v.get(dtype, [16, channels, tiles], backend).data;
       const m = this.#m.get(dtype, [16, out, tiles], backend).data;
-      const fast = backend as Partial<WinogradTransforms>;
       const placed = fast.winogradInputs?.(
         x,
         first,
@@ -284,5 +323,30 @@ export class WinogradBuffers {
         winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
       }
     }
+  }
+
+  /**
+   * The weights' gradient of the convolution {@linkcode WinogradBuffers.run} computed:
+   * `dw += dvalues ⋆ x` by Winograd's algorithm, and `dbias += Σ dvalues` per channel, when
+   * the backend has it (`winogradWeights`); false (nothing done) otherwise.
+   */
+  weights(
+    backend: Backend,
+    x: FloatArray, // [N, C, H, W]
+    dvalues: FloatArray, // [N, O, OH, OW]
+    dw: FloatArray, // [O, C, 3, 3]
+    dbias: FloatArray | undefined, // [O]
+    shape: WinogradShape,
+  ): boolean {
+    const fast = backend as Partial<WinogradTransforms>;
+    if (!fast.winogradWeights) return false;
+    const du = this.#du.get(dw instanceof Float64Array ? "float64" : "float32", [
+      16,
+      shape.out,
+      shape.channels,
+    ]).data;
+    if (!fast.winogradWeights(x, dvalues, du, dbias, shape)) return false;
+    winogradWeightGradient(du, shape.out, shape.channels, dw);
+    return true;
   }
 }

@@ -56,13 +56,14 @@ import type { WinogradTransforms } from "../backends/_conv_tasks.ts";
 import { RESIDENT_MIN_ELEMENTS } from "../backends/_resident.ts";
 
 // "auto" takes Winograd's algorithm from this many channels in and out (see #takesWinograd).
-const AUTO_WINOGRAD_CHANNELS = 64;
+const AUTO_WINOGRAD_CHANNELS = 16;
 
 /**
  * How {@linkcode Conv2D} computes on the CPU: `"im2col"` (windows unrolled into columns,
  * three matrix products), `"winograd"` (Winograd's F(2×2, 3×3): 3×3 kernels, stride 1,
- * dilation 1 only; forward and input gradient, the weights' gradient still by im2col), or
- * `"auto"`, which picks per call (see {@linkcode Conv2DOptions.algorithm}).
+ * dilation 1 only; forward and input gradient, and on the wasm and blas backends in float32
+ * the weights' gradient too, which elsewhere stays on im2col), or `"auto"`, which picks per
+ * call (see {@linkcode Conv2DOptions.algorithm}).
  */
 export type ConvAlgorithm = "auto" | "im2col" | "winograd";
 
@@ -108,11 +109,11 @@ export interface Conv2DOptions extends RandomOptions {
    * How the CPU backends compute it: `"im2col"`, `"winograd"` (3×3 kernels, stride 1,
    * dilation 1; a RangeError otherwise) or `"auto"` (the default), which takes Winograd's
    * algorithm where it measured faster: a 3×3, stride-1, dilation-1, float32 layer with at
-   * least 64 channels in and out, on a backend that runs the transforms itself (wasm: SIMD
-   * kernels on its pool), a batch of at least 4096 / min(in, out) tiles of 2×2 outputs (so
-   * that they are placed in its memory) and images small enough that one sample's 16 planes
-   * of tiles hold at most 2²² elements (16·max(in, out)·tiles); im2col otherwise. The GPU
-   * path ignores it.
+   * least 16 channels in and out, on a backend that runs the whole convolution itself
+   * (wasm: SIMD transforms and products on its pool, a few samples at a time in each
+   * thread's cache), a batch of at least 4096 / min(in, out) tiles of 2×2 outputs and
+   * images small enough that one sample's 16 planes of tiles hold at most 2²² elements
+   * (16·max(in, out)·tiles); im2col otherwise. The GPU path ignores it.
    */
   algorithm?: ConvAlgorithm;
 }
@@ -462,11 +463,26 @@ export class Conv2D implements Layer, GpuLayer {
     const dbiases = this.biases?.grad.data;
     const geometry = { ...window, batch, channels, height, width, outChannels: out, outH, outW };
     // Winograd's input gradient: dvalues convolved with the kernels turned by 180° and their
-    // channels swapped, zeros 2 − p on each side; the weights' gradient by im2col below.
+    // channels swapped, zeros 2 − p on each side.
     const winograd = this.#usedWinograd;
     const dxHere = wantInputs && !winograd ? dx : null;
-    const lowered = backend.conv2dBackward?.(x, w, dv, dw, dbiases, dxHere, geometry);
-    if (!lowered) this.#lowerBackward(inputs, dv, dx, dxHere !== null, backend);
+    const shape = {
+      batch,
+      channels,
+      height,
+      width,
+      out,
+      outH,
+      outW,
+      top: window.padTop,
+      left: window.padLeft,
+    };
+    // The weights' gradient by Winograd's algorithm too where the backend has it (measured
+    // faster on every layer "auto" takes Winograd for: docs/speed.md), else by im2col.
+    if (!winograd || !this.#winograd.weights(backend, x, dv, dw, dbiases, shape)) {
+      const lowered = backend.conv2dBackward?.(x, w, dv, dw, dbiases, dxHere, geometry);
+      if (!lowered) this.#lowerBackward(inputs, dv, dx, dxHere !== null, backend);
+    }
     if (winograd && wantInputs) {
       this.#winogradGradient.run(
         backend,
@@ -496,11 +512,11 @@ export class Conv2D implements Layer, GpuLayer {
 
   // Whether forward computes by Winograd's algorithm: "winograd" always (the constructor
   // checked the window); "auto" where it measured faster than im2col (bench/conv_algorithms.ts,
-  // docs/speed.md): Winograd's window, float32, at least 64 channels in and out, and a
-  // backend whose own transforms run it (the wasm backend's SIMD kernels on its pool; with
-  // the JavaScript transforms, or fewer channels, im2col was as fast or faster), which it
-  // does where the tiles' planes ([16, channels, tiles], `tiles` of the batch) are large
-  // enough to be placed in its memory.
+  // docs/speed.md): Winograd's window, float32, at least 16 channels in and out (with fewer,
+  // the products are too thin to gain: W4's first layer, one channel in, took 1.7× im2col's
+  // time), a batch of tiles worth a job (16·channels·tiles ≥ 2¹⁶), and a backend that runs
+  // the whole convolution itself (the wasm backend's pool job; with the JavaScript
+  // transforms and a product per plane, im2col was as fast or faster).
   #takesWinograd(backend: Backend, tiles: number, batch: number): boolean {
     if (this.algorithm !== "auto") return this.algorithm === "winograd";
     const channels = Math.min(this.inChannels, this.outChannels);
@@ -510,7 +526,7 @@ export class Conv2D implements Layer, GpuLayer {
     return isWinogradWindow(this.#window) && this.dtype === "float32" &&
       channels >= AUTO_WINOGRAD_CHANNELS && 16 * channels * tiles >= RESIDENT_MIN_ELEMENTS &&
       16 * widest * (tiles / batch) <= WINOGRAD_CHUNK_ELEMENTS &&
-      typeof (backend as Partial<WinogradTransforms>).winogradInputs === "function";
+      typeof (backend as Partial<WinogradTransforms>).winogradConvolution === "function";
   }
 
   // The backward pass as three products per chunk of samples, for backends without their own

@@ -410,7 +410,7 @@ Deno.test({
       assert.deepEqual(run(backend, "float64"), run(own, "float64"));
       assert.deepEqual(calls.get(names[0]), [true, false], "float64: the layer's loops");
     });
-    await t.step("Winograd's transforms, float32", () => {
+    await t.step("Winograd's whole convolution, and its transforms, float32", () => {
       const run = (backend: Backend) =>
         withBackend(backend, () => {
           const conv = new Conv2D(8, 8, 3, { padding: 1, algorithm: "winograd", seed: 3 });
@@ -419,11 +419,19 @@ Deno.test({
           const dx = conv.backward(tensor(y.shape, "float32", 8));
           return [y.data.slice(), dx.data.slice(), conv.weights.grad.data.slice()];
         });
-      const { backend, calls } = spied(blas!, ["winogradInputs", "winogradOutputs"]);
-      const got = run(backend), want = run(wasmBackend);
-      assert.ok(calls.get("winogradInputs")!.includes(true), "the wasm input transform ran");
-      assert.ok(calls.get("winogradOutputs")!.includes(true), "the wasm output transform ran");
-      got.forEach((array, i) => assert.ok(relativeError(array, want[i]) < 1e-5, `array ${i}`));
+      const names = ["winogradConvolution", "winogradInputs", "winogradOutputs"];
+      const { backend, calls } = spied(blas!, names);
+      const want = run(wasmBackend);
+      run(backend).forEach((array, i) => assert.ok(relativeError(array, want[i]) < 1e-5, `${i}`));
+      assert.deepEqual(calls.get(names[0]), [true, true], "forward and the input gradient");
+      // Without the whole convolution: the wasm transforms, the products on OpenBLAS.
+      const chunked = spied(blas!, names);
+      const without = { ...chunked.backend, winogradConvolution: undefined } as Backend;
+      run(without).forEach((array, i) =>
+        assert.ok(relativeError(array, want[i]) < 1e-5, `by chunks: ${i}`)
+      );
+      assert.ok(chunked.calls.get(names[1])!.includes(true), "the wasm input transform ran");
+      assert.ok(chunked.calls.get(names[2])!.includes(true), "the wasm output transform ran");
     });
     await t.step("the LSTM's float32 recurrence, forward and backward", () => {
       const run = (backend: Backend) =>

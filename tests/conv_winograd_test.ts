@@ -99,7 +99,11 @@ Deno.test("Winograd gives the same bits on 1, 2 and 3 threads", async () => {
       const pool = threads > 1 ? await livePool(threads) : undefined;
       if (threads === 1) setThreads(1);
       const before = pool?.workerTasks ?? 0;
-      for (const c of [...CASES, ["W4's conv2 shape, 4 samples", [4, 32, 14, 14], 64, 1] as Case]) {
+      const wider: Case[] = [
+        ["W4's conv2 shape, 4 samples (two units of the whole job)", [4, 32, 14, 14], 64, 1],
+        ["10×10, 26 samples (seven units of 4, the last of 2)", [26, 3, 10, 10], 5, 1],
+      ];
+      for (const c of [...CASES, ...wider]) {
         for (const dtype of ["float32", "float64"] as const) {
           const got = withBackend("wasm", () => pass(c, "winograd", dtype));
           const key = `${c[0]} ${dtype}`;
@@ -328,15 +332,31 @@ Deno.test("the wasm backend's Winograd transforms give the same bits on 1, 2 and
   }
 });
 
-// The wasm backend with its transforms counted (how many ran there rather than in
-// JavaScript), and its im2col convolutions (`lowered`).
-function countingBackend(): {
+// The wasm backend with its whole Winograd convolutions, weight gradients and transforms
+// counted (how many ran there rather than in JavaScript), and its im2col convolutions
+// (`lowered`); with `whole` false, it has neither whole convolutions nor weight gradients
+// (the transforms and products chunk by chunk, the weights' gradient by im2col).
+function countingBackend(whole = true): {
   backend: Backend;
-  calls: { inputs: number; outputs: number; lowered: number };
+  calls: { whole: number; weights: number; inputs: number; outputs: number; lowered: number };
 } {
-  const calls = { inputs: 0, outputs: 0, lowered: 0 };
+  const calls = { whole: 0, weights: 0, inputs: 0, outputs: 0, lowered: 0 };
   const backend = {
     ...transforms,
+    winogradConvolution: whole
+      ? (...args: Parameters<WinogradTransforms["winogradConvolution"]>): boolean => {
+        const ran = transforms.winogradConvolution(...args);
+        if (ran) calls.whole++;
+        return ran;
+      }
+      : undefined,
+    winogradWeights: whole
+      ? (...args: Parameters<WinogradTransforms["winogradWeights"]>): boolean => {
+        const ran = transforms.winogradWeights(...args);
+        if (ran) calls.weights++;
+        return ran;
+      }
+      : undefined,
     winogradInputs(...args: Parameters<WinogradTransforms["winogradInputs"]>): boolean {
       const ran = transforms.winogradInputs(...args);
       if (ran) calls.inputs++;
@@ -356,7 +376,7 @@ function countingBackend(): {
 }
 
 // (The tiles' planes must be large enough to be placed in the backend's memory: 2¹⁶ elements.)
-Deno.test("Conv2D by Winograd on the wasm transforms matches the naive convolution", async (t) => {
+Deno.test("Conv2D by Winograd on the wasm backend matches the naive convolution, whole or by chunks", async (t) => {
   const cases: Case[] = [
     ["W4's conv2 shape, 4 samples", [4, 32, 14, 14], 64, 1],
     ["9×13, padding 0, 40 → 24", [8, 40, 9, 13], 24, 0],
@@ -377,25 +397,34 @@ Deno.test("Conv2D by Winograd on the wasm transforms matches the naive convoluti
       );
       const flat = [want.outputs, want.dinputs, want.dweights].map((a) => a.flat(3) as number[]);
       flat.push(want.dbiases);
-      const { backend, calls } = countingBackend();
-      const got = withBackend(backend, () => pass(c, "winograd", "float32"));
-      // forward's transforms and the input gradient's, one chunk each
-      assert.deepEqual(calls, { inputs: 2, outputs: 2, lowered: 0 });
-      got.forEach((array, i) => {
-        const scale = Math.max(1, ...flat[i].map(Math.abs));
-        const error = maxDifference([...array], flat[i]);
-        assert.ok(error < 1e-5 * scale, `[${i}]: error ${error}, scale ${scale}`);
-      });
+      for (const whole of [true, false]) {
+        const { backend, calls } = countingBackend(whole);
+        const got = withBackend(backend, () => pass(c, "winograd", "float32"));
+        // forward and the input gradient: whole, or their transforms one chunk each
+        const want = whole
+          ? { whole: 2, weights: 1, inputs: 0, outputs: 0, lowered: 0 }
+          : { whole: 0, weights: 0, inputs: 2, outputs: 2, lowered: 0 };
+        assert.deepEqual(calls, want);
+        got.forEach((array, i) => {
+          const scale = Math.max(1, ...flat[i].map(Math.abs));
+          const error = maxDifference([...array], flat[i]);
+          assert.ok(error < 1e-5 * scale, `whole ${whole} [${i}]: error ${error}, scale ${scale}`);
+        });
+      }
     });
   }
 });
 
-Deno.test('"auto" takes Winograd on the wasm backend for float32 layers of ≥ 64 channels', () => {
+Deno.test('"auto" takes Winograd on the wasm backend for float32 layers of ≥ 16 channels', () => {
   const cases: [string, number, number, 3 | 5, "float32" | "float64", boolean][] = [
     ["64 → 64", 64, 64, 3, "float32", true],
     ["64 → 96", 64, 96, 3, "float32", true],
-    ["32 → 64 (W4's conv2)", 32, 64, 3, "float32", false],
-    ["64 → 32", 64, 32, 3, "float32", false],
+    ["32 → 64 (W4's conv2)", 32, 64, 3, "float32", true],
+    ["64 → 32", 64, 32, 3, "float32", true],
+    ["16 → 16", 16, 16, 3, "float32", true],
+    ["8 → 64", 8, 64, 3, "float32", false],
+    ["64 → 8", 64, 8, 3, "float32", false],
+    ["1 → 32 (W4's conv1)", 1, 32, 3, "float32", false],
     ["64 → 64, float64", 64, 64, 3, "float64", false],
     ["64 → 64, 5×5", 64, 64, 5, "float32", false],
   ];
@@ -403,31 +432,31 @@ Deno.test('"auto" takes Winograd on the wasm backend for float32 layers of ≥ 6
   const small = countingBackend();
   const conv64 = new Conv2D(64, 64, 3, { padding: 1, seed: 1 });
   withBackend(small.backend, () => conv64.forward(Tensor.randn([1, 64, 8, 8], { seed: 2 })));
-  assert.deepEqual(small.calls, { inputs: 0, outputs: 0, lowered: 1 }, "64 → 64, 16 tiles");
+  const none = { whole: 0, weights: 0, inputs: 0, outputs: 0, lowered: 1 };
+  assert.deepEqual(small.calls, none, "16 tiles");
   for (const [what, inC, outC, kernel, dtype, winograd] of cases) {
     const { backend, calls } = countingBackend();
     const conv = new Conv2D(inC, outC, kernel, { padding: "same", dtype, seed: 1 });
-    const x = Tensor.randn([8, inC, 8, 8], { dtype, seed: 2 });
+    // 32 samples: 512 tiles, enough for 16 channels (16·16·512 ≥ 2¹⁶)
+    const x = Tensor.randn([32, inC, 8, 8], { dtype, seed: 2 });
     const y = withBackend(backend, () => conv.forward(x, { training: true }));
-    const want = winograd
-      ? { inputs: 1, outputs: 1, lowered: 0 }
-      : { inputs: 0, outputs: 0, lowered: 1 };
-    assert.deepEqual(calls, want, `${what}: Winograd's transforms ran, or im2col`);
+    const want = { ...none, whole: winograd ? 1 : 0, lowered: winograd ? 0 : 1 };
+    assert.deepEqual(calls, want, `${what}: Winograd's whole convolution ran, or im2col`);
     const reference = new Conv2D(inC, outC, kernel, {
       padding: "same",
       dtype,
       weights: conv.weights.value.data,
       algorithm: "im2col",
     });
-    const scale = Math.max(1, ...[...y.data].map(Math.abs));
+    let scale = 1;
+    for (const value of y.data) scale = Math.max(scale, Math.abs(value));
     const error = maxDifference([...y.data], [
       ...withBackend("js", () => reference.forward(x)).data,
     ]);
     assert.ok(error < 1e-5 * scale, `${what}: error ${error}`);
   }
-  // A backend without transforms of its own: im2col (the backend's convolution).
-  const { backend, calls } = countingBackend();
-  const plain = { ...backend, winogradInputs: undefined, winogradOutputs: undefined } as Backend;
-  withBackend(plain, () => conv64.forward(Tensor.randn([8, 64, 8, 8], { seed: 2 })));
-  assert.equal(calls.lowered, 1, "im2col without the backend's transforms");
+  // A backend with only the transforms (a product per plane): im2col.
+  const { backend, calls } = countingBackend(false);
+  withBackend(backend, () => conv64.forward(Tensor.randn([8, 64, 8, 8], { seed: 2 })));
+  assert.deepEqual(calls, none, "transforms only");
 });

@@ -952,6 +952,10 @@ function f32x4Sub(f: FunctionBuilder): void {
   f.code.push(0xfd, 0xe5, 0x01);
 }
 
+function f32x4Neg(f: FunctionBuilder): void {
+  f.code.push(0xfd, 0xe1, 0x01);
+}
+
 // Stores the vector in `value` at [address] (bytes), its first `lanes` lanes only when
 // `lanes` (a local) is below 4.
 function storeLanes(f: FunctionBuilder, address: () => void, value: Local, lanes: Local): void {
@@ -1153,6 +1157,101 @@ function winogradOutput(m: ModuleBuilder): void {
     f.localGet(r).localGet(outW).i32Mul().i32Const(4).i32Mul().localGet(y).i32Add();
     f.localGet(r).localGet(stageW).i32Mul().i32Const(4).i32Mul().localGet(stage).i32Add();
     f.localGet(outW).i32Const(4).i32Mul().memoryCopy();
+  });
+}
+
+/**
+ * winogradGradOutput(dy, outH, outW, stage, stageW, tilesH, tilesW, dm, stride), the float32
+ * build only: the output transform's gradient, the transpose of winogradOutput's, for one
+ * plane. The plane dy [outH, outW] is first copied into the zeroed scratch `stage`
+ * [2·tilesH, stageW] (stageW = 8·⌈tilesW/4⌉: the outputs past the plane's edge, which
+ * forward did not store, have no gradient); then every tile t = ty·tilesW + tx, four tiles
+ * of a row at a time (one per lane), dm[ξ·stride + 4t] = (A·dy·Aᵀ)[ξ] (bytes) for its 2×2
+ * block, A = [[1, 0], [1, 1], [1, −1], [0, −1]], rounded at each operation.
+ */
+function winogradGradOutput(m: ModuleBuilder): void {
+  const f = m.function("winogradGradOutput", [i32, i32, i32, i32, i32, i32, i32, i32, i32]);
+  const [dy, outH, outW, stage, stageW, tilesH, tilesW, dm, stride] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [r, ty, tx, at, lanes, t] = [0, 0, 0, 0, 0, 0].map(() => f.local(i32));
+  const [l0, l1, a, b, out] = [0, 0, 0, 0, 0].map(() => f.local(v128));
+  const [e0, o0, e1, o1] = [0, 0, 0, 0].map(() => f.local(v128));
+  // stage = 0, then the rows of the plane
+  f.localGet(stage).i32Const(0);
+  f.localGet(tilesH).i32Const(2).i32Mul().localGet(stageW).i32Mul().i32Const(4).i32Mul()
+    .memoryFill();
+  forRange(f, r, () => f.i32Const(0), outH, 1, () => {
+    f.localGet(r).localGet(stageW).i32Mul().i32Const(4).i32Mul().localGet(stage).i32Add();
+    f.localGet(r).localGet(outW).i32Mul().i32Const(4).i32Mul().localGet(dy).i32Add();
+    f.localGet(outW).i32Const(4).i32Mul().memoryCopy();
+  });
+  forRange(f, ty, () => f.i32Const(0), tilesH, 1, () => {
+    f.localGet(ty).localGet(tilesW).i32Mul().localSet(t);
+    forRange(f, tx, () => f.i32Const(0), tilesW, 4, () => {
+      // rows 2ty and 2ty + 1, columns 2tx … 2tx + 7: even and odd lanes
+      f.localGet(ty).i32Const(2).i32Mul().localGet(stageW).i32Mul().localGet(tx).i32Const(2)
+        .i32Mul().i32Add().i32Const(4).i32Mul().localGet(stage).i32Add().localSet(at);
+      for (const [e, o] of [[e0, o0], [e1, o1]]) {
+        f.localGet(at).v128Load(0).localSet(l0);
+        f.localGet(at).v128Load(16).localSet(l1);
+        f.localGet(l0).localGet(l1).f32x4Shuffle([0, 2, 4, 6]).localSet(e);
+        f.localGet(l0).localGet(l1).f32x4Shuffle([1, 3, 5, 7]).localSet(o);
+        f.localGet(at).localGet(stageW).i32Const(4).i32Mul().i32Add().localSet(at);
+      }
+      f.localGet(tilesW).localGet(tx).i32Sub().localSet(lanes);
+      // Row i of A·dy is (a, b); row i of (A·dy)·Aᵀ is (a, a + b, a − b, −b).
+      const rows: [() => void, () => void][] = [
+        [() => f.localGet(e0), () => f.localGet(o0)],
+        [
+          () => f.localGet(e0).localGet(e1).f32x4Add(),
+          () => f.localGet(o0).localGet(o1).f32x4Add(),
+        ],
+        [() => {
+          f.localGet(e0).localGet(e1);
+          f32x4Sub(f);
+        }, () => {
+          f.localGet(o0).localGet(o1);
+          f32x4Sub(f);
+        }],
+        [() => {
+          f.localGet(e1);
+          f32x4Neg(f);
+        }, () => {
+          f.localGet(o1);
+          f32x4Neg(f);
+        }],
+      ];
+      rows.forEach(([first, second], i) => {
+        first();
+        f.localSet(a);
+        second();
+        f.localSet(b);
+        const terms = [
+          () => f.localGet(a),
+          () => f.localGet(a).localGet(b).f32x4Add(),
+          () => {
+            f.localGet(a).localGet(b);
+            f32x4Sub(f);
+          },
+          () => {
+            f.localGet(b);
+            f32x4Neg(f);
+          },
+        ];
+        terms.forEach((term, j) => {
+          term();
+          f.localSet(out);
+          storeLanes(
+            f,
+            () => {
+              f.localGet(t).localGet(tx).i32Add().i32Const(4).i32Mul().localGet(dm).i32Add();
+              f.localGet(stride).i32Const(4 * i + j).i32Mul().i32Add();
+            },
+            out,
+            lanes,
+          );
+        });
+      });
+    });
   });
 }
 
@@ -1560,6 +1659,7 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
   if (t === F32) {
     winogradInput(m);
     winogradOutput(m);
+    winogradGradOutput(m);
     cubicMap(m);
     layerNormForward(m);
     layerNormBackward(m);
