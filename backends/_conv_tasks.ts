@@ -466,13 +466,6 @@ export interface WinogradSizes {
   count: number;
 }
 
-/** Elements of one thread's scratch for a Winograd transform of tiles [tilesH, tilesW]. */
-export function winogradScratch(tilesH: number, tilesW: number): number {
-  const groupsW = Math.ceil(tilesW / 4);
-  const pad = (8 * groupsW + 2) * (2 * tilesH + 2), stage = 8 * groupsW * 2 * tilesH;
-  return (Math.max(pad, stage) + 15) & ~15;
-}
-
 /** Writes the descriptor that the Winograd tasks read, at `ints[at, at + 32)`. */
 export function writeWinogradDescriptor(
   ints: Int32Array,

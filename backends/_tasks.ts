@@ -39,8 +39,11 @@ import { fastMathSource, sigmoid, tanh } from "../core/_fast_math.ts";
 import { POOLING_FUNCTIONS } from "./_pooling.ts";
 import { taskBuffer } from "./_task_buffer.ts";
 import {
+  readWinograd,
+  transformInputs,
   winogradConvScratch,
   winogradConvTask,
+  winogradPlaneScratch,
   winogradWeightsScratch,
   winogradWeightsTask,
 } from "./_winograd_tasks.ts";
@@ -104,8 +107,11 @@ export function jsTaskSource(): string {
     addStepGradientRows,
     gruForwardRows,
     gruBackwardRows,
+    winogradPlaneScratch,
     winogradConvScratch,
     winogradWeightsScratch,
+    readWinograd,
+    transformInputs,
     ...jsTasks(),
   ];
   const names = jsTasks().map((task) => task.name).join(", ");

@@ -25,9 +25,11 @@ export function backwardGroup(batch: number, weights: number): number {
   return Math.ceil(batch / groups);
 }
 
-// Lays out `lengths` one after another from `start` (aligned), returning their offsets and
-// the end.
-function layout(start: number, lengths: number[]): number[] {
+/**
+ * Lays out `lengths` one after another from `start` (each 16-element aligned), returning
+ * their offsets and the end.
+ */
+export function layout(start: number, lengths: number[]): number[] {
   const offsets: number[] = [];
   let at = start;
   for (const length of lengths) {

@@ -14,6 +14,7 @@ import {
   writeWinogradConvDescriptor,
 } from "./_winograd_tasks.ts";
 import { MAX_TASKS } from "./pool.ts";
+import { layout } from "./_wasm_conv.ts";
 
 // The weights' gradient is summed in at most this many parts (each a job's task), their
 // sums ([parts, 16, O, C]) holding at most PARTS_ELEMENTS elements; then over the parts.
@@ -70,17 +71,17 @@ export function winogradConvolution(
   const [mr, nr] = host.tile;
   const { scratchLength, packed } = sizes(shape, host.tile);
   const [xResident, yResident] = [host.residentAt(x), host.residentAt(y)];
-  let at = host.origin + align(mr * nr);
-  const place = (length: number) => {
-    const start = at;
-    at += align(length);
-    return start;
-  };
-  const descriptor = place(DESCRIPTOR_LENGTH), packedKernels = place(packed);
-  const biasAt = place(bias ? shape.out : 0);
-  const xAt = xResident < 0 ? place(x.length) : xResident;
-  const yAt = yResident < 0 ? place(y.length) : yResident;
-  const scratch = at;
+  const [descriptor, packedKernels, biasAt, xCopy, yCopy, scratch] = layout(
+    host.origin + align(mr * nr),
+    [
+      DESCRIPTOR_LENGTH,
+      packed,
+      bias ? shape.out : 0,
+      xResident < 0 ? x.length : 0,
+      yResident < 0 ? y.length : 0,
+    ],
+  );
+  const xAt = xResident < 0 ? xCopy : xResident, yAt = yResident < 0 ? yCopy : yResident;
   const heap = host.reserve(scratch + Math.max(host.threads * scratchLength, u.length));
   if (xResident < 0) heap.set(x, xAt);
   if (bias) heap.set(bias, biasAt);
@@ -168,18 +169,20 @@ export function winogradWeightGradient(
   const partSamples = winogradPartSamples(shape);
   const parts = Math.ceil(shape.batch / partSamples), out = shape.out;
   const [xResident, dvResident] = [host.residentAt(x), host.residentAt(dvalues)];
-  let at = host.origin + align(mr * nr);
-  const place = (length: number) => {
-    const start = at;
-    at += align(length);
-    return start;
-  };
-  const descriptor = place(DESCRIPTOR_LENGTH);
-  const sums = place(parts * du.length), biasSums = place(dbias ? parts * out : 0);
-  const duAt = place(du.length), dbAt = place(dbias ? out : 0);
-  const xAt = xResident < 0 ? place(x.length) : xResident;
-  const dvAt = dvResident < 0 ? place(dvalues.length) : dvResident;
-  const scratch = at;
+  const [descriptor, sums, biasSums, duAt, dbAt, xCopy, dvCopy, scratch] = layout(
+    host.origin + align(mr * nr),
+    [
+      DESCRIPTOR_LENGTH,
+      parts * du.length,
+      dbias ? parts * out : 0,
+      du.length,
+      dbias ? out : 0,
+      xResident < 0 ? x.length : 0,
+      dvResident < 0 ? dvalues.length : 0,
+    ],
+  );
+  const xAt = xResident < 0 ? xCopy : xResident;
+  const dvAt = dvResident < 0 ? dvCopy : dvResident;
   const heap = host.reserve(scratch + host.threads * scratchLength);
   if (xResident < 0) heap.set(x, xAt);
   if (dvResident < 0) heap.set(dvalues, dvAt);

@@ -12,15 +12,19 @@
 import type { TaskContext } from "./_task_context.ts";
 import { taskBuffer } from "./_task_buffer.ts";
 
-/** The sizes of one Winograd convolution (as `WinogradShape` of layers/_winograd.ts). */
+/** The sizes of one Winograd convolution (forward, or the input gradient's). */
 export interface WinogradConvShape {
+  /** N */
   batch: number;
+  /** Channels of `x` (the reduction). */
   channels: number;
   height: number;
   width: number;
+  /** Channels of `y`. */
   out: number;
   outH: number;
   outW: number;
+  /** Zeros above and left of `x` (negative: rows or columns cut). */
   top: number;
   left: number;
 }
@@ -95,6 +99,16 @@ export function writeWinogradConvDescriptor(
 }
 
 /**
+ * Elements of a thread's scratch the Winograd transforms of one plane of tiles [tilesH,
+ * tilesW] use: its padded copy (input) or staged outputs (output), 16-element aligned.
+ */
+export function winogradPlaneScratch(tilesH: number, tilesW: number): number {
+  const groupsW = Math.ceil(tilesW / 4);
+  const plane = Math.max((8 * groupsW + 2) * (2 * tilesH + 2), 8 * groupsW * 2 * tilesH);
+  return (plane + 15) & ~15;
+}
+
+/**
  * One thread's scratch for units of `tiles` tiles (tilesH × tilesW each sample) with
  * `channels` in and `out` out, on an mr × nr tile, as element offsets: [the transforms'
  * padded plane or staged outputs, V [16, channels, tiles], one packed V[ξ], M [16, out,
@@ -110,89 +124,11 @@ export function winogradConvScratch(
   nr: number,
 ): number[] {
   const up = (n: number) => (n + 15) & ~15;
-  const groupsW = Math.ceil(tilesW / 4);
-  const plane = Math.max((8 * groupsW + 2) * (2 * tilesH + 2), 8 * groupsW * 2 * tilesH);
-  const v = up(plane);
+  const v = winogradPlaneScratch(tilesH, tilesW);
   const packed = v + up(16 * channels * tiles);
   const m = packed + up(Math.ceil(tiles / nr) * nr * channels);
   const tile = m + up(16 * out * tiles);
   return [0, v, packed, m, tile, tile + up(mr * nr)];
-}
-
-// y[s] = bias + Aᵀ·(U[ξ]·(Bᵀ·x[s]·B)[ξ])_ξ·A for the units of samples in [first, first + count)
-/** The task: samples [first, first + count), `group` at a time from `first`. */
-export function winogradConvTask(
-  context: TaskContext,
-  thread: number,
-  descriptor: number,
-  first: number,
-  count: number,
-): void {
-  const buffer = taskBuffer(context, descriptor, 18, "Winograd convolution task");
-  const d = new Int32Array(buffer, descriptor, 32);
-  const [channels, height, width, top, left, out, outH, outW] = [
-    d[1],
-    d[2],
-    d[3],
-    d[4],
-    d[5],
-    d[6],
-    d[7],
-    d[8],
-  ];
-  const [group, mr, nr] = [d[15], d[16], d[17]];
-  const heap = new Float32Array(buffer);
-  const k = context.exports[0];
-  const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, perSample = tilesH * tilesW;
-  const [pad, v, packed, m, tile] = winogradConvScratch(
-    tilesH,
-    tilesW,
-    group * perSample,
-    channels,
-    out,
-    mr,
-    nr,
-  ).map((offset) => (d[13] + thread * d[14] + offset) * 4);
-  const padW = 8 * Math.ceil(tilesW / 4) + 2, padH = 2 * tilesH + 2;
-  const [rLo, rHi] = [Math.max(0, top), Math.min(padH, top + height)];
-  const [qLo, qHi] = [Math.max(0, left), Math.min(padW, left + width)];
-  const kernelPanel = Math.ceil(out / mr) * mr * channels * 4;
-  for (let unit = first; unit < first + count; unit += group) {
-    const samples = Math.min(group, first + count - unit), tiles = samples * perSample;
-    const vStride = channels * tiles * 4, mStride = out * tiles * 4;
-    for (let s = 0; s < samples; s++) {
-      for (let c = 0; c < channels; c++) {
-        const image = d[9] + ((unit + s) * channels + c) * height * width;
-        const origin = (image - top * width - left) * 4; // may be negative: i32 wraps
-        const at = v + (c * tiles + s * perSample) * 4;
-        k.winogradInput!(origin, width, pad, rLo, rHi, qLo, qHi, padW, at, vStride, tilesH, tilesW);
-      }
-    }
-    for (let xi = 0; xi < 16; xi++) {
-      k.packRowsR(v + xi * vStride, tiles, channels, tiles, packed);
-      const kernel = d[11] * 4 + xi * kernelPanel, product = m + xi * mStride;
-      k.gemm(kernel, packed, product, out, tiles, channels, tiles, 0, tile);
-    }
-    for (let s = 0; s < samples; s++) {
-      for (let o = 0; o < out; o++) {
-        const at = m + (o * tiles + s * perSample) * 4;
-        const y = (d[10] + ((unit + s) * out + o) * outH * outW) * 4;
-        const bias = d[12] >= 0 ? heap[d[12] + o] : 0;
-        k.winogradOutput!(
-          at,
-          mStride,
-          bias,
-          pad,
-          8 * Math.ceil(tilesW / 4),
-          tilesH,
-          tilesW,
-          y,
-          outH,
-          outW,
-        );
-      }
-    }
-  }
 }
 
 /**
@@ -211,15 +147,151 @@ export function winogradWeightsScratch(
   positions: number,
 ): number[] {
   const up = (n: number) => (n + 15) & ~15;
-  const groupsW = Math.ceil(tilesW / 4);
-  const plane = Math.max((8 * groupsW + 2) * (2 * tilesH + 2), 8 * groupsW * 2 * tilesH);
-  const v = up(plane);
+  const v = winogradPlaneScratch(tilesH, tilesW);
   const dm = v + up(16 * channels * tiles);
   const left = dm + up(16 * out * tiles);
   const right = left + up(Math.ceil(out / mr) * mr * tiles);
   const tile = right + up(Math.ceil(channels / nr) * nr * tiles);
   const ones = tile + up(mr * nr);
   return [0, v, dm, left, right, tile, ones, ones + up(positions)];
+}
+
+/** A task's view of its Winograd job: the descriptor's sizes, as written above. */
+export interface WinogradView {
+  d: Int32Array;
+  heap: Float32Array;
+  kernels: TaskContext["exports"][number];
+  channels: number;
+  height: number;
+  width: number;
+  top: number;
+  left: number;
+  out: number;
+  outH: number;
+  outW: number;
+  tilesH: number;
+  tilesW: number;
+  /** Samples per unit. */
+  group: number;
+  mr: number;
+  nr: number;
+  /** The first element of this thread's scratch. */
+  base: number;
+}
+
+/**
+ * Reads the descriptor at byte `descriptor` for `thread`.
+ *
+ * @throws {Error} naming `what` when the memory's buffer is shorter than the caller's.
+ */
+export function readWinograd(
+  context: TaskContext,
+  thread: number,
+  descriptor: number,
+  what: string,
+): WinogradView {
+  const buffer = taskBuffer(context, descriptor, 18, what);
+  const d = new Int32Array(buffer, descriptor, 32);
+  return {
+    d,
+    heap: new Float32Array(buffer),
+    kernels: context.exports[0],
+    channels: d[1],
+    height: d[2],
+    width: d[3],
+    top: d[4],
+    left: d[5],
+    out: d[6],
+    outH: d[7],
+    outW: d[8],
+    tilesH: (d[7] + 1) >> 1,
+    tilesW: (d[8] + 1) >> 1,
+    group: d[15],
+    mr: d[16],
+    nr: d[17],
+    base: d[13] + thread * d[14],
+  };
+}
+
+/**
+ * V [16, C, tiles] at byte `v` = the input tiles of samples [unit, unit + samples) of x
+ * (tiles = samples·tilesH·tilesW), through the padded plane at byte `pad`.
+ */
+export function transformInputs(
+  w: WinogradView,
+  unit: number,
+  samples: number,
+  pad: number,
+  v: number,
+): void {
+  const { channels, height, width, top, left, tilesH, tilesW } = w;
+  const perSample = tilesH * tilesW, tiles = samples * perSample, stride = channels * tiles * 4;
+  const padW = 8 * Math.ceil(tilesW / 4) + 2, padH = 2 * tilesH + 2;
+  const [rLo, rHi] = [Math.max(0, top), Math.min(padH, top + height)];
+  const [qLo, qHi] = [Math.max(0, left), Math.min(padW, left + width)];
+  for (let s = 0; s < samples; s++) {
+    for (let c = 0; c < channels; c++) {
+      const image = w.d[9] + ((unit + s) * channels + c) * height * width;
+      const origin = (image - top * width - left) * 4; // may be negative: i32 wraps
+      const at = v + (c * tiles + s * perSample) * 4;
+      w.kernels.winogradInput!(
+        origin,
+        width,
+        pad,
+        rLo,
+        rHi,
+        qLo,
+        qHi,
+        padW,
+        at,
+        stride,
+        tilesH,
+        tilesW,
+      );
+    }
+  }
+}
+
+// y[s] = bias + Aᵀ·(U[ξ]·(Bᵀ·x[s]·B)[ξ])_ξ·A for the units of samples in [first, first + count)
+/** The task: samples [first, first + count), `group` at a time from `first`. */
+export function winogradConvTask(
+  context: TaskContext,
+  thread: number,
+  descriptor: number,
+  first: number,
+  count: number,
+): void {
+  const w = readWinograd(context, thread, descriptor, "Winograd convolution task");
+  const { d, heap, kernels, channels, out, outH, outW, tilesH, tilesW, group, mr } = w;
+  const perSample = tilesH * tilesW, stageW = 8 * Math.ceil(tilesW / 4);
+  const [pad, v, packed, m, tile] = winogradConvScratch(
+    tilesH,
+    tilesW,
+    group * perSample,
+    channels,
+    out,
+    mr,
+    w.nr,
+  ).map((offset) => (w.base + offset) * 4);
+  const kernelPanel = Math.ceil(out / mr) * mr * channels * 4;
+  for (let unit = first; unit < first + count; unit += group) {
+    const samples = Math.min(group, first + count - unit), tiles = samples * perSample;
+    const vStride = channels * tiles * 4, mStride = out * tiles * 4;
+    transformInputs(w, unit, samples, pad, v);
+    for (let xi = 0; xi < 16; xi++) {
+      kernels.packRowsR(v + xi * vStride, tiles, channels, tiles, packed);
+      const kernel = d[11] * 4 + xi * kernelPanel, product = m + xi * mStride;
+      kernels.gemm(kernel, packed, product, out, tiles, channels, tiles, 0, tile);
+    }
+    for (let s = 0; s < samples; s++) {
+      for (let o = 0; o < out; o++) {
+        const at = m + (o * tiles + s * perSample) * 4;
+        const y = (d[10] + ((unit + s) * out + o) * outH * outW) * 4;
+        const bias = d[12] >= 0 ? heap[d[12] + o] : 0;
+        kernels.winogradOutput!(at, mStride, bias, pad, stageW, tilesH, tilesW, y, outH, outW);
+      }
+    }
+  }
 }
 
 // dU(part)[ξ] = Σ_units dM[ξ]·V[ξ]ᵀ with dM = A·dy·Aᵀ and V = Bᵀ·x·B by tiles
@@ -235,73 +307,43 @@ export function winogradWeightsTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 18, "Winograd weight gradient task");
-  const d = new Int32Array(buffer, descriptor, 32);
-  const [channels, height, width, top, left, out, outH, outW] = [
-    d[1],
-    d[2],
-    d[3],
-    d[4],
-    d[5],
-    d[6],
-    d[7],
-    d[8],
-  ];
-  const [group, mr, nr] = [d[15], d[16], d[17]];
-  const heap = new Float32Array(buffer);
-  const k = context.exports[0];
-  const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, perSample = tilesH * tilesW;
-  const positions = outH * outW;
+  const w = readWinograd(context, thread, descriptor, "Winograd weight gradient task");
+  const { d, heap, kernels, channels, out, outH, outW, tilesH, tilesW, group } = w;
+  const perSample = tilesH * tilesW, positions = outH * outW, stageW = 8 * Math.ceil(tilesW / 4);
   const offsets = winogradWeightsScratch(
     tilesH,
     tilesW,
     group * perSample,
     channels,
     out,
-    mr,
-    nr,
+    w.mr,
+    w.nr,
     positions,
-  ).map((offset) => d[13] + thread * d[14] + offset);
+  ).map((offset) => w.base + offset);
   const [pad, v, dm, packedL, packedR, tile, ones] = offsets.map((offset) => offset * 4);
   for (let p = 0; p < positions; p++) heap[offsets[6] + p] = 1;
-  const padW = 8 * Math.ceil(tilesW / 4) + 2, padH = 2 * tilesH + 2;
-  const [rLo, rHi] = [Math.max(0, top), Math.min(padH, top + height)];
-  const [qLo, qHi] = [Math.max(0, left), Math.min(padW, left + width)];
   const part = Math.floor(first / d[21]), weights = 16 * out * channels;
   const sums = (d[19] + part * weights) * 4, biasSums = (d[20] + part * out) * 4;
   for (let unit = first; unit < first + count; unit += group) {
     const samples = Math.min(group, first + count - unit), tiles = samples * perSample;
     const vStride = channels * tiles * 4, mStride = out * tiles * 4;
     const load = unit === first ? 0 : 1;
+    transformInputs(w, unit, samples, pad, v);
     for (let s = 0; s < samples; s++) {
-      for (let c = 0; c < channels; c++) {
-        const image = d[9] + ((unit + s) * channels + c) * height * width;
-        const origin = (image - top * width - left) * 4; // may be negative: i32 wraps
-        const at = v + (c * tiles + s * perSample) * 4;
-        k.winogradInput!(origin, width, pad, rLo, rHi, qLo, qHi, padW, at, vStride, tilesH, tilesW);
-      }
       const dv = (d[10] + (unit + s) * out * positions) * 4;
       for (let o = 0; o < out; o++) {
         const dy = dv + o * positions * 4, at = dm + (o * tiles + s * perSample) * 4;
-        k.winogradGradOutput!(
-          dy,
-          outH,
-          outW,
-          pad,
-          8 * Math.ceil(tilesW / 4),
-          tilesH,
-          tilesW,
-          at,
-          mStride,
-        );
+        kernels.winogradGradOutput!(dy, outH, outW, pad, stageW, tilesH, tilesW, at, mStride);
       }
-      if (d[20] >= 0) k.dotRows(dv, ones, biasSums, out, positions, 1, load | (s > 0 ? 1 : 0));
+      if (d[20] >= 0) {
+        kernels.dotRows(dv, ones, biasSums, out, positions, 1, load | (s > 0 ? 1 : 0));
+      }
     }
     for (let xi = 0; xi < 16; xi++) {
-      k.packColsL(dm + xi * mStride, tiles, out, tiles, packedL);
-      k.packColsR(v + xi * vStride, tiles, channels, tiles, packedR);
+      kernels.packColsL(dm + xi * mStride, tiles, out, tiles, packedL);
+      kernels.packColsR(v + xi * vStride, tiles, channels, tiles, packedR);
       const at = sums + xi * out * channels * 4;
-      k.gemm(packedL, packedR, at, out, channels, tiles, channels, load, tile);
+      kernels.gemm(packedL, packedR, at, out, channels, tiles, channels, load, tile);
     }
   }
 }

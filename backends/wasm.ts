@@ -11,7 +11,7 @@ import {
   winogradWeightElements,
   winogradWeightGradient,
 } from "./_wasm_winograd.ts";
-import type { WinogradConvShape } from "./_winograd_tasks.ts";
+import { type WinogradConvShape, winogradPlaneScratch } from "./_winograd_tasks.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
 import { writeAdamDescriptor } from "./_adam_task.ts";
 import {
@@ -22,7 +22,6 @@ import {
 import { attentionScratch, writeAttentionDescriptor } from "./_attention_tasks.ts";
 import { runTasks, spans } from "./_tasks.ts";
 import {
-  winogradScratch,
   type WinogradSizes,
   type WinogradTransforms,
   writeWinogradDescriptor,
@@ -2553,7 +2552,7 @@ function writeLayerNormParams(
 // The elements of a Winograd transform's job above the origin: its descriptor, the copy of
 // the biases and each thread's scratch.
 function winogradElements(z: WinogradSizes, threads: number): number {
-  return 32 + ((z.channels + 15) & ~15) + threads * winogradScratch(z.tilesH, z.tilesW);
+  return 32 + ((z.channels + 15) & ~15) + threads * winogradPlaneScratch(z.tilesH, z.tilesW);
 }
 
 // A Winograd transform's job on `host`: the descriptor (and a copy of the biases) at the
@@ -2570,7 +2569,7 @@ function runWinograd(
   images: FloatArray,
   bias?: FloatArray,
 ): void {
-  const length = winogradScratch(z.tilesH, z.tilesW);
+  const length = winogradPlaneScratch(z.tilesH, z.tilesW);
   const biasAt = host.origin + 32, scratch = biasAt + ((z.channels + 15) & ~15);
   const copyAt = scratch + host.threads * length;
   const sample = z.channels * z.height * z.width, chunk = z.count * sample;

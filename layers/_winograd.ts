@@ -20,11 +20,12 @@
 // negative count cuts rows or columns), into [N, C, H, W].
 //
 // Dimension letters: N samples, C channels in, O channels out, T tiles of a chunk.
-import type { Backend } from "../core/backend.ts";
+import type { Backend, ConvGeometry } from "../core/backend.ts";
 import type { DType, FloatArray } from "../core/tensor.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { Views, type Window2D } from "./_im2col.ts";
 import type { WinogradTransforms } from "../backends/_conv_tasks.ts";
+import type { WinogradConvShape } from "../backends/_winograd_tasks.ts";
 
 /** Whether `window` is one Winograd F(2×2, 3×3) computes: 3×3, stride 1, dilation 1. */
 export function isWinogradWindow(window: Window2D): boolean {
@@ -239,21 +240,25 @@ export function winogradWeightGradient(
   }
 }
 
-/** The sizes of one Winograd convolution (forward, or the input gradient's). */
-export interface WinogradShape {
-  /** N */
-  batch: number;
-  /** Channels of `x` (the reduction). */
-  channels: number;
-  height: number;
-  width: number;
-  /** Channels of `y`. */
-  out: number;
-  outH: number;
-  outW: number;
-  /** Zeros above and left of `x` (negative: rows or columns cut). */
-  top: number;
-  left: number;
+/**
+ * The Winograd convolution of a layer's geometry: its forward pass, or with `gradient` its
+ * input gradient (dvalues [N, O, OH, OW] into [N, C, H, W], zeros 2 − p on each side).
+ */
+export function winogradShape(g: ConvGeometry, gradient = false): WinogradConvShape {
+  const { batch, channels, height, width, outChannels: out, outH, outW } = g;
+  return gradient
+    ? {
+      batch,
+      channels: out,
+      height: outH,
+      width: outW,
+      out: channels,
+      outH: height,
+      outW: width,
+      top: 2 - g.padTop,
+      left: 2 - g.padLeft,
+    }
+    : { batch, channels, height, width, out, outH, outW, top: g.padTop, left: g.padLeft };
 }
 
 /** A Winograd convolution's reusable buffers (transformed kernels, tiles and products). */
@@ -278,7 +283,7 @@ export class WinogradBuffers {
     x: FloatArray,
     kernels: (u: FloatArray) => void,
     y: FloatArray,
-    shape: WinogradShape,
+    shape: WinogradConvShape,
     bias?: FloatArray,
   ): void {
     const { batch, channels, height, width, out, outH, outW, top, left } = shape;
@@ -336,7 +341,7 @@ export class WinogradBuffers {
     dvalues: FloatArray, // [N, O, OH, OW]
     dw: FloatArray, // [O, C, 3, 3]
     dbias: FloatArray | undefined, // [O]
-    shape: WinogradShape,
+    shape: WinogradConvShape,
   ): boolean {
     const fast = backend as Partial<WinogradTransforms>;
     if (!fast.winogradWeights) return false;

@@ -51,6 +51,7 @@ import {
   WINOGRAD_CHUNK_ELEMENTS,
   WinogradBuffers,
   winogradKernels,
+  winogradShape,
 } from "./_winograd.ts";
 import type { WinogradTransforms } from "../backends/_conv_tasks.ts";
 import { RESIDENT_MIN_ELEMENTS } from "../backends/_resident.ts";
@@ -387,17 +388,7 @@ export class Conv2D implements Layer, GpuLayer {
         x,
         (u) => winogradKernels(w, out, channels, u, false),
         y,
-        {
-          batch,
-          channels,
-          height,
-          width,
-          out,
-          outH,
-          outW,
-          top: window.padTop,
-          left: window.padLeft,
-        },
+        winogradShape(geometry),
         this.biases?.value.data,
       );
       return outputs;
@@ -466,19 +457,9 @@ export class Conv2D implements Layer, GpuLayer {
     // channels swapped, zeros 2 − p on each side.
     const winograd = this.#usedWinograd;
     const dxHere = wantInputs && !winograd ? dx : null;
-    const shape = {
-      batch,
-      channels,
-      height,
-      width,
-      out,
-      outH,
-      outW,
-      top: window.padTop,
-      left: window.padLeft,
-    };
     // The weights' gradient by Winograd's algorithm too where the backend has it (measured
     // faster on every layer "auto" takes Winograd for: docs/speed.md), else by im2col.
+    const shape = winogradShape(geometry);
     if (!winograd || !this.#winograd.weights(backend, x, dv, dw, dbiases, shape)) {
       const lowered = backend.conv2dBackward?.(x, w, dv, dw, dbiases, dxHere, geometry);
       if (!lowered) this.#lowerBackward(inputs, dv, dx, dxHere !== null, backend);
@@ -490,17 +471,7 @@ export class Conv2D implements Layer, GpuLayer {
         dv,
         (u) => winogradKernels(w, out, channels, u, true),
         dx,
-        {
-          batch,
-          channels: out,
-          height: outH,
-          width: outW,
-          out: channels,
-          outH: height,
-          outW: width,
-          top: 2 - window.padTop,
-          left: 2 - window.padLeft,
-        },
+        winogradShape(geometry, true),
       );
     }
     addPenaltyGradient(this.weights, this.weightRegularizerL1, this.weightRegularizerL2);
