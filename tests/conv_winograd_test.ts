@@ -460,3 +460,54 @@ Deno.test('"auto" takes Winograd on the wasm backend for float32 layers of ≥ 1
   withBackend(backend, () => conv64.forward(Tensor.randn([8, 64, 8, 8], { seed: 2 })));
   assert.deepEqual(calls, none, "transforms only");
 });
+
+// x and dvalues in the backend's memory (as a training step's neighbouring layers leave them)
+// or not, with and without biases: the same bits either way, and the naive convolution's
+// values (the whole convolution and the weights' gradient read resident arrays in place).
+Deno.test("the wasm backend's whole Winograd convolution reads resident arrays in place", async (t) => {
+  // 2¹⁶ elements or more: the backend places them (69,120 each)
+  const shape: [number, number, number, number] = [8, 24, 18, 20];
+  for (const bias of [true, false]) {
+    await t.step(bias ? "with biases" : "without biases", () => {
+      const results = [false, true].map((resident) => {
+        const { backend, calls } = countingBackend();
+        const result = withBackend(backend, () => {
+          const conv = new Conv2D(24, 24, 3, { padding: 1, bias, algorithm: "winograd", seed: 5 });
+          const place = (values: Tensor) => {
+            if (!resident) return values;
+            const data = transforms.allocate!("float32", values.size)!;
+            data.set(values.data);
+            return new Tensor(data, values.shape);
+          };
+          const x = place(Tensor.randn(shape, { seed: 6 }));
+          const y = conv.forward(x, { training: true });
+          const d = place(Tensor.randn(y.shape, { seed: 7 }));
+          const dx = conv.backward(d);
+          const grads = conv.params().map((p) => p.grad.data.slice());
+          return { conv, x, d, arrays: [y.data.slice(), dx.data.slice(), ...grads] };
+        });
+        assert.deepEqual(calls, { whole: 2, weights: 1, inputs: 0, outputs: 0, lowered: 0 });
+        return result;
+      });
+      results[1].arrays.forEach((array, i) =>
+        assertSameBits(array, results[0].arrays[i], `array ${i}, resident against copied`)
+      );
+      const { conv, x, d, arrays } = results[0];
+      const want = naiveConv(
+        x.toArray(),
+        conv.weights.value.toArray(),
+        bias ? [...conv.biases!.value.data] : new Array(24).fill(0),
+        { kernel: [3, 3], pad: [1, 1, 1, 1] },
+        d.toArray(),
+      );
+      const flat = [want.outputs, want.dinputs, want.dweights].map((a) => a.flat(3) as number[]);
+      if (bias) flat.push(want.dbiases);
+      flat.forEach((values, i) => {
+        let scale = 1;
+        for (const value of values) scale = Math.max(scale, Math.abs(value));
+        const error = maxDifference([...arrays[i]], values);
+        assert.ok(error < 1e-5 * scale, `[${i}]: error ${error}, scale ${scale}`);
+      });
+    });
+  }
+});
