@@ -60,7 +60,7 @@ export function writePoolDescriptor(
 /** The forward task: y and argmax of planes [first, first + count). */
 export function maxPoolForwardTask(
   context: TaskContext,
-  _thread: number,
+  thread: number,
   descriptor: number,
   first: number,
   count: number,
@@ -78,6 +78,15 @@ export function maxPoolForwardTask(
   };
   const inputs = d[16] * height * width, outputs = d[16] * outH * outW;
   const f64 = d[0] === 1;
+  const square = window.kernelH === 2 && window.kernelW === 2 && window.strideH === 2 &&
+    window.strideW === 2 && window.padTop === 0 && window.padLeft === 0;
+  const kernel = context.exports[0].maxPool2x2;
+  if (!f64 && square && kernel) {
+    // The wasm kernel, the loop's rule; a range holding a NaN is redone by the loop below.
+    const nan = descriptor + 128 + 4 * thread;
+    kernel(d[11] * 4, d[12] * 4, d[13] * 4, first, first + count, height, width, outH, outW, nan);
+    if (new Int32Array(buffer, nan, 1)[0] === 0) return;
+  }
   const x = floatView(buffer, f64, d[11], inputs), y = floatView(buffer, f64, d[12], outputs);
   const keys = f64 ? null : new Int32Array(buffer, d[11] * 4, inputs);
   const argmax = new Int32Array(buffer, d[13] * 4, outputs);

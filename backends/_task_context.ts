@@ -66,6 +66,22 @@ export interface TaskKernelExports {
     dm: number,
     stride: number,
   ): void;
+  /**
+   * MaxPool2D's 2×2, stride-2, unpadded windows of planes [first, end) (float32 build only;
+   * tools/wasm/kernels.ts); the count of windows holding a NaN goes to the i32 at `nan`.
+   */
+  maxPool2x2?(
+    x: number,
+    y: number,
+    argmax: number,
+    first: number,
+    end: number,
+    height: number,
+    width: number,
+    outH: number,
+    outW: number,
+    nan: number,
+  ): void;
   /** Adam's update of n elements in place (see `Backend.adam`; the eight scalars as there). */
   adam(
     value: number,

@@ -8,6 +8,7 @@ import { type PoolPlacement, writePoolDescriptor } from "./_pool_tasks.ts";
 import type { JsTaskName, TaskHost } from "./_task_context.ts";
 import { runTasks, spans } from "./_tasks.ts";
 import { MAX_TASKS } from "./pool.ts";
+import { MAX_THREADS } from "./threads.ts";
 
 /** Max pooling's forward pass on `host`; false when an array is not resident there. */
 export function maxPoolForward(
@@ -50,9 +51,10 @@ export function maxPoolBackward(
   return true;
 }
 
-// The descriptor at the start of the host's scratch, then a job over ranges of planes.
+// The descriptor at the start of the host's scratch (then each thread's i32 of NaN windows,
+// from byte 128), then a job over ranges of planes.
 function run(host: TaskHost, task: JsTaskName, g: PoolGeometry, placement: PoolPlacement): void {
-  const heap = host.reserve(host.origin + 32);
+  const heap = host.reserve(host.origin + 32 + MAX_THREADS);
   const at = host.origin * heap.BYTES_PER_ELEMENT;
   writePoolDescriptor(new Int32Array(heap.buffer), at / 4, g, placement);
   const tasks = Math.min(g.planes, MAX_TASKS, 8 * host.threads);

@@ -461,6 +461,58 @@ Deno.test("MaxPool2D on resident buffers (the wasm tasks) gives its own loops' b
   }
 });
 
+Deno.test("MaxPool2D's 2×2 windows by the wasm kernel give the loop's bits", async () => {
+  // No NaN (a range holding one is redone by the loop): ties, ±0, ±∞, and widths whose
+  // outputs are and are not a multiple of the kernel's four lanes.
+  const special = [0, -0, Infinity, -Infinity, 1, 1, -2, -2];
+  // (outputs of 2¹⁶ elements or more: the layer's buffers are resident)
+  const shapes: [number, number, number, number][] = [
+    [64, 8, 22, 30],
+    [64, 8, 25, 27],
+    [64, 8, 24, 24],
+    [64, 8, 33, 21],
+    [400, 8, 9, 13],
+    [8192, 8, 2, 2],
+  ];
+  parallelTuning.backoff = false;
+  try {
+    for (const count of [1, 2, 3]) {
+      if (count > 1) await livePool(count);
+      else setThreads(1);
+      parallelTuning.minTask = 64;
+      for (const shape of shapes) {
+        const size = shape.reduce((a, b) => a * b);
+        const x = values("float32", size, 21) as Float32Array;
+        for (let i = 0; i < size; i += 7) x[i] = special[(i / 7) % special.length];
+        for (let i = 3; i < size; i += 11) x[i] = x[i - 1]; // ties in a row
+        const run = (wasm: boolean) => {
+          const pool = new MaxPool2D(2);
+          const input = new Tensor(wasm ? resident(x.slice()) : x.slice(), shape);
+          const y = pool.forward(input, { training: true });
+          const d = values("float32", y.size, 22);
+          const dx = pool.backward(new Tensor(wasm ? resident(d) : d, y.shape));
+          return [y.data.slice(), dx.data.slice()];
+        };
+        const want = withBackend("js", () => run(false));
+        const ran: boolean[] = [];
+        const spy: Backend = {
+          ...wasmBackend,
+          name: "spy",
+          maxPool2dForward: (...args) => record(ran, wasmBackend.maxPool2dForward!(...args)),
+        };
+        const got = withBackend(spy, () => run(true));
+        assert.deepEqual(ran, [true], "the wasm tasks ran");
+        const what = `${count} threads, [${shape}]`;
+        assertSameBits(got[0], want[0], `${what}: outputs`);
+        assertSameBits(got[1], want[1], `${what}: dinputs`);
+      }
+    }
+  } finally {
+    resetParallelTuning();
+    setThreads(navigator.hardwareConcurrency);
+  }
+});
+
 function record(log: boolean[], result: boolean): boolean {
   log.push(result);
   return result;

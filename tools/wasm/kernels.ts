@@ -1256,6 +1256,153 @@ function winogradGradOutput(m: ModuleBuilder): void {
 }
 
 /**
+ * maxPool2x2(x, y, argmax, first, end, height, width, outH, outW, nan), the float32 build only:
+ * MaxPool2D's 2×2, stride-2, unpadded windows over planes [first, end) of x [planes, height,
+ * width] (byte offsets of element 0; argmax holds flat element indices into x): the rule of
+ * the JavaScript loop (backends/_pooling.ts), each row's pair compared first and the lower
+ * row's winner taking the window only when strictly larger, ties to the first, by float
+ * comparisons and selects (the values themselves are stored, never computed). Four windows of
+ * a row at a time (one per lane); a row's last ones as the four that end it (some computed
+ * twice, to the same values), or one by one in rows of fewer than four. The count of windows
+ * holding a NaN
+ * goes to the i32 at `nan` (their results then follow no rule: the caller redoes them).
+ */
+function maxPool2x2(m: ModuleBuilder): void {
+  const f = m.function("maxPool2x2", [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32]);
+  const [x, y, argmax, first, end, height, width, outH, outW, nan] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [q, oh, ow, i, o, at, count, vecEnd, rowBytes, row] = Array.from(
+    { length: 10 },
+    () => f.local(i32),
+  );
+  const [r0, r1, a, b, c, d, gt, uv, ui, lv, li, steps, down] = Array.from(
+    { length: 13 },
+    () => f.local(v128),
+  );
+  const [sa, sb, sc, sd, su, sl] = [0, 0, 0, 0, 0, 0].map(() => f.local(f32));
+  const [upper, lower, k] = [0, 0, 0].map(() => f.local(i32));
+  const simd = (...bytes: number[]) => f.code.push(0xfd, ...bytes);
+  const ne = () => simd(0x42), or = () => simd(0x50), bitselect = () => simd(0x52);
+  const addI = () => simd(0xae, 0x01), subI = () => simd(0xb1, 0x01);
+  // steps = [0, 2, 4, 6] (the lanes' windows), down = width in every lane
+  simd(0x0c, ...[0, 2, 4, 6].flatMap((v) => [v, 0, 0, 0]));
+  f.localSet(steps);
+  f.localGet(width);
+  simd(0x11);
+  f.localSet(down);
+  f.localGet(outW).i32Const(-4).i32And().localSet(vecEnd);
+  f.localGet(width).i32Const(4).i32Mul().localSet(rowBytes);
+  f.i32Const(0).localSet(count);
+  const scalarNan = (v: Local) => f.localGet(v).localGet(v).code.push(0x5c); // f32.ne
+  // Four windows from output column ow of the row; o: the first one's output index.
+  const vector = () => {
+    f.localGet(row).localGet(ow).i32Add().localSet(o);
+    // i: the first window's top-left element
+    f.localGet(q).localGet(height).i32Mul().localGet(oh).i32Const(2).i32Mul().i32Add()
+      .localGet(width).i32Mul().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
+    f.localGet(i).i32Const(4).i32Mul().localGet(x).i32Add().localSet(at);
+    for (const [even, odd] of [[a, b], [c, d]]) {
+      f.localGet(at).v128Load(0).localSet(r0);
+      f.localGet(at).v128Load(16).localSet(r1);
+      f.localGet(r0).localGet(r1).f32x4Shuffle([0, 2, 4, 6]).localSet(even);
+      f.localGet(r0).localGet(r1).f32x4Shuffle([1, 3, 5, 7]).localSet(odd);
+      f.localGet(at).localGet(rowBytes).i32Add().localSet(at);
+    }
+    // a window holding a NaN: counted
+    [a, b, c, d].forEach((v, n) => {
+      f.localGet(v).localGet(v);
+      ne();
+      if (n > 0) or();
+    });
+    simd(0x53); // v128.any_true
+    f.if();
+    f.localGet(count).i32Const(1).i32Add().localSet(count);
+    f.end();
+    // upper = the first of a, b's maxima; lower likewise; the lower only when larger
+    f.localGet(i);
+    simd(0x11);
+    f.localGet(steps);
+    addI();
+    f.localSet(r0); // the lanes' a indices
+    f.localGet(b).localGet(a).f32x4Gt().localSet(gt);
+    f.localGet(b).localGet(a).localGet(gt);
+    bitselect();
+    f.localSet(uv);
+    f.localGet(r0).localGet(gt);
+    subI(); // a mask is −1: the index + 1
+    f.localSet(ui);
+    f.localGet(d).localGet(c).f32x4Gt().localSet(gt);
+    f.localGet(d).localGet(c).localGet(gt);
+    bitselect();
+    f.localSet(lv);
+    f.localGet(r0).localGet(down);
+    addI();
+    f.localGet(gt);
+    subI();
+    f.localSet(li);
+    f.localGet(lv).localGet(uv).f32x4Gt().localSet(gt);
+    f.localGet(o).i32Const(4).i32Mul().localGet(y).i32Add();
+    f.localGet(lv).localGet(uv).localGet(gt);
+    bitselect();
+    f.v128Store(0);
+    f.localGet(o).i32Const(4).i32Mul().localGet(argmax).i32Add();
+    f.localGet(li).localGet(ui).localGet(gt);
+    bitselect();
+    f.v128Store(0);
+  };
+  // The window at output column ow, alone.
+  const scalar = () => {
+    f.localGet(row).localGet(ow).i32Add().localSet(o);
+    f.localGet(q).localGet(height).i32Mul().localGet(oh).i32Const(2).i32Mul().i32Add()
+      .localGet(width).i32Mul().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
+    f.localGet(i).localGet(width).i32Add().localSet(k);
+    f.localGet(i).i32Const(4).i32Mul().localGet(x).i32Add().localTee(at).f32Load(0).localSet(
+      sa,
+    );
+    f.localGet(at).f32Load(4).localSet(sb);
+    f.localGet(k).i32Const(4).i32Mul().localGet(x).i32Add().localTee(at).f32Load(0).localSet(
+      sc,
+    );
+    f.localGet(at).f32Load(4).localSet(sd);
+    scalarNan(sa);
+    scalarNan(sb);
+    f.i32Or();
+    scalarNan(sc);
+    f.i32Or();
+    scalarNan(sd);
+    f.i32Or();
+    f.localGet(count).i32Add().localSet(count);
+    f.localGet(sb).localGet(sa).localGet(sb).localGet(sa).f32Gt().select().localSet(su);
+    f.localGet(i).i32Const(1).i32Add().localGet(i).localGet(sb).localGet(sa).f32Gt().select()
+      .localSet(upper);
+    f.localGet(sd).localGet(sc).localGet(sd).localGet(sc).f32Gt().select().localSet(sl);
+    f.localGet(k).i32Const(1).i32Add().localGet(k).localGet(sd).localGet(sc).f32Gt().select()
+      .localSet(lower);
+    f.localGet(o).i32Const(4).i32Mul().localGet(y).i32Add();
+    f.localGet(sl).localGet(su).localGet(sl).localGet(su).f32Gt().select().f32Store(0);
+    f.localGet(o).i32Const(4).i32Mul().localGet(argmax).i32Add();
+    f.localGet(lower).localGet(upper).localGet(sl).localGet(su).f32Gt().select().i32Store(0);
+  };
+  forRange(f, q, () => f.localGet(first), end, 1, () => {
+    forRange(f, oh, () => f.i32Const(0), outH, 1, () => {
+      f.localGet(q).localGet(outH).i32Mul().localGet(oh).i32Add().localGet(outW).i32Mul()
+        .localSet(row);
+      forRange(f, ow, () => f.i32Const(0), vecEnd, 4, vector);
+      // The row's last windows: four ending at its end (some computed again, the same
+      // values), or one by one in a row of fewer than four.
+      f.localGet(outW).localGet(vecEnd).i32GtU().if();
+      f.localGet(vecEnd).if();
+      f.localGet(outW).i32Const(4).i32Sub().localSet(ow);
+      vector();
+      f.else();
+      forRange(f, ow, () => f.i32Const(0), outW, 1, scalar);
+      f.end();
+      f.end();
+    });
+  });
+  f.localGet(nan).localGet(count).i32Store(0);
+}
+
+/**
  * cubicMap(x, w, out, n, table, intervals, list), the float32 build only: a function given as
  * cubics on a grid, times a second operand, element-wise in float64 (byte offsets):
  *   position = (x[i] − low)·steps, k = ⌊position⌋, t = position − k,
@@ -1660,6 +1807,7 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
     winogradInput(m);
     winogradOutput(m);
     winogradGradOutput(m);
+    maxPool2x2(m);
     cubicMap(m);
     layerNormForward(m);
     layerNormBackward(m);
