@@ -105,6 +105,11 @@ export function maxPoolBackwardTask(
   const d = new Int32Array(buffer, descriptor, 32);
   const plane = d[1] * d[2], outPlane = d[3] * d[4];
   const f64 = d[0] === 1, bytes = f64 ? 8 : 4;
+  const kernel = context.exports[0].maxPool2x2Backward;
+  if (!f64 && kernel && d[5] === 2 && d[6] === 2 && d[7] === 2 && d[8] === 2 && !d[9] && !d[10]) {
+    kernel(d[14] * 4, d[15] * 4, d[13] * 4, first, first + count, d[1], d[2], d[3], d[4]);
+    return;
+  }
   const dvalues = floatView(buffer, f64, d[14], d[16] * outPlane);
   const dx = floatView(buffer, f64, d[15], d[16] * plane);
   const argmax = new Int32Array(buffer, d[13] * 4, d[16] * outPlane);

@@ -82,6 +82,18 @@ export interface TaskKernelExports {
     outW: number,
     nan: number,
   ): void;
+  /** maxPool2x2's gradient over planes [first, end), dx written whole (float32 build only). */
+  maxPool2x2Backward?(
+    dvalues: number,
+    dx: number,
+    argmax: number,
+    first: number,
+    end: number,
+    height: number,
+    width: number,
+    outH: number,
+    outW: number,
+  ): void;
   /** Adam's update of n elements in place (see `Backend.adam`; the eight scalars as there). */
   adam(
     value: number,

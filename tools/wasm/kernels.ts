@@ -1403,6 +1403,113 @@ function maxPool2x2(m: ModuleBuilder): void {
 }
 
 /**
+ * maxPool2x2Backward(dvalues, dx, argmax, first, end, height, width, outH, outW), the float32
+ * build only: the gradient of maxPool2x2 over planes [first, end): each window's four inputs
+ * of dx written once, 0 + dvalues at its argmax (as the loop's dx[argmax] += dvalues on a
+ * zeroed dx: −0 becomes +0) and +0 elsewhere; a plane with an odd row or column left out of
+ * the windows is zeroed first. Four windows of a row at a time, the row's last ones as the
+ * four that end it, rows of fewer than four one by one.
+ */
+function maxPool2x2Backward(m: ModuleBuilder): void {
+  const f = m.function("maxPool2x2Backward", [i32, i32, i32, i32, i32, i32, i32, i32, i32]);
+  const [dvalues, dx, argmax, first, end, height, width, outH, outW] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [q, oh, ow, i, o, at, vecEnd, row, plane, odd] = Array.from(
+    { length: 10 },
+    () => f.local(i32),
+  );
+  const [dv, pos, steps, down, zero, v00, v01, v10, v11] = Array.from(
+    { length: 9 },
+    () => f.local(v128),
+  );
+  const [g, jAt] = [f.local(f32), f.local(i32)];
+  const simd = (...bytes: number[]) => f.code.push(0xfd, ...bytes);
+  const eqI = () => simd(0x37), and = () => simd(0x4e);
+  const addI = () => simd(0xae, 0x01), subI = () => simd(0xb1, 0x01);
+  simd(0x0c, ...[0, 2, 4, 6].flatMap((v) => [v, 0, 0, 0]));
+  f.localSet(steps);
+  f.localGet(width);
+  simd(0x11);
+  f.localSet(down);
+  f.v128Zero().localSet(zero);
+  f.localGet(outW).i32Const(-4).i32And().localSet(vecEnd);
+  f.localGet(height).localGet(width).i32Mul().localSet(plane);
+  f.localGet(height).localGet(outH).i32Const(2).i32Mul().i32Sub().localGet(width)
+    .localGet(outW).i32Const(2).i32Mul().i32Sub().i32Or().localSet(odd);
+  // The window's input at `offset` (0, 1, width, width + 1 from its corner): 0 + dvalues where
+  // the argmax points there, +0 elsewhere.
+  const cell = (offset: () => void, into: Local) => {
+    f.localGet(pos);
+    offset();
+    eqI();
+    f.localGet(dv);
+    and();
+    f.localGet(zero).f32x4Add().localSet(into);
+  };
+  const vector = () => {
+    f.localGet(row).localGet(ow).i32Add().localSet(o);
+    f.localGet(q).localGet(plane).i32Mul().localGet(oh).i32Const(2).i32Mul().localGet(width)
+      .i32Mul().i32Add().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
+    f.localGet(o).i32Const(4).i32Mul().localGet(dvalues).i32Add().v128Load(0).localSet(dv);
+    f.localGet(o).i32Const(4).i32Mul().localGet(argmax).i32Add().v128Load(0);
+    f.localGet(i);
+    simd(0x11);
+    f.localGet(steps);
+    addI();
+    subI();
+    f.localSet(pos); // each lane's argmax from its window's corner
+    cell(() => f.i32Const(0).code.push(0xfd, 0x11), v00);
+    cell(() => f.i32Const(1).code.push(0xfd, 0x11), v01);
+    cell(() => f.localGet(down), v10);
+    cell(() => {
+      f.localGet(down).i32Const(1).code.push(0xfd, 0x11);
+      addI();
+    }, v11);
+    f.localGet(i).i32Const(4).i32Mul().localGet(dx).i32Add().localSet(at);
+    for (const [left, right] of [[v00, v01], [v10, v11]]) {
+      f.localGet(at).localGet(left).localGet(right).f32x4Shuffle([0, 4, 1, 5]).v128Store(0);
+      f.localGet(at).localGet(left).localGet(right).f32x4Shuffle([2, 6, 3, 7]).v128Store(16);
+      f.localGet(at).localGet(width).i32Const(4).i32Mul().i32Add().localSet(at);
+    }
+  };
+  const scalar = () => {
+    f.localGet(row).localGet(ow).i32Add().localSet(o);
+    f.localGet(q).localGet(plane).i32Mul().localGet(oh).i32Const(2).i32Mul().localGet(width)
+      .i32Mul().i32Add().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
+    f.localGet(o).i32Const(4).i32Mul().localGet(dvalues).i32Add().f32Load(0).f32Const0()
+      .f32Add().localSet(g);
+    f.localGet(o).i32Const(4).i32Mul().localGet(argmax).i32Add().i32Load(0).i32Const(4)
+      .i32Mul().localGet(dx).i32Add().localSet(jAt);
+    for (const offset of [0, 1]) {
+      for (const down of [false, true]) {
+        f.localGet(i).i32Const(offset).i32Add();
+        if (down) f.localGet(width).i32Add();
+        f.i32Const(4).i32Mul().localGet(dx).i32Add().f32Const0().f32Store(0);
+      }
+    }
+    f.localGet(jAt).localGet(g).f32Store(0);
+  };
+  forRange(f, q, () => f.localGet(first), end, 1, () => {
+    f.localGet(odd).if();
+    f.localGet(q).localGet(plane).i32Mul().i32Const(4).i32Mul().localGet(dx).i32Add();
+    f.i32Const(0).localGet(plane).i32Const(4).i32Mul().memoryFill();
+    f.end();
+    forRange(f, oh, () => f.i32Const(0), outH, 1, () => {
+      f.localGet(q).localGet(outH).i32Mul().localGet(oh).i32Add().localGet(outW).i32Mul()
+        .localSet(row);
+      forRange(f, ow, () => f.i32Const(0), vecEnd, 4, vector);
+      f.localGet(outW).localGet(vecEnd).i32GtU().if();
+      f.localGet(vecEnd).if();
+      f.localGet(outW).i32Const(4).i32Sub().localSet(ow);
+      vector();
+      f.else();
+      forRange(f, ow, () => f.i32Const(0), outW, 1, scalar);
+      f.end();
+      f.end();
+    });
+  });
+}
+
+/**
  * cubicMap(x, w, out, n, table, intervals, list), the float32 build only: a function given as
  * cubics on a grid, times a second operand, element-wise in float64 (byte offsets):
  *   position = (x[i] − low)·steps, k = ⌊position⌋, t = position − k,
@@ -1808,6 +1915,7 @@ export function buildKernels(cfg: KernelConfig): Uint8Array {
     winogradOutput(m);
     winogradGradOutput(m);
     maxPool2x2(m);
+    maxPool2x2Backward(m);
     cubicMap(m);
     layerNormForward(m);
     layerNormBackward(m);
