@@ -52,11 +52,11 @@ export function convElements(
   backward: boolean,
 ): number {
   const depth = g.channels * g.kernelH * g.kernelW, positions = g.outH * g.outW;
-  const scratch = convScratch(depth, positions, g.outChannels, mr, nr);
+  const scratch = convScratch(depth + 1, positions, g.outChannels, mr, nr);
   const x = g.batch * g.channels * g.height * g.width;
   const y = g.batch * g.outChannels * positions;
   const weights = g.outChannels * depth;
-  const packed = panels(g.outChannels, mr) * depth + panels(depth, mr) * g.outChannels;
+  const packed = panels(g.outChannels, mr) * (depth + 1) + panels(depth, mr) * g.outChannels;
   const fixed = align(mr * nr) + DESCRIPTOR_LENGTH + packed + 2 * g.outChannels + x + y + 8 * 16;
   const groups = Math.ceil(g.batch / backwardGroup(g.batch, weights));
   const sums = backward ? x + (groups + 1) * (weights + g.outChannels) : 0;
@@ -74,28 +74,35 @@ export function convForward(
 ): void {
   const [mr, nr] = host.tile;
   const depth = g.channels * g.kernelH * g.kernelW, positions = g.outH * g.outW;
-  const scratch = convScratch(depth, positions, g.outChannels, mr, nr);
+  const rows = depth + (bias ? 1 : 0); // the biases as a first column of the weights
+  const scratch = convScratch(rows, positions, g.outChannels, mr, nr);
   const scratchLength = scratch[scratch.length - 1];
   const [xResident, yResident] = [host.residentAt(x), host.residentAt(y)];
   const [descriptor, packedWeights, biasAt, xCopy, yCopy, scratchAt] = layout(
     host.origin + align(mr * nr),
     [
       DESCRIPTOR_LENGTH,
-      panels(g.outChannels, mr) * depth,
+      panels(g.outChannels, mr) * rows,
       bias ? g.outChannels : 0,
       xResident < 0 ? x.length : 0,
       yResident < 0 ? y.length : 0,
     ],
   );
-  const heap = host.reserve(scratchAt + Math.max(host.threads * scratchLength, w.length));
+  const weights = g.outChannels * rows;
+  const heap = host.reserve(scratchAt + Math.max(host.threads * scratchLength, weights));
   const bytes = heap.BYTES_PER_ELEMENT;
   const xAt = xResident < 0 ? xCopy : xResident, yAt = yResident < 0 ? yCopy : yResident;
   if (xResident < 0) heap.set(x, xAt);
   if (bias) heap.set(bias, biasAt);
-  // w [O, C·KH·KW] as the left operand of w·cols, packed once for every sample (from a
-  // spare spot: the scratch, which the tasks overwrite afterwards).
-  heap.set(w, scratchAt);
-  host.exports.packColsL(scratchAt * bytes, depth, g.outChannels, depth, packedWeights * bytes);
+  // [bias | w] [O, rows] as the left operand of the products, packed once for every sample
+  // (from a spare spot: the scratch, which the tasks overwrite afterwards).
+  if (bias) {
+    for (let o = 0; o < g.outChannels; o++) {
+      heap[scratchAt + o * rows] = bias[o];
+      heap.set(w.subarray(o * depth, (o + 1) * depth), scratchAt + o * rows + 1);
+    }
+  } else heap.set(w, scratchAt);
+  host.exports.packColsL(scratchAt * bytes, rows, g.outChannels, rows, packedWeights * bytes);
   writeConvDescriptor(new Int32Array(heap.buffer), descriptor * bytes / 4, g, {
     module: host.module,
     tile: host.tile,
