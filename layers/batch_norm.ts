@@ -1,3 +1,4 @@
+import { getBackend } from "../backends/selection.ts";
 import { describe, describeKind } from "../core/_describe.ts";
 import { expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
@@ -229,7 +230,7 @@ export class BatchNorm implements Layer, GpuLayer {
       }
     }
     const outputs = training
-      ? this.#outputs.get(inputs.dtype, inputs.shape)
+      ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const y = outputs.data, gamma = this.gamma.value.data, beta = this.beta.value.data;
     for (let n = 0; n < batch; n++) {
@@ -292,8 +293,11 @@ export class BatchNorm implements Layer, GpuLayer {
       dgamma[f] += sumDvXhat[f];
       dbeta[f] += sumDv[f];
     }
+    // Training buffers in the backend's memory (where the wasm backend's ReLU and
+    // convolutions read them in place), but not an input gradient nobody reads (never freed).
+    const wanted = options?.inputGradient !== false;
     const dinputs = this.#training
-      ? this.#dinputs.get(inputs.dtype, inputs.shape)
+      ? this.#dinputs.get(inputs.dtype, inputs.shape, wanted ? getBackend() : undefined)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     if (options?.inputGradient === false) return dinputs;
     const dx = dinputs.data, gamma = this.gamma.value.data;
