@@ -165,6 +165,7 @@ export const JS_TASK_NAMES = [
   "gruBackward",
   "winogradConv",
   "winogradWeights",
+  "batchNorm",
 ] as const;
 
 /** A JavaScript task as a job names it. */

@@ -38,6 +38,7 @@ import {
 import { fastMathSource, sigmoid, tanh } from "../core/_fast_math.ts";
 import { POOLING_FUNCTIONS } from "./_pooling.ts";
 import { taskBuffer } from "./_task_buffer.ts";
+import { batchNormTask } from "./_batch_norm_tasks.ts";
 import {
   readWinograd,
   transformInputs,
@@ -73,6 +74,7 @@ export function jsTasks(): JsTask[] {
     gruBackwardTask,
     winogradConvTask,
     winogradWeightsTask,
+    batchNormTask,
   ] as JsTask[];
 }
 

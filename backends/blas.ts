@@ -211,6 +211,10 @@ function makeBackend(
     allocate(dtype, length) {
       return dtype === "float32" ? wasmBackend.allocate!(dtype, length) : undefined;
     },
+    batchNorm(pass, batch, features, positions, arrays) {
+      return (arrays.x ?? arrays.dvalues) instanceof Float32Array &&
+        wasmBackend.batchNorm!(pass, batch, features, positions, arrays);
+    },
     maxPool2dForward(x, y, argmax, geometry) {
       return x instanceof Float32Array && wasmBackend.maxPool2dForward!(x, y, argmax, geometry);
     },

@@ -1,4 +1,12 @@
-import type { AdamHyper, AttentionShape, Backend, RightProduct } from "../core/backend.ts";
+import type {
+  AdamHyper,
+  AttentionShape,
+  Backend,
+  BatchNormArrays,
+  BatchNormPass,
+  RightProduct,
+} from "../core/backend.ts";
+import { batchNormPass } from "./_wasm_batch_norm.ts";
 import type { FloatArray } from "../core/tensor.ts";
 import { formatBytes } from "../core/_allocation.ts";
 import { sumRowsByGroup } from "../core/row_groups.ts";
@@ -1044,6 +1052,33 @@ export class WasmKernels {
     const pass = this.#residentPass(large, "maxPool2dBackward", [dvalues, dx, argmax], true);
     return pass !== null &&
       maxPoolBackward(pass.kernels.#host(pass.parallel), dvalues, dx, argmax, g);
+  }
+
+  /**
+   * One of BatchNorm's passes (see `Backend.batchNorm`) where its arrays lie resident in the
+   * shared memory: a task per range of planes, on the pool when threads are wanted and the
+   * pass covers at least twice `parallelTuning.minTask` elements; false (nothing done)
+   * otherwise.
+   */
+  batchNorm(
+    pass: BatchNormPass,
+    batch: number,
+    features: number,
+    positions: number,
+    arrays: BatchNormArrays,
+  ): boolean {
+    const large = batch * features * positions >= 2 * parallelTuning.minTask;
+    const operands = [arrays.x, arrays.dvalues, arrays.out].filter((a) => a !== undefined);
+    const resident = this.#residentPass(large, "batchNorm", operands as FloatArray[], true);
+    return resident !== null &&
+      batchNormPass(
+        resident.kernels.#host(resident.parallel),
+        pass,
+        batch,
+        features,
+        positions,
+        arrays,
+      );
   }
 
   /**
@@ -2492,6 +2527,11 @@ export const wasmBackend: Backend = {
         kernels.adam(v, g, m, c, hyper);
       });
     } else adamLoop(value, grad, momentum, cache, hyper);
+  },
+  batchNorm(pass, batch, features, positions, arrays) {
+    const first = arrays.x ?? arrays.dvalues!;
+    const kernels = kernelsFor(first, arrays.dvalues ?? first, arrays.out ?? first);
+    return kernels !== null && kernels.batchNorm(pass, batch, features, positions, arrays);
   },
   winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, v) {
     const kernels = kernelsFor(x, v, v);

@@ -193,6 +193,19 @@ export interface Backend {
     geometry: ConvGeometry,
   ): boolean;
   /**
+   * One of BatchNorm's passes ({@linkcode BATCH_NORM_PASSES}; optional: the layer loops
+   * itself when absent or when this returns false) over [batch, features, positions]; the
+   * layer adds a feature's per-plane sums in the order of the samples. Returns false when it
+   * did nothing.
+   */
+  batchNorm?(
+    pass: BatchNormPass,
+    batch: number,
+    features: number,
+    positions: number,
+    arrays: BatchNormArrays,
+  ): boolean;
+  /**
    * MaxPool2D's forward pass (optional: the layer loops itself when absent or when this
    * returns false): over every plane (one channel of one sample) of `x` [planes, H, W],
    * y[plane, oh, ow] = the window's largest input (the first of equals; a NaN wins, as in
@@ -419,6 +432,45 @@ export interface ConvGeometry extends Window2D {
   outH: number;
   /** OW */
   outW: number;
+}
+
+/**
+ * BatchNorm's passes (see {@linkcode Backend.batchNorm}), over each plane p = n·features + f
+ * of [N, features, positions]:
+ * - `"sums"`: sums[p] = Σ x;
+ * - `"squares"`: sums[p] = Σ (x − c0[f])²;
+ * - `"gradientSums"`: sums[p] = Σ dvalues, dots[p] = Σ dvalues·(x − c0[f]);
+ * - `"normalize"`: out = x·c0[f] + c1[f];
+ * - `"gradient"`: out = c0[f]·(dvalues − c1[f] − (x − c2[f])·c3[f]·c4[f]);
+ * - `"inferenceGradient"`: out = c0[f]·dvalues;
+ *
+ * with c0 … c4 the call's coefficients. Sums are in float64, in the order of the plane's
+ * values; the other expressions are evaluated as written, in float64, each result rounded
+ * once.
+ */
+export const BATCH_NORM_PASSES = [
+  "sums",
+  "squares",
+  "gradientSums",
+  "normalize",
+  "gradient",
+  "inferenceGradient",
+] as const;
+
+/** A pass of {@linkcode BATCH_NORM_PASSES}. */
+export type BatchNormPass = typeof BATCH_NORM_PASSES[number];
+
+/** The arrays of one {@linkcode Backend.batchNorm} call (what its pass reads and writes). */
+export interface BatchNormArrays {
+  /** [N, features, positions] */
+  x?: FloatArray;
+  dvalues?: FloatArray;
+  out?: FloatArray;
+  /** Up to five [features] arrays, c0 … c4 of the pass. */
+  coefficients?: Float64Array[];
+  /** [N·features] each. */
+  sums?: Float64Array;
+  dots?: Float64Array;
 }
 
 /** The sizes of one pooling call (see {@linkcode Backend.maxPool2dForward}). */

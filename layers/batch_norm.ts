@@ -126,6 +126,9 @@ export class BatchNorm implements Layer, GpuLayer {
   #invStd: Float64Array; // [features]: 1/√(var + ε) it multiplied by
   #sums: Float64Array; // [features]
   #sums2: Float64Array; // [features]
+  #planeSums = new Scratch(); // [N·features]: per-plane sums from the backend
+  #planeDots = new Scratch(); // [N·features]
+  #coefficients: Float64Array[]; // five [features] rows for the backend's element-wise passes
   #outputs = new Scratch(); // reused by training forwards
   #dinputs = new Scratch(); // reused by backward after a training forward
   #gpuInputs?: GpuTensor; // [N, features, …], cached by gpuForward for gpuBackward
@@ -170,6 +173,7 @@ export class BatchNorm implements Layer, GpuLayer {
     this.#invStd = new Float64Array(features);
     this.#sums = new Float64Array(features);
     this.#sums2 = new Float64Array(features);
+    this.#coefficients = Array.from({ length: 5 }, () => new Float64Array(features));
   }
 
   /** Rebuilds a layer from {@linkcode BatchNorm.config} (fresh parameters and statistics). */
@@ -211,9 +215,9 @@ export class BatchNorm implements Layer, GpuLayer {
     const x = inputs.data, mean = this.#mean, invStd = this.#invStd;
     if (training) {
       const sums = this.#sums, squares = this.#sums2;
-      sumPerFeature(x, null, sums, batch, features, positions);
+      this.#sumPerFeature("sums", x, null, null, sums, null, batch, positions);
       for (let f = 0; f < features; f++) mean[f] = sums[f] / count;
-      sumPerFeature(x, mean, squares, batch, features, positions); // Σ (x − mean)²
+      this.#sumPerFeature("squares", x, null, mean, squares, null, batch, positions); // Σ (x − mean)²
       const rm = this.runningMean.data, rv = this.runningVar.data, m = this.momentum;
       for (let f = 0; f < features; f++) {
         const variance = squares[f] / count; // biased: it normalizes
@@ -233,6 +237,13 @@ export class BatchNorm implements Layer, GpuLayer {
       ? this.#outputs.get(inputs.dtype, inputs.shape, getBackend())
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     const y = outputs.data, gamma = this.gamma.value.data, beta = this.beta.value.data;
+    const [scales, shifts] = this.#coefficients;
+    for (let f = 0; f < features; f++) {
+      scales[f] = gamma[f] * invStd[f];
+      shifts[f] = beta[f] - mean[f] * scales[f];
+    }
+    const arrays = { x, out: y, coefficients: [scales, shifts] };
+    if (getBackend().batchNorm?.("normalize", batch, features, positions, arrays)) return outputs;
     for (let n = 0; n < batch; n++) {
       for (let f = 0; f < features; f++) {
         const scale = gamma[f] * invStd[f], shift = beta[f] - mean[f] * scale;
@@ -272,21 +283,7 @@ export class BatchNorm implements Layer, GpuLayer {
     const count = batch * positions;
     const x = inputs.data, dv = dvalues.data, mean = this.#mean, invStd = this.#invStd;
     const sumDv = this.#sums, sumDvXhat = this.#sums2;
-    sumDv.fill(0);
-    sumDvXhat.fill(0);
-    for (let n = 0; n < batch; n++) {
-      for (let f = 0; f < features; f++) {
-        const start = (n * features + f) * positions;
-        const mu = mean[f];
-        let sum = 0, dot = 0;
-        for (let i = start; i < start + positions; i++) {
-          sum += dv[i];
-          dot += dv[i] * (x[i] - mu);
-        }
-        sumDv[f] += sum;
-        sumDvXhat[f] += dot;
-      }
-    }
+    this.#sumPerFeature("gradientSums", x, dv, mean, sumDv, sumDvXhat, batch, positions);
     const dgamma = this.gamma.grad.data, dbeta = this.beta.grad.data;
     for (let f = 0; f < features; f++) {
       sumDvXhat[f] *= invStd[f];
@@ -301,6 +298,19 @@ export class BatchNorm implements Layer, GpuLayer {
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     if (options?.inputGradient === false) return dinputs;
     const dx = dinputs.data, gamma = this.gamma.value.data;
+    const [scales, meanDvs, means, invStds, meanDvXhats] = this.#coefficients;
+    for (let f = 0; f < features; f++) {
+      scales[f] = gamma[f] * invStd[f];
+      meanDvs[f] = sumDv[f] / count;
+      means[f] = mean[f];
+      invStds[f] = invStd[f];
+      meanDvXhats[f] = sumDvXhat[f] / count;
+    }
+    const arrays = this.#training
+      ? { x, dvalues: dv, out: dx, coefficients: this.#coefficients }
+      : { dvalues: dv, out: dx, coefficients: [scales] };
+    const pass = this.#training ? "gradient" : "inferenceGradient";
+    if (getBackend().batchNorm?.(pass, batch, features, positions, arrays)) return dinputs;
     for (let n = 0; n < batch; n++) {
       for (let f = 0; f < features; f++) {
         const start = (n * features + f) * positions;
@@ -463,6 +473,55 @@ export class BatchNorm implements Layer, GpuLayer {
     return `BatchNorm(features=${this.features}${extra})`;
   }
 
+  // out[f] = Σ_{n,p} x[n, f, p] ("squares": Σ (x − mean[f])²; "gradientSums": Σ dv into out and
+  // Σ dv·(x − mean[f]) into dots): each plane summed in the order of its values, then the
+  // planes of a feature in the order of n, by the backend's pass where it has one.
+  #sumPerFeature(
+    pass: "sums" | "squares" | "gradientSums",
+    x: FloatArray, // [N, features, positions]
+    dv: FloatArray | null, // [N, features, positions]
+    mean: Float64Array | null, // [features]
+    out: Float64Array, // [features]
+    dots: Float64Array | null, // [features]
+    batch: number,
+    positions: number,
+  ): void {
+    const features = this.features, planes = batch * features;
+    const sums = this.#planeSums.get("float64", [planes]).data as Float64Array;
+    const products = dots ? this.#planeDots.get("float64", [planes]).data as Float64Array : null;
+    const arrays = {
+      x,
+      dvalues: dv ?? undefined,
+      coefficients: mean ? [mean] : [],
+      sums,
+      dots: products ?? undefined,
+    };
+    if (!getBackend().batchNorm?.(pass, batch, features, positions, arrays)) {
+      for (let plane = 0; plane < planes; plane++) {
+        const start = plane * positions, end = start + positions;
+        const mu = mean ? mean[plane % features] : 0;
+        let sum = 0, dot = 0;
+        if (pass === "sums") { for (let i = start; i < end; i++) sum += x[i]; }
+        else if (pass === "squares") {
+          for (let i = start; i < end; i++) sum += (x[i] - mu) * (x[i] - mu);
+        } else {
+          for (let i = start; i < end; i++) {
+            sum += dv![i];
+            dot += dv![i] * (x[i] - mu);
+          }
+          products![plane] = dot;
+        }
+        sums[plane] = sum;
+      }
+    }
+    out.fill(0);
+    dots?.fill(0);
+    for (let plane = 0; plane < planes; plane++) {
+      out[plane % features] += sums[plane];
+      if (dots) dots[plane % features] += products![plane];
+    }
+  }
+
   // [batch, features, positions per feature] of checked inputs.
   #checkInputs(inputs: Tensor, where: string): [number, number, number] {
     expectTensor(inputs, where);
@@ -485,31 +544,6 @@ export class BatchNorm implements Layer, GpuLayer {
     }
     if (inputs.size === 0) throw new RangeError(`${where}: inputs is empty (shape ${shape()})`);
     return [batch, features, inputs.size / (batch * features)];
-  }
-}
-
-// out[f] = Σ_{n,p} x[n, f, p] (with `mean`: Σ (x − mean[f])²).
-function sumPerFeature(
-  x: FloatArray,
-  mean: Float64Array | null,
-  out: Float64Array,
-  batch: number,
-  features: number,
-  positions: number,
-): void {
-  out.fill(0);
-  for (let n = 0; n < batch; n++) {
-    for (let f = 0; f < features; f++) {
-      const start = (n * features + f) * positions;
-      let sum = 0;
-      if (mean) {
-        const mu = mean[f];
-        for (let i = start; i < start + positions; i++) sum += (x[i] - mu) * (x[i] - mu);
-      } else {
-        for (let i = start; i < start + positions; i++) sum += x[i];
-      }
-      out[f] += sum;
-    }
   }
 }
 
