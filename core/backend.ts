@@ -462,14 +462,17 @@ export type BatchNormPass = typeof BATCH_NORM_PASSES[number];
 
 /** The arrays of one {@linkcode Backend.batchNorm} call (what its pass reads and writes). */
 export interface BatchNormArrays {
-  /** [N, features, positions] */
+  /** The inputs [N, features, positions]. */
   x?: FloatArray;
+  /** The gradient of the outputs, [N, features, positions]. */
   dvalues?: FloatArray;
+  /** What an element-wise pass writes, [N, features, positions]. */
   out?: FloatArray;
   /** Up to five [features] arrays, c0 … c4 of the pass. */
   coefficients?: Float64Array[];
-  /** [N·features] each. */
+  /** The per-plane sums, [N·features]. */
   sums?: Float64Array;
+  /** The per-plane dot products of `"gradientSums"`, [N·features]. */
   dots?: Float64Array;
 }
 
