@@ -972,6 +972,29 @@ function storeLanes(f: FunctionBuilder, address: () => void, value: Local, lanes
   f.end();
 }
 
+// Stores `value` (the lanes' tiles t + tx …, `lanes` of them) into plane `plane` of a
+// transform's output at `target` (bytes): target + plane·stride + 4·(t + tx).
+function storeTile(
+  f: FunctionBuilder,
+  target: Local,
+  t: Local,
+  tx: Local,
+  stride: Local,
+  plane: number,
+  value: Local,
+  lanes: Local,
+): void {
+  storeLanes(
+    f,
+    () => {
+      f.localGet(t).localGet(tx).i32Add().i32Const(4).i32Mul().localGet(target).i32Add();
+      f.localGet(stride).i32Const(plane).i32Mul().i32Add();
+    },
+    value,
+    lanes,
+  );
+}
+
 /**
  * winogradInput(origin, width, pad, rLo, rHi, qLo, qHi, padW, v, stride, tilesH, tilesW), the
  * float32 build only: Winograd F(2×2, 3×3)'s input transform of one image plane. The plane
@@ -1074,15 +1097,7 @@ function winogradInput(m: ModuleBuilder): void {
           if (plus) f.f32x4Add();
           else f32x4Sub(f);
           f.localSet(out);
-          storeLanes(
-            f,
-            () => {
-              f.localGet(t).localGet(tx).i32Add().i32Const(4).i32Mul().localGet(v).i32Add();
-              f.localGet(stride).i32Const(4 * i + j).i32Mul().i32Add();
-            },
-            out,
-            lanes,
-          );
+          storeTile(f, v, t, tx, stride, 4 * i + j, out, lanes);
         });
       }
     });
@@ -1240,15 +1255,7 @@ function winogradGradOutput(m: ModuleBuilder): void {
         terms.forEach((term, j) => {
           term();
           f.localSet(out);
-          storeLanes(
-            f,
-            () => {
-              f.localGet(t).localGet(tx).i32Add().i32Const(4).i32Mul().localGet(dm).i32Add();
-              f.localGet(stride).i32Const(4 * i + j).i32Mul().i32Add();
-            },
-            out,
-            lanes,
-          );
+          storeTile(f, dm, t, tx, stride, 4 * i + j, out, lanes);
         });
       });
     });
@@ -1264,8 +1271,8 @@ function winogradGradOutput(m: ModuleBuilder): void {
  * comparisons and selects (the values themselves are stored, never computed). Four windows of
  * a row at a time (one per lane); a row's last ones as the four that end it (some computed
  * twice, to the same values), or one by one in rows of fewer than four. The count of windows
- * holding a NaN
- * goes to the i32 at `nan` (their results then follow no rule: the caller redoes them).
+ * holding a NaN goes to the i32 at `nan` (their results then follow no rule: the caller redoes
+ * them).
  */
 function maxPool2x2(m: ModuleBuilder): void {
   const f = m.function("maxPool2x2", [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32]);
