@@ -27,6 +27,12 @@ const UNIT_TILES = 96;
 const DESCRIPTOR_LENGTH = 32;
 const align = (floats: number) => (floats + 15) & ~15;
 
+/** The multiply-adds of a Winograd convolution's 16 products (or its weights' gradient's). */
+export function winogradWork(shape: WinogradConvShape): number {
+  const tiles = ((shape.outH + 1) >> 1) * ((shape.outW + 1) >> 1);
+  return 16 * shape.batch * shape.out * shape.channels * tiles;
+}
+
 /** Samples per unit: fixed by the sizes alone (so the same on any thread count). */
 export function winogradGroup(shape: WinogradConvShape): number {
   const perSample = ((shape.outH + 1) >> 1) * ((shape.outW + 1) >> 1);

@@ -18,6 +18,7 @@ import {
   winogradConvolution,
   winogradWeightElements,
   winogradWeightGradient,
+  winogradWork,
 } from "./_wasm_winograd.ts";
 import { type WinogradConvShape, winogradPlaneScratch } from "./_winograd_tasks.ts";
 import { maxPoolBackward, maxPoolForward } from "./_wasm_pool.ts";
@@ -1169,9 +1170,7 @@ export class WasmKernels {
     bias?: FloatArray,
   ): boolean {
     if (this.float !== "f32") return false;
-    const work = 16 * shape.batch * shape.out * shape.channels *
-      ((shape.outH + 1) >> 1) * ((shape.outW + 1) >> 1);
-    const large = work >= parallelTuning.threshold;
+    const large = winogradWork(shape) >= parallelTuning.threshold;
     const need = (threads: number) => winogradConvElements(shape, this.tileSize, threads);
     const host = this.#taskHost(large, "winogradConvolution", [x, y], need);
     if (!host) return false;
@@ -1194,9 +1193,7 @@ export class WasmKernels {
     shape: WinogradConvShape,
   ): boolean {
     if (this.float !== "f32") return false;
-    const work = 16 * shape.batch * shape.out * shape.channels *
-      ((shape.outH + 1) >> 1) * ((shape.outW + 1) >> 1);
-    const large = work >= parallelTuning.threshold;
+    const large = winogradWork(shape) >= parallelTuning.threshold;
     const need = (threads: number) => winogradWeightElements(shape, this.tileSize, threads);
     const host = this.#taskHost(large, "winogradWeights", [x, dvalues], need);
     if (!host) return false;
