@@ -1262,6 +1262,54 @@ function winogradGradOutput(m: ModuleBuilder): void {
   });
 }
 
+// The loops of MaxPool2D's 2×2, stride-2 kernels over planes [first, end) of [outH, outW]
+// windows: `vector()` takes four windows of a row, `scalar()` one, the first with output
+// index `o` and top-left input element `i` (set before each call); a row's last windows as
+// the four that end it (some again, to the same values), or one by one in rows of fewer than
+// four. `steps` holds the lanes' offsets [0, 2, 4, 6] and `down` the width in every lane.
+function windows2x2(f: FunctionBuilder, width: Local, outW: Local) {
+  const [q, oh, ow, i, o, row, vecEnd] = Array.from({ length: 7 }, () => f.local(i32));
+  const [steps, down] = [f.local(v128), f.local(v128)];
+  f.code.push(0xfd, 0x0c, ...[0, 2, 4, 6].flatMap((v) => [v, 0, 0, 0])); // v128.const
+  f.localSet(steps);
+  f.localGet(width).code.push(0xfd, 0x11); // i32x4.splat
+  f.localSet(down);
+  f.localGet(outW).i32Const(-4).i32And().localSet(vecEnd);
+  const loop = (
+    first: Local,
+    end: Local,
+    height: Local,
+    outH: Local,
+    vector: () => void,
+    scalar: () => void,
+    eachPlane?: () => void,
+  ) => {
+    const at = (window: () => void) => () => {
+      f.localGet(row).localGet(ow).i32Add().localSet(o);
+      f.localGet(q).localGet(height).i32Mul().localGet(oh).i32Const(2).i32Mul().i32Add()
+        .localGet(width).i32Mul().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
+      window();
+    };
+    forRange(f, q, () => f.localGet(first), end, 1, () => {
+      eachPlane?.();
+      forRange(f, oh, () => f.i32Const(0), outH, 1, () => {
+        f.localGet(q).localGet(outH).i32Mul().localGet(oh).i32Add().localGet(outW).i32Mul()
+          .localSet(row);
+        forRange(f, ow, () => f.i32Const(0), vecEnd, 4, at(vector));
+        f.localGet(outW).localGet(vecEnd).i32GtU().if();
+        f.localGet(vecEnd).if();
+        f.localGet(outW).i32Const(4).i32Sub().localSet(ow);
+        at(vector)();
+        f.else();
+        forRange(f, ow, () => f.i32Const(0), outW, 1, at(scalar));
+        f.end();
+        f.end();
+      });
+    });
+  };
+  return { q, i, o, steps, down, loop };
+}
+
 /**
  * maxPool2x2(x, y, argmax, first, end, height, width, outH, outW, nan), the float32 build only:
  * MaxPool2D's 2×2, stride-2, unpadded windows over planes [first, end) of x [planes, height,
@@ -1277,12 +1325,11 @@ function winogradGradOutput(m: ModuleBuilder): void {
 function maxPool2x2(m: ModuleBuilder): void {
   const f = m.function("maxPool2x2", [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32]);
   const [x, y, argmax, first, end, height, width, outH, outW, nan] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const [q, oh, ow, i, o, at, count, vecEnd, rowBytes, row] = Array.from(
-    { length: 10 },
-    () => f.local(i32),
-  );
-  const [r0, r1, a, b, c, d, gt, uv, ui, lv, li, steps, down] = Array.from(
-    { length: 13 },
+  const w = windows2x2(f, width, outW);
+  const { i, o, steps, down } = w;
+  const [at, count, rowBytes] = [0, 0, 0].map(() => f.local(i32));
+  const [r0, r1, a, b, c, d, gt, uv, ui, lv, li] = Array.from(
+    { length: 11 },
     () => f.local(v128),
   );
   const [sa, sb, sc, sd, su, sl] = [0, 0, 0, 0, 0, 0].map(() => f.local(f32));
@@ -1290,22 +1337,10 @@ function maxPool2x2(m: ModuleBuilder): void {
   const simd = (...bytes: number[]) => f.code.push(0xfd, ...bytes);
   const ne = () => simd(0x42), or = () => simd(0x50), bitselect = () => simd(0x52);
   const addI = () => simd(0xae, 0x01), subI = () => simd(0xb1, 0x01);
-  // steps = [0, 2, 4, 6] (the lanes' windows), down = width in every lane
-  simd(0x0c, ...[0, 2, 4, 6].flatMap((v) => [v, 0, 0, 0]));
-  f.localSet(steps);
-  f.localGet(width);
-  simd(0x11);
-  f.localSet(down);
-  f.localGet(outW).i32Const(-4).i32And().localSet(vecEnd);
   f.localGet(width).i32Const(4).i32Mul().localSet(rowBytes);
   f.i32Const(0).localSet(count);
   const scalarNan = (v: Local) => f.localGet(v).localGet(v).code.push(0x5c); // f32.ne
-  // Four windows from output column ow of the row; o: the first one's output index.
   const vector = () => {
-    f.localGet(row).localGet(ow).i32Add().localSet(o);
-    // i: the first window's top-left element
-    f.localGet(q).localGet(height).i32Mul().localGet(oh).i32Const(2).i32Mul().i32Add()
-      .localGet(width).i32Mul().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
     f.localGet(i).i32Const(4).i32Mul().localGet(x).i32Add().localSet(at);
     for (const [even, odd] of [[a, b], [c, d]]) {
       f.localGet(at).v128Load(0).localSet(r0);
@@ -1358,9 +1393,6 @@ function maxPool2x2(m: ModuleBuilder): void {
   };
   // The window at output column ow, alone.
   const scalar = () => {
-    f.localGet(row).localGet(ow).i32Add().localSet(o);
-    f.localGet(q).localGet(height).i32Mul().localGet(oh).i32Const(2).i32Mul().i32Add()
-      .localGet(width).i32Mul().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
     f.localGet(i).localGet(width).i32Add().localSet(k);
     f.localGet(i).i32Const(4).i32Mul().localGet(x).i32Add().localTee(at).f32Load(0).localSet(
       sa,
@@ -1389,23 +1421,7 @@ function maxPool2x2(m: ModuleBuilder): void {
     f.localGet(o).i32Const(4).i32Mul().localGet(argmax).i32Add();
     f.localGet(lower).localGet(upper).localGet(sl).localGet(su).f32Gt().select().i32Store(0);
   };
-  forRange(f, q, () => f.localGet(first), end, 1, () => {
-    forRange(f, oh, () => f.i32Const(0), outH, 1, () => {
-      f.localGet(q).localGet(outH).i32Mul().localGet(oh).i32Add().localGet(outW).i32Mul()
-        .localSet(row);
-      forRange(f, ow, () => f.i32Const(0), vecEnd, 4, vector);
-      // The row's last windows: four ending at its end (some computed again, the same
-      // values), or one by one in a row of fewer than four.
-      f.localGet(outW).localGet(vecEnd).i32GtU().if();
-      f.localGet(vecEnd).if();
-      f.localGet(outW).i32Const(4).i32Sub().localSet(ow);
-      vector();
-      f.else();
-      forRange(f, ow, () => f.i32Const(0), outW, 1, scalar);
-      f.end();
-      f.end();
-    });
-  });
+  w.loop(first, end, height, outH, vector, scalar);
   f.localGet(nan).localGet(count).i32Store(0);
 }
 
@@ -1420,25 +1436,15 @@ function maxPool2x2(m: ModuleBuilder): void {
 function maxPool2x2Backward(m: ModuleBuilder): void {
   const f = m.function("maxPool2x2Backward", [i32, i32, i32, i32, i32, i32, i32, i32, i32]);
   const [dvalues, dx, argmax, first, end, height, width, outH, outW] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [q, oh, ow, i, o, at, vecEnd, row, plane, odd] = Array.from(
-    { length: 10 },
-    () => f.local(i32),
-  );
-  const [dv, pos, steps, down, zero, v00, v01, v10, v11] = Array.from(
-    { length: 9 },
-    () => f.local(v128),
-  );
+  const w = windows2x2(f, width, outW);
+  const { q, i, o, steps, down } = w;
+  const [at, plane, odd] = [0, 0, 0].map(() => f.local(i32));
+  const [dv, pos, zero, v00, v01, v10, v11] = Array.from({ length: 7 }, () => f.local(v128));
   const [g, jAt] = [f.local(f32), f.local(i32)];
   const simd = (...bytes: number[]) => f.code.push(0xfd, ...bytes);
   const eqI = () => simd(0x37), and = () => simd(0x4e);
   const addI = () => simd(0xae, 0x01), subI = () => simd(0xb1, 0x01);
-  simd(0x0c, ...[0, 2, 4, 6].flatMap((v) => [v, 0, 0, 0]));
-  f.localSet(steps);
-  f.localGet(width);
-  simd(0x11);
-  f.localSet(down);
   f.v128Zero().localSet(zero);
-  f.localGet(outW).i32Const(-4).i32And().localSet(vecEnd);
   f.localGet(height).localGet(width).i32Mul().localSet(plane);
   f.localGet(height).localGet(outH).i32Const(2).i32Mul().i32Sub().localGet(width)
     .localGet(outW).i32Const(2).i32Mul().i32Sub().i32Or().localSet(odd);
@@ -1453,9 +1459,6 @@ function maxPool2x2Backward(m: ModuleBuilder): void {
     f.localGet(zero).f32x4Add().localSet(into);
   };
   const vector = () => {
-    f.localGet(row).localGet(ow).i32Add().localSet(o);
-    f.localGet(q).localGet(plane).i32Mul().localGet(oh).i32Const(2).i32Mul().localGet(width)
-      .i32Mul().i32Add().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
     f.localGet(o).i32Const(4).i32Mul().localGet(dvalues).i32Add().v128Load(0).localSet(dv);
     f.localGet(o).i32Const(4).i32Mul().localGet(argmax).i32Add().v128Load(0);
     f.localGet(i);
@@ -1479,9 +1482,6 @@ function maxPool2x2Backward(m: ModuleBuilder): void {
     }
   };
   const scalar = () => {
-    f.localGet(row).localGet(ow).i32Add().localSet(o);
-    f.localGet(q).localGet(plane).i32Mul().localGet(oh).i32Const(2).i32Mul().localGet(width)
-      .i32Mul().i32Add().localGet(ow).i32Const(2).i32Mul().i32Add().localSet(i);
     f.localGet(o).i32Const(4).i32Mul().localGet(dvalues).i32Add().f32Load(0).f32Const0()
       .f32Add().localSet(g);
     f.localGet(o).i32Const(4).i32Mul().localGet(argmax).i32Add().i32Load(0).i32Const(4)
@@ -1495,25 +1495,14 @@ function maxPool2x2Backward(m: ModuleBuilder): void {
     }
     f.localGet(jAt).localGet(g).f32Store(0);
   };
-  forRange(f, q, () => f.localGet(first), end, 1, () => {
+  // A plane with a row or column outside the windows: zeroed first.
+  const zeroPlane = () => {
     f.localGet(odd).if();
     f.localGet(q).localGet(plane).i32Mul().i32Const(4).i32Mul().localGet(dx).i32Add();
     f.i32Const(0).localGet(plane).i32Const(4).i32Mul().memoryFill();
     f.end();
-    forRange(f, oh, () => f.i32Const(0), outH, 1, () => {
-      f.localGet(q).localGet(outH).i32Mul().localGet(oh).i32Add().localGet(outW).i32Mul()
-        .localSet(row);
-      forRange(f, ow, () => f.i32Const(0), vecEnd, 4, vector);
-      f.localGet(outW).localGet(vecEnd).i32GtU().if();
-      f.localGet(vecEnd).if();
-      f.localGet(outW).i32Const(4).i32Sub().localSet(ow);
-      vector();
-      f.else();
-      forRange(f, ow, () => f.i32Const(0), outW, 1, scalar);
-      f.end();
-      f.end();
-    });
-  });
+  };
+  w.loop(first, end, height, outH, vector, scalar, zeroPlane);
 }
 
 /**
