@@ -450,6 +450,30 @@ export interface WinogradTransforms {
     dbias: FloatArray | undefined,
     shape: WinogradConvShape,
   ): boolean;
+  /**
+   * Where the backend declines the whole convolution: the most elements of a chunk's tiles
+   * V or products M (each [16, channels, tiles]) when the layer goes by chunks of samples,
+   * sized for the backend's products (the blas backend's OpenBLAS runs them fastest on
+   * chunks that stay in the cache); `WINOGRAD_CHUNK_ELEMENTS` of layers/_winograd.ts when
+   * absent.
+   */
+  winogradChunkElements?: number;
+  /**
+   * The output transform's gradient of dvalues' samples [first, first + count): dm [16, O,
+   * count·tilesH·tilesW] = A·dy·Aᵀ per tile (`winogradGradOutput` of tools/wasm/kernels.ts),
+   * for the weights' gradient by chunks; false when it did nothing.
+   */
+  winogradGradOutputs?(
+    dvalues: FloatArray,
+    first: number,
+    count: number,
+    out: number,
+    outH: number,
+    outW: number,
+    tilesH: number,
+    tilesW: number,
+    dm: FloatArray,
+  ): boolean;
 }
 
 /** Where a Winograd transform's arrays lie (float32 element offsets; −1 for none). */
@@ -540,6 +564,32 @@ export function winogradInputsTask(
     const origin = (image - top * width - left) * 4; // may be negative: i32 wraps
     const v = (d[11] + c * tiles + s * perSample) * 4;
     kernel(origin, width, pad, rLo, rHi, qLo, qHi, padW, v, stride, tilesH, tilesW);
+  }
+}
+
+/**
+ * The output transform's gradient task: the tiles dm [16, O, T] = A·dy·Aᵀ of the dvalues
+ * planes [first, first + count) (float32 build only).
+ */
+export function winogradGradOutputsTask(
+  context: TaskContext,
+  thread: number,
+  descriptor: number,
+  first: number,
+  count: number,
+): void {
+  const buffer = taskBuffer(context, descriptor, 15, "Winograd output gradient task");
+  const d = new Int32Array(buffer, descriptor, 32);
+  const [out, outH, outW, tilesH, tilesW] = [d[1], d[2], d[3], d[6], d[7]];
+  const perSample = tilesH * tilesW, tiles = d[9] * perSample, positions = outH * outW;
+  const stage = (d[13] + thread * d[14]) * 4, stageW = 8 * Math.ceil(tilesW / 4);
+  const stride = out * tiles * 4;
+  const kernel = context.exports[0].winogradGradOutput!;
+  for (let p = first; p < first + count; p++) {
+    const s = Math.floor(p / out), o = p - s * out;
+    const dy = (d[10] + ((d[8] + s) * out + o) * positions) * 4;
+    const dm = (d[11] + o * tiles + s * perSample) * 4;
+    kernel(dy, outH, outW, stage, stageW, tilesH, tilesW, dm, stride);
   }
 }
 

@@ -166,6 +166,7 @@ export const JS_TASK_NAMES = [
   "winogradConv",
   "winogradWeights",
   "batchNorm",
+  "winogradGradOutputs",
 ] as const;
 
 /** A JavaScript task as a job names it. */

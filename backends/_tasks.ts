@@ -13,6 +13,7 @@ import {
   forEachShift,
   lowerSample,
   readConv,
+  winogradGradOutputsTask,
   winogradInputsTask,
   winogradOutputsTask,
   zeroWrapped,
@@ -75,6 +76,7 @@ export function jsTasks(): JsTask[] {
     winogradConvTask,
     winogradWeightsTask,
     batchNormTask,
+    winogradGradOutputsTask,
   ] as JsTask[];
 }
 

@@ -9,6 +9,11 @@ import { wasmBackend } from "./wasm.ts";
 // Below this many multiply-adds the FFI call costs more than it saves.
 const CROSSOVER = 4096;
 
+// Winograd's chunks on OpenBLAS (W4's conv2, one thread, forward + backward: 2¹⁸ elements
+// 16.9 ms, 2¹⁹ 16.5, 2²⁰ 18.0, 2²² 21.1; below 2¹⁷ a chunk's tiles are too small to be
+// placed in the wasm memory, and the transforms fall back to JavaScript loops).
+const BLAS_WINOGRAD_CHUNK_ELEMENTS = 1 << 19;
+
 const GEMM_PARAMETERS = [
   "i32", // order
   "i32", // transA
@@ -153,8 +158,10 @@ function makeBackend(
   };
   const fallback = (c: FloatArray) => (c instanceof Float32Array ? wasmBackend : jsBackend);
   const transforms = wasmBackend as Backend & WinogradTransforms;
+  // OpenBLAS's threads (one for a BLAS library whose count cannot be set).
+  const blasThreads = () => (setNumThreads ? requestedThreads() : 1);
   const convolution = new BlasConvolution(sgemm, dgemm, {
-    count: () => (setNumThreads ? requestedThreads() : 1),
+    count: blasThreads,
     serial(run) {
       if (!setNumThreads) return run();
       setNumThreads(1);
@@ -254,11 +261,24 @@ function makeBackend(
       return m instanceof Float32Array &&
         transforms.winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
     },
+    // On one OpenBLAS thread the whole convolution is declined: the layer's chunks, the wasm
+    // transforms and OpenBLAS's 16 products each, in chunks that stay in the cache, beat the
+    // wasm kernels' products (W4's conv2, one thread: forward 6.5 → 4.5 ms, input gradient
+    // and weights' 14.7 → 12.1). On two, OpenBLAS splits products that small poorly (forward
+    // 5.1 → 7.8 ms): the wasm pool's whole convolution.
     winogradConvolution(x, u, y, shape, bias) {
-      return x instanceof Float32Array && transforms.winogradConvolution(x, u, y, shape, bias);
+      return x instanceof Float32Array && blasThreads() > 1 &&
+        transforms.winogradConvolution(x, u, y, shape, bias);
     },
+    winogradChunkElements: BLAS_WINOGRAD_CHUNK_ELEMENTS,
+    // Likewise: the layer's chunks, dU[ξ] += dM[ξ]·V[ξ]ᵀ on OpenBLAS, on one thread.
     winogradWeights(x, dvalues, du, dbias, shape) {
-      return x instanceof Float32Array && transforms.winogradWeights(x, dvalues, du, dbias, shape);
+      return x instanceof Float32Array && blasThreads() > 1 &&
+        transforms.winogradWeights(x, dvalues, du, dbias, shape);
+    },
+    winogradGradOutputs(dvalues, first, count, out, outH, outW, tilesH, tilesW, dm) {
+      return dvalues instanceof Float32Array &&
+        transforms.winogradGradOutputs!(dvalues, first, count, out, outH, outW, tilesH, tilesW, dm);
     },
   } as Backend & WinogradTransforms;
 }

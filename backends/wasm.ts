@@ -1156,6 +1156,45 @@ export class WasmKernels {
   }
 
   /**
+   * The output transform's gradient (see `WinogradTransforms.winogradGradOutputs`), placed
+   * as {@linkcode WasmKernels.winogradInputs}: dvalues and dm resident.
+   */
+  winogradGradOutputs(
+    dvalues: FloatArray,
+    first: number,
+    count: number,
+    out: number,
+    outH: number,
+    outW: number,
+    tilesH: number,
+    tilesW: number,
+    dm: FloatArray,
+  ): boolean {
+    if (this.float !== "f32") return false;
+    const large = dm.length >= 2 * parallelTuning.minTask;
+    const pass = this.#residentPass(large, "winogradGradOutputs", [dm], true);
+    if (!pass) return false;
+    const host = pass.kernels.#host(pass.parallel);
+    const sizes = {
+      channels: out,
+      height: outH,
+      width: outW,
+      top: 0,
+      left: 0,
+      tilesH,
+      tilesW,
+      first,
+      count,
+    };
+    const length = count * out * outH * outW, at = host.residentAt(dvalues);
+    if (at < 0 && !pass.kernels.#fits(winogradElements(sizes, host.threads) + length)) {
+      return false;
+    }
+    runWinograd(host, "winogradGradOutputs", sizes, at, host.residentAt(dm), dvalues);
+    return true;
+  }
+
+  /**
    * Winograd's whole convolution (see `WinogradTransforms.winogradConvolution`) on the
    * float32 kernels, placed as {@linkcode WasmKernels.conv2dForward}: a job of units of
    * samples, each unit's tiles and products in its thread's scratch; false for float64.
@@ -2552,6 +2591,11 @@ export const wasmBackend: Backend = {
     if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
     return kernels.winogradOutputs(m, first, count, out, outH, outW, tilesH, tilesW, y, bias);
   },
+  winogradGradOutputs(dvalues, first, count, out, outH, outW, tilesH, tilesW, dm) {
+    const kernels = kernelsFor(dvalues, dm, dm);
+    return kernels !== null &&
+      kernels.winogradGradOutputs(dvalues, first, count, out, outH, outW, tilesH, tilesW, dm);
+  },
   winogradConvolution(x, u, y, shape, bias) {
     const kernels = x.length + y.length <= parallelTuning.convElements ? kernelsFor(x, u, y) : null;
     if (!kernels || (bias && bias.constructor !== y.constructor)) return false;
@@ -2594,12 +2638,12 @@ function winogradElements(z: WinogradSizes, threads: number): number {
 
 // A Winograd transform's job on `host`: the descriptor (and a copy of the biases) at the
 // start of its scratch, each thread's scratch above, then a task per range of planes over
-// `source` and `target` (element offsets). The image side (x of the input transform, y of
-// the output transform) when not resident (offset −1) goes through a copy of the chunk's
-// samples above the scratch.
+// `source` and `target` (element offsets). The image side (x of the input transform,
+// dvalues of the output transform's gradient, y of the output transform) when not resident
+// (offset −1) goes through a copy of the chunk's samples above the scratch.
 function runWinograd(
   host: TaskHost,
-  task: "winogradInputs" | "winogradOutputs",
+  task: "winogradInputs" | "winogradOutputs" | "winogradGradOutputs",
   z: WinogradSizes,
   source: number,
   target: number,
@@ -2610,7 +2654,7 @@ function runWinograd(
   const biasAt = host.origin + 32, scratch = biasAt + ((z.channels + 15) & ~15);
   const copyAt = scratch + host.threads * length;
   const sample = z.channels * z.height * z.width, chunk = z.count * sample;
-  const input = task === "winogradInputs";
+  const input = task !== "winogradOutputs"; // the images are the source
   const copied = (input ? source : target) < 0;
   const heap = host.reserve(copied ? copyAt + chunk : copyAt);
   const from = z.first * sample;

@@ -14,7 +14,8 @@ const USAGE = `Time every part of a W4 training step (../shared/bench/README.md)
 Usage: deno run --allow-sys=loadavg bench/w4_ops.ts [options]
 
 Options:
-  --steps N       timed steps after 5 warm-up steps (default 30)
+  --steps N       timed steps after the warm-up (default 30)
+  --warm N        untimed warm-up steps (default 5; --warm 0 --steps 1 times the first step)
   --backend NAME  wasm (default), js, naive, or blas (OpenBLAS: --allow-ffi --allow-env)
   --threads N     threads of the large products (default: the available cores)
   --help          show this help`;
@@ -22,6 +23,7 @@ Options:
 const { values } = parseArgs({
   options: {
     steps: { type: "string", default: "30" },
+    warm: { type: "string", default: "5" },
     backend: { type: "string" },
     threads: { type: "string" },
     help: { type: "boolean", default: false },
@@ -83,7 +85,9 @@ const batches = Array.from({ length: 8 }, (_, b) => {
   const rows = Int32Array.from({ length: 64 }, (_, i) => b * 64 + i);
   return [takeRows(workload.x, rows), workload.y.subarray(b * 64, (b + 1) * 64)] as const;
 });
-for (let s = 0; s < 5; s++) net.trainBatch(...batches[s % 8], { loss, optimizer });
+for (let s = 0; s < Number(values.warm); s++) {
+  net.trainBatch(...batches[s % 8], { loss, optimizer });
+}
 times.clear();
 const t0 = performance.now();
 for (let s = 0; s < steps; s++) net.trainBatch(...batches[s % 8], { loss, optimizer });

@@ -13,7 +13,10 @@
 // `winogradConvolution` (the wasm backend, float32) takes the whole convolution instead: a
 // pool job whose tasks take a few samples at a time through the transforms and the 16
 // products in their thread's cache (backends/_winograd_tasks.ts); a chunk's V and M went
-// through memory, and its 16 products were 16 jobs. Private to Conv2D.
+// through memory, and its 16 products were 16 jobs. A backend may decline it and size the
+// chunks for its own products instead (`winogradChunkElements`: the blas backend on one
+// thread, whose OpenBLAS products beat the wasm kernels'), the weights' gradient included
+// (dU[ξ] = Σ dM[ξ]·V[ξ]ᵀ over the chunks, with `winogradGradOutputs`). Private to Conv2D.
 //
 // The input gradient is the same kind of convolution: dvalues [N, O, OH, OW] with the kernel
 // turned by 180° and its channels swapped ([C, O, 3, 3]), zeros 2 − p on each side (a
@@ -288,12 +291,13 @@ export class WinogradBuffers {
   ): void {
     const { batch, channels, height, width, out, outH, outW, top, left } = shape;
     const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, perSample = tilesH * tilesW;
-    const widest = 16 * Math.max(channels, out) * perSample;
-    const chunk = Math.max(1, Math.min(batch, Math.floor(WINOGRAD_CHUNK_ELEMENTS / widest)));
     const u = this.#u.get(dtype, [16, out, channels]).data;
     kernels(u);
     const fast = backend as Partial<WinogradTransforms>;
     if (fast.winogradConvolution?.(x, u, y, shape, bias)) return;
+    const limit = fast.winogradChunkElements ?? WINOGRAD_CHUNK_ELEMENTS;
+    const widest = 16 * Math.max(channels, out) * perSample;
+    const chunk = Math.max(1, Math.min(batch, Math.floor(limit / widest)));
     for (let first = 0; first < batch; first += chunk) {
       const count = Math.min(chunk, batch - first), tiles = count * perSample;
       const v = this.#v.get(dtype, [16, channels, tiles], backend).data;
@@ -350,8 +354,74 @@ export class WinogradBuffers {
       shape.out,
       shape.channels,
     ]).data;
-    if (!fast.winogradWeights(x, dvalues, du, dbias, shape)) return false;
+    const summed = fast.winogradWeights(x, dvalues, du, dbias, shape) ||
+      this.#weightsByChunks(backend, x, dvalues, du, dbias, shape);
+    if (!summed) return false;
     winogradWeightGradient(du, shape.out, shape.channels, dw);
+    return true;
+  }
+
+  // du [16, O, C] = Σ over the chunks of dM[ξ]·V[ξ]ᵀ, a backend product per position (the
+  // blas backend's OpenBLAS), with the backend's transforms: V = Bᵀ·x·B and dM = A·dy·Aᵀ.
+  // Only where the backend sizes chunks for its products and has both transforms; false
+  // (du partly written, nothing else) when a transform declines.
+  // dbias[o] += Σ dvalues[·, o] is Σ_t dM[5, o, t]: (A·dy·Aᵀ)[1, 1] sums the tile's 2×2 block.
+  #weightsByChunks(
+    backend: Backend,
+    x: FloatArray, // [N, C, H, W]
+    dvalues: FloatArray, // [N, O, OH, OW]
+    du: FloatArray, // [16, O, C]
+    dbias: FloatArray | undefined, // [O]
+    shape: WinogradConvShape,
+  ): boolean {
+    const fast = backend as Partial<WinogradTransforms>;
+    const limit = fast.winogradChunkElements;
+    if (!limit || !fast.winogradGradOutputs || !fast.winogradInputs) return false;
+    const { batch, channels, height, width, out, outH, outW, top, left } = shape;
+    const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, perSample = tilesH * tilesW;
+    const widest = 16 * Math.max(channels, out) * perSample;
+    const chunk = Math.max(1, Math.min(batch, Math.floor(limit / widest)));
+    const dtype = x instanceof Float64Array ? "float64" : "float32";
+    const sums = dbias ? new Float64Array(out) : null;
+    // The chunks are forward's (the same limit and shape), so v and dm are its buffers: no
+    // more memory, and no third shape to evict one of the two the scratch keeps.
+    for (let first = 0; first < batch; first += chunk) {
+      const count = Math.min(chunk, batch - first), tiles = count * perSample;
+      const v = this.#v.get(dtype, [16, channels, tiles], backend).data;
+      const dm = this.#m.get(dtype, [16, out, tiles], backend).data;
+      const transformed = fast.winogradInputs(
+        x,
+        first,
+        count,
+        channels,
+        height,
+        width,
+        top,
+        left,
+        tilesH,
+        tilesW,
+        v,
+      ) &&
+        fast.winogradGradOutputs(dvalues, first, count, out, outH, outW, tilesH, tilesW, dm);
+      if (!transformed) return false;
+      for (let xi = 0; xi < 16; xi++) {
+        backend.matmulTransB(
+          this.#mViews.get(dm, xi * out * tiles, out * tiles),
+          this.#vViews.get(v, xi * channels * tiles, channels * tiles),
+          this.#uViews.get(du, xi * out * channels, out * channels),
+          out,
+          channels,
+          tiles,
+          first > 0,
+        );
+      }
+      for (let o = 0; sums && o < out; o++) {
+        let sum = 0;
+        for (let t = (5 * out + o) * tiles, end = t + tiles; t < end; t++) sum += dm[t];
+        sums[o] += sum;
+      }
+    }
+    for (let o = 0; sums && o < out; o++) dbias![o] += sums[o];
     return true;
   }
 }

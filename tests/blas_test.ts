@@ -13,6 +13,7 @@ import {
   type DType,
   Flatten,
   type FloatArray,
+  getThreads,
   LSTM,
   MaxPool2D,
   RandomState,
@@ -410,29 +411,51 @@ Deno.test({
       assert.deepEqual(run(backend, "float64"), run(own, "float64"));
       assert.deepEqual(calls.get(names[0]), [true, false], "float64: the layer's loops");
     });
-    await t.step("Winograd's whole convolution, and its transforms, float32", () => {
-      const run = (backend: Backend) =>
-        withBackend(backend, () => {
-          const conv = new Conv2D(8, 8, 3, { padding: 1, algorithm: "winograd", seed: 3 });
-          const x = tensor([8, 8, 32, 32], "float32", 7);
-          const y = conv.forward(x, { training: true });
-          const dx = conv.backward(tensor(y.shape, "float32", 8));
-          return [y.data.slice(), dx.data.slice(), conv.weights.grad.data.slice()];
-        });
-      const names = ["winogradConvolution", "winogradInputs", "winogradOutputs"];
-      const { backend, calls } = spied(blas!, names);
-      const want = run(wasmBackend);
-      run(backend).forEach((array, i) => assert.ok(relativeError(array, want[i]) < 1e-5, `${i}`));
-      assert.deepEqual(calls.get(names[0]), [true, true], "forward and the input gradient");
-      // Without the whole convolution: the wasm transforms, the products on OpenBLAS.
-      const chunked = spied(blas!, names);
-      const without = { ...chunked.backend, winogradConvolution: undefined } as Backend;
-      run(without).forEach((array, i) =>
-        assert.ok(relativeError(array, want[i]) < 1e-5, `by chunks: ${i}`)
-      );
-      assert.ok(chunked.calls.get(names[1])!.includes(true), "the wasm input transform ran");
-      assert.ok(chunked.calls.get(names[2])!.includes(true), "the wasm output transform ran");
-    });
+    await t.step(
+      "Winograd: the wasm pool's whole convolution on two threads; on one, chunks of OpenBLAS products",
+      () => {
+        // 24 samples of 8 channels: two chunks (16 + 8) of the blas backend's 2¹⁹ elements.
+        const run = (backend: Backend) =>
+          withBackend(backend, () => {
+            const conv = new Conv2D(8, 8, 3, { padding: 1, algorithm: "winograd", seed: 3 });
+            const x = tensor([24, 8, 32, 32], "float32", 7);
+            const y = conv.forward(x, { training: true });
+            const dx = conv.backward(tensor(y.shape, "float32", 8));
+            return [y, dx, conv.weights.grad, conv.biases!.grad].map((t) => t.data.slice());
+          });
+        const names = [
+          "winogradConvolution",
+          "winogradWeights",
+          "winogradInputs",
+          "winogradOutputs",
+          "winogradGradOutputs",
+        ];
+        const threads = getThreads();
+        try {
+          setThreads(2);
+          const want = run(wasmBackend);
+          const whole = spied(blas!, names);
+          run(whole.backend).forEach((array, i) =>
+            assert.ok(relativeError(array, want[i]) < 1e-5, `two threads: ${i}`)
+          );
+          assert.deepEqual(whole.calls.get(names[0]), [true, true], "forward and input gradient");
+          assert.deepEqual(whole.calls.get(names[1]), [true], "the weights' gradient");
+          setThreads(1);
+          const chunked = spied(blas!, names);
+          run(chunked.backend).forEach((array, i) =>
+            assert.ok(relativeError(array, want[i]) < 1e-5, `one thread: ${i}`)
+          );
+          assert.deepEqual(chunked.calls.get(names[0]), [false, false], "declined");
+          assert.deepEqual(chunked.calls.get(names[1]), [false], "declined");
+          // Two chunks each: forward, input gradient and weights' gradient.
+          assert.deepEqual(chunked.calls.get(names[2]), Array(6).fill(true), "input transforms");
+          assert.deepEqual(chunked.calls.get(names[3]), Array(4).fill(true), "output transforms");
+          assert.deepEqual(chunked.calls.get(names[4]), [true, true], "output gradients");
+        } finally {
+          setThreads(threads);
+        }
+      },
+    );
     await t.step("the LSTM's float32 recurrence, forward and backward", () => {
       const run = (backend: Backend) =>
         withBackend(backend, () => {

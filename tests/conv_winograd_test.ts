@@ -216,8 +216,40 @@ function floats(length: number, used: number, seed: number, resident: boolean): 
   return data.subarray(0, length);
 }
 
-// The transforms of one case both ways: [v, y] of the wasm kernels and of the JavaScript.
-function transformBoth(c: TransformCase, resident: boolean): [Float32Array, Float32Array][] {
+// dm [16, C, count·tilesH·tilesW] = A·dy·Aᵀ for the 2×2 blocks of dy's samples [first,
+// first + count) ([N, C, H, W], zeros past its edges), in float64, rounded once: the reference
+// for the output transform's gradient. A = [[1, 0], [1, 1], [1, −1], [0, −1]].
+function gradOutputsReference(
+  dy: Float32Array,
+  first: number,
+  count: number,
+  [channels, height, width]: [number, number, number],
+  dm: Float32Array,
+): void {
+  const tilesH = (height + 1) >> 1, tilesW = (width + 1) >> 1;
+  const tiles = count * tilesH * tilesW, plane = channels * tiles;
+  const at = (s: number, c: number, r: number, q: number) =>
+    r < height && q < width ? dy[(((first + s) * channels + c) * height + r) * width + q] : 0;
+  for (let s = 0; s < count; s++) {
+    for (let c = 0; c < channels; c++) {
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesW; tx++) {
+          const t = c * tiles + (s * tilesH + ty) * tilesW + tx;
+          const [d00, d01] = [at(s, c, 2 * ty, 2 * tx), at(s, c, 2 * ty, 2 * tx + 1)];
+          const [d10, d11] = [at(s, c, 2 * ty + 1, 2 * tx), at(s, c, 2 * ty + 1, 2 * tx + 1)];
+          const rows = [[d00, d01], [d00 + d10, d01 + d11], [d00 - d10, d01 - d11], [-d10, -d11]];
+          rows.forEach(([r0, r1], i) =>
+            [r0, r0 + r1, r0 - r1, -r1].forEach((value, j) => dm[(4 * i + j) * plane + t] = value)
+          );
+        }
+      }
+    }
+  }
+}
+
+// The transforms of one case both ways: [v, y, dm] of the wasm kernels and of the
+// JavaScript; dm is the output transform's gradient of x taken as dvalues.
+function transformBoth(c: TransformCase, resident: boolean): Float32Array[][] {
   const [, [batch, channels, height, width], top, left] = c;
   const outH = height + 2 * top - 2, outW = width + 2 * left - 2;
   const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, tiles = batch * tilesH * tilesW;
@@ -228,15 +260,32 @@ function transformBoth(c: TransformCase, resident: boolean): [Float32Array, Floa
     resident,
   );
   const bias = Tensor.randn([channels], { seed: 2 }).data as Float32Array;
-  const results: [Float32Array, Float32Array][] = [];
+  const results: Float32Array[][] = [];
+  const gradTiles = ((height + 1) >> 1) * ((width + 1) >> 1);
   for (const wasm of [true, false]) {
     // Chunks of two samples, as Conv2D's run takes them (the first sample not 0).
     const v = floats(16 * channels * tiles, 0, 3, true);
     const y = floats(batch * channels * outH * outW + 5, 0, 4, resident);
+    const dm = floats(16 * channels * batch * gradTiles, 0, 5, true);
     for (let first = 0; first < batch; first += 2) {
       const count = Math.min(2, batch - first), chunk = count * tilesH * tilesW;
       const vc = v.subarray(0, 16 * channels * chunk);
+      const dmc = dm.subarray(0, 16 * channels * count * gradTiles);
       if (wasm) {
+        assert.ok(
+          transforms.winogradGradOutputs!(
+            x,
+            first,
+            count,
+            channels,
+            height,
+            width,
+            (height + 1) >> 1,
+            (width + 1) >> 1,
+            dmc,
+          ),
+          "winogradGradOutputs ran",
+        );
         assert.ok(
           transforms.winogradInputs(
             x,
@@ -272,9 +321,10 @@ function transformBoth(c: TransformCase, resident: boolean): [Float32Array, Floa
       } else {
         winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, vc);
         winogradOutputs(vc, first, count, channels, outH, outW, tilesH, tilesW, y, bias);
+        gradOutputsReference(x, first, count, [channels, height, width], dmc);
       }
     }
-    results.push([v.slice(), y.slice()]);
+    results.push([v.slice(), y.slice(), dm.slice()]);
   }
   return results;
 }
@@ -283,9 +333,10 @@ Deno.test("the wasm backend's Winograd transforms match the JavaScript ones", as
   for (const c of TRANSFORM_CASES) {
     for (const resident of [true, false]) {
       await t.step(`${c[0]}, x and y ${resident ? "" : "not "}resident`, () => {
-        const [[v, y], [vJs, yJs]] = transformBoth(c, resident);
-        // The last chunk's v is compared: every element the transforms wrote.
-        for (const [got, want, what] of [[v, vJs, "v"], [y, yJs, "y"]] as const) {
+        const [[v, y, dm], [vJs, yJs, dmJs]] = transformBoth(c, resident);
+        // The last chunk's v and dm are compared: every element the transforms wrote.
+        const pairs = [[v, vJs, "v"], [y, yJs, "y"], [dm, dmJs, "dm"]] as const;
+        for (const [got, want, what] of pairs) {
           let scale = 0;
           for (const value of want) {
             if (!Number.isNaN(value)) scale = Math.max(scale, Math.abs(value));
@@ -316,12 +367,13 @@ Deno.test("the wasm backend's Winograd transforms give the same bits on 1, 2 and
       if (threads === 1) setThreads(1);
       const before = pool?.workerTasks ?? 0;
       for (const c of TRANSFORM_CASES) {
-        const [[v, y]] = transformBoth(c, true);
-        if (threads === 1) references.set(c[0], [v, y]);
+        const [[v, y, dm]] = transformBoth(c, true);
+        if (threads === 1) references.set(c[0], [v, y, dm]);
         else {
-          const [vOne, yOne] = references.get(c[0])!;
+          const [vOne, yOne, dmOne] = references.get(c[0])!;
           assertSameBits(v, vOne, `${c[0]}: v, ${threads} threads`);
           assertSameBits(y, yOne, `${c[0]}: y, ${threads} threads`);
+          assertSameBits(dm, dmOne, `${c[0]}: dm, ${threads} threads`);
         }
       }
       if (pool) assert.ok(pool.workerTasks > before, `${threads} threads: no task ran on a worker`);
