@@ -1,7 +1,7 @@
 import { getBackend } from "../backends/selection.ts";
 import { expectLike, expectTensor } from "../core/_checks.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { ForwardOptions, Layer } from "../core/layer.ts";
+import type { BackwardOptions, ForwardOptions, Layer } from "../core/layer.ts";
 import type { Param } from "../core/param.ts";
 import { Scratch } from "../core/_scratch.ts";
 import { Tensor } from "../core/tensor.ts";
@@ -57,10 +57,13 @@ export class ReLU implements Layer, GpuLayer {
 
   // dinputs = dvalues where inputs > 0, else 0 (the book's choice at the kink)
   /** `dvalues` [...] → dinputs [...] */
-  backward(dvalues: Tensor): Tensor {
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
     const inputs = expectLike(dvalues, this.#inputs, "ReLU.backward");
     const backend = getBackend();
-    const dinputs = this.#training
+    // Each element is read before it is written: dinputs may lie over dvalues.
+    const dinputs = options?.reuseDvalues
+      ? dvalues
+      : this.#training
       ? this.#dinputs.get(inputs.dtype, inputs.shape, backend)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     if (backend.reluBackward) backend.reluBackward(inputs.data, dvalues.data, dinputs.data);

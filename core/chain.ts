@@ -27,7 +27,22 @@ function gpuSide(layer: Layer, index: number, where: string): Layer & GpuLayer {
   return gpu as Layer & GpuLayer;
 }
 
-const GROUP_SUMS: BackwardOptions = Object.freeze({ groupSums: true });
+// The options of a layer's backward inside the chain, by [groupSums][reuseDvalues].
+const INNER_OPTIONS: readonly (readonly BackwardOptions[])[] = [false, true].map((groupSums) =>
+  [false, true].map((reuseDvalues) => Object.freeze({ groupSums, reuseDvalues }))
+);
+
+const TRAIN_BACKWARD: BackwardOptions = Object.freeze({
+  inputGradient: false,
+  reuseDvalues: true,
+});
+
+// Whether two tensors share bytes (a layer returned a view of its dvalues: Flatten).
+function overlap(a: Tensor, b: Tensor): boolean {
+  const x = a.data, y = b.data;
+  return x.buffer === y.buffer && x.byteOffset < y.byteOffset + y.byteLength &&
+    y.byteOffset < x.byteOffset + x.byteLength;
+}
 
 /** What one training step needs besides the data. */
 export interface TrainStepOptions {
@@ -124,15 +139,23 @@ export class Chain implements Layer, GpuLayer {
    * Runs every layer's backward in reverse order, starting from d(loss)/d(outputs);
    * `options` reach the first layer (the one that computes d(loss)/d(inputs)). A layer
    * whose inputs the layer before made with row groups is asked for group sums
-   * (`BackwardOptions.groupSums`).
+   * (`BackwardOptions.groupSums`). A gradient that a layer returned reaches the layer
+   * before with `reuseDvalues` (nothing else reads it), the caller's dvalues only when the
+   * caller says so.
    */
   backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
     const layers = this.layers, grouped = this.#groupedInputs;
     let d = dvalues;
+    // A layer's own buffer may be reused; a view of its dvalues, only as far as they may be.
+    let reusable = options?.reuseDvalues === true;
     for (let i = layers.length - 1; i > 0; i--) {
-      d = layers[i].backward(d, grouped[i] ? GROUP_SUMS : undefined);
+      const next = layers[i].backward(d, INNER_OPTIONS[grouped[i] ? 1 : 0][reusable ? 1 : 0]);
+      reusable ||= !overlap(next, d);
+      d = next;
     }
-    return layers.length > 0 ? layers[0].backward(d, options) : d;
+    if (layers.length === 0) return d;
+    const granted = reusable === (options?.reuseDvalues === true);
+    return layers[0].backward(d, granted ? options : { ...options, reuseDvalues: reusable });
   }
 
   /**
@@ -221,8 +244,9 @@ export class Chain implements Layer, GpuLayer {
     const loss = options.loss.forward(outputs, y);
     const regularizationLoss = this.regularizationLoss();
     beforeUpdate?.(loss, regularizationLoss);
-    // Nobody reads d(loss)/d(inputs) of the data, so the first layer may skip it.
-    this.backward(options.loss.backward(), { inputGradient: false });
+    // Nobody reads d(loss)/d(inputs) of the data, so the first layer may skip it; nor the
+    // loss's gradient once the last layer has it.
+    this.backward(options.loss.backward(), TRAIN_BACKWARD);
     options.optimizer.step(params);
     return { loss, regularizationLoss, outputs };
   }

@@ -33,6 +33,14 @@ export interface BackwardOptions {
    * options to inner layers and then uses their d(inputs) itself (`Residual`) clears it.
    */
   groupSums?: boolean;
+  /**
+   * True when nothing reads `dvalues` after this call: a container passes it for a gradient
+   * that one of its own layers returned (or that its caller gave up the same way), so that an
+   * elementwise layer may write d(loss)/d(inputs) over dvalues and return a tensor of it
+   * instead of filling a buffer of its own (`ReLU`). A layer that passes these options to
+   * inner layers and then reads dvalues itself (`Residual`) clears it. False when omitted.
+   */
+  reuseDvalues?: boolean;
 }
 
 /** A named tensor of model state that is not trained: saved, loaded and restored with the params. */

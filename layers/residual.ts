@@ -78,11 +78,17 @@ export class Residual extends Chain {
         }, expected ${formatShape(shape)} like the last forward's outputs`,
       );
     }
-    // The inner layers' d(inputs) is added to dvalues below, so it must be shaped like them.
-    const innerOptions = options?.groupSums ? { ...options, groupSums: false } : options;
+    // The inner layers' d(inputs) is added to dvalues below, so it must be shaped like them,
+    // and dvalues must be left for that.
+    const innerOptions = options?.groupSums || options?.reuseDvalues
+      ? { ...options, groupSums: false, reuseDvalues: false }
+      : options;
     const inner = super.backward(dvalues, innerOptions); // [batch, …]
     if (options?.inputGradient === false) return inner;
-    const dinputs = this.#training
+    // Each element is read before it is written: dinputs may lie over dvalues.
+    const dinputs = options?.reuseDvalues
+      ? dvalues
+      : this.#training
       ? this.#dinputs.get(dvalues.dtype, shape, getBackend())
       : Tensor.zeros(shape, { dtype: dvalues.dtype });
     const d = dvalues.data, di = inner.data, out = dinputs.data;
