@@ -273,6 +273,9 @@ export class WinogradBuffers {
   #uViews = new Views();
   #vViews = new Views();
   #mViews = new Views();
+  #ones = new Scratch(); // [tiles of a chunk]
+  #onesViews = new Views();
+  #biasSums = new Scratch(); // [O]
 
   /**
    * y [N, out, outH, outW] = the convolution of x [N, channels, H, W] whose transformed
@@ -382,7 +385,9 @@ export class WinogradBuffers {
     const widest = 16 * Math.max(channels, out) * perSample;
     const chunk = Math.max(1, Math.min(batch, Math.floor(limit / widest)));
     const dtype = x instanceof Float64Array ? "float64" : "float32";
-    const sums = dbias ? new Float64Array(out) : null;
+    // The bias sums of every chunk, added up by a product with ones (to dbias at the end).
+    const sums = dbias ? this.#biasSums.get(dtype, [out]).data : null;
+    const ones = dbias ? this.#ones.get(dtype, [chunk * perSample]).data.fill(1) : null;
     // The chunks are forward's (the same limit and shape), so v and dm are its buffers: no
     // more memory, and no third shape to evict one of the two the scratch keeps.
     for (let first = 0; first < batch; first += chunk) {
@@ -415,10 +420,10 @@ export class WinogradBuffers {
           first > 0,
         );
       }
-      for (let o = 0; sums && o < out; o++) {
-        let sum = 0;
-        for (let t = (5 * out + o) * tiles, end = t + tiles; t < end; t++) sum += dm[t];
-        sums[o] += sum;
+      if (sums) {
+        const plane = this.#mViews.get(dm, 5 * out * tiles, out * tiles);
+        const column = this.#onesViews.get(ones!, 0, tiles);
+        backend.matmul(plane, column, sums, out, tiles, 1, first > 0);
       }
     }
     for (let o = 0; sums && o < out; o++) dbias![o] += sums[o];
