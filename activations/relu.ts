@@ -43,7 +43,10 @@ export class ReLU implements Layer, GpuLayer {
     this.#inputs = inputs;
     this.#training = options?.training === true;
     const backend = getBackend();
-    const outputs = this.#training
+    // Written over inputs nobody else reads: backward's mask is the same (x > 0 ⇔ relu(x) > 0).
+    const outputs = this.#training && options?.reuseInputs
+      ? inputs
+      : this.#training
       ? this.#outputs.get(inputs.dtype, inputs.shape, backend)
       : Tensor.zeros(inputs.shape, { dtype: inputs.dtype });
     if (backend.relu) backend.relu(inputs.data, outputs.data);

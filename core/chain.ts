@@ -126,11 +126,18 @@ export class Chain implements Layer, GpuLayer {
   /** Runs every layer's forward in order. */
   forward(inputs: Tensor, options: ForwardOptions = {}): Tensor {
     const layers = this.layers, grouped = this.#groupedInputs;
+    const training = options.training === true, given = options.reuseInputs === true;
     let outputs = inputs;
+    let reusable = training && given;
     for (let i = 0; i < layers.length; i++) {
       const before = outputs;
-      outputs = layers[i].forward(outputs, options);
+      const inner = reusable === given ? options : { ...options, reuseInputs: reusable };
+      outputs = layers[i].forward(outputs, inner);
       grouped[i + 1] = outputs !== before && rowGroupsOf(outputs) !== undefined;
+      // The next layer may write over outputs this layer never reads back, when they are its
+      // own (not a view of its inputs, unless those could be written over too).
+      reusable = training && layers[i].outputsFree === true &&
+        (reusable || !overlap(outputs, before));
     }
     return outputs;
   }

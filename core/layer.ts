@@ -14,6 +14,15 @@ import type { Tensor } from "./tensor.ts";
 export interface ForwardOptions {
   /** True while training (dropout drops, buffers are reused); false or absent at inference. */
   training?: boolean;
+  /**
+   * True in training when nothing but this layer reads `inputs` after the call: `Chain`
+   * passes it for outputs that the layer before returned and does not read back
+   * (`Layer.outputsFree`), never for its caller's inputs unless the caller passed it. An
+   * elementwise layer may then write its outputs over its inputs and return that tensor
+   * (`ReLU`). A layer that passes these options to inner layers and reads its inputs after
+   * them (`Residual`) clears it. False when omitted.
+   */
+  reuseInputs?: boolean;
 }
 
 /** Options of a backward pass. */
@@ -137,4 +146,10 @@ export interface Layer {
    * into the one before when it would be smaller (see `FitOptions.dropRemainder`).
    */
   readonly minTrainingBatch?: number;
+  /**
+   * True when `backward` never reads the outputs of the last training forward (nor its
+   * inputs, where the outputs are a view of them): the layer after it may then write over
+   * them (`ForwardOptions.reuseInputs`). Absent: they may be read back.
+   */
+  readonly outputsFree?: boolean;
 }

@@ -102,6 +102,11 @@ function checkFraction(value: number, name: string, min: number, max: number): n
 export class BatchNorm implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "BatchNorm";
+  /**
+   * True: the next layer may write over the outputs of a training forward (backward reads the
+   * inputs and statistics, never the outputs).
+   */
+  readonly outputsFree: boolean = true;
   /** Training needs 2 samples (2 values per feature; images of 1 sample would do). */
   readonly minTrainingBatch = 2;
   /** Features (channels) on axis 1. */

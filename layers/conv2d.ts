@@ -167,6 +167,11 @@ function checkChannels(value: number, name: string): void {
 export class Conv2D implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Conv2D";
+  /**
+   * True: the next layer may write over the outputs of a training forward (backward reads the
+   * inputs, never the outputs).
+   */
+  readonly outputsFree: boolean = true;
   /** Channels per input sample. */
   readonly inChannels: number;
   /** Channels per output sample (the number of kernels). */

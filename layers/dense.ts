@@ -88,6 +88,11 @@ function checkDimension(value: number, name: string): void {
 export class Dense implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Dense";
+  /**
+   * True: the next layer may write over the outputs of a training forward (backward reads the
+   * inputs, never the outputs).
+   */
+  readonly outputsFree: boolean = true;
   /** Features per input sample. */
   readonly inFeatures: number;
   /** Features per output sample. */

@@ -56,6 +56,11 @@ export type DropoutOptions = RandomOptions;
 export class Dropout implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Dropout";
+  /**
+   * True: the next layer may write over the outputs of a training forward (backward reads the mask,
+   * never the outputs).
+   */
+  readonly outputsFree: boolean = true;
   /** Fraction of the inputs dropped while training, in [0, 1). */
   readonly rate: number;
   /** The seed given, kept for `config()`. */

@@ -28,6 +28,11 @@ import type { GpuContext, GpuLayer, GpuTensor } from "../core/gpu.ts";
 export class Flatten implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "Flatten";
+  /**
+   * True: the next layer may write over the outputs of a training forward (backward reads no
+   * values: its outputs are a view of the inputs).
+   */
+  readonly outputsFree: boolean = true;
   #inputs?: Tensor; // kept for its shape
   #outputs?: Tensor; // kept to check dvalues, and reused while the inputs are the same tensor
   #dvalues?: Tensor; // the last dvalues and inputs, and

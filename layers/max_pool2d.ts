@@ -54,6 +54,11 @@ export interface MaxPool2DOptions {
 export class MaxPool2D implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "MaxPool2D";
+  /**
+   * True: the next layer may write over the outputs of a training forward (backward reads the
+   * argmax indices, never the outputs).
+   */
+  readonly outputsFree: boolean = true;
   /** `[KH, KW]` */
   readonly kernelSize: readonly [number, number];
   /** `[SH, SW]` */

@@ -46,7 +46,9 @@ export class Residual extends Chain {
 
   /** `inputs` [batch, …] → `inputs + layers(inputs)` [batch, …] */
   override forward(inputs: Tensor, options: ForwardOptions = {}): Tensor {
-    const inner = super.forward(inputs, options); // [batch, …]
+    // The inputs are added back below, and the first inner layer may keep them.
+    const innerOptions = options.reuseInputs ? { ...options, reuseInputs: false } : options;
+    const inner = super.forward(inputs, innerOptions); // [batch, …]
     if (!sameShape(inner, inputs)) {
       throw new TypeError(
         `Residual.forward: the inner layers turned ${inputs.dtype} ${

@@ -1,28 +1,52 @@
-// BackwardOptions.reuseDvalues: a chain lets a layer write its d(inputs) over a gradient that
-// another of its layers returned, never over its caller's dvalues unless the caller gives
-// them up; ReLU and Residual take the offer.
+// BackwardOptions.reuseDvalues and ForwardOptions.reuseInputs: a chain lets a layer write its
+// d(inputs) over a gradient that another of its layers returned, and its outputs over inputs
+// that the layer before does not read back (Layer.outputsFree), never over its caller's
+// unless the caller gives them up; ReLU and Residual take the offers.
 import assert from "node:assert/strict";
 import {
+  Adam,
   type BackwardOptions,
+  Conv2D,
   Dense,
   type DType,
+  Flatten,
+  type ForwardOptions,
   getBackend,
   type Layer,
   Linear,
+  MaxPool2D,
   MeanSquaredError,
   ReLU,
   Residual,
   Sequential,
   SGD,
+  SoftmaxCrossEntropy,
+  Tanh,
   Tensor,
 } from "../mod.ts";
 
-// ReLU recording the reuseDvalues each backward was offered.
+// ReLU recording the reuseDvalues each backward was offered, and the reuseInputs of each
+// forward.
 class SpyReLU extends ReLU {
   offers: boolean[] = [];
+  forwardOffers: boolean[] = [];
+  override forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    this.forwardOffers.push(options?.reuseInputs === true);
+    return super.forward(inputs, options);
+  }
   override backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
     this.offers.push(options?.reuseDvalues === true);
     return super.backward(dvalues, options);
+  }
+}
+
+// ReLU taking neither offer: the reference.
+class PlainReLU extends ReLU {
+  override forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    return super.forward(inputs, { training: options?.training });
+  }
+  override backward(dvalues: Tensor): Tensor {
+    return super.backward(dvalues);
   }
 }
 
@@ -125,5 +149,82 @@ Deno.test("Residual adds into dvalues only when they are given up", async (t) =>
       assert.equal(got === dvalues, reuseDvalues);
       if (!reuseDvalues) assert.deepEqual(dvalues.data, kept);
     });
+  }
+});
+
+Deno.test("a chain lets ReLU write over outputs the layer before does not read back", async (t) => {
+  const x = randn([5, 4], "float64", 10);
+  await t.step("after Dense: ReLU's outputs are Dense's tensor, with the same values", () => {
+    const dense = new Dense(4, 6, { seed: 1, dtype: "float64" }), spy = new SpyReLU();
+    const model = new Sequential([dense, spy]);
+    const want = new ReLU().forward(dense.forward(x)).data.slice();
+    const dense0 = dense.forward(x, { training: true });
+    const got = new Sequential([dense, spy]).forward(x, { training: true });
+    assert.equal(got, dense0, "written over Dense's outputs");
+    assert.deepEqual(got.data, want);
+    assert.deepEqual(spy.forwardOffers, [true]);
+    model.forward(x); // inference: fresh outputs, no offer
+    assert.deepEqual(spy.forwardOffers, [true, false]);
+  });
+  await t.step("never over the caller's inputs unless the caller says so", () => {
+    for (const reuseInputs of [false, true]) {
+      const spy = new SpyReLU(), inputs = randn([5, 4], "float64", 11);
+      const kept = inputs.data.slice();
+      new Sequential([spy]).forward(inputs, { training: true, reuseInputs });
+      assert.deepEqual(spy.forwardOffers, [reuseInputs]);
+      if (!reuseInputs) assert.deepEqual(inputs.data, kept);
+    }
+  });
+  await t.step("not after a layer that reads its outputs back, nor through its views", () => {
+    const after = (layers: Layer[]) => {
+      const spy = new SpyReLU();
+      new Sequential([...layers, spy]).forward(x, { training: true });
+      return spy.forwardOffers[0];
+    };
+    assert.equal(after([new Tanh()]), false, "Tanh's backward reads its outputs");
+    assert.equal(after([new Linear()]), false, "Linear returns the caller's inputs");
+    assert.equal(after([new Dense(4, 6, { seed: 2, dtype: "float64" }), new Flatten()]), true);
+    assert.equal(after([new Flatten()]), false, "Flatten's view of the caller's inputs");
+  });
+  await t.step("Residual's first inner layer keeps its inputs", () => {
+    const spy = new SpyReLU();
+    const model = new Sequential([
+      new Dense(4, 4, { seed: 3, dtype: "float64" }),
+      new Residual([spy, new Dense(4, 4, { seed: 4, dtype: "float64" })]),
+    ]);
+    model.forward(x, { training: true });
+    assert.deepEqual(spy.forwardOffers, [false]);
+  });
+});
+
+Deno.test("training steps with the offers taken give the same bits as without", () => {
+  // A small CNN, float32 (the wasm kernels, resident buffers) and float64.
+  for (const dtype of ["float32", "float64"] as const) {
+    const build = (relu: () => ReLU) =>
+      new Sequential([
+        new Conv2D(1, 8, 3, { padding: 1, seed: 1, dtype }),
+        relu(),
+        new MaxPool2D(2),
+        new Conv2D(8, 16, 3, { padding: 1, seed: 2, dtype }),
+        relu(),
+        new Flatten(),
+        new Dense(16 * 14 * 14, 10, { seed: 3, dtype }),
+        relu(),
+      ]);
+    const x = randn([32, 1, 28, 28], dtype, 12);
+    const y = Int32Array.from({ length: 32 }, (_, i) => i % 10);
+    const train = (model: Sequential) => {
+      const step = { loss: new SoftmaxCrossEntropy(), optimizer: new Adam() };
+      const losses = [0, 1, 2].map(() => model.trainBatch(x, y, step).loss);
+      return [losses, ...model.params().map((p) => Array.from(p.value.data))];
+    };
+    const spies: SpyReLU[] = [];
+    const taken = train(build(() => {
+      spies.push(new SpyReLU());
+      return spies.at(-1)!;
+    }));
+    assert.deepEqual(taken, train(build(() => new PlainReLU())), dtype);
+    assert.deepEqual(spies.map((spy) => spy.forwardOffers[0]), [true, true, true]);
+    assert.deepEqual(spies.map((spy) => spy.offers[0]), [true, true, true]);
   }
 });
