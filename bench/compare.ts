@@ -38,6 +38,10 @@ Options:
                   the remaining epochs of 10001 at the steady rate). Where WebGPU has no adapter
                   the row says why; a software adapter (lavapipe) is a CPU emulation: slow
   --gpu-steps N   the GPU row's S (W1: E epochs) instead of those defaults (slow adapters)
+  --cpu N         pin every one-thread run, of both sides, to CPU N (Linux's taskset): on a VM
+                  whose CPUs run at different speeds (seen here: one 1.27× slower for PyTorch's W4
+                  step, 1.55× for chainrule's), an unpinned run's speed is the luck of where it
+                  lands. Runs on more threads stay unpinned
   --help          show this help`;
 
 const { values } = parseArgs({
@@ -50,6 +54,7 @@ const { values } = parseArgs({
     python: { type: "string" },
     device: { type: "string" },
     "gpu-steps": { type: "string" },
+    cpu: { type: "string" },
   },
 });
 if (values.help) {
@@ -246,11 +251,18 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
   }])),
 };
 
+if (values.cpu !== undefined && !/^\d+$/.test(values.cpu)) {
+  console.error(`bench:compare: --cpu must be a CPU number, got ${values.cpu}`);
+  Deno.exit(2);
+}
+
 function execute(run: Run, r: number): Record<string, string> | null {
   const env = { ...Deno.env.toObject(), ...run.env };
   for (const name of run.unset ?? []) delete env[name];
-  const output = new Deno.Command(run.command[0], {
-    args: run.command.slice(1),
+  const pinned = values.cpu !== undefined && run.threads === 1 && !run.gpu;
+  const command = pinned ? ["taskset", "-c", values.cpu!, ...run.command] : run.command;
+  const output = new Deno.Command(command[0], {
+    args: command.slice(1),
     env,
     clearEnv: true,
     stdout: "piped",
@@ -289,7 +301,10 @@ for (const workload of workloads) {
       `compare: unknown workload ${workload}, expected W1, W2, W3, W4, W5, W6 or all`,
     );
   }
-  console.log(`\n${workload} (${repeats} alternating repeat(s); load average before: ${load()})`);
+  const pin = values.cpu === undefined ? "" : `; one-thread runs on CPU ${values.cpu}`;
+  console.log(
+    `\n${workload} (${repeats} alternating repeat(s)${pin}; load average before: ${load()})`,
+  );
   const results = new Map<string, Record<string, string>[]>();
   for (let r = 0; r < repeats; r++) {
     for (const run of plan.runs) {
