@@ -568,6 +568,51 @@ export function winogradInputsTask(
 }
 
 /**
+ * The sizes of an output-side transform's job (the output transform, its gradient) from its
+ * descriptor, and the offsets in bytes of this thread's stage, its row length and a plane's
+ * stride in m or dm.
+ */
+export function readOutputSide(
+  context: TaskContext,
+  thread: number,
+  descriptor: number,
+  what: string,
+): {
+  buffer: ArrayBufferLike;
+  d: Int32Array;
+  out: number;
+  outH: number;
+  outW: number;
+  tilesH: number;
+  tilesW: number;
+  perSample: number;
+  tiles: number;
+  stage: number;
+  stageW: number;
+  stride: number;
+} {
+  const buffer = taskBuffer(context, descriptor, 15, what);
+  const d = new Int32Array(buffer, descriptor, 32);
+  const [out, outH, outW, tilesH, tilesW] = [d[1], d[2], d[3], d[6], d[7]];
+  const perSample = tilesH * tilesW, tiles = d[9] * perSample;
+  const stage = (d[13] + thread * d[14]) * 4, stageW = 8 * Math.ceil(tilesW / 4);
+  return {
+    buffer,
+    d,
+    out,
+    outH,
+    outW,
+    tilesH,
+    tilesW,
+    perSample,
+    tiles,
+    stage,
+    stageW,
+    stride: out * tiles * 4,
+  };
+}
+
+/**
  * The output transform's gradient task: the tiles dm [16, O, T] = A·dy·Aᵀ of the dvalues
  * planes [first, first + count) (float32 build only).
  */
@@ -578,12 +623,9 @@ export function winogradGradOutputsTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 15, "Winograd output gradient task");
-  const d = new Int32Array(buffer, descriptor, 32);
-  const [out, outH, outW, tilesH, tilesW] = [d[1], d[2], d[3], d[6], d[7]];
-  const perSample = tilesH * tilesW, tiles = d[9] * perSample, positions = outH * outW;
-  const stage = (d[13] + thread * d[14]) * 4, stageW = 8 * Math.ceil(tilesW / 4);
-  const stride = out * tiles * 4;
+  const z = readOutputSide(context, thread, descriptor, "Winograd output gradient task");
+  const { d, out, outH, outW, tilesH, tilesW, perSample, tiles, stage, stageW, stride } = z;
+  const positions = outH * outW;
   const kernel = context.exports[0].winogradGradOutput!;
   for (let p = first; p < first + count; p++) {
     const s = Math.floor(p / out), o = p - s * out;
@@ -601,13 +643,9 @@ export function winogradOutputsTask(
   first: number,
   count: number,
 ): void {
-  const buffer = taskBuffer(context, descriptor, 15, "Winograd output task");
-  const d = new Int32Array(buffer, descriptor, 32);
-  const [out, outH, outW, tilesH, tilesW] = [d[1], d[2], d[3], d[6], d[7]];
-  const perSample = tilesH * tilesW, tiles = d[9] * perSample;
-  const heap = new Float32Array(buffer);
-  const stage = (d[13] + thread * d[14]) * 4, stageW = 8 * Math.ceil(tilesW / 4);
-  const stride = out * tiles * 4;
+  const z = readOutputSide(context, thread, descriptor, "Winograd output task");
+  const { d, out, outH, outW, tilesH, tilesW, perSample, tiles, stage, stageW, stride } = z;
+  const heap = new Float32Array(z.buffer);
   const kernel = context.exports[0].winogradOutput!;
   for (let p = first; p < first + count; p++) {
     const s = Math.floor(p / out), o = p - s * out;

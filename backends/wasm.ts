@@ -1131,28 +1131,8 @@ export class WasmKernels {
     y: FloatArray,
     bias?: FloatArray,
   ): boolean {
-    if (this.float !== "f32") return false;
-    const large = m.length >= 2 * parallelTuning.minTask;
-    const pass = this.#residentPass(large, "winogradOutputs", [m], true);
-    if (!pass) return false;
-    const host = pass.kernels.#host(pass.parallel);
-    const sizes = {
-      channels: out,
-      height: outH,
-      width: outW,
-      top: 0,
-      left: 0,
-      tilesH,
-      tilesW,
-      first,
-      count,
-    };
-    const length = count * out * outH * outW, at = host.residentAt(y);
-    if (at < 0 && !pass.kernels.#fits(winogradElements(sizes, host.threads) + length)) {
-      return false;
-    }
-    runWinograd(host, "winogradOutputs", sizes, host.residentAt(m), at, y, bias);
-    return true;
+    const sizes = [first, count, out, outH, outW, tilesH, tilesW] as const;
+    return this.#outputSide("winogradOutputs", m, y, sizes, bias);
   }
 
   /**
@@ -1170,9 +1150,23 @@ export class WasmKernels {
     tilesW: number,
     dm: FloatArray,
   ): boolean {
+    const sizes = [first, count, out, outH, outW, tilesH, tilesW] as const;
+    return this.#outputSide("winogradGradOutputs", dm, dvalues, sizes);
+  }
+
+  // The transforms on the outputs' side: the output transform writes the images y from the
+  // planes m, its gradient the planes dm from the images dvalues. The planes must lie
+  // resident; images that do not go through a copy in the scratch.
+  #outputSide(
+    task: "winogradOutputs" | "winogradGradOutputs",
+    planes: FloatArray, // m or dm [16, O, count·tilesH·tilesW]
+    images: FloatArray, // y or dvalues [N, O, outH, outW]
+    [first, count, out, outH, outW, tilesH, tilesW]: readonly number[],
+    bias?: FloatArray,
+  ): boolean {
     if (this.float !== "f32") return false;
-    const large = dm.length >= 2 * parallelTuning.minTask;
-    const pass = this.#residentPass(large, "winogradGradOutputs", [dm], true);
+    const large = planes.length >= 2 * parallelTuning.minTask;
+    const pass = this.#residentPass(large, task, [planes], true);
     if (!pass) return false;
     const host = pass.kernels.#host(pass.parallel);
     const sizes = {
@@ -1186,11 +1180,13 @@ export class WasmKernels {
       first,
       count,
     };
-    const length = count * out * outH * outW, at = host.residentAt(dvalues);
+    const length = count * out * outH * outW, at = host.residentAt(images);
     if (at < 0 && !pass.kernels.#fits(winogradElements(sizes, host.threads) + length)) {
       return false;
     }
-    runWinograd(host, "winogradGradOutputs", sizes, at, host.residentAt(dm), dvalues);
+    const placed = host.residentAt(planes);
+    const [source, target] = task === "winogradOutputs" ? [placed, at] : [at, placed];
+    runWinograd(host, task, sizes, source, target, images, bias);
     return true;
   }
 
