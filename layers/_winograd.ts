@@ -264,6 +264,14 @@ export function winogradShape(g: ConvGeometry, gradient = false): WinogradConvSh
     : { batch, channels, height, width, out, outH, outW, top: g.padTop, left: g.padLeft };
 }
 
+// Samples per chunk: as many as keep its V and M ([16, C or O, tiles]) within `limit`
+// elements, at least one.
+function chunkSamples(shape: WinogradConvShape, limit: number): number {
+  const tiles = ((shape.outH + 1) >> 1) * ((shape.outW + 1) >> 1);
+  const widest = 16 * Math.max(shape.channels, shape.out) * tiles;
+  return Math.max(1, Math.min(shape.batch, Math.floor(limit / widest)));
+}
+
 /** A Winograd convolution's reusable buffers (transformed kernels, tiles and products). */
 export class WinogradBuffers {
   #u = new Scratch(); // [16, O, C]
@@ -298,9 +306,7 @@ export class WinogradBuffers {
     kernels(u);
     const fast = backend as Partial<WinogradTransforms>;
     if (fast.winogradConvolution?.(x, u, y, shape, bias)) return;
-    const limit = fast.winogradChunkElements ?? WINOGRAD_CHUNK_ELEMENTS;
-    const widest = 16 * Math.max(channels, out) * perSample;
-    const chunk = Math.max(1, Math.min(batch, Math.floor(limit / widest)));
+    const chunk = chunkSamples(shape, fast.winogradChunkElements ?? WINOGRAD_CHUNK_ELEMENTS);
     for (let first = 0; first < batch; first += chunk) {
       const count = Math.min(chunk, batch - first), tiles = count * perSample;
       const v = this.#v.get(dtype, [16, channels, tiles], backend).data;
@@ -382,8 +388,7 @@ export class WinogradBuffers {
     if (!limit || !fast.winogradGradOutputs || !fast.winogradInputs) return false;
     const { batch, channels, height, width, out, outH, outW, top, left } = shape;
     const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, perSample = tilesH * tilesW;
-    const widest = 16 * Math.max(channels, out) * perSample;
-    const chunk = Math.max(1, Math.min(batch, Math.floor(limit / widest)));
+    const chunk = chunkSamples(shape, limit);
     const dtype = x instanceof Float64Array ? "float64" : "float32";
     // The bias sums of every chunk, added up by a product with ones (to dbias at the end).
     const sums = dbias ? this.#biasSums.get(dtype, [out]).data : null;
