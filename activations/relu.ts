@@ -26,6 +26,8 @@ import { gpuMap } from "../backends/webgpu_ops.ts";
 export class ReLU implements Layer, GpuLayer {
   /** Registry name. */
   readonly kind = "ReLU";
+  /** True: writes its outputs over its inputs, and d(inputs) over dvalues, where offered. */
+  readonly writesInPlace: boolean = true;
   #inputs?: Tensor; // same shape as outputs, cached by forward for backward
   #training = false; // whether the cached forward was a training one
   #outputs = new Scratch(); // reused by training forwards

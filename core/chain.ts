@@ -87,6 +87,8 @@ export interface BatchResult {
 export class Chain implements Layer, GpuLayer {
   /** Registry name: a chain saves and loads as the `Sequential` users build. */
   readonly kind: string = "Sequential";
+  /** True: a chain passes `reuseInputs` and `reuseDvalues` on only where they hold. */
+  readonly writesInPlace: boolean = true;
   /** The layers, in forward order. */
   readonly layers: Layer[];
 
@@ -131,7 +133,9 @@ export class Chain implements Layer, GpuLayer {
     let reusable = training && given;
     for (let i = 0; i < layers.length; i++) {
       const before = outputs;
-      const inner = reusable === given ? options : { ...options, reuseInputs: reusable };
+      // Offered only to a layer that knows the option (not to one that would pass it on).
+      const offer = reusable && layers[i].writesInPlace === true;
+      const inner = offer === given ? options : { ...options, reuseInputs: offer };
       outputs = layers[i].forward(outputs, inner);
       grouped[i + 1] = outputs !== before && rowGroupsOf(outputs) !== undefined;
       // The next layer may write over outputs this layer never reads back, when they are its
@@ -156,13 +160,15 @@ export class Chain implements Layer, GpuLayer {
     // A layer's own buffer may be reused; a view of its dvalues, only as far as they may be.
     let reusable = options?.reuseDvalues === true;
     for (let i = layers.length - 1; i > 0; i--) {
-      const next = layers[i].backward(d, INNER_OPTIONS[grouped[i] ? 1 : 0][reusable ? 1 : 0]);
+      const offer = reusable && layers[i].writesInPlace === true;
+      const next = layers[i].backward(d, INNER_OPTIONS[grouped[i] ? 1 : 0][offer ? 1 : 0]);
       reusable ||= !overlap(next, d);
       d = next;
     }
     if (layers.length === 0) return d;
-    const granted = reusable === (options?.reuseDvalues === true);
-    return layers[0].backward(d, granted ? options : { ...options, reuseDvalues: reusable });
+    const offer = reusable && layers[0].writesInPlace === true;
+    const granted = offer === (options?.reuseDvalues === true);
+    return layers[0].backward(d, granted ? options : { ...options, reuseDvalues: offer });
   }
 
   /**

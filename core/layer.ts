@@ -16,11 +16,12 @@ export interface ForwardOptions {
   training?: boolean;
   /**
    * True in training when nothing but this layer reads `inputs` after the call: `Chain`
-   * passes it for outputs that the layer before returned and does not read back
-   * (`Layer.outputsFree`), never for its caller's inputs unless the caller passed it. An
-   * elementwise layer may then write its outputs over its inputs and return that tensor
-   * (`ReLU`). A layer that passes these options to inner layers and reads its inputs after
-   * them (`Residual`) clears it. False when omitted.
+   * passes it, to a layer that says it knows it (`Layer.writesInPlace`), for outputs that
+   * the layer before returned and does not read back (`Layer.outputsFree`), never for its
+   * caller's inputs unless the caller passed it. An elementwise layer may then write its
+   * outputs over its inputs and return that tensor (`ReLU`). A layer that passes these
+   * options to inner layers and reads its inputs after them (`Residual`) clears it. False
+   * when omitted.
    */
   reuseInputs?: boolean;
 }
@@ -43,11 +44,12 @@ export interface BackwardOptions {
    */
   groupSums?: boolean;
   /**
-   * True when nothing reads `dvalues` after this call: a container passes it for a gradient
-   * that one of its own layers returned (or that its caller gave up the same way), so that an
-   * elementwise layer may write d(loss)/d(inputs) over dvalues and return a tensor of it
-   * instead of filling a buffer of its own (`ReLU`). A layer that passes these options to
-   * inner layers and then reads dvalues itself (`Residual`) clears it. False when omitted.
+   * True when nothing reads `dvalues` after this call: a container passes it, to a layer
+   * that says it knows it (`Layer.writesInPlace`), for a gradient that one of its own layers
+   * returned (or that its caller gave up the same way), so that an elementwise layer may
+   * write d(loss)/d(inputs) over dvalues and return a tensor of it instead of filling a
+   * buffer of its own (`ReLU`). A layer that passes these options to inner layers and then
+   * reads dvalues itself (`Residual`) clears it. False when omitted.
    */
   reuseDvalues?: boolean;
 }
@@ -152,4 +154,12 @@ export interface Layer {
    * them (`ForwardOptions.reuseInputs`). Absent: they may be read back.
    */
   readonly outputsFree?: boolean;
+  /**
+   * True when the layer knows `ForwardOptions.reuseInputs` and `BackwardOptions.reuseDvalues`:
+   * it may write its results over its inputs or dvalues, and passes the options to inner
+   * layers only where they hold. A container offers them only to such a layer, so that one
+   * written without them, which hands its options to inner layers and reads its inputs
+   * after them, never has them. Absent: never offered.
+   */
+  readonly writesInPlace?: boolean;
 }

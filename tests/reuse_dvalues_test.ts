@@ -228,3 +228,44 @@ Deno.test("training steps with the offers taken give the same bits as without", 
     assert.deepEqual(spies.map((spy) => spy.offers[0]), [true, true, true]);
   }
 });
+
+// A container written without the reuse options: it hands its options to an inner model and
+// reads its inputs and dvalues after it (adds them back).
+class Skip implements Layer {
+  readonly kind = "Skip";
+  readonly inner: Sequential;
+  constructor(layers: Layer[]) {
+    this.inner = new Sequential(layers);
+  }
+  forward(inputs: Tensor, options?: ForwardOptions): Tensor {
+    const y = this.inner.forward(inputs, options);
+    return new Tensor(y.data.map((v, i) => v + inputs.data[i]), inputs.shape);
+  }
+  backward(dvalues: Tensor, options?: BackwardOptions): Tensor {
+    const d = this.inner.backward(dvalues, options);
+    return new Tensor(d.data.map((v, i) => v + dvalues.data[i]), dvalues.shape);
+  }
+  params() {
+    return this.inner.params();
+  }
+  config() {
+    return {};
+  }
+  toString(): string {
+    return "Skip";
+  }
+}
+
+Deno.test("a container that does not know the options is never offered them", () => {
+  const first = new SpyReLU(), last = new SpyReLU();
+  const model = new Sequential([
+    new Dense(4, 4, { seed: 5, dtype: "float64" }),
+    new Skip([first, new Dense(4, 4, { seed: 6, dtype: "float64" }), last]),
+    new Dense(4, 3, { seed: 7, dtype: "float64" }),
+  ]);
+  const step = { loss: new MeanSquaredError(), optimizer: new SGD() };
+  model.trainBatch(randn([5, 4], "float64", 13), randn([5, 3], "float64", 14), step);
+  assert.deepEqual(first.forwardOffers, [false], "Skip reads its inputs after the inner model");
+  assert.deepEqual(last.offers, [false], "Skip reads its dvalues after the inner model");
+  assert.deepEqual(first.offers, [true], "inside the inner model, its own gradients");
+});
