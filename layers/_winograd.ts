@@ -264,6 +264,34 @@ export function winogradShape(g: ConvGeometry, gradient = false): WinogradConvSh
     : { batch, channels, height, width, out, outH, outW, top: g.padTop, left: g.padLeft };
 }
 
+// The backend's input transform of samples [first, first + count) of x into v; false where it
+// has none or declines.
+function backendInputs(
+  fast: Partial<WinogradTransforms>,
+  x: FloatArray, // [N, C, H, W]
+  shape: WinogradConvShape,
+  first: number,
+  count: number,
+  v: FloatArray, // [16, C, count·tilesH·tilesW]
+): boolean {
+  const { channels, height, width, outH, outW, top, left } = shape;
+  const [tilesH, tilesW] = [(outH + 1) >> 1, (outW + 1) >> 1];
+  return fast.winogradInputs?.(
+    x,
+    first,
+    count,
+    channels,
+    height,
+    width,
+    top,
+    left,
+    tilesH,
+    tilesW,
+    v,
+  ) ??
+    false;
+}
+
 // Samples per chunk: as many as keep its V and M ([16, C or O, tiles]) within `limit`
 // elements, at least one.
 function chunkSamples(shape: WinogradConvShape, limit: number): number {
@@ -311,20 +339,7 @@ export class WinogradBuffers {
       const count = Math.min(chunk, batch - first), tiles = count * perSample;
       const v = this.#v.get(dtype, [16, channels, tiles], backend).data;
       const m = this.#m.get(dtype, [16, out, tiles], backend).data;
-      const placed = fast.winogradInputs?.(
-        x,
-        first,
-        count,
-        channels,
-        height,
-        width,
-        top,
-        left,
-        tilesH,
-        tilesW,
-        v,
-      );
-      if (!placed) {
+      if (!backendInputs(fast, x, shape, first, count, v)) {
         winogradInputs(x, first, count, channels, height, width, top, left, tilesH, tilesW, v);
       }
       for (let xi = 0; xi < 16; xi++) {
@@ -386,7 +401,7 @@ export class WinogradBuffers {
     const fast = backend as Partial<WinogradTransforms>;
     const limit = fast.winogradChunkElements;
     if (!limit || !fast.winogradGradOutputs || !fast.winogradInputs) return false;
-    const { batch, channels, height, width, out, outH, outW, top, left } = shape;
+    const { batch, channels, out, outH, outW } = shape;
     const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1, perSample = tilesH * tilesW;
     const chunk = chunkSamples(shape, limit);
     const dtype = x instanceof Float64Array ? "float64" : "float32";
@@ -399,19 +414,7 @@ export class WinogradBuffers {
       const count = Math.min(chunk, batch - first), tiles = count * perSample;
       const v = this.#v.get(dtype, [16, channels, tiles], backend).data;
       const dm = this.#m.get(dtype, [16, out, tiles], backend).data;
-      const transformed = fast.winogradInputs(
-        x,
-        first,
-        count,
-        channels,
-        height,
-        width,
-        top,
-        left,
-        tilesH,
-        tilesW,
-        v,
-      ) &&
+      const transformed = backendInputs(fast, x, shape, first, count, v) &&
         fast.winogradGradOutputs(dvalues, first, count, out, outH, outW, tilesH, tilesW, dm);
       if (!transformed) return false;
       for (let xi = 0; xi < 16; xi++) {
