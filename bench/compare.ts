@@ -5,14 +5,16 @@
 //   deno task bench:compare [--workload W1|W2|W3|W4|W5|W6|W5,W6|all] [--repeats 3] [--threads 1,2]
 //                           [--device webgpu [--gpu-steps N]]
 //
-// The NumPy peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs with
-// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only, W1 on one OpenBLAS
-// thread, as ../shared/bench/README.md says, W2 and W3 on as many OpenBLAS threads as
-// chainrule's largest count. The PyTorch peer (W4, W5, W6) needs python3-torch and libopenblas0 and
-// runs on 1 thread and on the largest count. chainrule runs once per thread count
-// (`--threads`); the threads column says how many each row used. The `blas` rows need
-// libopenblas0. `--device webgpu` adds a row per workload trained on WebGPU by
-// gpu_workloads.ts (fitAsync, float32), in the workload's metric.
+// The NumPy peer needs python3 with NumPy (`apt-get install python3-numpy`); it runs W1 on one
+// OpenBLAS thread, as ../shared/bench/README.md says, W2 and W3 on as many OpenBLAS threads as
+// chainrule's largest count. Every command that loads OpenBLAS (the peers and chainrule's
+// `blas` rows) runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, for that command only,
+// so that both sides run the same kernels, and OpenBLAS's verbose flag on: the kernels it
+// chose are printed with the row's first run. The PyTorch peer (W4, W5, W6) needs
+// python3-torch and libopenblas0 and runs on 1 thread and on the largest count. chainrule
+// runs once per thread count (`--threads`); the threads column says how many each row used.
+// The `blas` rows need libopenblas0. `--device webgpu` adds a row per workload trained on
+// WebGPU by gpu_workloads.ts (fitAsync, float32), in the workload's metric.
 
 import { parseArgs } from "node:util";
 
@@ -93,6 +95,15 @@ interface Run {
   unset?: string[];
 }
 
+// Some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) for older OpenBLAS builds, which
+// misjudge their processors: a forced older core (Haswell's AVX2 on an AVX-512 machine) made
+// chainrule's `blas` W4 step 28 ms where the peers, without it, ran AVX-512 kernels (23 ms
+// with them). A comparison runs both sides on the kernels the library picks itself.
+const OPENBLAS_RUN = {
+  env: { OPENBLAS_VERBOSE: "2" }, // prints "Core: <name>" on stderr
+  unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
+};
+
 function python(module: string): string | null {
   const candidates = values.python ? [values.python] : ["python3", "/usr/bin/python3"];
   for (const candidate of candidates) {
@@ -146,8 +157,8 @@ function numpy(workload: string, dtype: string, extra: string[] = []): Run[] {
     label: `numpy ${dtype}`,
     threads,
     command: [py!, `${peerDir}/peer_numpy.py`, "--workload", workload, "--dtype", dtype, ...extra],
-    env: { OPENBLAS_NUM_THREADS: String(threads) },
-    unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
+    env: { OPENBLAS_NUM_THREADS: String(threads), ...OPENBLAS_RUN.env },
+    unset: OPENBLAS_RUN.unset,
   }];
 }
 
@@ -163,7 +174,7 @@ function torch(workload: string, threads: number): Run {
       "--threads",
       `${threads}`,
     ],
-    unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
+    ...OPENBLAS_RUN,
   };
 }
 
@@ -179,6 +190,7 @@ function chainrule(workload: string, dtype: string, backend?: string, counts = t
       label: `chainrule ${backend ?? "default"} ${dtype} t${threads}`,
       threads,
       command: [Deno.execPath(), ...args],
+      ...(backend === "blas" ? OPENBLAS_RUN : {}),
     };
   });
 }
@@ -280,6 +292,8 @@ function execute(run: Run, r: number): Record<string, string> | null {
     return null;
   }
   const info = text.split("\n").filter((l) => l.startsWith("INFO ") || l.startsWith("DATA "));
+  const core = new TextDecoder().decode(output.stderr).match(/^Core: (.+)$/m);
+  if (core) info.push(`OPENBLAS core=${core[1].trim()}`);
   if (r === 0) { for (const l of info) console.log(`  ${run.label.padEnd(28)} ${l}`); }
   console.log(`  ${run.label.padEnd(28)} ${line}`);
   return Object.fromEntries(
