@@ -9,12 +9,13 @@
 // OpenBLAS thread, as ../shared/bench/README.md says, W2 and W3 on as many OpenBLAS threads as
 // chainrule's largest count. Every command that loads OpenBLAS (the peers and chainrule's
 // `blas` rows) runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, for that command only,
-// so that both sides run the same kernels, and OpenBLAS's verbose flag on: the kernels it
-// chose are printed with the row's first run. The PyTorch peer (W4, W5, W6) needs
-// python3-torch and libopenblas0 and runs on 1 thread and on the largest count. chainrule
-// runs once per thread count (`--threads`); the threads column says how many each row used.
-// The `blas` rows need libopenblas0. `--device webgpu` adds a row per workload trained on
-// WebGPU by gpu_workloads.ts (fitAsync, float32), in the workload's metric.
+// so that both sides run the same kernels; the kernels OpenBLAS chose are printed with the
+// row's first run (by the NumPy peer itself, else from OpenBLAS's verbose flag). The PyTorch
+// peer (W4, W5, W6) needs python3-torch and libopenblas0 and runs on 1 thread and on the
+// largest count. chainrule runs once per thread count (`--threads`); the threads column says
+// how many each row used. The `blas` rows need libopenblas0. `--device webgpu` adds a row
+// per workload trained on WebGPU by gpu_workloads.ts (fitAsync, float32), in the workload's
+// metric. Where taskset works, each round starts with every CPU's speed (cpu_probe.ts).
 
 import { parseArgs } from "node:util";
 
@@ -43,7 +44,8 @@ Options:
   --cpu N         pin every one-thread run, of both sides, to CPU N (Linux's taskset): on a VM
                   whose CPUs run at different speeds (seen here: one 1.27× slower for PyTorch's W4
                   step, 1.55× for chainrule's), an unpinned run's speed is the luck of where it
-                  lands. Runs on more threads stay unpinned
+                  lands. Runs on more threads stay unpinned. Where taskset works, every round
+                  starts by printing each CPU's speed (bench/cpu_probe.ts)
   --help          show this help`;
 
 const { values } = parseArgs({
@@ -157,7 +159,7 @@ function numpy(workload: string, dtype: string, extra: string[] = []): Run[] {
     label: `numpy ${dtype}`,
     threads,
     command: [py!, `${peerDir}/peer_numpy.py`, "--workload", workload, "--dtype", dtype, ...extra],
-    env: { OPENBLAS_NUM_THREADS: String(threads), ...OPENBLAS_RUN.env },
+    env: { OPENBLAS_NUM_THREADS: String(threads) }, // it prints its OpenBLAS's core itself
     unset: OPENBLAS_RUN.unset,
   }];
 }
@@ -301,6 +303,36 @@ function execute(run: Run, r: number): Record<string, string> | null {
   );
 }
 
+// Each CPU's speed on the wasm kernels before a round (bench/cpu_probe.ts pinned to it), so
+// that a reader can tell a slow CPU from slow code; Linux with taskset and 2+ CPUs only.
+function probeCpus(round: number): void {
+  const cpus = navigator.hardwareConcurrency;
+  if (cpus < 2 || !canPin()) return;
+  const speeds: string[] = [];
+  for (let cpu = 0; cpu < Math.min(cpus, 8); cpu++) {
+    const output = new Deno.Command("taskset", {
+      args: ["-c", String(cpu), Deno.execPath(), "run", `${here}cpu_probe.ts`],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    const gflops = new TextDecoder().decode(output.stdout).match(/PROBE gflops=([\d.]+)/);
+    speeds.push(`CPU ${cpu} ${gflops ? gflops[1] : "?"}`);
+  }
+  console.log(`  round ${round + 1}: one-thread wasm GFLOP/s ${speeds.join(", ")}`);
+}
+
+let pinnable: boolean | undefined;
+function canPin(): boolean {
+  if (pinnable === undefined) {
+    try {
+      pinnable = new Deno.Command("taskset", { args: ["-c", "0", "true"] }).outputSync().success;
+    } catch {
+      pinnable = false;
+    }
+  }
+  return pinnable;
+}
+
 function median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -321,6 +353,7 @@ for (const workload of workloads) {
   );
   const results = new Map<string, Record<string, string>[]>();
   for (let r = 0; r < repeats; r++) {
+    probeCpus(r);
     for (const run of plan.runs) {
       const result = execute(run, r);
       if (result) results.set(run.label, [...(results.get(run.label) ?? []), result]);
