@@ -27,7 +27,8 @@ Usage: deno task bench:compare [options]
 
 Options:
   --workload W    W1, W2, W3, W4, W5, W6, a comma-separated list (W5,W6) or all (default all)
-  --repeats N     alternating runs of each side; medians are reported (default 1)
+  --repeats N     alternating runs of each side; medians are reported, and the fastest
+                  run of each beside them ("best", the least disturbed) (default 1)
   --threads LIST  chainrule's thread counts, comma-separated (default 1 and the available
                   cores capped at 8); NumPy's OpenBLAS uses the largest (W1: 1, as the README)
   --peer-dir DIR  where peer_numpy.py lives (default ../shared/bench beside the repository)
@@ -360,12 +361,15 @@ for (const workload of workloads) {
     }
   }
   console.log(`  load average after: ${load()}`);
-  const medianOf = (label: string) => {
-    const runs = results.get(label);
-    return runs ? median(runs.map((r) => Number(r[plan.metric]))) : NaN;
-  };
-  console.log(`  | run | threads | ${plan.metric} (median) | GFLOP/s | loss | acc | ratio |`);
-  console.log("  | --- | ---: | ---: | ---: | ---: | ---: | --- |");
+  const valuesOf = (label: string) => (results.get(label) ?? []).map((r) => Number(r[plan.metric]));
+  const medianOf = (label: string) => results.has(label) ? median(valuesOf(label)) : NaN;
+  // The fastest repeat too: on a machine that other work slows now and then, it is the run
+  // least disturbed, on both sides alike.
+  const bestOf = (label: string) => Math.min(...valuesOf(label));
+  console.log(
+    `  | run | threads | ${plan.metric} (median) | best | GFLOP/s | loss | acc | ratio (best's) |`,
+  );
+  console.log("  | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
   for (const run of plan.runs) {
     const runs = results.get(run.label);
     if (!runs) continue;
@@ -379,13 +383,15 @@ for (const workload of workloads) {
     ];
     const ratios = [...new Set(baselines)]
       .filter((b) => b !== run.label && results.has(b))
-      .map((b) => `${(value / medianOf(b)).toFixed(3)}× ${b}`);
+      .map((b) =>
+        `${(value / medianOf(b)).toFixed(3)}× ${b} (${(bestOf(run.label) / bestOf(b)).toFixed(3)}×)`
+      );
     const last = runs.at(-1)!;
     const gflops = runs[0].gflops ? median(runs.map((r) => Number(r.gflops))).toFixed(1) : "–";
     console.log(
-      `  | ${run.label} | ${run.gpu ? "gpu" : run.threads} | ${value.toFixed(4)} | ${gflops} | ${
-        last.loss ?? last.loss_last
-      } | ` +
+      `  | ${run.label} | ${run.gpu ? "gpu" : run.threads} | ${value.toFixed(4)} | ${
+        bestOf(run.label).toFixed(4)
+      } | ${gflops} | ${last.loss ?? last.loss_last} | ` +
         `${last.acc ?? "–"} | ${ratios.join(", ")} |` +
         (last.loss0 && TORCH_WORKLOADS.includes(workload) ? ` loss0=${last.loss0}` : "") +
         (last.heap_growth_kib
