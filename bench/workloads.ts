@@ -21,7 +21,9 @@ Usage: deno run --v8-flags=--expose-gc bench/workloads.ts [options]
 Options:
   --workload W      W1, W2, W3, W4, W5 or W6 (default W1)
   --dtype D         f32 or f64 (default f32)
-  --backend NAME    wasm, js, naive or blas (blas needs --allow-ffi --allow-read --allow-env)
+  --backend NAME    wasm, js, naive or blas (blas needs --allow-ffi --allow-read --allow-env;
+                    OpenBLAS obeys OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which
+                    bench:compare unsets for every OpenBLAS run, the peers' too)
   --threads N       threads for the large products (default: the available cores, capped at 8)
   --epochs N        W1 epochs (default 10001)
   --steps N         W3 steps (default 20), W4 steps (default 64), W5/W6 steps (default 32)
