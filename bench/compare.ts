@@ -259,6 +259,7 @@ const PLANS: Record<string, { runs: Run[]; metric: string; baselines: string[] }
     runs: [
       ...(torchOk ? [...new Set([1, most])].map((t) => torch(workload, t)) : []),
       ...chainrule(workload, "f32"),
+      ...chainrule(workload, "f32", "blas", [most]),
       ...webgpu(workload),
     ],
     metric: "per_step_ms",
