@@ -54,6 +54,10 @@ const SYMBOLS = {
   },
   // OpenBLAS's own thread count, set from setThreads (absent from other BLAS libraries).
   openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
+  // What OpenBLAS says of itself (C strings), for blasInfo.
+  openblas_get_corename: { parameters: [], result: "pointer", optional: true },
+  openblas_get_config: { parameters: [], result: "pointer", optional: true },
+  openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
 } as const;
 
 /** Where OpenBLAS usually lives: the loader's search path first, then common locations. */
@@ -93,6 +97,61 @@ function open(path: string) {
 }
 
 let cached: Backend | null | undefined;
+// Each backend's library, and where it was found.
+const libraries = new WeakMap<
+  Backend,
+  { path: string; symbols: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] }
+>();
+
+/** What {@linkcode blasInfo} reports of the library behind the `blas` backend. */
+export interface BlasInfo {
+  /** Where the library was found (a name the loader resolved, or a path). */
+  path: string;
+  /**
+   * The kernels OpenBLAS chose for this processor, e.g. `"Cooperlake"` or `"Haswell"` (the
+   * environment variable `OPENBLAS_CORETYPE` overrides its choice); undefined for a BLAS
+   * library that does not say.
+   */
+  core?: string;
+  /** OpenBLAS's build configuration, e.g. `"OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY …"`. */
+  config?: string;
+  /** The threads OpenBLAS runs its products on now (set from `setThreads`). */
+  threads?: number;
+}
+
+/**
+ * Which BLAS library a `blas` backend loaded and which kernels it runs: where the library
+ * was found, and for OpenBLAS its core, build configuration and thread count. A machine
+ * that sets `OPENBLAS_CORETYPE` to an older processor (some do, for older OpenBLAS builds)
+ * runs older kernels: this says so.
+ *
+ * @param backend a backend {@linkcode blasBackend} returned (default: the one it returns
+ * without a path, if it has been called).
+ * @returns the library's description, or null for no such backend.
+ *
+ * @example
+ * ```ts ignore
+ * import { blasBackend, blasInfo } from "@chainrule/nn/blas";
+ *
+ * const blas = blasBackend();
+ * if (blas) console.log(blasInfo(blas)); // { path: "libopenblas.so.0", core: "Cooperlake", … }
+ * ```
+ */
+export function blasInfo(backend: Backend | null | undefined = cached): BlasInfo | null {
+  const library = backend ? libraries.get(backend) : undefined;
+  if (!library) return null;
+  const { path, symbols } = library;
+  const text = (read?: () => Deno.PointerValue) => {
+    const pointer = read?.();
+    return pointer ? Deno.UnsafePointerView.getCString(pointer).trim() : undefined;
+  };
+  return {
+    path,
+    core: text(symbols.openblas_get_corename ?? undefined),
+    config: text(symbols.openblas_get_config ?? undefined),
+    threads: symbols.openblas_get_num_threads?.() ?? undefined,
+  };
+}
 
 /**
  * The `blas` backend: float32 and float64 products through the system OpenBLAS
@@ -124,8 +183,8 @@ export function blasBackend(options: BlasOptions = {}): Backend | null {
   if (!granted("ffi")) return null;
   const fromEnv = granted("env") ? Deno.env.get("CHAINRULE_BLAS") : undefined;
   const paths = options.path ? [options.path] : fromEnv ? [fromEnv] : CANDIDATES;
-  let library = null;
-  for (const path of paths) if ((library = open(path))) break;
+  let library = null, found = "";
+  for (const path of paths) if ((library = open(path)) && (found = path)) break;
   const setNumThreads = library?.symbols.openblas_set_num_threads;
   if (setNumThreads) {
     setNumThreads(requestedThreads());
@@ -133,6 +192,7 @@ export function blasBackend(options: BlasOptions = {}): Backend | null {
   }
   const symbols = library?.symbols as unknown as Record<string, Gemm> | undefined;
   const backend = symbols ? makeBackend(symbols, setNumThreads ?? undefined) : null;
+  if (backend && library) libraries.set(backend, { path: found, symbols: library.symbols });
   if (options.path === undefined) cached = backend;
   return backend;
 }

@@ -10,12 +10,13 @@
 // chainrule's largest count. Every command that loads OpenBLAS (the peers and chainrule's
 // `blas` rows) runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, for that command only,
 // so that both sides run the same kernels; the kernels OpenBLAS chose are printed with the
-// row's first run (by the NumPy peer itself, else from OpenBLAS's verbose flag). The PyTorch
-// peer (W4, W5, W6) needs python3-torch and libopenblas0 and runs on 1 thread and on the
-// largest count. chainrule runs once per thread count (`--threads`); the threads column says
-// how many each row used. The `blas` rows need libopenblas0. `--device webgpu` adds a row
-// per workload trained on WebGPU by gpu_workloads.ts (fitAsync, float32), in the workload's
-// metric. Where taskset works, each round starts with every CPU's speed (cpu_probe.ts).
+// row's first run (by the NumPy peer and chainrule themselves, PyTorch's from OpenBLAS's
+// verbose flag). The PyTorch peer (W4, W5, W6) needs python3-torch and libopenblas0 and runs
+// on 1 thread and on the largest count. chainrule runs once per thread count (`--threads`);
+// the threads column says how many each row used. The `blas` rows need libopenblas0.
+// `--device webgpu` adds a row per workload trained on WebGPU by gpu_workloads.ts (fitAsync,
+// float32), in the workload's metric. Where taskset works, each round starts with every
+// CPU's speed (cpu_probe.ts).
 
 import { parseArgs } from "node:util";
 
@@ -102,10 +103,7 @@ interface Run {
 // misjudge their processors: a forced older core (Haswell's AVX2 on an AVX-512 machine) made
 // chainrule's `blas` W4 step 28 ms where the peers, without it, ran AVX-512 kernels (23 ms
 // with them). A comparison runs both sides on the kernels the library picks itself.
-const OPENBLAS_RUN = {
-  env: { OPENBLAS_VERBOSE: "2" }, // prints "Core: <name>" on stderr
-  unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"],
-};
+const OPENBLAS_RUN = { unset: ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"] };
 
 function python(module: string): string | null {
   const candidates = values.python ? [values.python] : ["python3", "/usr/bin/python3"];
@@ -177,6 +175,7 @@ function torch(workload: string, threads: number): Run {
       "--threads",
       `${threads}`,
     ],
+    env: { OPENBLAS_VERBOSE: "2" }, // OpenBLAS prints "Core: <name>" on stderr
     ...OPENBLAS_RUN,
   };
 }

@@ -51,14 +51,16 @@ if (values.help) {
 
 const dtype = values.dtype === "f64" ? "float64" : "float32";
 if (values.threads !== undefined) setThreads(Number(values.threads));
+let blasCore = ""; // which kernels OpenBLAS runs, for the INFO line
 if (values.backend === "blas") {
-  const { blasBackend } = await import("../blas.ts");
+  const { blasBackend, blasInfo } = await import("../blas.ts");
   const blas = blasBackend();
   if (!blas) {
     console.error("workloads: OpenBLAS not found (apt-get install libopenblas0) or no --allow-ffi");
     Deno.exit(2);
   }
   setBackend(blas);
+  blasCore = ` openblas_core=${blasInfo(blas)?.core ?? "unknown"}`;
 } else if (values.backend) setBackend(values.backend);
 const backend = values.backend ?? "default";
 const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
@@ -88,7 +90,7 @@ const peer = `chainrule-${backend}-${values.dtype}`;
 const why = threadsUnavailable();
 console.log(
   `INFO peer=${peer} deno=${Deno.version.deno} v8=${Deno.version.v8} wasm=${wasmSupport()} ` +
-    `threads=${getThreads()}${why ? ` (threads unavailable: ${why})` : ""}`,
+    `threads=${getThreads()}${blasCore}${why ? ` (threads unavailable: ${why})` : ""}`,
 );
 if (values.workload === "W4") {
   const w = workloadW4(); // the reference hashes: X 51cda8df2d3ca276, y 51548cd17f88300a, params b73e7dff02186bc4

@@ -1,7 +1,7 @@
 // Run with `deno task test:blas` (--allow-ffi, needs `apt-get install libopenblas0`). Without
 // the library or the permission these tests are ignored, and say so.
 import assert from "node:assert/strict";
-import { blasBackend } from "../blas.ts";
+import { blasBackend, blasInfo } from "../blas.ts";
 import { RESIDENT_MIN_ELEMENTS } from "../backends/_resident.ts";
 import {
   type Backend,
@@ -36,6 +36,24 @@ if (!blas) {
 }
 
 const KINDS = ["matmul", "matmulTransA", "matmulTransB"] as const;
+
+Deno.test({
+  name: "blasInfo says which library and which OpenBLAS kernels the blas backend runs",
+  ignore: !blas,
+  fn() {
+    const info = blasInfo(blas);
+    assert.ok(info, "blasInfo(blas) is null");
+    assert.ok(info.path.length > 0);
+    // The loader finds OpenBLAS in this repository's CI (libopenblas0): it names its kernels
+    // (the machine's environment may force a core, so no particular name) and its build.
+    assert.match(info.core ?? "", /^\w+$/);
+    assert.match(info.config ?? "", /^OpenBLAS \d+\.\d+/);
+    assert.equal(info.threads, getThreads());
+    assert.deepEqual(blasInfo(), info); // the default: the backend blasBackend() returns
+    assert.equal(blasInfo(wasmBackend), null);
+    assert.equal(blasInfo(null), null);
+  },
+});
 
 Deno.test({
   name: "blas backend agrees with the naive reference in float32 and float64",
