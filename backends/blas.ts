@@ -184,7 +184,13 @@ export function blasBackend(options: BlasOptions = {}): Backend | null {
   const fromEnv = granted("env") ? Deno.env.get("CHAINRULE_BLAS") : undefined;
   const paths = options.path ? [options.path] : fromEnv ? [fromEnv] : CANDIDATES;
   let library = null, found = "";
-  for (const path of paths) if ((library = open(path)) && (found = path)) break;
+  for (const path of paths) {
+    library = open(path);
+    if (library) {
+      found = path;
+      break;
+    }
+  }
   const setNumThreads = library?.symbols.openblas_set_num_threads;
   if (setNumThreads) {
     setNumThreads(requestedThreads());
