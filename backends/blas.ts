@@ -9,8 +9,9 @@ import { wasmBackend } from "./wasm.ts";
 // Below this many multiply-adds the FFI call costs more than it saves.
 const CROSSOVER = 4096;
 
-// Winograd's chunks on OpenBLAS (W4's conv2, one thread, forward + backward: 2¹⁸ elements
-// 16.9 ms, 2¹⁹ 16.5, 2²⁰ 18.0, 2²² 21.1; below 2¹⁷ a chunk's tiles are too small to be
+// Winograd's chunks on OpenBLAS (W4's conv2, one thread, forward + backward, on Haswell's
+// kernels: 2¹⁸ elements 16.9 ms, 2¹⁹ 16.5, 2²⁰ 18.0, 2²² 21.1; on the AVX-512 ones 2¹⁸ to 2²⁰
+// within noise of each other, 16.8–18.6; below 2¹⁷ a chunk's tiles are too small to be
 // placed in the wasm memory, and the transforms fall back to JavaScript loops).
 const BLAS_WINOGRAD_CHUNK_ELEMENTS = 1 << 19;
 
